@@ -1,0 +1,41 @@
+/** Every failure a user can cause is a RecycleGPTError with a stable `code` and a message that says what to do. */
+export type ErrorCode =
+  | 'GGUF_INVALID'
+  | 'GGUF_UNSUPPORTED'
+  | 'MODEL_INVALID'
+  | 'SOURCE_UNREADABLE'
+  | 'OUT_OF_MEMORY'
+  | 'CONTEXT_FULL'
+  | 'INVALID_ARGUMENT'
+  | 'ABORTED'
+  | 'DISPOSED'
+  | 'ENGINE';
+
+export class RecycleGPTError extends Error {
+  readonly code: ErrorCode;
+  constructor(code: ErrorCode, message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = new.target.name;
+    this.code = code;
+  }
+}
+
+/** The bytes are not a well-formed GGUF file (bad magic, truncated, absurd counts, offsets past the end). */
+export class GGUFError extends RecycleGPTError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super('GGUF_INVALID', message, options);
+  }
+}
+
+/** A well-formed file that asks for something this engine does not run (architecture, tensor type, tokenizer). */
+export class UnsupportedError extends RecycleGPTError {
+  constructor(message: string) {
+    super('GGUF_UNSUPPORTED', message);
+  }
+}
+
+export class InvalidArgumentError extends RecycleGPTError {
+  constructor(message: string) {
+    super('INVALID_ARGUMENT', message);
+  }
+}
