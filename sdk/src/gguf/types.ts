@@ -21,7 +21,7 @@ export interface GGUFTensorInfo {
   type: number;
   /** Byte offset relative to the start of the tensor data section. */
   offset: number;
-  /** Bytes this tensor occupies (0 for types the reader does not know; see `supported`). */
+  /** Bytes this tensor occupies. The reader knows every current ggml type (see ggml-types.ts) and rejects unknown type ids. */
   byteSize: number;
 }
 

@@ -1,0 +1,76 @@
+import { RecycleGPTError } from './errors.js';
+
+/** The model shape: the fields of sdk/src/binding.ts LlamaConfig (the WASM `rg_model_new` config words). */
+export interface ModelConfig {
+  vocabSize: number;
+  dim: number;
+  layers: number;
+  heads: number;
+  kvHeads: number;
+  ffnDim: number;
+  /** KV cache capacity in tokens. */
+  contextLength: number;
+  headDim: number;
+  ropeDim: number;
+  ropeFreqBase: number;
+  rmsEps: number;
+  kvType: 'f16' | 'f32';
+  /** Most tokens one forward may run (the kernels keep one accumulator per token, so at most MAX_BATCH). */
+  maxBatch: number;
+}
+
+/** Tokens per forward the matmul kernels accumulate at once. */
+export const MAX_BATCH = 8;
+
+/** Tensor kinds of `rg_tensor_reserve`, in ARCHITECTURE.md order. */
+export const TensorKind = {
+  tokenEmbd: 0, outputNorm: 1, output: 2, attnNorm: 3, attnQ: 4, attnK: 5, attnV: 6,
+  attnOutput: 7, ffnNorm: 8, ffnGate: 9, ffnUp: 10, ffnDown: 11,
+} as const;
+export type TensorKindId = (typeof TensorKind)[keyof typeof TensorKind];
+
+/** Kinds that exist once per model rather than once per layer. */
+export function isGlobalKind(kind: number): boolean {
+  return kind <= TensorKind.output;
+}
+
+/** rows × cols each kind must have. */
+export function expectedShape(config: ModelConfig, kind: number): [rows: number, cols: number] | undefined {
+  const qDim = config.heads * config.headDim;
+  const kvDim = config.kvHeads * config.headDim;
+  const shapes: Record<number, [number, number]> = {
+    [TensorKind.tokenEmbd]: [config.vocabSize, config.dim],
+    [TensorKind.outputNorm]: [1, config.dim],
+    [TensorKind.output]: [config.vocabSize, config.dim],
+    [TensorKind.attnNorm]: [1, config.dim],
+    [TensorKind.attnQ]: [qDim, config.dim],
+    [TensorKind.attnK]: [kvDim, config.dim],
+    [TensorKind.attnV]: [kvDim, config.dim],
+    [TensorKind.attnOutput]: [config.dim, qDim],
+    [TensorKind.ffnNorm]: [1, config.dim],
+    [TensorKind.ffnGate]: [config.ffnDim, config.dim],
+    [TensorKind.ffnUp]: [config.ffnDim, config.dim],
+    [TensorKind.ffnDown]: [config.dim, config.ffnDim],
+  };
+  return shapes[kind];
+}
+
+function invalid(message: string): RecycleGPTError {
+  return new RecycleGPTError('MODEL_INVALID', `${message} Check the model's GGUF metadata.`);
+}
+
+export function validateConfig(config: ModelConfig): void {
+  const counts: (keyof ModelConfig)[] = ['vocabSize', 'dim', 'layers', 'heads', 'kvHeads', 'ffnDim', 'contextLength', 'headDim', 'ropeDim', 'maxBatch'];
+  for (const key of counts) {
+    const value = config[key];
+    if (typeof value !== 'number' || !Number.isInteger(value) || value < 1 || value > 0x7fffffff) {
+      throw invalid(`Model config ${key} must be a positive integer, got ${String(value)}.`);
+    }
+  }
+  if (config.heads % config.kvHeads !== 0) throw invalid(`n_heads (${config.heads}) must be a multiple of n_kv_heads (${config.kvHeads}).`);
+  if (config.headDim % 2 !== 0) throw invalid(`head_dim must be even for RoPE pairs, got ${config.headDim}.`);
+  if (config.ropeDim % 2 !== 0 || config.ropeDim > config.headDim) throw invalid(`rope_dim must be even and at most head_dim (${config.headDim}), got ${config.ropeDim}.`);
+  if (config.maxBatch > MAX_BATCH) throw invalid(`The WebGPU backend runs at most ${MAX_BATCH} tokens per forward, asked for ${config.maxBatch}.`);
+  if (!(config.ropeFreqBase > 0) || !(config.rmsEps > 0)) throw invalid('rope_freq_base and rms_eps must be positive.');
+  if (config.kvType !== 'f16' && config.kvType !== 'f32') throw invalid(`kvType must be 'f16' or 'f32', got ${String(config.kvType)}.`);
+}

@@ -1,0 +1,214 @@
+/**
+ * The only file that knows the engine's C ABI (docs/ARCHITECTURE.md). Everything above it speaks
+ * in typed arrays and throws RecycleGPTError; nothing below it allocates per token.
+ */
+import { RecycleGPTError } from './errors.js';
+
+export interface EngineExports {
+  memory: WebAssembly.Memory;
+  rg_alloc(bytes: number): number;
+  rg_free(ptr: number, bytes: number): void;
+  rg_model_new(cfgPtr: number, cfgWords: number): number;
+  rg_tensor_reserve(model: number, kind: number, layer: number, type: number, rows: number, cols: number): number;
+  rg_model_ready(model: number): number;
+  rg_forward(model: number, tokensPtr: number, n: number, pos: number, logitsFrom: number): number;
+  rg_logits(model: number): number;
+  rg_hidden(model: number): number;
+  rg_model_free(model: number): void;
+  rg_last_error(): number;
+}
+
+/** Status codes of wasm/src/error.rs, in words a user can act on. */
+const ENGINE_ERRORS: Record<number, string> = {
+  [-1]: 'invalid model configuration (heads must divide evenly into kv heads, rope dimensions must be even and at most the head size)',
+  [-2]: 'out of memory: the model does not fit in WebAssembly memory (4 GiB at most, 128 MB in Cloudflare Workers)',
+  [-3]: 'the model was freed',
+  [-4]: 'unknown tensor kind or layer',
+  [-5]: 'tensor shape does not match the model hyperparameters (quantized rows must be multiples of 32)',
+  [-6]: 'tensor type is not supported by the engine (F32, F16, Q8_0 and Q4_0 are; norm weights must be F32)',
+  [-7]: 'tensor given twice',
+  [-8]: 'a required tensor is missing',
+  [-9]: 'engine call out of order',
+  [-10]: 'invalid forward arguments (batch size or position out of range)',
+  [-11]: 'token id out of range',
+  [-12]: 'sizes too large for 32-bit WebAssembly memory',
+};
+
+const OUT_OF_MEMORY = -2;
+
+export function engineErrorMessage(code: number): string {
+  return ENGINE_ERRORS[code] ?? `engine error ${code}`;
+}
+
+export type EngineSource = WebAssembly.Module | BufferSource | URL | string;
+
+let bundledEngine: Promise<WebAssembly.Module> | undefined;
+
+/** Compiles the engine once per source; the copy shipped next to the SDK is the default. */
+export function compileEngine(source?: EngineSource): Promise<WebAssembly.Module> {
+  if (source instanceof WebAssembly.Module) return Promise.resolve(source);
+  if (source === undefined) {
+    bundledEngine ??= compileFrom(new URL('../wasm/recyclegpt.wasm', import.meta.url));
+    return bundledEngine;
+  }
+  if (typeof source === 'string' || source instanceof URL) return compileFrom(new URL(source, import.meta.url));
+  return compileBytes(source);
+}
+
+async function compileFrom(url: URL): Promise<WebAssembly.Module> {
+  let bytes: BufferSource;
+  try {
+    if (url.protocol === 'file:') {
+      const { readFile } = await import('node:fs/promises');
+      bytes = await readFile(url);
+    } else {
+      const response = await fetch(url);
+      if (!response.ok) throw new Error(`HTTP ${response.status}`);
+      bytes = await response.arrayBuffer();
+    }
+  } catch (cause) {
+    throw new RecycleGPTError(
+      'ENGINE',
+      `cannot read the WebAssembly engine at ${url.href} (${(cause as Error).message}); run \`npm run build\` or pass the module as the \`wasm\` option`,
+      { cause },
+    );
+  }
+  return compileBytes(bytes);
+}
+
+async function compileBytes(bytes: BufferSource): Promise<WebAssembly.Module> {
+  try {
+    return await WebAssembly.compile(bytes);
+  } catch (cause) {
+    // Cloudflare Workers refuse to compile WebAssembly at run time: the module must come from a bundle-time import.
+    throw new RecycleGPTError(
+      'ENGINE',
+      `cannot compile the WebAssembly engine (${(cause as Error).message}). In Cloudflare Workers import it at bundle time (import wasm from 'recyclegpt/recyclegpt.wasm') and pass it as the \`wasm\` option`,
+      { cause },
+    );
+  }
+}
+
+export interface LlamaConfig {
+  vocabSize: number;
+  dim: number;
+  layers: number;
+  heads: number;
+  kvHeads: number;
+  ffnDim: number;
+  contextLength: number;
+  headDim: number;
+  ropeDim: number;
+  ropeFreqBase: number;
+  rmsEps: number;
+  kvType: 'f16' | 'f32';
+  maxBatch: number;
+}
+
+/** Tensor kinds of rg_tensor_reserve. */
+export const TensorKind = {
+  tokenEmbd: 0,
+  outputNorm: 1,
+  output: 2,
+  attnNorm: 3,
+  attnQ: 4,
+  attnK: 5,
+  attnV: 6,
+  attnOutput: 7,
+  ffnNorm: 8,
+  ffnGate: 9,
+  ffnUp: 10,
+  ffnDown: 11,
+} as const;
+
+/** An engine instance; each model gets its own, so disposing a model releases its whole memory. */
+export async function instantiateEngine(module: WebAssembly.Module): Promise<EngineExports> {
+  const instance = await WebAssembly.instantiate(module, {});
+  return instance.exports as unknown as EngineExports;
+}
+
+/** One llama model inside an engine instance. */
+export class WasmLlama {
+  private readonly handle: number;
+  private tokensPtr = 0;
+  private freed = false;
+
+  constructor(
+    private readonly engine: EngineExports,
+    readonly config: LlamaConfig,
+  ) {
+    const words = [
+      config.vocabSize, config.dim, config.layers, config.heads, config.kvHeads, config.ffnDim,
+      config.contextLength, config.headDim, config.ropeDim, f32Bits(config.ropeFreqBase), f32Bits(config.rmsEps),
+      config.kvType === 'f32' ? 0 : 1, config.maxBatch,
+    ];
+    const cfgPtr = engine.rg_alloc(words.length * 4);
+    if (cfgPtr === 0) throw engineError('OUT_OF_MEMORY', OUT_OF_MEMORY, 'while creating the model');
+    new Uint32Array(engine.memory.buffer, cfgPtr, words.length).set(words);
+    this.handle = engine.rg_model_new(cfgPtr, words.length);
+    engine.rg_free(cfgPtr, words.length * 4);
+    if (this.handle === 0) throw engineError('MODEL_INVALID', engine.rg_last_error(), 'in the model hyperparameters');
+  }
+
+  /** Room for one tensor's raw bytes; write them before the next reserve (memory may grow and move). */
+  reserve(kind: number, layer: number, type: number, rows: number, cols: number, byteSize: number, name: string): Uint8Array {
+    const ptr = this.engine.rg_tensor_reserve(this.handle, kind, layer, type, rows, cols);
+    if (ptr === 0) {
+      const code = this.engine.rg_last_error();
+      throw engineError(code === OUT_OF_MEMORY ? 'OUT_OF_MEMORY' : 'MODEL_INVALID', code, `for tensor '${name}' (${cols}×${rows}, type ${type})`);
+    }
+    return new Uint8Array(this.engine.memory.buffer, ptr, byteSize);
+  }
+
+  ready(): void {
+    const status = this.engine.rg_model_ready(this.handle);
+    if (status !== 0) throw engineError(status === OUT_OF_MEMORY ? 'OUT_OF_MEMORY' : 'MODEL_INVALID', status, 'while preparing the model');
+    this.tokensPtr = this.engine.rg_alloc(this.config.maxBatch * 4);
+    if (this.tokensPtr === 0) throw engineError('OUT_OF_MEMORY', OUT_OF_MEMORY, 'while preparing the model');
+  }
+
+  /** Runs `tokens` at positions pos… and keeps logits for rows logitsFrom…; see rg_forward. */
+  forward(tokens: ArrayLike<number>, pos: number, logitsFrom: number): void {
+    this.checkAlive();
+    new Uint32Array(this.engine.memory.buffer, this.tokensPtr, tokens.length).set(tokens);
+    const status = this.engine.rg_forward(this.handle, this.tokensPtr, tokens.length, pos, logitsFrom);
+    if (status !== 0) throw engineError('ENGINE', status, `in a forward pass of ${tokens.length} tokens at position ${pos}`);
+  }
+
+  /** Logits of row `row` (counted from logitsFrom) of the last forward; a view valid until the next call. */
+  logits(row = 0): Float32Array {
+    const vocab = this.config.vocabSize;
+    return new Float32Array(this.engine.memory.buffer, this.engine.rg_logits(this.handle) + row * vocab * 4, vocab);
+  }
+
+  /** Final hidden state of row `row` of the last forward; a view valid until the next call. */
+  hidden(row = 0): Float32Array {
+    const dim = this.config.dim;
+    return new Float32Array(this.engine.memory.buffer, this.engine.rg_hidden(this.handle) + row * dim * 4, dim);
+  }
+
+  /** Bytes of WebAssembly memory this instance holds. */
+  get memoryBytes(): number {
+    return this.engine.memory.buffer.byteLength;
+  }
+
+  free(): void {
+    if (this.freed) return;
+    this.freed = true;
+    this.engine.rg_model_free(this.handle);
+  }
+
+  private checkAlive(): void {
+    if (this.freed) throw new RecycleGPTError('DISPOSED', 'the model was disposed; load it again');
+  }
+}
+
+function engineError(code: 'OUT_OF_MEMORY' | 'MODEL_INVALID' | 'ENGINE', status: number, where: string): RecycleGPTError {
+  return new RecycleGPTError(code, `${engineErrorMessage(status)} ${where}`);
+}
+
+function f32Bits(value: number): number {
+  const view = new DataView(new ArrayBuffer(4));
+  view.setFloat32(0, value, true);
+  return view.getUint32(0, true);
+}

@@ -1,0 +1,141 @@
+#!/usr/bin/env node
+/** recyclegpt: inspect GGUF files and run models from the command line (Node). */
+import { parseArgs } from 'node:util';
+import { readGGUFHeader } from './gguf/load.js';
+import { summarizeGGUF } from './gguf/summary.js';
+import { llamaShape } from './llama.js';
+import { loadModel } from './model.js';
+import type { DecodeMode, GenerateOptions } from './types.js';
+
+const USAGE = `usage:
+  recyclegpt info <model.gguf> [--json]
+  recyclegpt run --model <model.gguf> --prompt <text> [--max-tokens N] [--temperature T] [--seed S]
+                 [--top-k K] [--top-p P] [--min-p P] [--repeat-penalty R] [--stop TEXT]... [--context N] [--json]`;
+
+class UsageError extends Error {}
+
+async function main(argv: string[]): Promise<void> {
+  const [command, ...rest] = argv;
+  if (command === 'info') return info(rest);
+  if (command === 'run') return run(rest);
+  if (command === undefined || command === '--help' || command === '-h' || command === 'help') {
+    console.log(USAGE);
+    return;
+  }
+  throw new UsageError(`unknown command '${command}'`);
+}
+
+async function info(args: string[]): Promise<void> {
+  const { values, positionals } = parseArgs({ args, options: { json: { type: 'boolean' } }, allowPositionals: true });
+  if (positionals.length !== 1) throw new UsageError('info takes exactly one GGUF path');
+  const header = await readGGUFHeader(positionals[0]);
+  const summary = summarizeGGUF(header);
+  const shape = summary.architecture === 'llama' ? llamaShape(header) : undefined;
+  if (values.json) {
+    console.log(JSON.stringify({ ...summary, shape }, null, 2));
+    return;
+  }
+  const rows: [string, unknown][] = [
+    ['architecture', summary.architecture ?? 'unknown'],
+    ['name', summary.name ?? ''],
+    ['gguf version', summary.version],
+    ['parameters', summary.parameterCount.toLocaleString('en-US')],
+    ['tensors', `${summary.tensorCount} (${(summary.tensorBytes / 2 ** 20).toFixed(1)} MiB)`],
+    ['types', summary.types.map((t) => `${t.name} ×${t.tensors} (${(t.bytes / 2 ** 20).toFixed(1)} MiB)`).join(', ')],
+    ['tokenizer', `${summary.tokenizerModel ?? 'none'}, ${summary.vocabSize ?? '?'} tokens`],
+    ['context length', summary.contextLength ?? 'unknown'],
+  ];
+  if (shape) {
+    rows.push(
+      ['embedding', shape.dim],
+      ['layers', shape.layers],
+      ['heads', `${shape.heads} (kv ${shape.kvHeads}, head dim ${shape.headDim})`],
+      ['feed forward', shape.ffnDim],
+      ['rope', `dim ${shape.ropeDim}, base ${shape.ropeFreqBase}`],
+    );
+  }
+  for (const [key, value] of rows) console.log(`${key.padEnd(15)} ${String(value)}`);
+}
+
+function number(name: string, raw: string | undefined, integer: boolean): number | undefined {
+  if (raw === undefined) return undefined;
+  const value = Number(raw);
+  if (raw.trim() === '' || !Number.isFinite(value) || (integer && !Number.isInteger(value))) {
+    throw new UsageError(`--${name} must be ${integer ? 'an integer' : 'a number'}, got '${raw}'`);
+  }
+  return value;
+}
+
+async function run(args: string[]): Promise<void> {
+  const { values } = parseArgs({
+    args,
+    options: {
+      model: { type: 'string' },
+      prompt: { type: 'string' },
+      'max-tokens': { type: 'string' },
+      temperature: { type: 'string' },
+      seed: { type: 'string' },
+      'top-k': { type: 'string' },
+      'top-p': { type: 'string' },
+      'min-p': { type: 'string' },
+      'repeat-penalty': { type: 'string' },
+      stop: { type: 'string', multiple: true },
+      context: { type: 'string' },
+      mode: { type: 'string' },
+      json: { type: 'boolean' },
+    },
+  });
+  if (!values.model) throw new UsageError('run needs --model <model.gguf>');
+  if (values.prompt === undefined) throw new UsageError('run needs --prompt <text>');
+  const mode = (values.mode ?? 'off') as DecodeMode;
+  if (!['off', 'fast', 'exact', 'chain'].includes(mode)) throw new UsageError(`--mode must be off, fast, exact or chain, got '${mode}'`);
+
+  const options: GenerateOptions = {
+    maxTokens: number('max-tokens', values['max-tokens'], true) ?? 128,
+    temperature: number('temperature', values.temperature, false),
+    seed: number('seed', values.seed, true),
+    topK: number('top-k', values['top-k'], true),
+    topP: number('top-p', values['top-p'], false),
+    minP: number('min-p', values['min-p'], false),
+    repeatPenalty: number('repeat-penalty', values['repeat-penalty'], false),
+    stop: values.stop,
+    decode: { mode },
+  };
+  const controller = new AbortController();
+  process.once('SIGINT', () => controller.abort());
+  options.signal = controller.signal;
+
+  const showProgress = !values.json && process.stderr.isTTY;
+  const model = await loadModel(values.model, {
+    contextLength: number('context', values.context, true),
+    onProgress: showProgress
+      ? ({ loaded, total }) => process.stderr.write(`\rloading ${total ? Math.round((100 * loaded) / total) : loaded}%`)
+      : undefined,
+  });
+  if (showProgress) process.stderr.write('\r\x1b[K');
+  try {
+    if (values.json) {
+      const { text, tokens, stats } = await model.complete(values.prompt, options);
+      console.log(JSON.stringify({ text, tokens, stats }));
+      return;
+    }
+    const stream = model.generate(values.prompt, options);
+    for await (const token of stream) process.stdout.write(token.text);
+    const stats = await stream.stats;
+    process.stdout.write('\n');
+    console.error(
+      `[${stats.generatedTokens} tokens, prefill ${stats.prefillTokensPerSecond.toFixed(1)} tok/s, decode ${stats.decodeTokensPerSecond.toFixed(1)} tok/s, ${stats.finishReason}]`,
+    );
+  } finally {
+    model.dispose();
+  }
+}
+
+main(process.argv.slice(2)).catch((error: unknown) => {
+  const message = error instanceof Error ? error.message : String(error);
+  // node:util parseArgs reports unknown or malformed options with ERR_PARSE_ARGS_* codes.
+  const usage = error instanceof UsageError || String((error as { code?: unknown }).code).startsWith('ERR_PARSE_ARGS');
+  console.error(`recyclegpt: error: ${message.split('\n')[0]}`);
+  if (usage) console.error(USAGE);
+  process.exitCode = usage ? 2 : 1;
+});

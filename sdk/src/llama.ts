@@ -1,0 +1,124 @@
+/** What a llama-family GGUF means: hyperparameters from metadata and tensor names → engine tensor kinds. */
+import { TensorKind, type LlamaConfig } from './binding.js';
+import { GGUFError, UnsupportedError } from './errors.js';
+import type { GGUFHeader, GGUFMetadata, GGUFTensorInfo } from './gguf/types.js';
+import { GGMLType } from './gguf/types.js';
+import { ggmlTypeName } from './gguf/ggml-types.js';
+
+/** Architectures whose GGUF tensors and numerics are llama's. */
+const LLAMA_FAMILY = new Set(['llama']);
+
+const ENGINE_TYPES = new Set<number>(Object.values(GGMLType));
+
+const BLOCK_TENSORS: Record<string, number> = {
+  attn_norm: TensorKind.attnNorm,
+  attn_q: TensorKind.attnQ,
+  attn_k: TensorKind.attnK,
+  attn_v: TensorKind.attnV,
+  attn_output: TensorKind.attnOutput,
+  ffn_norm: TensorKind.ffnNorm,
+  ffn_gate: TensorKind.ffnGate,
+  ffn_up: TensorKind.ffnUp,
+  ffn_down: TensorKind.ffnDown,
+};
+
+const GLOBAL_TENSORS: Record<string, number> = {
+  'token_embd.weight': TensorKind.tokenEmbd,
+  'output_norm.weight': TensorKind.outputNorm,
+  'output.weight': TensorKind.output,
+};
+
+export function architectureOf(metadata: GGUFMetadata): string {
+  const arch = metadata['general.architecture'];
+  if (typeof arch !== 'string') throw new GGUFError('general.architecture is missing: this GGUF does not say what model it holds');
+  return arch;
+}
+
+function uint(metadata: GGUFMetadata, key: string, fallback?: number): number {
+  const value = metadata[key];
+  if (value === undefined && fallback !== undefined) return fallback;
+  if (typeof value !== 'number' || !Number.isInteger(value) || value <= 0) {
+    throw new GGUFError(`metadata '${key}' must be a positive integer, got ${value === undefined ? 'nothing' : String(value)}`);
+  }
+  return value;
+}
+
+function float(metadata: GGUFMetadata, key: string, fallback: number): number {
+  const value = metadata[key] ?? fallback;
+  if (typeof value !== 'number' || !Number.isFinite(value) || value <= 0) {
+    throw new GGUFError(`metadata '${key}' must be a positive number, got ${String(value)}`);
+  }
+  return value;
+}
+
+export interface LlamaShape extends Omit<LlamaConfig, 'contextLength' | 'kvType' | 'maxBatch'> {
+  trainedContextLength: number;
+}
+
+/** Reads llama hyperparameters; the vocabulary size comes from token_embd, as llama.cpp does. */
+export function llamaShape(header: GGUFHeader): LlamaShape {
+  const meta = header.metadata;
+  const arch = architectureOf(meta);
+  if (!LLAMA_FAMILY.has(arch)) {
+    throw new UnsupportedError(`architecture '${arch}' is not supported; this engine runs llama-family models (general.architecture = "llama")`);
+  }
+  const scaling = meta[`${arch}.rope.scaling.type`];
+  if (scaling !== undefined && scaling !== 'none') {
+    throw new UnsupportedError(`RoPE scaling '${String(scaling)}' is not supported yet`);
+  }
+  const dim = uint(meta, `${arch}.embedding_length`);
+  const heads = uint(meta, `${arch}.attention.head_count`);
+  const headDim = uint(meta, `${arch}.attention.key_length`, dim % heads === 0 ? dim / heads : undefined);
+  const embd = header.tensors.find((t) => t.name === 'token_embd.weight');
+  if (!embd || embd.dims.length !== 2) throw new GGUFError("tensor 'token_embd.weight' is missing or not a matrix");
+  return {
+    vocabSize: embd.dims[1],
+    dim,
+    layers: uint(meta, `${arch}.block_count`),
+    heads,
+    kvHeads: uint(meta, `${arch}.attention.head_count_kv`, heads),
+    ffnDim: uint(meta, `${arch}.feed_forward_length`),
+    headDim,
+    ropeDim: uint(meta, `${arch}.rope.dimension_count`, headDim),
+    ropeFreqBase: float(meta, `${arch}.rope.freq_base`, 10000),
+    rmsEps: float(meta, `${arch}.attention.layer_norm_rms_epsilon`, 1e-5),
+    trainedContextLength: uint(meta, `${arch}.context_length`, 2048),
+  };
+}
+
+export interface TensorSlot {
+  kind: number;
+  layer: number;
+  rows: number;
+  cols: number;
+}
+
+/** Where a tensor goes in the engine; unknown names and types are refused by name. */
+export function tensorSlot(tensor: GGUFTensorInfo, layers: number): TensorSlot {
+  let kind = GLOBAL_TENSORS[tensor.name];
+  let layer = 0;
+  const block = /^blk\.(\d+)\.(\w+)\.weight$/.exec(tensor.name);
+  if (block) {
+    layer = Number(block[1]);
+    kind = BLOCK_TENSORS[block[2]];
+    if (layer >= layers) throw new GGUFError(`tensor '${tensor.name}' names layer ${layer}, but the model has ${layers}`);
+  }
+  if (kind === undefined) throw new UnsupportedError(`tensor '${tensor.name}' is not part of the llama architecture this engine runs`);
+  if (!ENGINE_TYPES.has(tensor.type)) {
+    throw new UnsupportedError(
+      `tensor '${tensor.name}' has type ${ggmlTypeName(tensor.type)}; this engine runs F32, F16, Q8_0 and Q4_0 (requantize with llama-quantize)`,
+    );
+  }
+  if (tensor.dims.length > 2) throw new GGUFError(`tensor '${tensor.name}' has ${tensor.dims.length} dimensions; expected at most 2`);
+  return { kind, layer, rows: tensor.dims[1] ?? 1, cols: tensor.dims[0] };
+}
+
+export function countParameters(tensors: GGUFTensorInfo[]): number {
+  return tensors.reduce((sum, t) => sum + t.dims.reduce((a, b) => a * b, 1), 0);
+}
+
+export function tensorTypeCounts(tensors: GGUFTensorInfo[]): Record<string, number> {
+  const counts: Record<string, number> = {};
+  for (const t of tensors) counts[ggmlTypeName(t.type)] = (counts[ggmlTypeName(t.type)] ?? 0) + 1;
+  return counts;
+}

@@ -1,0 +1,178 @@
+/** loadModel: a GGUF source → a ready Model (engine instance, weights, tokenizer, KV cache). */
+import { WasmLlama, compileEngine, instantiateEngine } from './binding.js';
+import { RecycleGPTError } from './errors.js';
+import { Context, decode } from './generate.js';
+import { loadGGUF } from './gguf/load.js';
+import type { ModelSource } from './gguf/source.js';
+import type { GGUFHeader } from './gguf/types.js';
+import { architectureOf, countParameters, llamaShape, tensorSlot, tensorTypeCounts } from './llama.js';
+import { createTokenizer } from './tokenizer/index.js';
+import type { Tokenizer } from './tokenizer/types.js';
+import type {
+  Completion,
+  GenerateOptions,
+  GenerationStats,
+  GeneratedToken,
+  LoadOptions,
+  Model,
+  ModelInfo,
+  TokenStream,
+} from './types.js';
+
+const DEFAULT_CONTEXT = 2048;
+/** Tokens per forward pass during prefill: bounds the logits/scratch memory (32 × vocab × 4 bytes). */
+const MAX_BATCH = 32;
+
+export async function loadModel(source: ModelSource, options: LoadOptions = {}): Promise<Model> {
+  if (options.recycle !== undefined) {
+    throw new RecycleGPTError('INVALID_ARGUMENT', 'recycle heads are not supported by this version of the engine yet');
+  }
+  const engine = await instantiateEngine(await compileEngine(options.wasm));
+  let llama: WasmLlama | undefined;
+  let tokenizer: Tokenizer | undefined;
+  let info: ModelInfo | undefined;
+
+  await loadGGUF(
+    source,
+    {
+      begin(header: GGUFHeader) {
+        const shape = llamaShape(header);
+        tokenizer = createTokenizer(header.metadata);
+        const contextLength = resolveContextLength(options.contextLength, shape.trainedContextLength);
+        llama = new WasmLlama(engine, { ...shape, contextLength, kvType: options.kvType ?? 'f16', maxBatch: MAX_BATCH });
+        info = describe(header, shape, contextLength, tokenizer);
+      },
+      reserve(tensor) {
+        const slot = tensorSlot(tensor, llama!.config.layers);
+        return llama!.reserve(slot.kind, slot.layer, tensor.type, slot.rows, slot.cols, tensor.byteSize, tensor.name);
+      },
+      end() {
+        llama!.ready();
+      },
+    },
+    {
+      signal: options.signal,
+      onProgress: options.onProgress && ((p) => options.onProgress!({ ...p, phase: 'model' })),
+    },
+  );
+  return new LoadedModel(new Context(llama!, tokenizer!), info!);
+}
+
+function resolveContextLength(requested: number | undefined, trained: number): number {
+  if (requested === undefined) return Math.min(trained, DEFAULT_CONTEXT);
+  if (!Number.isInteger(requested) || requested < 1 || requested > trained) {
+    throw new RecycleGPTError('INVALID_ARGUMENT', `contextLength must be an integer from 1 to the model's ${trained}, got ${String(requested)}`);
+  }
+  return requested;
+}
+
+function describe(header: GGUFHeader, shape: ReturnType<typeof llamaShape>, contextLength: number, tokenizer: Tokenizer): ModelInfo {
+  const meta = header.metadata;
+  const template = meta['tokenizer.chat_template'];
+  return {
+    architecture: architectureOf(meta),
+    name: typeof meta['general.name'] === 'string' ? meta['general.name'] : '',
+    parameters: countParameters(header.tensors),
+    tensorTypes: tensorTypeCounts(header.tensors),
+    vocabSize: shape.vocabSize,
+    dim: shape.dim,
+    layers: shape.layers,
+    heads: shape.heads,
+    kvHeads: shape.kvHeads,
+    ffnDim: shape.ffnDim,
+    contextLength,
+    tokenizer: tokenizer.kind,
+    chatTemplate: typeof template === 'string' ? template : undefined,
+    hasRecycleHead: false,
+  };
+}
+
+class LoadedModel implements Model {
+  /** Generations share one KV cache, so they take turns. */
+  private turn: Promise<void> = Promise.resolve();
+  private disposed = false;
+
+  constructor(
+    private readonly context: Context,
+    readonly info: ModelInfo,
+  ) {}
+
+  get tokenizer(): Tokenizer {
+    return this.context.tokenizer;
+  }
+
+  tokenize(text: string, options: { addSpecial?: boolean; parseSpecial?: boolean } = {}): number[] {
+    return this.tokenizer.encode(text, options);
+  }
+
+  detokenize(ids: ArrayLike<number>): string {
+    return this.tokenizer.decode(ids);
+  }
+
+  generate(prompt: string | number[], options: GenerateOptions = {}): TokenStream {
+    const ids = typeof prompt === 'string' ? this.tokenize(prompt, options) : prompt;
+    let settle!: { resolve: (s: GenerationStats) => void; reject: (e: unknown) => void };
+    const stats = new Promise<GenerationStats>((resolve, reject) => (settle = { resolve, reject }));
+    stats.catch(() => {}); // a caller who only iterates sees the error there
+    const self = this;
+    async function* run(): AsyncGenerator<GeneratedToken> {
+      const release = await self.takeTurn();
+      try {
+        const tokens = decode(self.context, ids, options);
+        for (;;) {
+          const next = await tokens.next();
+          if (next.done) {
+            settle.resolve(next.value);
+            return;
+          }
+          yield next.value;
+        }
+      } catch (error) {
+        settle.reject(error);
+        throw error;
+      } finally {
+        release();
+      }
+    }
+    return { stats, [Symbol.asyncIterator]: run };
+  }
+
+  async complete(prompt: string | number[], options: GenerateOptions = {}): Promise<Completion> {
+    const stream = this.generate(prompt, options);
+    const tokens: number[] = [];
+    let text = '';
+    for await (const token of stream) {
+      tokens.push(token.id);
+      text += token.text;
+    }
+    const stats = await stream.stats;
+    return { text, tokens, finishReason: stats.finishReason, stats };
+  }
+
+  async evaluate(ids: number[]): Promise<Float32Array[]> {
+    const release = await this.takeTurn();
+    try {
+      return this.context.prefill(ids, true);
+    } finally {
+      release();
+    }
+  }
+
+  dispose(): void {
+    this.disposed = true;
+    this.context.llama.free();
+  }
+
+  private async takeTurn(): Promise<() => void> {
+    if (this.disposed) throw new RecycleGPTError('DISPOSED', 'the model was disposed; load it again');
+    let release!: () => void;
+    const previous = this.turn;
+    this.turn = new Promise((resolve) => (release = resolve));
+    await previous;
+    if (this.disposed) {
+      release();
+      throw new RecycleGPTError('DISPOSED', 'the model was disposed; load it again');
+    }
+    return release;
+  }
+}

@@ -1,0 +1,207 @@
+import { InvalidArgumentError } from './errors.js';
+import type { SamplingOptions } from './types.js';
+
+/** xoshiro128** seeded through splitmix32: small, fast, and the same sequence in every runtime. */
+export class Random {
+  private s = new Uint32Array(4);
+
+  constructor(seed: number) {
+    let x = seed >>> 0;
+    for (let i = 0; i < 4; i++) {
+      x = (x + 0x9e3779b9) >>> 0;
+      let z = x;
+      z = Math.imul(z ^ (z >>> 16), 0x85ebca6b) >>> 0;
+      z = Math.imul(z ^ (z >>> 13), 0xc2b2ae35) >>> 0;
+      this.s[i] = (z ^ (z >>> 16)) >>> 0;
+    }
+  }
+
+  /** Uniform in [0, 1). */
+  next(): number {
+    const s = this.s;
+    const result = Math.imul(rotl(Math.imul(s[1], 5) >>> 0, 7), 9) >>> 0;
+    const t = (s[1] << 9) >>> 0;
+    s[2] ^= s[0];
+    s[3] ^= s[1];
+    s[1] ^= s[2];
+    s[0] ^= s[3];
+    s[2] ^= t;
+    s[3] = rotl(s[3], 11);
+    return result / 4294967296;
+  }
+}
+
+function rotl(x: number, k: number): number {
+  return ((x << k) | (x >>> (32 - k))) >>> 0;
+}
+
+/** A probability distribution over a few candidate tokens, most likely first. */
+export interface Candidates {
+  ids: number[];
+  probs: number[];
+}
+
+export interface ResolvedSampling {
+  temperature: number;
+  topK: number;
+  topP: number;
+  minP: number;
+  repeatPenalty: number;
+  repeatLastN: number;
+  seed: number;
+}
+
+/** llama.cpp's defaults, so that the same options mean the same thing in both. */
+export function resolveSampling(options: SamplingOptions = {}): ResolvedSampling {
+  const resolved: ResolvedSampling = {
+    temperature: options.temperature ?? 0.8,
+    topK: options.topK ?? 40,
+    topP: options.topP ?? 0.95,
+    minP: options.minP ?? 0.05,
+    repeatPenalty: options.repeatPenalty ?? 1,
+    repeatLastN: options.repeatLastN ?? 64,
+    seed: options.seed ?? (Math.random() * 2 ** 32) >>> 0,
+  };
+  checkRange('temperature', resolved.temperature, 0, 100);
+  checkRange('topK', resolved.topK, 0, 1e9);
+  checkRange('topP', resolved.topP, 0, 1);
+  checkRange('minP', resolved.minP, 0, 1);
+  checkRange('repeatPenalty', resolved.repeatPenalty, 0, 100);
+  checkRange('repeatLastN', resolved.repeatLastN, 0, 1e9);
+  checkRange('seed', resolved.seed, 0, 2 ** 53);
+  return resolved;
+}
+
+function checkRange(name: string, value: number, min: number, max: number): void {
+  if (typeof value !== 'number' || !Number.isFinite(value) || value < min || value > max) {
+    throw new InvalidArgumentError(`${name} must be a number between ${min} and ${max}, got ${String(value)}`);
+  }
+}
+
+/**
+ * The sampling chain, in llama.cpp's order: repetition penalty → top-k → top-p → min-p (both on the
+ * temperature-1 distribution) → temperature → draw. Temperature 0 is greedy (argmax after the penalty).
+ */
+export class Sampler {
+  readonly options: ResolvedSampling;
+  readonly random: Random;
+
+  constructor(options: SamplingOptions = {}) {
+    this.options = resolveSampling(options);
+    this.random = new Random(this.options.seed);
+  }
+
+  get greedy(): boolean {
+    return this.options.temperature === 0;
+  }
+
+  /** Picks the next token; `recent` is the sequence so far (prompt and output), for the repetition penalty. */
+  sample(logits: Float32Array, recent: ArrayLike<number>): number {
+    const penalized = this.penalize(logits, recent);
+    if (this.greedy) return argmax(penalized);
+    return draw(this.distribution(penalized), this.random.next());
+  }
+
+  /** The distribution `sample` draws from, after every filter. */
+  distribution(logits: Float32Array, recent: ArrayLike<number> = []): Candidates {
+    const penalized = this.penalize(logits, recent);
+    if (this.greedy) return { ids: [argmax(penalized)], probs: [1] };
+    const { topK, topP, minP, temperature } = this.options;
+    const ids = topIds(penalized, topK > 0 ? Math.min(topK, penalized.length) : penalized.length);
+    const probs = softmax(ids.map((id) => penalized[id]));
+
+    let keep = ids.length;
+    if (topP < 1) {
+      let mass = 0;
+      for (let i = 0; i < ids.length; i++) {
+        mass += probs[i];
+        if (mass >= topP) {
+          keep = i + 1;
+          break;
+        }
+      }
+    }
+    if (minP > 0) {
+      const floor = probs[0] * minP;
+      let i = 1;
+      while (i < keep && probs[i] >= floor) i++;
+      keep = i;
+    }
+    const kept = ids.slice(0, keep);
+    return { ids: kept, probs: softmax(kept.map((id) => penalized[id] / temperature)) };
+  }
+
+  private penalize(logits: Float32Array, recent: ArrayLike<number>): Float32Array {
+    const { repeatPenalty, repeatLastN } = this.options;
+    if (repeatPenalty === 1 || repeatLastN === 0 || recent.length === 0) return logits;
+    const out = logits.slice();
+    const seen = new Set<number>();
+    for (let i = Math.max(0, recent.length - repeatLastN); i < recent.length; i++) seen.add(recent[i]);
+    for (const id of seen) {
+      if (id < 0 || id >= out.length) continue;
+      out[id] = out[id] > 0 ? out[id] / repeatPenalty : out[id] * repeatPenalty;
+    }
+    return out;
+  }
+}
+
+export function argmax(values: ArrayLike<number>): number {
+  let best = 0;
+  for (let i = 1; i < values.length; i++) if (values[i] > values[best]) best = i;
+  return best;
+}
+
+/** Draws from a distribution with a uniform number u in [0, 1). */
+export function draw(candidates: Candidates, u: number): number {
+  let acc = 0;
+  for (let i = 0; i < candidates.ids.length; i++) {
+    acc += candidates.probs[i];
+    if (u < acc) return candidates.ids[i];
+  }
+  return candidates.ids[candidates.ids.length - 1];
+}
+
+/** Softmax of values sorted largest first. */
+function softmax(values: number[]): number[] {
+  const exps = values.map((v) => Math.exp(v - values[0]));
+  let sum = 0;
+  for (const e of exps) sum += e;
+  return exps.map((e) => e / sum);
+}
+
+/** The k largest entries, largest first (ties: lower id first), in O(n log k). */
+function topIds(values: Float32Array, k: number): number[] {
+  if (k >= values.length) {
+    return Array.from(values.keys()).sort((a, b) => values[b] - values[a] || a - b);
+  }
+  // A min-heap of the best k seen so far; its root is the weakest of them.
+  const heap: number[] = [];
+  const worse = (a: number, b: number) => values[a] < values[b] || (values[a] === values[b] && a > b);
+  const siftDown = (i: number) => {
+    for (;;) {
+      const l = 2 * i + 1;
+      const r = l + 1;
+      let m = i;
+      if (l < heap.length && worse(heap[l], heap[m])) m = l;
+      if (r < heap.length && worse(heap[r], heap[m])) m = r;
+      if (m === i) return;
+      [heap[i], heap[m]] = [heap[m], heap[i]];
+      i = m;
+    }
+  };
+  for (let id = 0; id < values.length; id++) {
+    if (heap.length < k) {
+      heap.push(id);
+      for (let i = heap.length - 1; i > 0; ) {
+        const p = (i - 1) >> 1;
+        if (!worse(heap[i], heap[p])) break;
+        [heap[i], heap[p]] = [heap[p], heap[i]];
+        i = p;
+      }
+    } else if (worse(heap[0], id)) {
+      heap[0] = id;
+      siftDown(0);
+    }
+  }
+  return heap.sort((a, b) => values[b] - values[a] || a - b);
+}

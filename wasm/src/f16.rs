@@ -1,0 +1,102 @@
+//! IEEE 754 half precision conversions (exact, round-to-nearest-even), no tables.
+
+/// 2^112: rebiases a half's exponent field (bias 15) placed in f32 position (bias 127).
+const REBIAS: f32 = 5.192_297e33;
+
+pub fn f16_to_f32(h: u16) -> f32 {
+    let h = h as u32;
+    let sign = (h & 0x8000) << 16;
+    let magnitude = h & 0x7fff;
+    let bits = if magnitude >= 0x7c00 {
+        (magnitude << 13) | 0x7f80_0000 // inf / NaN keep their payload
+    } else {
+        // Normals and subnormals alike: the shifted bits read as an f32 (itself
+        // subnormal for half subnormals) times 2^112 is exactly the half's value.
+        (f32::from_bits(magnitude << 13) * REBIAS).to_bits()
+    };
+    f32::from_bits(bits | sign)
+}
+
+pub fn f32_to_f16(x: f32) -> u16 {
+    let bits = x.to_bits();
+    let sign = ((bits >> 16) & 0x8000) as u16;
+    let abs = bits & 0x7fff_ffff;
+    if abs > 0x7f80_0000 {
+        return sign | 0x7e00 | ((abs >> 13) & 0x3ff) as u16; // NaN stays NaN
+    }
+    if abs >= 0x4780_0000 {
+        return sign | 0x7c00; // ≥ 65536 (and inf) overflow to inf
+    }
+    if abs >= 0x3880_0000 {
+        // Normal half: rebias exponent, round the 13 dropped mantissa bits to even.
+        // A carry out of the mantissa correctly bumps the exponent (up to inf).
+        let rebased = abs - (112 << 23);
+        let rounded = rebased + 0xfff + ((rebased >> 13) & 1);
+        return sign | (rounded >> 13) as u16;
+    }
+    if abs < 0x3300_0000 {
+        return sign; // below 2^-25: rounds to zero
+    }
+    // Subnormal half: count units of 2^-24, rounding to even.
+    let exponent = abs >> 23;
+    let mantissa = (abs & 0x7f_ffff) | 0x80_0000;
+    let shift = 126 - exponent;
+    let units = mantissa >> shift;
+    let rest = mantissa & ((1 << shift) - 1);
+    let half = 1 << (shift - 1);
+    let units = if rest > half || (rest == half && units & 1 == 1) { units + 1 } else { units };
+    sign | units as u16
+}
+
+/// Rounds a vector to half precision (activations before an F16 dot, f16 KV cache).
+pub fn f32_to_f16_row(src: &[f32], dst: &mut [u16]) {
+    for (d, &s) in dst.iter_mut().zip(src) {
+        *d = f32_to_f16(s);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_half_round_trips() {
+        for h in 0..=u16::MAX {
+            let f = f16_to_f32(h);
+            if f.is_nan() {
+                assert!(f16_to_f32(f32_to_f16(f)).is_nan());
+            } else {
+                assert_eq!(f32_to_f16(f), h, "half {h:#06x} -> {f}");
+            }
+        }
+    }
+
+    #[test]
+    fn known_values() {
+        assert_eq!(f16_to_f32(0x3c00), 1.0);
+        assert_eq!(f16_to_f32(0xc000), -2.0);
+        assert_eq!(f16_to_f32(0x7bff), 65504.0);
+        assert_eq!(f16_to_f32(0x0001), 2f32.powi(-24)); // smallest subnormal
+        assert_eq!(f16_to_f32(0x03ff), 1023.0 * 2f32.powi(-24)); // largest subnormal
+        assert_eq!(f16_to_f32(0x0400), 2f32.powi(-14)); // smallest normal
+        assert_eq!(f16_to_f32(0x7c00), f32::INFINITY);
+        assert_eq!(f16_to_f32(0xfc00), f32::NEG_INFINITY);
+        assert!(f16_to_f32(0x7e00).is_nan());
+        assert_eq!(f16_to_f32(0x8000).to_bits(), (-0.0f32).to_bits());
+    }
+
+    #[test]
+    fn rounds_to_nearest_even() {
+        assert_eq!(f32_to_f16(1.0 + 2f32.powi(-11)), 0x3c00); // tie, even stays
+        assert_eq!(f32_to_f16(1.0 + 3.0 * 2f32.powi(-11)), 0x3c02); // tie, odd rounds up
+        assert_eq!(f32_to_f16(65519.0), 0x7bff);
+        assert_eq!(f32_to_f16(65520.0), 0x7c00); // tie at the top rounds to inf
+        assert_eq!(f32_to_f16(1e10), 0x7c00);
+        assert_eq!(f32_to_f16(-1e10), 0xfc00);
+        assert_eq!(f32_to_f16(2f32.powi(-25)), 0x0000); // tie to even zero
+        assert_eq!(f32_to_f16(1.5 * 2f32.powi(-25)), 0x0001);
+        assert_eq!(f32_to_f16(1.5 * 2f32.powi(-24)), 0x0002); // subnormal tie to even
+        assert_eq!(f32_to_f16(1e-10), 0x0000);
+        assert_eq!(f32_to_f16(2f32.powi(-14) - 2f32.powi(-26)), 0x0400); // rounds up into normals
+    }
+}

@@ -1,0 +1,190 @@
+//! C ABI of the engine (docs/ARCHITECTURE.md, "WASM C ABI"). Thin: checks raw
+//! pointers and handles, forwards to `Model`, records the status for `rg_last_error`.
+
+pub mod config;
+pub mod error;
+pub mod f16;
+pub mod kernels;
+pub mod model;
+pub mod quant;
+pub mod tensor;
+
+use std::alloc::{alloc, dealloc, Layout};
+use std::cell::Cell;
+use std::sync::Mutex;
+
+use config::Config;
+use error::*;
+use model::Model;
+use quant::GgmlType;
+
+/// Live models; a handle is index + 1 so that 0 can mean failure.
+static MODELS: Mutex<Vec<Option<Box<Model>>>> = Mutex::new(Vec::new());
+thread_local! {
+    /// Status of this thread's last call (wasm has one thread; natively, tests run in parallel).
+    static LAST_ERROR: Cell<Status> = const { Cell::new(OK) };
+}
+
+/// Alignment of `rg_alloc` buffers: enough for f32/u32 arrays and v128 loads.
+const ALLOC_ALIGN: usize = 16;
+
+/// Records the outcome of a call (OK or the error) and returns the value or `on_error`.
+fn report<T>(result: Result<T, Status>, on_error: T) -> T {
+    match result {
+        Ok(value) => {
+            LAST_ERROR.with(|e| e.set(OK));
+            value
+        }
+        Err(code) => {
+            LAST_ERROR.with(|e| e.set(code));
+            on_error
+        }
+    }
+}
+
+/// Records and returns the status of a call that has no other result.
+fn status(result: Result<(), Status>) -> Status {
+    let code = result.err().unwrap_or(OK);
+    LAST_ERROR.with(|e| e.set(code));
+    code
+}
+
+fn with_model<T>(handle: u32, f: impl FnOnce(&mut Model) -> Result<T, Status>) -> Result<T, Status> {
+    let mut models = MODELS.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+    let slot = (handle as usize).checked_sub(1).and_then(|i| models.get_mut(i));
+    match slot {
+        Some(Some(model)) => f(model),
+        _ => Err(ERR_BAD_HANDLE),
+    }
+}
+
+/// A slice over JS-provided memory, refused when null or misaligned.
+unsafe fn js_slice<'a, T>(ptr: *const T, len: usize) -> Result<&'a [T], Status> {
+    if ptr.is_null() || ptr as usize % std::mem::align_of::<T>() != 0 {
+        return Err(ERR_BAD_ARGUMENT);
+    }
+    Ok(std::slice::from_raw_parts(ptr, len))
+}
+
+fn alloc_layout(bytes: u32) -> Option<Layout> {
+    Layout::from_size_align((bytes as usize).max(1), ALLOC_ALIGN).ok()
+}
+
+#[no_mangle]
+pub extern "C" fn rg_alloc(bytes: u32) -> *mut u8 {
+    let result = alloc_layout(bytes).ok_or(ERR_TOO_LARGE).and_then(|layout| {
+        // SAFETY: the layout has a non-zero size.
+        let ptr = unsafe { alloc(layout) };
+        if ptr.is_null() {
+            Err(ERR_OUT_OF_MEMORY)
+        } else {
+            Ok(ptr)
+        }
+    });
+    report(result, std::ptr::null_mut())
+}
+
+/// # Safety
+/// `ptr` must come from `rg_alloc(bytes)` with the same `bytes`, freed once.
+#[no_mangle]
+pub unsafe extern "C" fn rg_free(ptr: *mut u8, bytes: u32) {
+    if let (false, Some(layout)) = (ptr.is_null(), alloc_layout(bytes)) {
+        dealloc(ptr, layout);
+    }
+}
+
+/// # Safety
+/// `cfg` must point at `words` readable u32 values (or be null, which is refused).
+#[no_mangle]
+pub unsafe extern "C" fn rg_model_new(cfg: *const u32, words: u32) -> u32 {
+    let result = (|| {
+        if words as usize != Config::WORDS {
+            return Err(ERR_INVALID_CONFIG);
+        }
+        let config = Config::from_words(js_slice(cfg, Config::WORDS)?)?;
+        let model = Box::new(Model::new(config)?);
+        let mut models = MODELS.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let index = match models.iter().position(|m| m.is_none()) {
+            Some(free) => free,
+            None => {
+                models.try_reserve(1).map_err(|_| ERR_OUT_OF_MEMORY)?;
+                models.push(None);
+                models.len() - 1
+            }
+        };
+        models[index] = Some(model);
+        Ok(index as u32 + 1)
+    })();
+    report(result, 0)
+}
+
+#[no_mangle]
+pub extern "C" fn rg_tensor_reserve(
+    model: u32,
+    kind: u32,
+    layer: u32,
+    ggml_type: u32,
+    rows: u32,
+    cols: u32,
+) -> *mut u8 {
+    report(with_model(model, |m| m.reserve(kind, layer, ggml_type, rows, cols)), std::ptr::null_mut())
+}
+
+#[no_mangle]
+pub extern "C" fn rg_model_ready(model: u32) -> i32 {
+    status(with_model(model, |m| m.ready()))
+}
+
+/// # Safety
+/// `tokens` must point at `n` readable u32 values when n is within the model's max_batch.
+#[no_mangle]
+pub unsafe extern "C" fn rg_forward(model: u32, tokens: *const u32, n: u32, pos: u32, logits_from: u32) -> i32 {
+    let result = with_model(model, |m| {
+        // Bound n before forming the slice; forward re-checks it with pos and logits_from.
+        if n == 0 || n as usize > m.config().max_batch {
+            return Err(ERR_BAD_ARGUMENT);
+        }
+        m.forward(js_slice(tokens, n as usize)?, pos as usize, logits_from as usize)
+    });
+    status(result)
+}
+
+#[no_mangle]
+pub extern "C" fn rg_logits(model: u32) -> *const f32 {
+    let result = with_model(model, |m| m.logits().map(|l| l.as_ptr()).ok_or(ERR_WRONG_STATE));
+    report(result, std::ptr::null())
+}
+
+#[no_mangle]
+pub extern "C" fn rg_hidden(model: u32) -> *const f32 {
+    let result = with_model(model, |m| m.hidden().map(|h| h.as_ptr()).ok_or(ERR_WRONG_STATE));
+    report(result, std::ptr::null())
+}
+
+#[no_mangle]
+pub extern "C" fn rg_model_free(model: u32) {
+    let mut models = MODELS.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+    if let Some(slot) = (model as usize).checked_sub(1).and_then(|i| models.get_mut(i)) {
+        *slot = None;
+    }
+}
+
+#[no_mangle]
+pub extern "C" fn rg_last_error() -> i32 {
+    LAST_ERROR.with(|e| e.get())
+}
+
+/// Test hook: one weight row (raw GGUF bytes) · one f32 activation of n values,
+/// through the scalar (`use_simd` = 0) or SIMD128 kernels. NaN on error.
+///
+/// # Safety
+/// `w` must point at one row's bytes of `ggml_type` and `x` at n readable f32.
+#[no_mangle]
+pub unsafe extern "C" fn rg_kernel_dot(ggml_type: u32, use_simd: u32, w: *const u8, x: *const f32, n: u32) -> f32 {
+    let result = (|| {
+        let ty = GgmlType::from_id(ggml_type).ok_or(ERR_UNSUPPORTED_TYPE)?;
+        let row_bytes = ty.row_bytes(n as usize).ok_or(ERR_BAD_ARGUMENT)?;
+        kernels::dot_row(ty, use_simd != 0, js_slice(w, row_bytes)?, js_slice(x, n as usize)?)
+    })();
+    report(result, f32::NAN)
+}

@@ -1,0 +1,196 @@
+//! Weight tensors: raw GGUF bytes in memory the model owns, and the matmul over them.
+
+use crate::config::Config;
+use crate::error::{try_vec, Status, ERR_BAD_SHAPE, ERR_TOO_LARGE, ERR_UNKNOWN_KIND, ERR_UNSUPPORTED_TYPE};
+use crate::f16::f16_to_f32;
+use crate::kernels;
+use crate::quant::{dequantize_row_q4_0, dequantize_row_q8_0, GgmlType, PreparedInput};
+
+/// Largest single tensor: Vec cannot exceed isize::MAX bytes on wasm32.
+const MAX_TENSOR_BYTES: u64 = i32::MAX as u64;
+
+/// Storage typed by element so F32/F16 rows can be read in place (aligned);
+/// quantized blocks (34 or 18 bytes) are read bytewise.
+enum Data {
+    F32(Vec<f32>),
+    F16(Vec<u16>),
+    Blocks(Vec<u8>),
+}
+
+pub struct Tensor {
+    pub ty: GgmlType,
+    pub rows: usize,
+    pub cols: usize,
+    row_bytes: usize,
+    data: Data,
+}
+
+impl Tensor {
+    /// Zeroed room for `rows × cols` values of `ty`, exactly the GGUF byte size.
+    pub fn alloc(ty: GgmlType, rows: usize, cols: usize) -> Result<Tensor, Status> {
+        let row_bytes = ty.row_bytes(cols).ok_or(ERR_BAD_SHAPE)?;
+        let bytes =
+            (rows as u64).checked_mul(row_bytes as u64).filter(|&b| b <= MAX_TENSOR_BYTES).ok_or(ERR_TOO_LARGE)?;
+        let values = rows * cols; // ≤ bytes · 2, fits
+        let data = match ty {
+            GgmlType::F32 => Data::F32(try_vec(values)?),
+            GgmlType::F16 => Data::F16(try_vec(values)?),
+            GgmlType::Q4_0 | GgmlType::Q8_0 => Data::Blocks(try_vec(bytes as usize)?),
+        };
+        Ok(Tensor { ty, rows, cols, row_bytes, data })
+    }
+
+    /// Where the caller writes the tensor's raw little-endian bytes.
+    pub fn bytes_mut(&mut self) -> *mut u8 {
+        match &mut self.data {
+            Data::F32(v) => v.as_mut_ptr() as *mut u8,
+            Data::F16(v) => v.as_mut_ptr() as *mut u8,
+            Data::Blocks(v) => v.as_mut_ptr(),
+        }
+    }
+
+    /// The values of an F32 tensor (norm weights); None for other types.
+    pub fn into_f32(self) -> Option<Vec<f32>> {
+        match self.data {
+            Data::F32(v) => Some(v),
+            _ => None,
+        }
+    }
+
+    /// Row `r` as f32 (embedding lookup).
+    pub fn dequantize_row(&self, r: usize, out: &mut [f32]) {
+        let cols = self.cols;
+        match &self.data {
+            Data::F32(v) => out.copy_from_slice(&v[r * cols..][..cols]),
+            Data::F16(v) => {
+                for (o, &h) in out.iter_mut().zip(&v[r * cols..][..cols]) {
+                    *o = f16_to_f32(h);
+                }
+            }
+            Data::Blocks(v) => {
+                let row = &v[r * self.row_bytes..][..self.row_bytes];
+                if self.ty == GgmlType::Q8_0 {
+                    dequantize_row_q8_0(row, out)
+                } else {
+                    dequantize_row_q4_0(row, out)
+                }
+            }
+        }
+    }
+
+    /// `out[t][r] = row r · x[t]` for n tokens. Weight rows outside, tokens inside, so each
+    /// row is read once per batch; every (row, token) uses the same kernel as a single-token call.
+    /// `input` must have been prepared from `x` for this tensor's type.
+    pub fn matmul(&self, x: &[f32], input: &PreparedInput, n: usize, out: &mut [f32]) {
+        let (rows, cols, rb) = (self.rows, self.cols, self.row_bytes);
+        let out = &mut out[..n * rows];
+        match &self.data {
+            Data::F32(w) => fill(out, rows, n, |r, t| kernels::dot_f32(&w[r * cols..][..cols], &x[t * cols..][..cols])),
+            Data::F16(w) => fill(out, rows, n, |r, t| kernels::dot_f16(&w[r * cols..][..cols], input.f16_rounded(t))),
+            Data::Blocks(w) if self.ty == GgmlType::Q8_0 => fill(out, rows, n, |r, t| {
+                kernels::dot_q8_0_q8_0(&w[r * rb..][..rb], input.q8_scales(t), input.q8_qs(t))
+            }),
+            Data::Blocks(w) => fill(out, rows, n, |r, t| {
+                kernels::dot_q4_0_q8_0(&w[r * rb..][..rb], input.q8_scales(t), input.q8_qs(t))
+            }),
+        }
+    }
+}
+
+#[inline(always)]
+fn fill(out: &mut [f32], rows: usize, n: usize, dot: impl Fn(usize, usize) -> f32) {
+    for r in 0..rows {
+        for t in 0..n {
+            out[t * rows + r] = dot(r, t);
+        }
+    }
+}
+
+/// Which conversions an input needs for the tensors that consume it.
+pub fn input_needs(consumers: &[&Tensor]) -> (bool, bool) {
+    let want_f16 = consumers.iter().any(|t| t.ty == GgmlType::F16);
+    let want_q8 = consumers.iter().any(|t| t.ty.is_quantized());
+    (want_f16, want_q8)
+}
+
+/// Tensor kinds of the ABI (docs/ARCHITECTURE.md), in kind-id order.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Kind {
+    TokenEmbd,
+    OutputNorm,
+    Output,
+    AttnNorm,
+    AttnQ,
+    AttnK,
+    AttnV,
+    AttnOutput,
+    FfnNorm,
+    FfnGate,
+    FfnUp,
+    FfnDown,
+}
+
+const KINDS: [Kind; 12] = [
+    Kind::TokenEmbd,
+    Kind::OutputNorm,
+    Kind::Output,
+    Kind::AttnNorm,
+    Kind::AttnQ,
+    Kind::AttnK,
+    Kind::AttnV,
+    Kind::AttnOutput,
+    Kind::FfnNorm,
+    Kind::FfnGate,
+    Kind::FfnUp,
+    Kind::FfnDown,
+];
+
+/// Kinds 0..3 are global, the rest repeat per layer.
+pub const GLOBAL_KINDS: usize = 3;
+pub const LAYER_KINDS: usize = KINDS.len() - GLOBAL_KINDS;
+
+impl Kind {
+    pub fn from_id(id: u32) -> Result<Kind, Status> {
+        KINDS.get(id as usize).copied().ok_or(ERR_UNKNOWN_KIND)
+    }
+
+    pub fn is_norm(self) -> bool {
+        matches!(self, Kind::OutputNorm | Kind::AttnNorm | Kind::FfnNorm)
+    }
+
+    /// Index into the model's tensor slots; the layer is ignored for global kinds.
+    pub fn slot(self, layer: usize, cfg: &Config) -> Result<usize, Status> {
+        let id = self as usize;
+        if id < GLOBAL_KINDS {
+            Ok(id)
+        } else if layer < cfg.n_layers {
+            Ok(GLOBAL_KINDS + layer * LAYER_KINDS + (id - GLOBAL_KINDS))
+        } else {
+            Err(ERR_UNKNOWN_KIND)
+        }
+    }
+
+    /// rows × cols the config implies.
+    pub fn shape(self, cfg: &Config) -> (usize, usize) {
+        match self {
+            Kind::TokenEmbd | Kind::Output => (cfg.n_vocab, cfg.dim),
+            Kind::OutputNorm | Kind::AttnNorm | Kind::FfnNorm => (1, cfg.dim),
+            Kind::AttnQ => (cfg.q_dim, cfg.dim),
+            Kind::AttnK | Kind::AttnV => (cfg.kv_dim, cfg.dim),
+            Kind::AttnOutput => (cfg.dim, cfg.q_dim),
+            Kind::FfnGate | Kind::FfnUp => (cfg.ffn_dim, cfg.dim),
+            Kind::FfnDown => (cfg.dim, cfg.ffn_dim),
+        }
+    }
+
+    /// Checks type and shape, then allocates the tensor.
+    pub fn alloc(self, cfg: &Config, ty: GgmlType, rows: usize, cols: usize) -> Result<Tensor, Status> {
+        if self.is_norm() && ty != GgmlType::F32 {
+            return Err(ERR_UNSUPPORTED_TYPE);
+        }
+        if (rows, cols) != self.shape(cfg) {
+            return Err(ERR_BAD_SHAPE);
+        }
+        Tensor::alloc(ty, rows, cols)
+    }
+}

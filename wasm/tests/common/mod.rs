@@ -1,0 +1,197 @@
+//! Shared helpers for the integration tests: a seeded RNG and a builder that
+//! creates random llama models through the C ABI, as the JS binding will.
+#![allow(dead_code)] // each test binary uses a different part
+
+use recyclegpt_wasm::f16::{f16_to_f32, f32_to_f16};
+use recyclegpt_wasm::*;
+
+pub const F32: u32 = 0;
+pub const F16: u32 = 1;
+pub const Q4_0: u32 = 2;
+pub const Q8_0: u32 = 8;
+
+pub struct Rng(u64);
+
+impl Rng {
+    pub fn new(seed: u64) -> Rng {
+        Rng(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1)
+    }
+
+    pub fn next_u32(&mut self) -> u32 {
+        // xorshift64*
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        (self.0.wrapping_mul(0x2545_F491_4F6C_DD1D) >> 32) as u32
+    }
+
+    /// Uniform in [-a, a).
+    pub fn uniform(&mut self, a: f32) -> f32 {
+        (self.next_u32() as f32 / 4_294_967_296.0 * 2.0 - 1.0) * a
+    }
+}
+
+#[derive(Clone, Copy)]
+pub struct Spec {
+    pub vocab: u32,
+    pub dim: u32,
+    pub layers: u32,
+    pub heads: u32,
+    pub kv_heads: u32,
+    pub ffn: u32,
+    pub ctx: u32,
+    pub head_dim: u32,
+    pub rope_dim: u32,
+    pub rope_base: f32,
+    pub eps: f32,
+    pub kv_f16: bool,
+    pub max_batch: u32,
+}
+
+impl Spec {
+    pub fn words(&self) -> [u32; 13] {
+        [
+            self.vocab,
+            self.dim,
+            self.layers,
+            self.heads,
+            self.kv_heads,
+            self.ffn,
+            self.ctx,
+            self.head_dim,
+            self.rope_dim,
+            self.rope_base.to_bits(),
+            self.eps.to_bits(),
+            self.kv_f16 as u32,
+            self.max_batch,
+        ]
+    }
+
+    /// (kind, rows, cols) of every matrix, `blk.L` kinds included once.
+    pub fn matrices(&self) -> Vec<(u32, u32, u32)> {
+        let (q, kv) = (self.heads * self.head_dim, self.kv_heads * self.head_dim);
+        vec![
+            (0, self.vocab, self.dim),
+            (2, self.vocab, self.dim),
+            (4, q, self.dim),
+            (5, kv, self.dim),
+            (6, kv, self.dim),
+            (7, self.dim, q),
+            (9, self.ffn, self.dim),
+            (10, self.ffn, self.dim),
+            (11, self.dim, self.ffn),
+        ]
+    }
+}
+
+/// Weights as the model sees them (dequantized), keyed by (kind, layer).
+pub struct Built {
+    pub handle: u32,
+    pub weights: std::collections::HashMap<(u32, u32), Vec<f32>>,
+}
+
+impl Built {
+    pub fn get(&self, kind: u32, layer: u32) -> &[f32] {
+        &self.weights[&(kind, layer)]
+    }
+}
+
+/// Random bytes for `rows × cols` values of `ty`, plus their dequantized values.
+pub fn random_tensor(rng: &mut Rng, ty: u32, rows: u32, cols: u32, amplitude: f32) -> (Vec<u8>, Vec<f32>) {
+    let n = (rows * cols) as usize;
+    let mut bytes = Vec::new();
+    let mut values = Vec::with_capacity(n);
+    match ty {
+        F32 | F16 => {
+            for _ in 0..n {
+                let v = rng.uniform(amplitude);
+                if ty == F32 {
+                    bytes.extend_from_slice(&v.to_le_bytes());
+                    values.push(v);
+                } else {
+                    let h = f32_to_f16(v);
+                    bytes.extend_from_slice(&h.to_le_bytes());
+                    values.push(f16_to_f32(h));
+                }
+            }
+        }
+        _ => {
+            for _ in 0..n / 32 {
+                let d = f32_to_f16(amplitude * (0.5 + rng.uniform(0.5).abs()) / if ty == Q8_0 { 127.0 } else { 8.0 });
+                bytes.extend_from_slice(&d.to_le_bytes());
+                let d = f16_to_f32(d);
+                if ty == Q8_0 {
+                    for _ in 0..32 {
+                        let q = rng.next_u32() as u8;
+                        bytes.push(q);
+                        values.push(q as i8 as f32 * d);
+                    }
+                } else {
+                    let packed: Vec<u8> = (0..16).map(|_| rng.next_u32() as u8).collect();
+                    values.extend(packed.iter().map(|p| ((p & 15) as i32 - 8) as f32 * d));
+                    values.extend(packed.iter().map(|p| ((p >> 4) as i32 - 8) as f32 * d));
+                    bytes.extend_from_slice(&packed);
+                }
+            }
+        }
+    }
+    (bytes, values)
+}
+
+fn reserve_and_write(handle: u32, kind: u32, layer: u32, ty: u32, rows: u32, cols: u32, bytes: &[u8]) {
+    let ptr = rg_tensor_reserve(handle, kind, layer, ty, rows, cols);
+    assert!(!ptr.is_null(), "reserve kind {kind} layer {layer}: error {}", rg_last_error());
+    // SAFETY: the engine reserved exactly this tensor's byte size at ptr.
+    unsafe { std::ptr::copy_nonoverlapping(bytes.as_ptr(), ptr, bytes.len()) };
+}
+
+pub fn new_model(spec: &Spec) -> u32 {
+    let words = spec.words();
+    // SAFETY: words is a live array of 13 u32.
+    let handle = unsafe { rg_model_new(words.as_ptr(), 13) };
+    assert_ne!(handle, 0, "rg_model_new: error {}", rg_last_error());
+    handle
+}
+
+/// A ready model with random weights of type `ty` (norms F32). `tied`: no output.weight.
+pub fn build(spec: &Spec, ty: u32, seed: u64, tied: bool) -> Built {
+    let mut rng = Rng::new(seed);
+    let handle = new_model(spec);
+    let mut weights = std::collections::HashMap::new();
+    for (kind, rows, cols) in spec.matrices() {
+        if kind == 2 && tied {
+            continue;
+        }
+        let layers = if kind < 3 { 1 } else { spec.layers };
+        for layer in 0..layers {
+            let (bytes, values) = random_tensor(&mut rng, ty, rows, cols, 1.0 / (cols as f32).sqrt());
+            reserve_and_write(handle, kind, layer, ty, rows, cols, &bytes);
+            weights.insert((kind, layer), values);
+        }
+    }
+    for (kind, layers) in [(1, 1), (3, spec.layers), (8, spec.layers)] {
+        for layer in 0..layers {
+            let values: Vec<f32> = (0..spec.dim).map(|_| 1.0 + rng.uniform(0.2)).collect();
+            let bytes: Vec<u8> = values.iter().flat_map(|v| v.to_le_bytes()).collect();
+            reserve_and_write(handle, kind, layer, F32, 1, spec.dim, &bytes);
+            weights.insert((kind, layer), values);
+        }
+    }
+    assert_eq!(rg_model_ready(handle), 0, "rg_model_ready");
+    Built { handle, weights }
+}
+
+/// Runs rg_forward and copies out (logits rows logits_from..n, hidden rows 0..n).
+pub fn forward(spec: &Spec, handle: u32, tokens: &[u32], pos: u32, logits_from: u32) -> (Vec<f32>, Vec<f32>) {
+    let n = tokens.len() as u32;
+    // SAFETY: tokens is a live slice of n u32.
+    let status = unsafe { rg_forward(handle, tokens.as_ptr(), n, pos, logits_from) };
+    assert_eq!(status, 0, "rg_forward");
+    let logits_len = ((n - logits_from) * spec.vocab) as usize;
+    // SAFETY: the engine documents these lengths for the last forward.
+    unsafe {
+        let logits = std::slice::from_raw_parts(rg_logits(handle), logits_len).to_vec();
+        let hidden = std::slice::from_raw_parts(rg_hidden(handle), (n * spec.dim) as usize).to_vec();
+        (logits, hidden)
+    }
+}
