@@ -1,10 +1,22 @@
 import { defineConfig } from 'vitest/config';
 
+// Three projects: Node-side tests, the Worker routes inside workerd, and end-to-end tests
+// against a running `wrangler dev` (these need `npm run build` first, which `npm test` does).
 export default defineConfig({
   test: {
-    include: ['sdk/src/**/*.test.ts', 'test/**/*.test.ts', 'kernels/src/**/*.test.ts', 'training/**/*.test.ts'],
-    testTimeout: 300_000,
-    hookTimeout: 300_000,
-    pool: 'forks',
+    projects: [
+      {
+        extends: true,
+        test: {
+          name: 'node',
+          include: ['sdk/src/**/*.test.ts', 'test/**/*.test.ts', 'kernels/src/**/*.test.ts', 'training/**/*.test.ts'],
+          testTimeout: 300_000,
+          hookTimeout: 300_000,
+          pool: 'forks',
+        },
+      },
+      'workers/vitest.config.ts',
+      'workers/vitest.e2e.config.ts',
+    ],
   },
 });

@@ -16,6 +16,12 @@ export interface EngineExports {
   rg_hidden(model: number): number;
   rg_model_free(model: number): void;
   rg_last_error(): number;
+  rg_recycle_new(model: number, cfgPtr: number, cfgWords: number): number;
+  rg_recycle_reserve(model: number, kind: number, layer: number, type: number, rows: number, cols: number): number;
+  rg_recycle_ready(model: number): number;
+  rg_recycle_forward(model: number, hiddenPtr: number, tokensPtr: number, n: number, pos: number, logitsFrom: number): number;
+  rg_recycle_logits(model: number): number;
+  rg_recycle_hidden(model: number): number;
 }
 
 /** Status codes of wasm/src/error.rs, in words a user can act on. */
@@ -105,7 +111,10 @@ export interface LlamaConfig {
   maxBatch: number;
 }
 
-/** Tensor kinds of rg_tensor_reserve. */
+/** A recycle head's own hyperparameters; its width is the base's. */
+export type RecycleConfig = Omit<LlamaConfig, 'vocabSize' | 'dim'>;
+
+/** Tensor kinds of rg_tensor_reserve (and rg_recycle_reserve: 0 is the head's projection, 2 is invalid). */
 export const TensorKind = {
   tokenEmbd: 0,
   outputNorm: 1,
@@ -119,6 +128,7 @@ export const TensorKind = {
   ffnGate: 9,
   ffnUp: 10,
   ffnDown: 11,
+  recycleProj: 0,
 } as const;
 
 /** An engine instance; each model gets its own, so disposing a model releases its whole memory. */
@@ -132,39 +142,59 @@ export class WasmLlama {
   private readonly handle: number;
   private tokensPtr = 0;
   private freed = false;
+  /** Rows one recycle pass takes at most; 0 without a head. */
+  recycleMaxBatch = 0;
 
   constructor(
     private readonly engine: EngineExports,
     readonly config: LlamaConfig,
   ) {
-    const words = [
-      config.vocabSize, config.dim, config.layers, config.heads, config.kvHeads, config.ffnDim,
-      config.contextLength, config.headDim, config.ropeDim, f32Bits(config.ropeFreqBase), f32Bits(config.rmsEps),
-      config.kvType === 'f32' ? 0 : 1, config.maxBatch,
-    ];
-    const cfgPtr = engine.rg_alloc(words.length * 4);
-    if (cfgPtr === 0) throw engineError('OUT_OF_MEMORY', OUT_OF_MEMORY, 'while creating the model');
-    new Uint32Array(engine.memory.buffer, cfgPtr, words.length).set(words);
-    this.handle = engine.rg_model_new(cfgPtr, words.length);
-    engine.rg_free(cfgPtr, words.length * 4);
+    this.handle = withWords(engine, llamaWords(config), (ptr, n) => engine.rg_model_new(ptr, n)) >>> 0;
     if (this.handle === 0) throw engineError('MODEL_INVALID', engine.rg_last_error(), 'in the model hyperparameters');
   }
 
   /** Room for one tensor's raw bytes; write them before the next reserve (memory may grow and move). */
   reserve(kind: number, layer: number, type: number, rows: number, cols: number, byteSize: number, name: string): Uint8Array {
-    const ptr = this.engine.rg_tensor_reserve(this.handle, kind, layer, type, rows, cols);
-    if (ptr === 0) {
-      const code = this.engine.rg_last_error();
-      throw engineError(code === OUT_OF_MEMORY ? 'OUT_OF_MEMORY' : 'MODEL_INVALID', code, `for tensor '${name}' (${cols}×${rows}, type ${type})`);
-    }
-    return new Uint8Array(this.engine.memory.buffer, ptr, byteSize);
+    return this.view(this.engine.rg_tensor_reserve(this.handle, kind, layer, type, rows, cols), byteSize, name, cols, rows, type);
   }
 
   ready(): void {
-    const status = this.engine.rg_model_ready(this.handle);
-    if (status !== 0) throw engineError(status === OUT_OF_MEMORY ? 'OUT_OF_MEMORY' : 'MODEL_INVALID', status, 'while preparing the model');
-    this.tokensPtr = this.engine.rg_alloc(this.config.maxBatch * 4);
+    this.check(this.engine.rg_model_ready(this.handle), 'while preparing the model');
+    this.tokensPtr = this.engine.rg_alloc(this.config.maxBatch * 4) >>> 0;
     if (this.tokensPtr === 0) throw engineError('OUT_OF_MEMORY', OUT_OF_MEMORY, 'while preparing the model');
+  }
+
+  /** Attaches a recycle head (before or after ready); its tensors follow through recycleReserve. */
+  attachRecycle(config: RecycleConfig): void {
+    const words = llamaWords({ ...config, vocabSize: 0, dim: 0 }).slice(2);
+    this.check(withWords(this.engine, words, (ptr, n) => this.engine.rg_recycle_new(this.handle, ptr, n)), 'in the recycle head hyperparameters');
+    this.recycleMaxBatch = config.maxBatch;
+  }
+
+  recycleReserve(kind: number, layer: number, type: number, rows: number, cols: number, byteSize: number, name: string): Uint8Array {
+    return this.view(this.engine.rg_recycle_reserve(this.handle, kind, layer, type, rows, cols), byteSize, name, cols, rows, type);
+  }
+
+  recycleReady(): void {
+    this.check(this.engine.rg_recycle_ready(this.handle), 'while preparing the recycle head');
+  }
+
+  /**
+   * Runs the head on `tokens` at positions pos…, each with the hidden state of consecutive rows from
+   * `fromRow` of the last base forward ('base') or of the last head forward ('head', for chained drafts).
+   */
+  recycleForward(source: 'base' | 'head', fromRow: number, tokens: ArrayLike<number>, pos: number, logitsFrom: number): void {
+    this.checkAlive();
+    const rows = source === 'base' ? this.engine.rg_hidden(this.handle) : this.engine.rg_recycle_hidden(this.handle);
+    new Uint32Array(this.engine.memory.buffer, this.tokensPtr, tokens.length).set(tokens);
+    const hiddenPtr = (rows >>> 0) + fromRow * this.config.dim * 4;
+    const status = this.engine.rg_recycle_forward(this.handle, hiddenPtr, this.tokensPtr, tokens.length, pos, logitsFrom);
+    if (status !== 0) throw engineError('ENGINE', status, `in a recycle pass of ${tokens.length} tokens at position ${pos}`);
+  }
+
+  recycleLogits(row = 0): Float32Array {
+    const vocab = this.config.vocabSize;
+    return new Float32Array(this.engine.memory.buffer, (this.engine.rg_recycle_logits(this.handle) >>> 0) + row * vocab * 4, vocab);
   }
 
   /** Runs `tokens` at positions pos… and keeps logits for rows logitsFrom…; see rg_forward. */
@@ -178,13 +208,13 @@ export class WasmLlama {
   /** Logits of row `row` (counted from logitsFrom) of the last forward; a view valid until the next call. */
   logits(row = 0): Float32Array {
     const vocab = this.config.vocabSize;
-    return new Float32Array(this.engine.memory.buffer, this.engine.rg_logits(this.handle) + row * vocab * 4, vocab);
+    return new Float32Array(this.engine.memory.buffer, (this.engine.rg_logits(this.handle) >>> 0) + row * vocab * 4, vocab);
   }
 
   /** Final hidden state of row `row` of the last forward; a view valid until the next call. */
   hidden(row = 0): Float32Array {
     const dim = this.config.dim;
-    return new Float32Array(this.engine.memory.buffer, this.engine.rg_hidden(this.handle) + row * dim * 4, dim);
+    return new Float32Array(this.engine.memory.buffer, (this.engine.rg_hidden(this.handle) >>> 0) + row * dim * 4, dim);
   }
 
   /** Bytes of WebAssembly memory this instance holds. */
@@ -198,6 +228,18 @@ export class WasmLlama {
     this.engine.rg_model_free(this.handle);
   }
 
+  private view(ptr: number, byteSize: number, name: string, cols: number, rows: number, type: number): Uint8Array {
+    if (ptr === 0) {
+      const code = this.engine.rg_last_error();
+      throw engineError(code === OUT_OF_MEMORY ? 'OUT_OF_MEMORY' : 'MODEL_INVALID', code, `for tensor '${name}' (${cols}×${rows}, type ${type})`);
+    }
+    return new Uint8Array(this.engine.memory.buffer, ptr >>> 0, byteSize);
+  }
+
+  private check(status: number, where: string): void {
+    if (status !== 0) throw engineError(status === OUT_OF_MEMORY ? 'OUT_OF_MEMORY' : 'MODEL_INVALID', status, where);
+  }
+
   private checkAlive(): void {
     if (this.freed) throw new RecycleGPTError('DISPOSED', 'the model was disposed; load it again');
   }
@@ -205,6 +247,27 @@ export class WasmLlama {
 
 function engineError(code: 'OUT_OF_MEMORY' | 'MODEL_INVALID' | 'ENGINE', status: number, where: string): RecycleGPTError {
   return new RecycleGPTError(code, `${engineErrorMessage(status)} ${where}`);
+}
+
+/** Config words of rg_model_new (rg_recycle_new takes the same without the first two). */
+function llamaWords(config: LlamaConfig): number[] {
+  return [
+    config.vocabSize, config.dim, config.layers, config.heads, config.kvHeads, config.ffnDim,
+    config.contextLength, config.headDim, config.ropeDim, f32Bits(config.ropeFreqBase), f32Bits(config.rmsEps),
+    config.kvType === 'f32' ? 0 : 1, config.maxBatch,
+  ];
+}
+
+/** Passes u32 words to the engine through a temporary buffer. */
+function withWords(engine: EngineExports, words: number[], call: (ptr: number, n: number) => number): number {
+  const ptr = engine.rg_alloc(words.length * 4) >>> 0;
+  if (ptr === 0) throw engineError('OUT_OF_MEMORY', OUT_OF_MEMORY, 'while configuring the model');
+  new Uint32Array(engine.memory.buffer, ptr, words.length).set(words);
+  try {
+    return call(ptr, words.length);
+  } finally {
+    engine.rg_free(ptr, words.length * 4);
+  }
 }
 
 function f32Bits(value: number): number {

@@ -135,7 +135,6 @@ main(process.argv.slice(2)).catch((error: unknown) => {
   const message = error instanceof Error ? error.message : String(error);
   // node:util parseArgs reports unknown or malformed options with ERR_PARSE_ARGS_* codes.
   const usage = error instanceof UsageError || String((error as { code?: unknown }).code).startsWith('ERR_PARSE_ARGS');
-  console.error(`recyclegpt: error: ${message.split('\n')[0]}`);
-  if (usage) console.error(USAGE);
+  console.error(`recyclegpt: error: ${message.split('\n')[0]}${usage ? ' (see recyclegpt --help)' : ''}`);
   process.exitCode = usage ? 2 : 1;
 });

@@ -1,16 +1,21 @@
 /** The decode loop: prefill, sample, stream text, stop. One generation at a time per KV cache. */
 import type { WasmLlama } from './binding.js';
 import { InvalidArgumentError, RecycleGPTError } from './errors.js';
-import { Sampler } from './sampler.js';
+import { Sampler, argmax, draw } from './sampler.js';
 import { StopMatcher } from './stop.js';
 import { StreamingDecoder } from './tokenizer/stream.js';
 import type { Tokenizer } from './tokenizer/types.js';
 import type { FinishReason, GeneratedToken, GenerateOptions, GenerationStats } from './types.js';
 
-/** The engine with what its KV cache holds, so a prompt that extends the last one reuses it. */
+/**
+ * The engine with what its KV caches hold, so a prompt that extends the last one reuses them.
+ * With a recycle head, head row p takes (base hidden state at p-1, token at p); `headCached` says
+ * up to which position those rows are valid.
+ */
 export class Context {
-  /** Tokens whose K/V entries are in the cache, position by position. */
+  /** Tokens whose K/V entries are in the base cache, position by position. */
   cached: number[] = [];
+  headCached = 0;
 
   constructor(
     readonly llama: WasmLlama,
@@ -21,9 +26,14 @@ export class Context {
     return this.llama.config.contextLength;
   }
 
+  get hasHead(): boolean {
+    return this.llama.recycleMaxBatch > 0;
+  }
+
   /**
-   * Runs the prompt through the model, reusing the cached prefix, and leaves the last token's logits.
-   * With `allLogits`, returns a copy of every position's logits and reuses nothing.
+   * Runs the prompt through the model, reusing the cached prefix, and leaves the last token's logits
+   * (and its hidden state in the engine's last row). With `allLogits`, returns a copy of every
+   * position's logits and reuses nothing.
    */
   prefill(ids: number[], allLogits = false): Float32Array[] {
     const { maxBatch, vocabSize } = this.llama.config;
@@ -39,18 +49,24 @@ export class Context {
         `the prompt has ${ids.length} tokens but the context holds ${this.capacity}; shorten it or load the model with a larger contextLength`,
       );
     }
-    // Keep at least the last token to run, since its logits are what comes next.
+    // Keep at least the last token to run, since its logits are what comes next; with a head, rerun
+    // from where its rows end, since the next row needs the base hidden state before it.
     let start = allLogits ? 0 : Math.min(commonPrefix(this.cached, ids), ids.length - 1);
+    if (this.hasHead) start = Math.min(start, this.headCached);
     this.cached.length = start;
+    this.headCached = Math.min(this.headCached, start);
     const rows: Float32Array[] = [];
     while (start < ids.length) {
       const chunk = ids.slice(start, start + maxBatch);
-      const last = start + chunk.length === ids.length;
-      const logitsFrom = allLogits ? 0 : last ? chunk.length - 1 : chunk.length;
+      const end = start + chunk.length;
+      const logitsFrom = allLogits ? 0 : end === ids.length ? chunk.length - 1 : chunk.length;
       this.llama.forward(chunk, start, logitsFrom);
       for (let r = 0; r < chunk.length - logitsFrom; r++) rows.push(this.llama.logits(r).slice(0, vocabSize));
+      // Head rows start+1 … end-1 now (and `end` when the next chunk's first token is known); the row
+      // for the prompt's last position waits for the token the decoder picks.
+      if (this.hasHead) this.recycleRows(0, ids.slice(start + 1, Math.min(end + 1, ids.length)), start + 1, true);
       this.cached.push(...chunk);
-      start += chunk.length;
+      start = end;
     }
     return rows;
   }
@@ -60,6 +76,20 @@ export class Context {
     this.llama.forward([id], this.cached.length, 0);
     this.cached.push(id);
     return this.llama.logits(0);
+  }
+
+  /**
+   * Head rows at positions pos… for `tokens`, from consecutive base hidden rows starting at `fromRow`
+   * of the last base pass, in batches the head takes. Leaves the last row's head logits unless `quiet`.
+   */
+  recycleRows(fromRow: number, tokens: number[], pos: number, quiet = false): void {
+    const batch = this.llama.recycleMaxBatch;
+    for (let i = 0; i < tokens.length; i += batch) {
+      const part = tokens.slice(i, i + batch);
+      const last = i + part.length === tokens.length;
+      this.llama.recycleForward('base', fromRow + i, part, pos + i, last && !quiet ? part.length - 1 : part.length);
+    }
+    if (tokens.length > 0) this.headCached = pos + tokens.length - 1;
   }
 }
 
@@ -76,84 +106,239 @@ export function checkMaxTokens(maxTokens: number | undefined): number {
 }
 
 // A long synchronous decode would starve the event loop (abort signals, other streams, socket writes):
-// hand control back every few milliseconds. setImmediate where it exists (Node), else a zero timeout.
-const YIELD_EVERY_MS = 8;
+// hand control back every few tokens. Counted in tokens because Workers' clock stands still while
+// JavaScript computes. setImmediate where it exists (Node), else a zero timeout.
+const YIELD_EVERY_TOKENS = 4;
 const macrotask: () => Promise<void> =
   typeof setImmediate === 'function'
     ? () => new Promise((resolve) => setImmediate(resolve))
     : () => new Promise((resolve) => setTimeout(resolve, 0));
 
-/** Generates from `promptIds`, yielding tokens; returns the stats. */
+/** What a decode mode did, for the stats. */
+interface DecodeCounters {
+  fullPasses: number;
+  proposed: number;
+  accepted: number;
+}
+
+/** Plain decoding: one full pass per token. */
+function* plainTokens(context: Context, first: Float32Array, sampler: Sampler, history: number[], counters: DecodeCounters): Generator<number> {
+  let logits = first;
+  for (;;) {
+    const id = sampler.sample(logits, history);
+    yield id;
+    if (context.cached.length >= context.capacity) return;
+    logits = context.step(id);
+    counters.fullPasses++;
+  }
+}
+
+/**
+ * Recycled decoding. Each round: the token x at position P is known (and yielded); the head, given the
+ * base hidden state at P-1 and x, drafts `drafts` tokens (feeding its own hidden state back after the
+ * first); one batched full pass runs x and the drafts. `fast` keeps the drafts unchecked (the paper);
+ * `exact`/`chain` keep the longest prefix the full pass agrees with, plus the full pass's own token
+ * where it disagrees, so the output is what plain decoding gives (with sampling: in distribution).
+ */
+function* recycledTokens(
+  context: Context,
+  first: Float32Array,
+  sampler: Sampler,
+  history: number[],
+  counters: DecodeCounters,
+  mode: 'fast' | 'exact' | 'chain',
+  drafts: number,
+): Generator<number> {
+  const { llama } = context;
+  let x = sampler.sample(first, history);
+  // Head rows still to run: base hidden rows from `fromRow` paired with these tokens (the last is x).
+  let fromRow = context.cached.length - 1 - lastChunkStart(context);
+  let headTokens = [x];
+  for (;;) {
+    yield x;
+    const pos = context.cached.length;
+    const room = Math.min(drafts, context.capacity - pos - 1);
+    if (room < 0) return;
+    context.recycleRows(fromRow, headTokens, pos - headTokens.length + 1);
+    const guesses: number[] = [];
+    while (guesses.length < room) {
+      if (guesses.length > 0) llama.recycleForward('head', 0, [guesses[guesses.length - 1]], pos + guesses.length, 0);
+      guesses.push(argmax(llama.recycleLogits(0)));
+    }
+    const batch = [x, ...guesses];
+    llama.forward(batch, pos, mode === 'fast' ? batch.length - 1 : 0);
+    counters.fullPasses++;
+    context.cached.push(x);
+    counters.proposed += guesses.length;
+
+    if (mode === 'fast') {
+      for (const g of guesses) {
+        yield g;
+        context.cached.push(g);
+      }
+      counters.accepted += guesses.length;
+      x = sampler.sample(llama.logits(0), history);
+      headTokens = [...guesses, x];
+      fromRow = 0;
+      continue;
+    }
+    let kept = 0;
+    let next = -1;
+    while (next === -1) {
+      const logits = llama.logits(kept);
+      if (kept === guesses.length) next = sampler.sample(logits, history);
+      else {
+        const verdict = verify(sampler, logits, history, guesses[kept]);
+        if (verdict === guesses[kept]) {
+          yield verdict;
+          context.cached.push(verdict);
+          kept++;
+        } else next = verdict;
+      }
+    }
+    counters.accepted += kept;
+    x = next;
+    headTokens = [...guesses.slice(0, kept), x];
+    fromRow = 0;
+  }
+}
+
+/** Index of the first position of the last base pass, so its hidden rows can be addressed. */
+function lastChunkStart(context: Context): number {
+  const { maxBatch } = context.llama.config;
+  const n = context.cached.length;
+  return n - (((n - 1) % maxBatch) + 1);
+}
+
+/**
+ * The full pass's token at a drafted position. Greedy: its argmax. Sampling: the draft (a point mass)
+ * is kept with probability p(draft), else a token is drawn from p without the draft, which together
+ * draw exactly from p (speculative sampling with a deterministic draft).
+ */
+function verify(sampler: Sampler, logits: Float32Array, history: number[], draft: number): number {
+  if (sampler.greedy) return sampler.sample(logits, history);
+  const p = sampler.distribution(logits, history);
+  const at = p.ids.indexOf(draft);
+  const pDraft = at === -1 ? 0 : p.probs[at];
+  if (sampler.random.next() < pDraft) return draft;
+  const rest = { ids: p.ids.filter((_, i) => i !== at), probs: p.probs.filter((_, i) => i !== at) };
+  const mass = 1 - pDraft;
+  return draw({ ids: rest.ids, probs: rest.probs.map((q) => q / mass) }, sampler.random.next());
+}
+
+/** Generates from `promptIds`, yielding tokens; `report` gets the stats when it ends, however it ends. */
 export async function* decode(
   context: Context,
   promptIds: number[],
   options: GenerateOptions,
-): AsyncGenerator<GeneratedToken, GenerationStats> {
+  report: (stats: GenerationStats) => void,
+): AsyncGenerator<GeneratedToken> {
   const maxTokens = checkMaxTokens(options.maxTokens);
   const mode = options.decode?.mode ?? 'off';
-  if (mode !== 'off') {
-    throw new RecycleGPTError('INVALID_ARGUMENT', `decode mode '${mode}' needs a recycle head; load one with the \`recycle\` option`);
+  const drafts = checkDrafts(mode, options.decode?.draftLength);
+  if (mode !== 'off' && !context.hasHead) {
+    throw new InvalidArgumentError(`decode mode '${mode}' needs a recycle head; load one with the \`recycle\` option`);
   }
   const sampler = new Sampler(options);
   const stop = new StopMatcher(options.stop ?? []);
   const decoder = new StreamingDecoder(context.tokenizer);
   const history = [...promptIds];
+  const counters: DecodeCounters = { fullPasses: 0, proposed: 0, accepted: 0 };
 
   const t0 = now();
   // A caller that gave up while waiting for its turn gets no prefill.
-  let logits = options.signal?.aborted ? new Float32Array(0) : context.prefill(promptIds)[0];
+  const aborted = options.signal?.aborted ?? false;
+  const first = aborted ? new Float32Array(0) : context.prefill(promptIds)[0];
   const t1 = now();
+  const tokens =
+    mode === 'off'
+      ? plainTokens(context, first, sampler, history, counters)
+      : recycledTokens(context, first, sampler, history, counters, mode, drafts);
   let generated = 0;
-  let lastYield = t1;
-  let finish: FinishReason = 'length';
+  let sinceYield = 0;
+  let finish: FinishReason = 'abort';
   // Each token is yielded once the next is known, so text held back at the end (a stop-sequence
   // prefix that never completed, a split character) still reaches the caller with the last token.
   let previous: GeneratedToken | undefined;
-
-  while (generated < maxTokens) {
-    if (options.signal?.aborted) {
+  let failed = false;
+  try {
+    finish = 'length';
+    while (generated < maxTokens) {
+      if (aborted || options.signal?.aborted) {
+        finish = 'abort';
+        break;
+      }
+      const next = tokens.next();
+      if (next.done) break;
+      const id = next.value;
+      if (context.tokenizer.isEog(id)) {
+        finish = 'stop';
+        break;
+      }
+      generated++;
+      history.push(id);
+      const { text, stopped } = stop.push(decoder.push(id));
+      if (previous) {
+        // A caller that stops iterating here ends the generation as an abort.
+        finish = 'abort';
+        yield previous;
+        finish = 'length';
+      }
+      previous = { id, text };
+      if (stopped) {
+        finish = 'stop';
+        break;
+      }
+      if (++sinceYield === YIELD_EVERY_TOKENS) {
+        sinceYield = 0;
+        await macrotask();
+      }
+    }
+    tokens.return(undefined);
+    if (previous) {
+      if (!stop.stopped) previous.text += stop.flush(decoder.flush());
+      const reason = finish;
       finish = 'abort';
-      break;
+      yield previous;
+      finish = reason;
     }
-    const id = sampler.sample(logits, history);
-    if (context.tokenizer.isEog(id)) {
-      finish = 'stop';
-      break;
-    }
-    generated++;
-    history.push(id);
-    const { text, stopped } = stop.push(decoder.push(id));
-    if (previous) yield previous;
-    previous = { id, text };
-    if (stopped) {
-      finish = 'stop';
-      break;
-    }
-    if (generated === maxTokens || context.cached.length >= context.capacity) break;
-    logits = context.step(id);
-    if (now() - lastYield > YIELD_EVERY_MS) {
-      await macrotask();
-      lastYield = now();
-    }
+  } catch (error) {
+    failed = true;
+    throw error;
+  } finally {
+    const t2 = now();
+    if (!failed) report({
+      promptTokens: promptIds.length,
+      generatedTokens: generated,
+      prefillMs: t1 - t0,
+      decodeMs: t2 - t1,
+      prefillTokensPerSecond: rate(promptIds.length, t1 - t0),
+      decodeTokensPerSecond: rate(Math.max(0, generated - 1), t2 - t1),
+      finishReason: finish,
+      decodeMode: mode,
+      fullPasses: counters.fullPasses,
+      recycled: counters.accepted,
+      acceptanceRate: mode !== 'fast' && counters.proposed > 0 ? counters.accepted / counters.proposed : undefined,
+      tokensPerPass: counters.fullPasses > 0 ? Math.max(0, generated - 1) / counters.fullPasses : undefined,
+    });
   }
-  if (previous) {
-    if (!stop.stopped) previous.text += stop.flush(decoder.flush());
-    yield previous;
+}
+
+const MAX_DRAFTS = 8;
+
+function checkDrafts(mode: string, draftLength: number | undefined): number {
+  if (!['off', 'fast', 'exact', 'chain'].includes(mode)) {
+    throw new InvalidArgumentError(`decode mode must be 'off', 'fast', 'exact' or 'chain', got '${mode}'`);
   }
-  const t2 = now();
-  const decodePasses = Math.max(0, generated - 1);
-  return {
-    promptTokens: promptIds.length,
-    generatedTokens: generated,
-    prefillMs: t1 - t0,
-    decodeMs: t2 - t1,
-    prefillTokensPerSecond: rate(promptIds.length, t1 - t0),
-    decodeTokensPerSecond: rate(decodePasses, t2 - t1),
-    finishReason: finish,
-    decodeMode: mode,
-    fullPasses: decodePasses,
-    recycled: 0,
-  };
+  if (mode !== 'chain') {
+    if (draftLength !== undefined && draftLength !== 1) throw new InvalidArgumentError(`draftLength applies to decode mode 'chain' only`);
+    return 1;
+  }
+  const k = draftLength ?? 3;
+  if (!Number.isInteger(k) || k < 2 || k > MAX_DRAFTS) {
+    throw new InvalidArgumentError(`draftLength must be an integer from 2 to ${MAX_DRAFTS}, got ${String(draftLength)}`);
+  }
+  return k;
 }
 
 function rate(count: number, ms: number): number {

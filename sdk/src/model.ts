@@ -1,6 +1,6 @@
 /** loadModel: a GGUF source → a ready Model (engine instance, weights, tokenizer, KV cache). */
 import { WasmLlama, compileEngine, instantiateEngine } from './binding.js';
-import { RecycleGPTError } from './errors.js';
+import { InvalidArgumentError, RecycleGPTError } from './errors.js';
 import { Context, decode } from './generate.js';
 import { loadGGUF } from './gguf/load.js';
 import type { ModelSource } from './gguf/source.js';
@@ -25,7 +25,7 @@ const MAX_BATCH = 32;
 
 export async function loadModel(source: ModelSource, options: LoadOptions = {}): Promise<Model> {
   if (options.recycle !== undefined) {
-    throw new RecycleGPTError('INVALID_ARGUMENT', 'recycle heads are not supported by this version of the engine yet');
+    throw new InvalidArgumentError('recycle heads are not supported by this version of the engine yet');
   }
   const engine = await instantiateEngine(await compileEngine(options.wasm));
   let llama: WasmLlama | undefined;
@@ -61,7 +61,7 @@ export async function loadModel(source: ModelSource, options: LoadOptions = {}):
 function resolveContextLength(requested: number | undefined, trained: number): number {
   if (requested === undefined) return Math.min(trained, DEFAULT_CONTEXT);
   if (!Number.isInteger(requested) || requested < 1 || requested > trained) {
-    throw new RecycleGPTError('INVALID_ARGUMENT', `contextLength must be an integer from 1 to the model's ${trained}, got ${String(requested)}`);
+    throw new InvalidArgumentError(`contextLength must be an integer from 1 to the model's ${trained}, got ${String(requested)}`);
   }
   return requested;
 }
@@ -118,15 +118,7 @@ class LoadedModel implements Model {
     async function* run(): AsyncGenerator<GeneratedToken> {
       const release = await self.takeTurn();
       try {
-        const tokens = decode(self.context, ids, options);
-        for (;;) {
-          const next = await tokens.next();
-          if (next.done) {
-            settle.resolve(next.value);
-            return;
-          }
-          yield next.value;
-        }
+        yield* decode(self.context, ids, options, settle.resolve);
       } catch (error) {
         settle.reject(error);
         throw error;

@@ -69,6 +69,7 @@ export interface GenerateOptions extends SamplingOptions {
   parseSpecial?: boolean;
 }
 
+/** `abort`: the signal fired, or the caller stopped iterating. */
 export type FinishReason = 'stop' | 'length' | 'abort';
 
 export interface GeneratedToken {
@@ -92,6 +93,8 @@ export interface GenerationStats {
   recycled: number;
   /** Recycled tokens kept / proposed (exact, chain); undefined when nothing was proposed. */
   acceptanceRate?: number;
+  /** Decoded tokens per full forward pass (1 for `off`; up to 2 for `fast`/`exact`). */
+  tokensPerPass?: number;
 }
 
 export interface Completion {

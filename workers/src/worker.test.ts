@@ -1,0 +1,108 @@
+/// <reference types="@cloudflare/vitest-pool-workers/types" />
+import { env, exports } from 'cloudflare:workers';
+import { describe, expect, it } from 'vitest';
+
+// The Worker entry, run by workerd with the bindings of workers/vitest.config.ts: a small random-weight
+// test model (TEST_MODEL, made by test/fixtures/models.ts) that the tests put into the MODELS R2 bucket.
+const testEnv = env as unknown as { MODELS: R2Bucket; TEST_MODEL: ArrayBuffer; MODEL_KEY: string; API_KEY: string };
+const worker = (exports as unknown as { default: Fetcher }).default;
+const headers = { authorization: `Bearer ${testEnv.API_KEY}`, 'content-type': 'application/json' };
+
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+const json = (res: Response): Promise<any> => res.json();
+
+function post(path: string, body: unknown, init: RequestInit = {}): Promise<Response> {
+  return worker.fetch(`http://worker${path}`, { method: 'POST', headers, body: JSON.stringify(body), ...init });
+}
+
+async function streamedText(response: Response, field: (choice: any) => string | undefined): Promise<string> {
+  const events = (await response.text()).trim().split('\n\n').map((e) => e.replace(/^data: /, ''));
+  expect(events.at(-1)).toBe('[DONE]');
+  return events.slice(0, -1).map((e) => field(JSON.parse(e).choices[0]) ?? '').join('');
+}
+
+const greedy = (prompt: string, extra: object = {}) => ({ model: 'test', prompt, max_tokens: 12, temperature: 0, ...extra });
+
+describe('the Worker with a model in R2', () => {
+  it('answers 503 while the object is missing, then loads it once it is uploaded (a failed load is not kept)', async () => {
+    const missing = await post('/v1/completions', greedy('Hello'));
+    expect(missing.status).toBe(503);
+    expect((await json(missing)).error).toMatchObject({ type: 'server_error', code: 'model_unavailable' });
+
+    await testEnv.MODELS.put(testEnv.MODEL_KEY, testEnv.TEST_MODEL);
+    // Concurrent first requests share one load from R2.
+    const responses = await Promise.all([0, 1, 2].map(() => post('/v1/completions', greedy('Hello'))));
+    const bodies = await Promise.all(responses.map(json));
+    expect(responses.map((r) => r.status)).toEqual([200, 200, 200]);
+    expect(new Set(bodies.map((b) => b.choices[0].text)).size).toBe(1);
+    expect(bodies[0].usage.completion_tokens).toBeGreaterThan(0);
+  });
+
+  it('lists the model under MODEL_KEY without its extension', async () => {
+    const res = await worker.fetch('http://worker/v1/models', { headers });
+    expect((await json(res)).data.map((m: { id: string }) => m.id)).toEqual(['test']);
+  });
+
+  it('streams exactly the tokens a non-streamed request returns', async () => {
+    const whole = await json(await post('/v1/completions', greedy('The edge')));
+    const streamed = await streamedText(await post('/v1/completions', greedy('The edge', { stream: true })), (c) => c?.text);
+    expect(streamed).toBe(whole.choices[0].text);
+    // workerd's clock stands still during pure computation, so the rate may be unknown (null) but never bogus.
+    expect(whole.recyclegpt).toMatchObject({ decode_mode: 'off', full_passes: expect.any(Number), acceptance_rate: null });
+    expect(whole.recyclegpt.tokens_per_second === null || whole.recyclegpt.tokens_per_second > 0).toBe(true);
+  });
+
+  it('keeps concurrent streams apart: each equals its prompt run alone', async () => {
+    const prompts = ['One', 'Two words', 'Three more words', 'And a fourth'];
+    const alone: string[] = [];
+    for (const p of prompts) alone.push((await json(await post('/v1/completions', greedy(p)))).choices[0].text);
+    const together = await Promise.all(prompts.map(async (p) => streamedText(await post('/v1/completions', greedy(p, { stream: true })), (c) => c?.text)));
+    expect(together).toEqual(alone);
+  });
+
+  it('frees the model for the next request when a client cancels its stream', async () => {
+    const res = await post('/v1/completions', greedy('Cancel me', { max_tokens: 64, stream: true }));
+    const reader = res.body!.getReader();
+    expect((await reader.read()).done).toBe(false);
+    await reader.cancel();
+    const next = await post('/v1/completions', greedy('Next'));
+    expect(next.status).toBe(200);
+    expect((await json(next)).usage.completion_tokens).toBeGreaterThan(0);
+  });
+
+  it('reproduces a sampled completion from its seed', async () => {
+    const sampled = () => post('/v1/completions', greedy('Seeded', { temperature: 1, top_p: 0.9, seed: 42 })).then(json);
+    expect((await sampled()).choices[0].text).toBe((await sampled()).choices[0].text);
+  });
+
+  it('chats with the default template (the fixture has no chat_template)', async () => {
+    const res = await post('/v1/chat/completions', { model: 'test', max_tokens: 5, temperature: 0, messages: [{ role: 'user', content: 'Hi' }] });
+    const body = await json(res);
+    expect(body.choices[0].message.role).toBe('assistant');
+    expect(body.usage.prompt_tokens).toBeGreaterThan(3);
+    const streamed = await streamedText(
+      await post('/v1/chat/completions', { model: 'test', max_tokens: 5, temperature: 0, stream: true, messages: [{ role: 'user', content: 'Hi' }] }),
+      (c) => c?.delta.content,
+    );
+    expect(streamed).toBe(body.choices[0].message.content);
+  });
+
+  it('maps bad requests to OpenAI-style errors', async () => {
+    const cases: [Response, number, string | null][] = [
+      [await post('/v1/completions', greedy('x'), { headers: { 'content-type': 'application/json' } }), 401, 'invalid_api_key'],
+      [await post('/v1/completions', { ...greedy('x'), model: 'gpt-4o' }), 404, 'model_not_found'],
+      [await post('/v1/completions', greedy('word '.repeat(200))), 400, 'context_length_exceeded'],
+      [await post('/v1/completions', greedy('x', { max_tokens: 100_000 })), 400, 'invalid_value'],
+      [await worker.fetch('http://worker/v1/completions', { method: 'POST', headers, body: '{oops' }), 400, 'invalid_json'],
+    ];
+    for (const [res, status, code] of cases) {
+      expect(res.status).toBe(status);
+      expect((await json(res)).error.code).toBe(code);
+    }
+  });
+
+  it('serves the playground and the health check without a key', async () => {
+    expect(await (await worker.fetch('http://worker/')).text()).toContain('<form id="form">');
+    expect((await worker.fetch('http://worker/healthz')).status).toBe(200);
+  });
+});

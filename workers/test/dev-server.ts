@@ -1,0 +1,80 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { readdirSync, readFileSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { fileURLToPath } from 'node:url';
+
+const startScript = fileURLToPath(new URL('../scripts/start.mjs', import.meta.url));
+
+export interface DevServer {
+  url: string;
+  process: ChildProcess;
+  /** Milliseconds from spawn until /healthz answered. */
+  readyMs: number;
+  /** Resident memory of the workerd processes serving the Worker, in MiB. */
+  workerdRssMiB(): number;
+  stop(): Promise<void>;
+}
+
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer().listen(0, '127.0.0.1', () => {
+      const { port } = server.address() as { port: number };
+      server.close(() => resolve(port));
+    });
+    server.on('error', reject);
+  });
+}
+
+/** Every process below `pid`, read from /proc (Linux). */
+function descendants(pid: number): number[] {
+  const parents = new Map<number, number[]>();
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      // Field 4 of /proc/<pid>/stat is the parent; the command name (field 2) may contain spaces, so split after ')'.
+      const ppid = Number(readFileSync(`/proc/${entry}/stat`, 'utf8').split(') ')[1].split(' ')[1]);
+      parents.set(ppid, [...(parents.get(ppid) ?? []), Number(entry)]);
+    } catch {
+      // The process ended while we looked.
+    }
+  }
+  const found: number[] = [];
+  const walk = (p: number) => (parents.get(p) ?? []).forEach((c) => (found.push(c), walk(c)));
+  walk(pid);
+  return found;
+}
+
+function rssMiB(pid: number): number {
+  const line = readFileSync(`/proc/${pid}/status`, 'utf8').split('\n').find((l) => l.startsWith('VmRSS:'));
+  return line ? Number(line.split(/\s+/)[1]) / 1024 : 0;
+}
+
+/** Runs `npm start`'s script (without the build) on a free port and waits until the Worker answers. */
+export async function startDevServer(options: { model?: string; persistTo: string }): Promise<DevServer> {
+  const port = await freePort();
+  const url = `http://127.0.0.1:${port}`;
+  const args = [startScript, '--skip-build', '--port', String(port), '--persist-to', options.persistTo, ...(options.model ? ['--model', options.model] : [])];
+  const started = performance.now();
+  const child = spawn(process.execPath, args, { detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
+  let log = '';
+  child.stdout!.on('data', (d) => (log += d));
+  child.stderr!.on('data', (d) => (log += d));
+  const exited = new Promise<void>((resolve) => child.on('exit', () => resolve()));
+  for (;;) {
+    if (child.exitCode !== null) throw new Error(`the dev server exited early:\n${log}`);
+    if (performance.now() - started > 120_000) throw new Error(`the dev server did not answer within 120 s:\n${log}`);
+    const ok = await fetch(`${url}/healthz`).then((r) => r.ok, () => false);
+    if (ok) break;
+    await new Promise((r) => setTimeout(r, 250));
+  }
+  return {
+    url,
+    process: child,
+    readyMs: performance.now() - started,
+    workerdRssMiB: () => descendants(child.pid!).filter((p) => readFileSync(`/proc/${p}/comm`, 'utf8').trim() === 'workerd').reduce((sum, p) => sum + rssMiB(p), 0),
+    async stop() {
+      if (child.exitCode === null) process.kill(-child.pid!, 'SIGTERM');
+      await exited;
+    },
+  };
+}
