@@ -217,6 +217,11 @@ export class WasmLlama {
     return new Float32Array(this.engine.memory.buffer, (this.engine.rg_hidden(this.handle) >>> 0) + row * dim * 4, dim);
   }
 
+  /** A view of engine memory, e.g. a tensor reserved earlier (its offset stays valid as memory grows). */
+  bytesAt(offset: number, length: number): Uint8Array {
+    return new Uint8Array(this.engine.memory.buffer, offset, length);
+  }
+
   /** Bytes of WebAssembly memory this instance holds. */
   get memoryBytes(): number {
     return this.engine.memory.buffer.byteLength;

@@ -22,6 +22,11 @@ const BLOCK_TENSORS: Record<string, number> = {
   ffn_down: TensorKind.ffnDown,
 };
 
+const HEAD_TENSORS: Record<string, number> = {
+  'proj.weight': TensorKind.recycleProj,
+  'output_norm.weight': TensorKind.outputNorm,
+};
+
 const GLOBAL_TENSORS: Record<string, number> = {
   'token_embd.weight': TensorKind.tokenEmbd,
   'output_norm.weight': TensorKind.outputNorm,
@@ -55,13 +60,8 @@ export interface LlamaShape extends Omit<LlamaConfig, 'contextLength' | 'kvType'
   trainedContextLength: number;
 }
 
-/** Reads llama hyperparameters; the vocabulary size comes from token_embd, as llama.cpp does. */
-export function llamaShape(header: GGUFHeader): LlamaShape {
-  const meta = header.metadata;
-  const arch = architectureOf(meta);
-  if (!LLAMA_FAMILY.has(arch)) {
-    throw new UnsupportedError(`architecture '${arch}' is not supported; this engine runs llama-family models (general.architecture = "llama")`);
-  }
+/** Decoder-stack hyperparameters under `${arch}.` (llama's keys; a recycle head uses the same under `recycle.`). */
+export function decoderShape(meta: GGUFMetadata, arch: string): Omit<LlamaShape, 'vocabSize'> {
   const scaling = meta[`${arch}.rope.scaling.type`];
   if (scaling !== undefined && scaling !== 'none') {
     throw new UnsupportedError(`RoPE scaling '${String(scaling)}' is not supported yet`);
@@ -69,10 +69,7 @@ export function llamaShape(header: GGUFHeader): LlamaShape {
   const dim = uint(meta, `${arch}.embedding_length`);
   const heads = uint(meta, `${arch}.attention.head_count`);
   const headDim = uint(meta, `${arch}.attention.key_length`, dim % heads === 0 ? dim / heads : undefined);
-  const embd = header.tensors.find((t) => t.name === 'token_embd.weight');
-  if (!embd || embd.dims.length !== 2) throw new GGUFError("tensor 'token_embd.weight' is missing or not a matrix");
   return {
-    vocabSize: embd.dims[1],
     dim,
     layers: uint(meta, `${arch}.block_count`),
     heads,
@@ -86,6 +83,17 @@ export function llamaShape(header: GGUFHeader): LlamaShape {
   };
 }
 
+/** Reads llama hyperparameters; the vocabulary size comes from token_embd, as llama.cpp does. */
+export function llamaShape(header: GGUFHeader): LlamaShape {
+  const arch = architectureOf(header.metadata);
+  if (!LLAMA_FAMILY.has(arch)) {
+    throw new UnsupportedError(`architecture '${arch}' is not supported; this engine runs llama-family models (general.architecture = "llama")`);
+  }
+  const embd = header.tensors.find((t) => t.name === 'token_embd.weight');
+  if (!embd || embd.dims.length !== 2) throw new GGUFError("tensor 'token_embd.weight' is missing or not a matrix");
+  return { vocabSize: embd.dims[1], ...decoderShape(header.metadata, arch) };
+}
+
 export interface TensorSlot {
   kind: number;
   layer: number;
@@ -93,17 +101,23 @@ export interface TensorSlot {
   cols: number;
 }
 
-/** Where a tensor goes in the engine; unknown names and types are refused by name. */
-export function tensorSlot(tensor: GGUFTensorInfo, layers: number): TensorSlot {
-  let kind = GLOBAL_TENSORS[tensor.name];
+/**
+ * Where a tensor goes in the engine; unknown names and types are refused by name. A recycle head's
+ * tensors carry the `recycle.` prefix and use kind 0 for its projection, 1 for its final norm.
+ */
+export function tensorSlot(tensor: GGUFTensorInfo, layers: number, prefix = ''): TensorSlot {
+  const name = tensor.name.startsWith(prefix) ? tensor.name.slice(prefix.length) : '';
+  let kind = prefix ? HEAD_TENSORS[name] : GLOBAL_TENSORS[name];
   let layer = 0;
-  const block = /^blk\.(\d+)\.(\w+)\.weight$/.exec(tensor.name);
+  const block = /^blk\.(\d+)\.(\w+)\.weight$/.exec(name);
   if (block) {
     layer = Number(block[1]);
     kind = BLOCK_TENSORS[block[2]];
     if (layer >= layers) throw new GGUFError(`tensor '${tensor.name}' names layer ${layer}, but the model has ${layers}`);
   }
-  if (kind === undefined) throw new UnsupportedError(`tensor '${tensor.name}' is not part of the llama architecture this engine runs`);
+  if (kind === undefined) {
+    throw new UnsupportedError(`tensor '${tensor.name}' is not part of the ${prefix ? 'recycle head' : 'llama architecture'} this engine runs`);
+  }
   if (!ENGINE_TYPES.has(tensor.type)) {
     throw new UnsupportedError(
       `tensor '${tensor.name}' has type ${ggmlTypeName(tensor.type)}; this engine runs F32, F16, Q8_0 and Q4_0 (requantize with llama-quantize)`,

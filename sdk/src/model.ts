@@ -1,11 +1,12 @@
 /** loadModel: a GGUF source → a ready Model (engine instance, weights, tokenizer, KV cache). */
-import { WasmLlama, compileEngine, instantiateEngine } from './binding.js';
+import { TensorKind, WasmLlama, compileEngine, instantiateEngine } from './binding.js';
 import { InvalidArgumentError, RecycleGPTError } from './errors.js';
 import { Context, decode } from './generate.js';
 import { loadGGUF } from './gguf/load.js';
 import type { ModelSource } from './gguf/source.js';
 import type { GGUFHeader } from './gguf/types.js';
 import { architectureOf, countParameters, llamaShape, tensorSlot, tensorTypeCounts } from './llama.js';
+import { fnv1a64, recycleConfig } from './recycle.js';
 import { createTokenizer } from './tokenizer/index.js';
 import type { Tokenizer } from './tokenizer/types.js';
 import type {
@@ -14,6 +15,7 @@ import type {
   GenerationStats,
   GeneratedToken,
   LoadOptions,
+  LoadProgress,
   Model,
   ModelInfo,
   TokenStream,
@@ -24,13 +26,14 @@ const DEFAULT_CONTEXT = 2048;
 const MAX_BATCH = 32;
 
 export async function loadModel(source: ModelSource, options: LoadOptions = {}): Promise<Model> {
-  if (options.recycle !== undefined) {
-    throw new InvalidArgumentError('recycle heads are not supported by this version of the engine yet');
-  }
   const engine = await instantiateEngine(await compileEngine(options.wasm));
   let llama: WasmLlama | undefined;
   let tokenizer: Tokenizer | undefined;
   let info: ModelInfo | undefined;
+  // Where token_embd landed, so a recycle head can be matched to these exact bytes.
+  let embd = { offset: 0, length: 0 };
+  const progress = (phase: LoadProgress['phase']) =>
+    options.onProgress && ((p: { loaded: number; total?: number }) => options.onProgress!({ ...p, phase }));
 
   await loadGGUF(
     source,
@@ -44,17 +47,40 @@ export async function loadModel(source: ModelSource, options: LoadOptions = {}):
       },
       reserve(tensor) {
         const slot = tensorSlot(tensor, llama!.config.layers);
-        return llama!.reserve(slot.kind, slot.layer, tensor.type, slot.rows, slot.cols, tensor.byteSize, tensor.name);
+        const view = llama!.reserve(slot.kind, slot.layer, tensor.type, slot.rows, slot.cols, tensor.byteSize, tensor.name);
+        if (slot.kind === TensorKind.tokenEmbd) embd = { offset: view.byteOffset, length: view.byteLength };
+        return view;
       },
       end() {
         llama!.ready();
       },
     },
-    {
-      signal: options.signal,
-      onProgress: options.onProgress && ((p) => options.onProgress!({ ...p, phase: 'model' })),
-    },
+    { signal: options.signal, onProgress: progress('model') },
   );
+
+  if (options.recycle !== undefined) {
+    const baseHash = fnv1a64(llama!.bytesAt(embd.offset, embd.length));
+    let headLayers = 0;
+    await loadGGUF(
+      options.recycle,
+      {
+        begin(header: GGUFHeader) {
+          const config = recycleConfig(header, llama!.config, info!.name, baseHash);
+          llama!.attachRecycle(config);
+          headLayers = config.layers;
+        },
+        reserve(tensor) {
+          const slot = tensorSlot(tensor, headLayers, 'recycle.');
+          return llama!.recycleReserve(slot.kind, slot.layer, tensor.type, slot.rows, slot.cols, tensor.byteSize, tensor.name);
+        },
+        end() {
+          llama!.recycleReady();
+        },
+      },
+      { signal: options.signal, onProgress: progress('recycle') },
+    );
+    info!.hasRecycleHead = true;
+  }
   return new LoadedModel(new Context(llama!, tokenizer!), info!);
 }
 

@@ -1,0 +1,58 @@
+/**
+ * llama.cpp compiled to WebAssembly: @wllama/wllama 2.3.7 from tools/peers, single-thread build,
+ * run in Node behind a Web Worker shim. The decode loop mirrors wllama's own createCompletion
+ * (sample → accept → decode one token), minus its EOS check.
+ */
+import { readFile } from 'node:fs/promises';
+import { PEERS_NODE_MODULES } from './peers.js';
+import { perSecond, type DecodeResult, type Engine } from './types.js';
+import { installWebWorkerShim } from './web-worker-shim.js';
+
+// Typed from its wllama.d.ts: the package's index.d.ts re-exports without file extensions, which NodeNext cannot follow.
+type WllamaModule = typeof import('../../tools/peers/node_modules/@wllama/wllama/esm/wllama.js');
+type Wllama = InstanceType<WllamaModule['Wllama']>;
+
+const WLLAMA_ESM = `${PEERS_NODE_MODULES}@wllama/wllama/esm/`;
+const quiet = { debug() {}, log() {}, warn() {}, error: console.error };
+
+export class WllamaEngine implements Engine {
+  readonly name = 'wllama';
+  readonly description = '@wllama/wllama 2.3.7 (llama.cpp → WASM), single-thread build, n_threads 1, in Node via a worker_threads shim';
+  private wllama: Wllama | undefined;
+
+  constructor(private readonly contextSize: number) {}
+
+  async load(path: string): Promise<void> {
+    installWebWorkerShim(WLLAMA_ESM);
+    const { Wllama } = (await import(`${WLLAMA_ESM}index.js`)) as WllamaModule;
+    this.wllama = new Wllama({ 'single-thread/wllama.wasm': 'single-thread/wllama.wasm' }, { suppressNativeLog: true, logger: quiet });
+    const bytes = await readFile(path);
+    await this.wllama.loadModel([new Blob([bytes])], { n_ctx: this.contextSize, n_threads: 1, flash_attn: false, seed: 1 });
+  }
+
+  async decode(promptIds: number[], nTokens: number): Promise<DecodeResult> {
+    const wllama = this.wllama;
+    if (!wllama) throw new Error('wllama: load() a model first');
+    await wllama.kvClear();
+    await wllama.samplingInit({ temp: 0, top_k: 1 });
+    await wllama.samplingAccept(promptIds);
+    const tokens: number[] = [];
+    const t0 = performance.now();
+    await wllama.decode(promptIds, {});
+    const t1 = performance.now();
+    for (;;) {
+      const { token } = await wllama.samplingSample();
+      tokens.push(token);
+      if (tokens.length === nTokens) break;
+      await wllama.samplingAccept([token]);
+      await wllama.decode([token], {});
+    }
+    const t2 = performance.now();
+    return { prefillTokensPerSecond: perSecond(promptIds.length, t1 - t0), decodeTokensPerSecond: perSecond(nTokens - 1, t2 - t1), tokens };
+  }
+
+  async dispose(): Promise<void> {
+    await this.wllama?.exit();
+    this.wllama = undefined;
+  }
+}

@@ -1,0 +1,118 @@
+/**
+ * `npm run bench`: ours vs llama.cpp native (node-llama-cpp) vs llama.cpp in WASM (wllama) on ~30M-parameter
+ * random llama models, one thread each, greedy, same prompt; then our engine's JS↔WASM and batched-pass costs.
+ * Reports ratios from one run; it asserts nothing about speed. See bench/README.md.
+ */
+import { statSync } from 'node:fs';
+import os from 'node:os';
+import { basename } from 'node:path';
+import { readGGUFHeader } from '../sdk/src/gguf/load.js';
+import { countParameters, tensorTypeCounts } from '../sdk/src/llama.js';
+import { createTokenizer } from '../sdk/src/tokenizer/index.js';
+import { LlamaCppEngine } from './engines/llama-cpp.js';
+import { OursEngine } from './engines/ours.js';
+import type { Engine } from './engines/types.js';
+import { WllamaEngine } from './engines/wllama.js';
+import { agreeingPrefix, benchmarkEngine, type EngineResult } from './measure.js';
+import { BENCH_MODELS, benchModelPath } from './models.js';
+import { machineInfo, renderMarkdown, writeReport, type BenchReport, type ModelReport, type Ratio } from './report.js';
+import { loadInstrumented, measureBatchCost, measureCrossingShare } from './wasm-costs.js';
+
+const DECODE_TOKENS = 128;
+const TIMED_RUNS = 3;
+const CONTEXT = 512;
+const BATCH_SIZES = [1, 2, 4];
+const BATCH_REPS = 30;
+const PROMPT =
+  'Once upon a time, in a small village by the sea, there lived an old fisherman who told stories to the children. ' +
+  'Every evening they gathered on the beach to hear about storms, whales and the lights that danced over the water.';
+
+interface BenchCase {
+  model: string;
+  path: string;
+  engines: Array<() => Engine>;
+}
+
+const REFERENCE = 'llama.cpp';
+
+function baseCases(): BenchCase[] {
+  return Object.entries(BENCH_MODELS).map(([model, spec]) => ({
+    model,
+    path: benchModelPath(spec),
+    engines: [() => new OursEngine({ contextLength: CONTEXT }), () => new LlamaCppEngine(CONTEXT), () => new WllamaEngine(CONTEXT)],
+  }));
+}
+
+/**
+ * Recycled decoding: the demo model in models/demo/ with its recycle head, ours in each decode mode
+ * (off, fast, exact, chain: `new OursEngine({ decode: { mode }, recycle: headPath })`), next to the
+ * peers on the same base GGUF. Not benchmarked yet: the trained demo model does not exist yet.
+ */
+function recycleCases(): BenchCase[] {
+  return [];
+}
+
+async function runCase(bench: BenchCase): Promise<ModelReport> {
+  const header = await readGGUFHeader(bench.path);
+  const promptIds = createTokenizer(header.metadata).encode(PROMPT);
+  const results: EngineResult[] = [];
+  for (const create of bench.engines) {
+    const engine = create();
+    console.log(`  ${bench.model}: ${engine.name} …`);
+    results.push(await benchmarkEngine(engine, bench.path, promptIds, DECODE_TOKENS, TIMED_RUNS));
+  }
+  const reference = results.find((r) => r.engine === REFERENCE);
+  console.log(`  ${bench.model}: engine internals …`);
+  const { context, engine } = await loadInstrumented(bench.path, CONTEXT);
+  const crossing = await measureCrossingShare(context, engine, promptIds, DECODE_TOKENS);
+  const batch = measureBatchCost(context, promptIds, promptIds.length, BATCH_SIZES, BATCH_REPS);
+  context.llama.free();
+  return {
+    name: bench.model,
+    file: basename(bench.path),
+    tensorTypes: tensorTypeCounts(header.tensors),
+    parameters: countParameters(header.tensors),
+    bytes: statSync(bench.path).size,
+    promptTokens: promptIds.length,
+    engines: results.map(({ tokens, ...rest }) => ({
+      ...rest,
+      tokensAgreeingWithLlamaCpp: reference && rest.engine !== REFERENCE ? agreeingPrefix(tokens, reference.tokens) : undefined,
+    })),
+    oursOver: oursOverPeers(results),
+    wasmCosts: { crossing, batch },
+  };
+}
+
+/** ours ÷ each peer engine (plain decoding), keyed by the peer's name. */
+function oursOverPeers(results: EngineResult[]): Record<string, Ratio> {
+  const ours = results.find((r) => r.engine === 'ours');
+  if (!ours) return {};
+  const peers = results.filter((r) => !r.engine.startsWith('ours'));
+  return Object.fromEntries(
+    peers.map((peer) => [
+      peer.engine,
+      { decode: ours.decodeTokensPerSecond / peer.decodeTokensPerSecond, prefill: ours.prefillTokensPerSecond / peer.prefillTokensPerSecond },
+    ]),
+  );
+}
+
+async function main(): Promise<void> {
+  const loadAverageBefore = os.loadavg();
+  const cases = [...baseCases(), ...recycleCases()];
+  const models: ModelReport[] = [];
+  for (const bench of cases) {
+    console.log(`${bench.model} (${bench.path})`);
+    models.push(await runCase(bench));
+  }
+  const report: BenchReport = {
+    date: new Date().toISOString(),
+    machine: machineInfo(loadAverageBefore),
+    method: { threads: 1, sampling: 'greedy', decodeTokens: DECODE_TOKENS, warmupRuns: 1, timedRuns: TIMED_RUNS, statistic: `best of ${TIMED_RUNS}` },
+    models,
+  };
+  console.log(`\n${renderMarkdown(report)}\n`);
+  writeReport(report);
+  console.log('wrote bench/results/latest.json and the table in bench/README.md');
+}
+
+await main();

@@ -1,0 +1,195 @@
+"""A llama model and the RecycleGPT recycle head, numerically like llama.cpp.
+
+Module names mirror GGUF tensor names (layers.N.attn_q <-> blk.N.attn_q), so
+conversion (convert.py) is a rename. RoPE uses llama.cpp's "normal" mode:
+adjacent pairs (2i, 2i+1) rotate by pos * base^(-2i/rope_dim).
+"""
+import math
+import struct
+from dataclasses import asdict, dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+
+@dataclass
+class LlamaConfig:
+    vocab_size: int
+    dim: int
+    n_layers: int
+    n_heads: int
+    n_kv_heads: int
+    ffn_dim: int
+    context_length: int = 256
+    rope_base: float = 10000.0
+    rms_eps: float = 1e-5
+    tied_output: bool = True
+
+    def __post_init__(self):
+        # GGUF stores these as f32 (and llama.cpp computes with f32): round once here
+        # so a model and its reload agree bit for bit.
+        self.rms_eps = struct.unpack("<f", struct.pack("<f", self.rms_eps))[0]
+        self.rope_base = struct.unpack("<f", struct.pack("<f", self.rope_base))[0]
+        problems = []
+        if self.dim % self.n_heads:
+            problems.append(f"dim {self.dim} is not divisible by n_heads {self.n_heads}")
+        if self.n_heads % self.n_kv_heads:
+            problems.append(f"n_heads {self.n_heads} is not divisible by n_kv_heads {self.n_kv_heads}")
+        if (self.dim // self.n_heads) % 2:
+            problems.append("head_dim must be even for RoPE")
+        if problems:
+            raise ValueError("invalid model shape: " + "; ".join(problems))
+
+    @property
+    def head_dim(self) -> int:
+        return self.dim // self.n_heads
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+class RMSNorm(nn.Module):
+    def __init__(self, dim: int, eps: float):
+        super().__init__()
+        self.eps = eps
+        self.weight = nn.Parameter(torch.ones(dim))
+
+    def forward(self, x):
+        return x * torch.rsqrt(x.pow(2).mean(-1, keepdim=True) + self.eps) * self.weight
+
+
+def rope(x, positions, base: float):
+    """x: (B, T, H, head_dim); rotates adjacent pairs like llama.cpp's normal mode."""
+    half = x.shape[-1] // 2
+    inv_freq = base ** (-torch.arange(half, device=x.device, dtype=torch.float32) * 2 / x.shape[-1])
+    angles = positions.to(torch.float32)[:, None] * inv_freq[None, :]  # (T, half)
+    cos, sin = angles.cos()[None, :, None, :], angles.sin()[None, :, None, :]
+    x0, x1 = x[..., 0::2].float(), x[..., 1::2].float()
+    rotated = torch.stack([x0 * cos - x1 * sin, x0 * sin + x1 * cos], dim=-1)
+    return rotated.flatten(-2).type_as(x)
+
+
+def causal_attention(q, k, v):
+    """q, k, v: (B, H, T, head_dim) -> (B, H, T, head_dim), scale 1/sqrt(head_dim)."""
+    if hasattr(F, "scaled_dot_product_attention"):
+        return F.scaled_dot_product_attention(q, k, v, is_causal=True)
+    scores = (q @ k.transpose(-2, -1)) / math.sqrt(q.shape[-1])
+    t = q.shape[-2]
+    mask = torch.ones(t, t, dtype=torch.bool, device=q.device).triu(1)
+    scores = scores.masked_fill(mask, float("-inf"))
+    return torch.softmax(scores.float(), dim=-1).type_as(q) @ v
+
+
+class DecoderLayer(nn.Module):
+    def __init__(self, cfg: LlamaConfig):
+        super().__init__()
+        self.cfg = cfg
+        hd = cfg.head_dim
+        self.attn_norm = RMSNorm(cfg.dim, cfg.rms_eps)
+        self.attn_q = nn.Linear(cfg.dim, cfg.n_heads * hd, bias=False)
+        self.attn_k = nn.Linear(cfg.dim, cfg.n_kv_heads * hd, bias=False)
+        self.attn_v = nn.Linear(cfg.dim, cfg.n_kv_heads * hd, bias=False)
+        self.attn_output = nn.Linear(cfg.n_heads * hd, cfg.dim, bias=False)
+        self.ffn_norm = RMSNorm(cfg.dim, cfg.rms_eps)
+        self.ffn_gate = nn.Linear(cfg.dim, cfg.ffn_dim, bias=False)
+        self.ffn_up = nn.Linear(cfg.dim, cfg.ffn_dim, bias=False)
+        self.ffn_down = nn.Linear(cfg.ffn_dim, cfg.dim, bias=False)
+
+    def forward(self, x, positions):
+        cfg, (b, t, _) = self.cfg, x.shape
+        h = self.attn_norm(x)
+        q = rope(self.attn_q(h).view(b, t, cfg.n_heads, cfg.head_dim), positions, cfg.rope_base)
+        k = rope(self.attn_k(h).view(b, t, cfg.n_kv_heads, cfg.head_dim), positions, cfg.rope_base)
+        v = self.attn_v(h).view(b, t, cfg.n_kv_heads, cfg.head_dim)
+        group = cfg.n_heads // cfg.n_kv_heads  # query head h reads kv head h // group
+        k, v = (z.transpose(1, 2).repeat_interleave(group, dim=1) for z in (k, v))
+        attn = causal_attention(q.transpose(1, 2), k, v).transpose(1, 2).reshape(b, t, -1)
+        x = x + self.attn_output(attn)
+        h = self.ffn_norm(x)
+        return x + self.ffn_down(F.silu(self.ffn_gate(h)) * self.ffn_up(h))
+
+
+def _init_weights(module: nn.Module, n_layers: int) -> None:
+    for name, p in module.named_parameters():
+        if p.dim() == 2:
+            std = 0.02 / math.sqrt(2 * n_layers) if name.endswith(("attn_output.weight", "ffn_down.weight")) else 0.02
+            nn.init.normal_(p, std=std)
+
+
+class Llama(nn.Module):
+    def __init__(self, cfg: LlamaConfig):
+        super().__init__()
+        self.cfg = cfg
+        self.token_embd = nn.Embedding(cfg.vocab_size, cfg.dim)
+        self.layers = nn.ModuleList(DecoderLayer(cfg) for _ in range(cfg.n_layers))
+        self.output_norm = RMSNorm(cfg.dim, cfg.rms_eps)
+        self.output = None if cfg.tied_output else nn.Linear(cfg.dim, cfg.vocab_size, bias=False)
+        _init_weights(self, cfg.n_layers)
+
+    def hidden(self, tokens, start_pos: int = 0):
+        """Final-normed hidden states (what the output matrix consumes): (B, T, dim)."""
+        positions = torch.arange(start_pos, start_pos + tokens.shape[1], device=tokens.device)
+        x = self.token_embd(tokens)
+        for layer in self.layers:
+            x = layer(x, positions)
+        return self.output_norm(x)
+
+    def logits(self, hidden):
+        weight = self.token_embd.weight if self.output is None else self.output.weight
+        return F.linear(hidden, weight)
+
+    def forward(self, tokens):
+        return self.logits(self.hidden(tokens))
+
+
+class RecycleHead(nn.Module):
+    """Predicts x_{t+2} from [h_t ; embed(x_{t+1})] through the base's embedding and output.
+
+    The head's sequence index t runs at RoPE position t + 1 (the position of x_{t+1}).
+    cfg.vocab_size is the base's vocabulary; the head owns no vocab-sized tensor.
+    """
+
+    def __init__(self, cfg: LlamaConfig):
+        super().__init__()
+        self.cfg = cfg
+        self.proj = nn.Linear(2 * cfg.dim, cfg.dim, bias=False)
+        self.layers = nn.ModuleList(DecoderLayer(cfg) for _ in range(cfg.n_layers))
+        self.output_norm = RMSNorm(cfg.dim, cfg.rms_eps)
+        _init_weights(self, cfg.n_layers)
+
+    def hidden(self, base: Llama, base_hidden, next_tokens, start_pos: int = 0):
+        x = self.proj(torch.cat([base_hidden, base.token_embd(next_tokens)], dim=-1))
+        positions = torch.arange(start_pos + 1, start_pos + 1 + x.shape[1], device=x.device)
+        for layer in self.layers:
+            x = layer(x, positions)
+        return self.output_norm(x)
+
+    def forward(self, base: Llama, base_hidden, next_tokens):
+        return base.logits(self.hidden(base, base_hidden, next_tokens))
+
+
+def head_config_for(base: LlamaConfig, n_layers: int = 1) -> LlamaConfig:
+    """A head shaped like one of the base's layers (same attention layout and ffn)."""
+    fields = base.to_dict()
+    fields.update(n_layers=n_layers, tied_output=True)
+    return LlamaConfig(**fields)
+
+
+def recycle_losses(base: Llama, head: RecycleHead, tokens, hidden_weight: float = 0.0):
+    """LM loss, recycle loss (x_{t+2} from h_t, x_{t+1}) and optional hidden regression.
+
+    tokens: (B, T+1) ids; the base reads tokens[:, :-1] and predicts tokens[:, 1:].
+    """
+    inputs, targets = tokens[:, :-1], tokens[:, 1:]
+    hidden = base.hidden(inputs)
+    lm_loss = F.cross_entropy(base.logits(hidden).flatten(0, 1).float(), targets.flatten())
+    # h_t with x_{t+1} = targets[:, t] predicts x_{t+2} = targets[:, t+1].
+    head_hidden = head.hidden(base, hidden[:, :-1], targets[:, :-1])
+    head_logits = base.logits(head_hidden)
+    recycle_loss = F.cross_entropy(head_logits.flatten(0, 1).float(), targets[:, 1:].flatten())
+    regression = head_hidden.new_zeros(())
+    if hidden_weight:
+        # The head's state should look like h_{t+1}, the base's state that predicts x_{t+2}.
+        regression = F.mse_loss(head_hidden.float(), hidden[:, 1:].detach().float())
+    return lm_loss, recycle_loss, regression
