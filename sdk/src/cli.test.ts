@@ -86,3 +86,22 @@ describe('recyclegpt run', () => {
     }
   });
 });
+
+describe('recyclegpt run --recycle', () => {
+  it('reports recycle stats and keeps exact output equal to plain decoding', async () => {
+    const demo = (file: string) => fileURLToPath(new URL(`../../models/demo/${file}`, import.meta.url));
+    const args = ['run', '--model', demo('demo-q8_0.gguf'), '--prompt', 'The function', '--max-tokens', '24', '--temperature', '0', '--json'];
+    const off = JSON.parse((await recyclegpt(...args)).stdout);
+    const { code, stdout } = await recyclegpt(...args, '--recycle', demo('demo-recycle.gguf'), '--mode', 'exact');
+    expect(code).toBe(0);
+    const exact = JSON.parse(stdout);
+    expect(exact.tokens).toEqual(off.tokens);
+    expect(exact.stats).toMatchObject({ decodeMode: 'exact' });
+    expect(exact.stats.recycled).toBeGreaterThan(0);
+    expect(exact.stats.acceptanceRate).toBeGreaterThan(0);
+    expect(exact.stats.fullPasses).toBeLessThan(off.stats.fullPasses);
+    const missingHead = await recyclegpt('run', '--model', demo('demo-q8_0.gguf'), '--prompt', 'x', '--mode', 'fast');
+    expect(missingHead.code).toBe(2);
+    expect(missingHead.stderr).toMatch(/needs --recycle/);
+  });
+});

@@ -10,7 +10,8 @@ import type { DecodeMode, GenerateOptions } from './types.js';
 const USAGE = `usage:
   recyclegpt info <model.gguf> [--json]
   recyclegpt run --model <model.gguf> --prompt <text> [--max-tokens N] [--temperature T] [--seed S]
-                 [--top-k K] [--top-p P] [--min-p P] [--repeat-penalty R] [--stop TEXT]... [--context N] [--json]`;
+                 [--top-k K] [--top-p P] [--min-p P] [--repeat-penalty R] [--stop TEXT]... [--context N]
+                 [--recycle <head.gguf> --mode off|fast|exact|chain [--draft-length K]] [--json]`;
 
 class UsageError extends Error {}
 
@@ -81,7 +82,9 @@ async function run(args: string[]): Promise<void> {
       'repeat-penalty': { type: 'string' },
       stop: { type: 'string', multiple: true },
       context: { type: 'string' },
+      recycle: { type: 'string' },
       mode: { type: 'string' },
+      'draft-length': { type: 'string' },
       json: { type: 'boolean' },
     },
   });
@@ -99,17 +102,20 @@ async function run(args: string[]): Promise<void> {
     minP: number('min-p', values['min-p'], false),
     repeatPenalty: number('repeat-penalty', values['repeat-penalty'], false),
     stop: values.stop,
-    decode: { mode },
+    decode: { mode, draftLength: number('draft-length', values['draft-length'], true) },
   };
+  if (mode !== 'off' && !values.recycle) throw new UsageError(`--mode ${mode} needs --recycle <head.gguf>`);
   const controller = new AbortController();
   process.once('SIGINT', () => controller.abort());
   options.signal = controller.signal;
 
   const showProgress = !values.json && process.stderr.isTTY;
   const model = await loadModel(values.model, {
+    recycle: values.recycle,
     contextLength: number('context', values.context, true),
     onProgress: showProgress
-      ? ({ loaded, total }) => process.stderr.write(`\rloading ${total ? Math.round((100 * loaded) / total) : loaded}%`)
+      ? ({ loaded, total, phase }) =>
+          process.stderr.write(`\rloading ${phase} ${total ? `${Math.round((100 * loaded) / total)}%` : `${loaded} bytes`}`)
       : undefined,
   });
   if (showProgress) process.stderr.write('\r\x1b[K');
@@ -123,8 +129,9 @@ async function run(args: string[]): Promise<void> {
     for await (const token of stream) process.stdout.write(token.text);
     const stats = await stream.stats;
     process.stdout.write('\n');
+    const recycled = stats.acceptanceRate === undefined ? '' : `, ${(100 * stats.acceptanceRate).toFixed(0)}% of recycled tokens kept`;
     console.error(
-      `[${stats.generatedTokens} tokens, prefill ${stats.prefillTokensPerSecond.toFixed(1)} tok/s, decode ${stats.decodeTokensPerSecond.toFixed(1)} tok/s, ${stats.finishReason}]`,
+      `[${stats.generatedTokens} tokens, prefill ${stats.prefillTokensPerSecond.toFixed(1)} tok/s, decode ${stats.decodeTokensPerSecond.toFixed(1)} tok/s (${stats.decodeMode}${recycled}), ${stats.finishReason}]`,
     );
   } finally {
     model.dispose();

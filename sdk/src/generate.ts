@@ -173,10 +173,10 @@ function* recycledTokens(
 
     if (mode === 'fast') {
       for (const g of guesses) {
-        yield g;
+        counters.accepted++;
         context.cached.push(g);
+        yield g;
       }
-      counters.accepted += guesses.length;
       x = sampler.sample(llama.logits(0), history);
       headTokens = [...guesses, x];
       fromRow = 0;
@@ -190,13 +190,13 @@ function* recycledTokens(
       else {
         const verdict = verify(sampler, logits, history, guesses[kept]);
         if (verdict === guesses[kept]) {
-          yield verdict;
+          counters.accepted++;
           context.cached.push(verdict);
           kept++;
+          yield verdict;
         } else next = verdict;
       }
     }
-    counters.accepted += kept;
     x = next;
     headTokens = [...guesses.slice(0, kept), x];
     fromRow = 0;

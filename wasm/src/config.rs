@@ -77,6 +77,23 @@ impl Config {
         Ok(cfg)
     }
 
+    /// Words of `rg_recycle_new`: this config's words without n_vocab and dim.
+    pub const HEAD_WORDS: usize = Self::WORDS - 2;
+
+    /// The recycle head's config: `words` as for `rg_model_new` minus the first two,
+    /// which the head takes from this (base) config: its logits span the base's vocabulary
+    /// and its residual stream has the base's dim. Validated like a base config.
+    pub fn recycle_head(&self, words: &[u32]) -> Result<Config, Status> {
+        if words.len() != Self::HEAD_WORDS {
+            return Err(ERR_INVALID_CONFIG);
+        }
+        let mut full = [0u32; Self::WORDS];
+        full[0] = self.n_vocab as u32; // ≤ MAX_COUNT, so this cannot truncate
+        full[1] = self.dim as u32;
+        full[2..].copy_from_slice(words);
+        Config::from_words(&full)
+    }
+
     /// Widest matmul input (the Q8_0 / f16 activation buffers are sized for it).
     pub fn max_input_cols(&self) -> usize {
         self.dim.max(self.q_dim).max(self.ffn_dim)
@@ -138,5 +155,16 @@ mod tests {
         assert_eq!(with(6, 1 << 24), Err(ERR_TOO_LARGE)); // 16M-token KV cache
         assert_eq!(with(12, 1 << 24), Err(ERR_TOO_LARGE)); // 16M-token batch of scratch
         assert!(with(0, 1 << 20).is_ok()); // a 1M vocab is large but fine
+    }
+
+    #[test]
+    fn recycle_head_takes_vocab_and_dim_from_the_base() {
+        let base = Config::from_words(&words()).unwrap();
+        let head = base.recycle_head(&words()[2..]).unwrap();
+        assert_eq!((head.n_vocab, head.dim), (256, 64));
+        assert_eq!(base.recycle_head(&words()[1..]), Err(ERR_INVALID_CONFIG));
+        let mut bad = words();
+        bad[8] = 18; // rope_dim > head_dim
+        assert_eq!(base.recycle_head(&bad[2..]), Err(ERR_INVALID_CONFIG));
     }
 }

@@ -6,14 +6,14 @@
 pub type Status = i32;
 
 pub const OK: Status = 0;
-/// `rg_model_new`: a config word is zero, out of range or inconsistent
+/// `rg_model_new` / `rg_recycle_new`: a config word is zero, out of range or inconsistent
 /// (e.g. n_heads not a multiple of n_kv_heads, odd rope_dim, rope_dim > head_dim).
 pub const ERR_INVALID_CONFIG: Status = -1;
 /// An allocation failed: the module's memory cannot grow that far.
 pub const ERR_OUT_OF_MEMORY: Status = -2;
 /// The model handle is 0, unknown or already freed.
 pub const ERR_BAD_HANDLE: Status = -3;
-/// `rg_tensor_reserve`: unknown tensor kind, or layer ≥ n_layers.
+/// `rg_tensor_reserve` / `rg_recycle_reserve`: unknown tensor kind (kind 2 for a head), or layer ≥ n_layers.
 pub const ERR_UNKNOWN_KIND: Status = -4;
 /// `rg_tensor_reserve`: rows × cols differ from what the config implies for that kind,
 /// or a quantized type's cols are not a multiple of 32.
@@ -25,11 +25,13 @@ pub const ERR_UNSUPPORTED_TYPE: Status = -6;
 pub const ERR_DUPLICATE_TENSOR: Status = -7;
 /// `rg_model_ready`: a required tensor was never reserved.
 pub const ERR_MISSING_TENSOR: Status = -8;
-/// Call out of order: reserve after ready, ready twice, forward before ready.
+/// Call out of order: reserve after ready, ready twice, forward before ready; a recycle call
+/// without a head, a second head, or a head readied before its base.
 pub const ERR_WRONG_STATE: Status = -9;
-/// `rg_forward` / `rg_kernel_dot`: n, pos or logits_from out of range, or a null pointer.
+/// `rg_forward` / `rg_recycle_forward` / `rg_kernel_dot`: n, pos or logits_from out of range,
+/// or a null or misaligned pointer.
 pub const ERR_BAD_ARGUMENT: Status = -10;
-/// `rg_forward`: a token id ≥ n_vocab.
+/// `rg_forward` / `rg_recycle_forward`: a token id ≥ n_vocab.
 pub const ERR_BAD_TOKEN: Status = -11;
 /// A size computed from the arguments overflows or exceeds what 32-bit memory can hold.
 pub const ERR_TOO_LARGE: Status = -12;

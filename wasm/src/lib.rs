@@ -2,11 +2,13 @@
 //! pointers and handles, forwards to `Model`, records the status for `rg_last_error`.
 
 pub mod config;
+pub mod decoder;
 pub mod error;
 pub mod f16;
 pub mod kernels;
 pub mod model;
 pub mod quant;
+pub mod recycle;
 pub mod tensor;
 
 use std::alloc::{alloc, dealloc, Layout};
@@ -58,11 +60,17 @@ fn with_model<T>(handle: u32, f: impl FnOnce(&mut Model) -> Result<T, Status>) -
     }
 }
 
-/// A slice over JS-provided memory, refused when null or misaligned.
-unsafe fn js_slice<'a, T>(ptr: *const T, len: usize) -> Result<&'a [T], Status> {
+/// Refuses a JS-provided pointer that is null or misaligned.
+fn check_ptr<T>(ptr: *const T) -> Result<(), Status> {
     if ptr.is_null() || ptr as usize % std::mem::align_of::<T>() != 0 {
         return Err(ERR_BAD_ARGUMENT);
     }
+    Ok(())
+}
+
+/// A slice over JS-provided memory, refused when null or misaligned.
+unsafe fn js_slice<'a, T>(ptr: *const T, len: usize) -> Result<&'a [T], Status> {
+    check_ptr(ptr)?;
     Ok(std::slice::from_raw_parts(ptr, len))
 }
 
@@ -161,6 +169,74 @@ pub extern "C" fn rg_hidden(model: u32) -> *const f32 {
     report(result, std::ptr::null())
 }
 
+/// # Safety
+/// `cfg` must point at `words` readable u32 values (or be null, which is refused).
+#[no_mangle]
+pub unsafe extern "C" fn rg_recycle_new(model: u32, cfg: *const u32, words: u32) -> i32 {
+    let result = with_model(model, |m| {
+        if words as usize != Config::HEAD_WORDS {
+            return Err(ERR_INVALID_CONFIG);
+        }
+        m.attach_recycle(js_slice(cfg, Config::HEAD_WORDS)?)
+    });
+    status(result)
+}
+
+#[no_mangle]
+pub extern "C" fn rg_recycle_reserve(
+    model: u32,
+    kind: u32,
+    layer: u32,
+    ggml_type: u32,
+    rows: u32,
+    cols: u32,
+) -> *mut u8 {
+    let result = with_model(model, |m| m.recycle()?.reserve(kind, layer, ggml_type, rows, cols));
+    report(result, std::ptr::null_mut())
+}
+
+#[no_mangle]
+pub extern "C" fn rg_recycle_ready(model: u32) -> i32 {
+    status(with_model(model, |m| m.recycle_ready()))
+}
+
+/// # Safety
+/// When n is within the head's max_batch, `hidden` must point at n·dim readable f32
+/// (it may point into `rg_hidden`'s or `rg_recycle_hidden`'s buffer) and `tokens` at n u32.
+#[no_mangle]
+pub unsafe extern "C" fn rg_recycle_forward(
+    model: u32,
+    hidden: *const f32,
+    tokens: *const u32,
+    n: u32,
+    pos: u32,
+    logits_from: u32,
+) -> i32 {
+    let result = with_model(model, |m| {
+        // Bound n before touching either pointer; forward re-checks it with pos and logits_from.
+        if n == 0 || n as usize > m.recycle()?.config().max_batch {
+            return Err(ERR_BAD_ARGUMENT);
+        }
+        // Only checked here, not turned into a slice: it may alias buffers the forward writes.
+        check_ptr(hidden)?;
+        m.recycle_forward(hidden, js_slice(tokens, n as usize)?, pos as usize, logits_from as usize)
+    });
+    status(result)
+}
+
+#[no_mangle]
+pub extern "C" fn rg_recycle_logits(model: u32) -> *const f32 {
+    let result = with_model(model, |m| m.recycle()?.logits().map(|l| l.as_ptr()).ok_or(ERR_WRONG_STATE));
+    report(result, std::ptr::null())
+}
+
+#[no_mangle]
+pub extern "C" fn rg_recycle_hidden(model: u32) -> *const f32 {
+    let result = with_model(model, |m| m.recycle()?.hidden().map(|h| h.as_ptr()).ok_or(ERR_WRONG_STATE));
+    report(result, std::ptr::null())
+}
+
+/// Frees the model together with its recycle head.
 #[no_mangle]
 pub extern "C" fn rg_model_free(model: u32) {
     let mut models = MODELS.lock().unwrap_or_else(|poisoned| poisoned.into_inner());

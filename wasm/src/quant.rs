@@ -136,13 +136,20 @@ impl PreparedInput {
         &self.f16_rounded[token * self.cols..][..self.cols]
     }
 
-    pub fn q8_scales(&self, token: usize) -> &[f32] {
-        &self.q8_scales[token * self.cols / QK..][..self.cols / QK]
+    pub fn q8(&self, token: usize) -> Q8Activation<'_> {
+        Q8Activation {
+            scales: &self.q8_scales[token * self.cols / QK..][..self.cols / QK],
+            qs: &self.q8_qs[token * self.cols..][..self.cols],
+        }
     }
+}
 
-    pub fn q8_qs(&self, token: usize) -> &[i16] {
-        &self.q8_qs[token * self.cols..][..self.cols]
-    }
+/// One token's activation in Q8_0 form, as a quantized dot consumes it: per block the
+/// f16-rounded scale (widened to f32) and the 32 values in [-127, 127] (widened to i16).
+#[derive(Clone, Copy)]
+pub struct Q8Activation<'a> {
+    pub scales: &'a [f32],
+    pub qs: &'a [i16],
 }
 
 #[cfg(test)]

@@ -4,8 +4,8 @@ mod common;
 
 use common::*;
 use recyclegpt_wasm::f16::{f16_to_f32, f32_to_f16};
-use recyclegpt_wasm::kernels::scalar;
-use recyclegpt_wasm::quant::quantize_row_q8_0;
+use recyclegpt_wasm::kernels::{self, scalar};
+use recyclegpt_wasm::quant::{quantize_row_q8_0, Q8Activation};
 use recyclegpt_wasm::rg_kernel_dot;
 
 /// |got - want| against the scale of the terms, Σ|w·x|.
@@ -41,11 +41,37 @@ fn scalar_dots_match_f64_reference() {
 
         let (bytes, w) = random_tensor(&mut rng, Q8_0, 1, n, 1.0);
         let (want, terms) = dot64(&w, &x_q8);
-        assert_close(scalar::dot_q8_0_q8_0(&bytes, &scales, &qs), want, terms, "q8_0");
+        assert_close(scalar::dot_q8_0_q8_0(&bytes, Q8Activation { scales: &scales, qs: &qs }), want, terms, "q8_0");
 
         let (bytes, w) = random_tensor(&mut rng, Q4_0, 1, n, 1.0);
         let (want, terms) = dot64(&w, &x_q8);
-        assert_close(scalar::dot_q4_0_q8_0(&bytes, &scales, &qs), want, terms, "q4_0");
+        assert_close(scalar::dot_q4_0_q8_0(&bytes, Q8Activation { scales: &scales, qs: &qs }), want, terms, "q4_0");
+    }
+}
+
+#[test]
+fn multi_token_kernels_give_each_token_its_single_token_result() {
+    let mut rng = Rng::new(5);
+    let n = 160; // five blocks: a 4-block step and a tail
+    let activations: Vec<(Vec<f32>, Vec<i16>)> = (0..4)
+        .map(|_| {
+            let x: Vec<f32> = (0..n).map(|_| rng.uniform(3.0)).collect();
+            let (mut scales, mut qs) = (vec![0.0; n as usize / 32], vec![0i16; n as usize]);
+            quantize_row_q8_0(&x, &mut scales, &mut qs);
+            (scales, qs)
+        })
+        .collect();
+    let xs: Vec<Q8Activation> = activations.iter().map(|(scales, qs)| Q8Activation { scales, qs }).collect();
+    let bits = |v: &[f32]| v.iter().map(|f| f.to_bits()).collect::<Vec<_>>();
+    for ty in [Q8_0, Q4_0] {
+        let (row, _) = random_tensor(&mut rng, ty, 1, n, 1.0);
+        let one = |x| if ty == Q8_0 { kernels::dot_q8_0_q8_0(&row, x) } else { kernels::dot_q4_0_q8_0(&row, x) };
+        let single: Vec<f32> = xs.iter().map(|&x| one(x)).collect();
+        for count in 1..=kernels::MAX_TOKENS {
+            let mut out = Vec::new();
+            kernels::dot_rows_quantized(ty == Q8_0, &row, row.len(), &xs[..count], |_, sums| out.extend(sums));
+            assert_eq!(bits(&out), bits(&single[..count]), "type {ty}, {count} tokens");
+        }
     }
 }
 

@@ -50,7 +50,9 @@ async function chooseModels() {
   if (args.model) return { model: resolve(args.model), recycle: args.recycle && resolve(args.recycle) };
   const demoDir = join(root, 'models', 'demo');
   const demo = existsSync(demoDir) ? readdirSync(demoDir).filter((f) => f.endsWith('.gguf')).sort() : [];
-  const base = demo.find((f) => !f.includes('recycle'));
+  // Q8_0 when there is one: the Worker-sized trade-off between quality and memory.
+  const bases = demo.filter((f) => !f.includes('recycle'));
+  const base = bases.find((f) => f.includes('q8_0')) ?? bases[0];
   if (base) {
     const head = demo.find((f) => f.includes('recycle'));
     return { model: join(demoDir, base), recycle: head && join(demoDir, head) };

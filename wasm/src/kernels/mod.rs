@@ -13,10 +13,48 @@ pub use simd128::*;
 use crate::error::try_vec;
 use crate::error::{Status, ERR_BAD_ARGUMENT};
 use crate::quant::PreparedInput;
-use crate::quant::{GgmlType, QK};
+use crate::quant::{GgmlType, Q8Activation, QK};
 
 /// True when this build carries the SIMD128 kernels.
 pub const HAS_SIMD: bool = cfg!(all(target_arch = "wasm32", target_feature = "simd128"));
+
+/// Most activations one multi-token kernel call takes.
+pub const MAX_TOKENS: usize = 4;
+
+/// Every row of `rows` (Q8_0 when `q8_0`, else Q4_0; `row_bytes` each) · 1..=MAX_TOKENS
+/// activations; `store(i, sums)` gets row i's results, one per activation. The kernel
+/// instance for that many tokens is picked once, not per row.
+pub fn dot_rows_quantized(
+    q8_0: bool,
+    rows: &[u8],
+    row_bytes: usize,
+    xs: &[Q8Activation],
+    mut store: impl FnMut(usize, &[f32]),
+) {
+    macro_rules! each_row {
+        ($kernel:ident, [$($x:ident),+]) => {
+            for (i, row) in rows.chunks_exact(row_bytes).enumerate() {
+                store(i, &$kernel(row, [$($x),+]));
+            }
+        };
+    }
+    macro_rules! by_count {
+        ($kernel:ident) => {
+            match *xs {
+                [a] => each_row!($kernel, [a]),
+                [a, b] => each_row!($kernel, [a, b]),
+                [a, b, c] => each_row!($kernel, [a, b, c]),
+                [a, b, c, d] => each_row!($kernel, [a, b, c, d]),
+                _ => {} // callers pass 1..=MAX_TOKENS activations
+            }
+        };
+    }
+    if q8_0 {
+        by_count!(dot_q8_0_q8_0_tokens)
+    } else {
+        by_count!(dot_q4_0_q8_0_tokens)
+    }
+}
 
 /// One weight row (raw GGUF bytes) · one f32 activation vector through the
 /// real path: activation conversion, then the scalar or SIMD128 dot.
@@ -43,8 +81,8 @@ pub fn dot_row(ty: GgmlType, use_simd: bool, row: &[u8], x: &[f32]) -> Result<f3
             let w = read_words(row, |b| u16::from_le_bytes([b[0], b[1]]), 2)?;
             dot!(dot_f16(&w, input.f16_rounded(0)))
         }
-        GgmlType::Q8_0 => dot!(dot_q8_0_q8_0(row, input.q8_scales(0), input.q8_qs(0))),
-        GgmlType::Q4_0 => dot!(dot_q4_0_q8_0(row, input.q8_scales(0), input.q8_qs(0))),
+        GgmlType::Q8_0 => dot!(dot_q8_0_q8_0(row, input.q8(0))),
+        GgmlType::Q4_0 => dot!(dot_q4_0_q8_0(row, input.q8(0))),
     })
 }
 

@@ -7,7 +7,7 @@
 //! gives exactly the products of an f16 × f16 dot.
 
 use crate::f16::f16_to_f32;
-use crate::quant::{block_scale, Q4_0_BLOCK_BYTES, Q8_0_BLOCK_BYTES, QK};
+use crate::quant::{block_scale, Q8Activation, Q4_0_BLOCK_BYTES, Q8_0_BLOCK_BYTES, QK};
 
 pub fn dot_f32(w: &[f32], x: &[f32]) -> f32 {
     w.iter().zip(x).fold(0.0, |sum, (a, b)| sum + a * b)
@@ -17,25 +17,55 @@ pub fn dot_f16(w: &[u16], x: &[f32]) -> f32 {
     w.iter().zip(x).fold(0.0, |sum, (&a, b)| sum + f16_to_f32(a) * b)
 }
 
-pub fn dot_q8_0_q8_0(w: &[u8], x_scales: &[f32], x_qs: &[i16]) -> f32 {
-    let blocks = w.chunks_exact(Q8_0_BLOCK_BYTES).zip(x_scales).zip(x_qs.chunks_exact(QK));
-    blocks.fold(0.0, |sum, ((block, &dx), xq)| {
-        let sumi: i32 = block[2..].iter().zip(xq).map(|(&q, &x)| q as i8 as i32 * x as i32).sum();
-        sum + sumi as f32 * (block_scale(block) * dx)
+pub fn dot_q8_0_q8_0(w: &[u8], x: Q8Activation) -> f32 {
+    dot_q8_0_q8_0_tokens(w, [x])[0]
+}
+
+pub fn dot_q4_0_q8_0(w: &[u8], x: Q8Activation) -> f32 {
+    dot_q4_0_q8_0_tokens(w, [x])[0]
+}
+
+/// One weight row · N activations. Each block is unpacked once for all tokens;
+/// every token's sum takes the same steps as a single-token call.
+pub fn dot_q8_0_q8_0_tokens<const N: usize>(w: &[u8], xs: [Q8Activation; N]) -> [f32; N] {
+    dot_blocks(w, Q8_0_BLOCK_BYTES, xs, |packed, values| {
+        for (v, &q) in values.iter_mut().zip(packed) {
+            *v = q as i8 as i32;
+        }
     })
 }
 
-pub fn dot_q4_0_q8_0(w: &[u8], x_scales: &[f32], x_qs: &[i16]) -> f32 {
-    let blocks = w.chunks_exact(Q4_0_BLOCK_BYTES).zip(x_scales).zip(x_qs.chunks_exact(QK));
-    blocks.fold(0.0, |sum, ((block, &dx), xq)| {
-        let (x_low, x_high) = xq.split_at(QK / 2);
-        let mut sumi = 0i32;
-        for (j, &packed) in block[2..].iter().enumerate() {
-            sumi += ((packed & 15) as i32 - 8) * x_low[j] as i32;
-            sumi += ((packed >> 4) as i32 - 8) * x_high[j] as i32;
+pub fn dot_q4_0_q8_0_tokens<const N: usize>(w: &[u8], xs: [Q8Activation; N]) -> [f32; N] {
+    dot_blocks(w, Q4_0_BLOCK_BYTES, xs, |packed, values| {
+        let (low, high) = values.split_at_mut(QK / 2);
+        for (j, &byte) in packed.iter().enumerate() {
+            low[j] = (byte & 15) as i32 - 8;
+            high[j] = (byte >> 4) as i32 - 8;
         }
-        sum + sumi as f32 * (block_scale(block) * dx)
     })
+}
+
+/// Per block: `unpack` its packed bytes into 32 integers and widen its scale once, then
+/// add `Σ w·x (exact in i32) · (dw · dx)` to each token's sum, blocks in order.
+#[inline(always)]
+fn dot_blocks<const N: usize>(
+    w: &[u8],
+    block_bytes: usize,
+    xs: [Q8Activation; N],
+    unpack: impl Fn(&[u8], &mut [i32; QK]),
+) -> [f32; N] {
+    let blocks = xs.iter().fold(w.len() / block_bytes, |m, x| m.min(x.scales.len()).min(x.qs.len() / QK));
+    let mut sums = [0.0f32; N];
+    let mut values = [0i32; QK];
+    for (b, block) in w.chunks_exact(block_bytes).take(blocks).enumerate() {
+        unpack(&block[2..], &mut values);
+        let dw = block_scale(block);
+        for (sum, x) in sums.iter_mut().zip(&xs) {
+            let sumi: i32 = values.iter().zip(&x.qs[b * QK..][..QK]).map(|(&v, &q)| v * q as i32).sum();
+            *sum += sumi as f32 * (dw * x.scales[b]);
+        }
+    }
+    sums
 }
 
 /// y += a · x

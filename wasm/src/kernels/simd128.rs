@@ -1,13 +1,14 @@
 //! WebAssembly SIMD128 twins of `scalar.rs` (same names and inputs).
 //!
 //! Quantized dots: wasm has no i8 dot instruction, so weights are sign-extended
-//! to i16 and multiplied with the (already i16) activation by i32x4.dot_i16x8. Each block's integer sum is
+//! to i16 (once per block for all the tokens of a batch) and multiplied with the
+//! (already i16) activation by i32x4.dot_i16x8. Each block's integer sum is
 //! exact, so the only difference from the scalar kernels is the order in which
 //! the per-block f32 terms `sumi * (dw * dx)` are added (4 lanes, then tail).
 
 use core::arch::wasm32::*;
 
-use crate::quant::{block_scale, Q4_0_BLOCK_BYTES, Q8_0_BLOCK_BYTES, QK};
+use crate::quant::{block_scale, Q8Activation, Q4_0_BLOCK_BYTES, Q8_0_BLOCK_BYTES, QK};
 
 #[inline(always)]
 unsafe fn load(p: *const u8) -> v128 {
@@ -28,11 +29,15 @@ fn sum_i32x4(v: v128) -> i32 {
     i32x4_extract_lane::<0>(total)
 }
 
-/// [Σ a, Σ b, Σ c, Σ d] of four i32x4 vectors.
+/// Half of reducing two i32x4 vectors a, b: lanes [a0+a2, b0+b2, a1+a3, b1+b3].
 #[inline(always)]
-fn sum_i32x4_each(a: v128, b: v128, c: v128, d: v128) -> v128 {
-    let ab = i32x4_add(i32x4_shuffle::<0, 4, 1, 5>(a, b), i32x4_shuffle::<2, 6, 3, 7>(a, b));
-    let cd = i32x4_add(i32x4_shuffle::<0, 4, 1, 5>(c, d), i32x4_shuffle::<2, 6, 3, 7>(c, d));
+fn pair_sums(a: v128, b: v128) -> v128 {
+    i32x4_add(i32x4_shuffle::<0, 4, 1, 5>(a, b), i32x4_shuffle::<2, 6, 3, 7>(a, b))
+}
+
+/// [Σ a, Σ b, Σ c, Σ d] from `pair_sums(a, b)` and `pair_sums(c, d)`.
+#[inline(always)]
+fn sums_of_pairs(ab: v128, cd: v128) -> v128 {
     i32x4_add(i32x4_shuffle::<0, 1, 4, 5>(ab, cd), i32x4_shuffle::<2, 3, 6, 7>(ab, cd))
 }
 
@@ -88,87 +93,116 @@ pub fn dot_f16(w: &[u16], x: &[f32]) -> f32 {
     sum_f32x4(f32x4_add(acc0, acc1)) + tail
 }
 
-/// i32x4 lanes summing to one Q8_0 block's Σ w·x: weights sign-extended to
-/// i16, multiplied with the i16 activation and pair-summed by i32x4.dot_i16x8.
+/// One Q8_0 block's 32 weights as four i16x8 vectors, in element order.
 #[inline(always)]
-unsafe fn block_sum_q8_0(w: *const u8, x: *const u8) -> v128 {
+unsafe fn unpack_q8_0(w: *const u8) -> [v128; 4] {
     let (w0, w1) = (load(w), load(w.add(16)));
-    let low = i32x4_add(
-        i32x4_dot_i16x8(i16x8_extend_low_i8x16(w0), load(x)),
-        i32x4_dot_i16x8(i16x8_extend_high_i8x16(w0), load(x.add(16))),
-    );
-    let high = i32x4_add(
-        i32x4_dot_i16x8(i16x8_extend_low_i8x16(w1), load(x.add(32))),
-        i32x4_dot_i16x8(i16x8_extend_high_i8x16(w1), load(x.add(48))),
-    );
-    i32x4_add(low, high)
+    [i16x8_extend_low_i8x16(w0), i16x8_extend_high_i8x16(w0), i16x8_extend_low_i8x16(w1), i16x8_extend_high_i8x16(w1)]
 }
 
 /// Same for Q4_0: byte j holds element j (low nibble) and j + 16 (high nibble), each minus 8.
 #[inline(always)]
-unsafe fn block_sum_q4_0(w: *const u8, x: *const u8) -> v128 {
+unsafe fn unpack_q4_0(w: *const u8) -> [v128; 4] {
     let packed = load(w);
     let eight = i8x16_splat(8);
     let low = i8x16_sub(v128_and(packed, u8x16_splat(15)), eight);
     let high = i8x16_sub(u8x16_shr(packed, 4), eight);
-    let first = i32x4_add(
-        i32x4_dot_i16x8(i16x8_extend_low_i8x16(low), load(x)),
-        i32x4_dot_i16x8(i16x8_extend_high_i8x16(low), load(x.add(16))),
-    );
-    let second = i32x4_add(
-        i32x4_dot_i16x8(i16x8_extend_low_i8x16(high), load(x.add(32))),
-        i32x4_dot_i16x8(i16x8_extend_high_i8x16(high), load(x.add(48))),
-    );
+    [
+        i16x8_extend_low_i8x16(low),
+        i16x8_extend_high_i8x16(low),
+        i16x8_extend_low_i8x16(high),
+        i16x8_extend_high_i8x16(high),
+    ]
+}
+
+/// i32x4 lanes summing to one block's Σ w·x: the unpacked i16 weights times the
+/// block's 32 i16 activation values at `x`, pair-summed by i32x4.dot_i16x8.
+#[inline(always)]
+unsafe fn block_sum(w: &[v128; 4], x: *const u8) -> v128 {
+    let first = i32x4_add(i32x4_dot_i16x8(w[0], load(x)), i32x4_dot_i16x8(w[1], load(x.add(16))));
+    let second = i32x4_add(i32x4_dot_i16x8(w[2], load(x.add(32))), i32x4_dot_i16x8(w[3], load(x.add(48))));
     i32x4_add(first, second)
 }
 
-/// Shared block loop: four blocks per step reduce their i32 sums into one
-/// vector and scale it by four (dw · dx) products; leftover blocks go one by one.
+/// Shared block loop for N tokens. Four blocks per step: each block's weights are
+/// unpacked once and dotted against every token, whose four i32 sums reduce into one
+/// vector scaled by four (dw · dx) products (the weight scales widened once) and added
+/// to that token's accumulator. Leftover blocks go one by one. Each token's f32 steps
+/// do not depend on N, so a batched matmul gives the single-token results bit for bit.
 #[inline(always)]
-fn dot_blocks(
+fn dot_blocks<const N: usize>(
     w: &[u8],
     block_bytes: usize,
-    x_scales: &[f32],
-    x_qs: &[i16],
-    block_sum: unsafe fn(*const u8, *const u8) -> v128,
-) -> f32 {
-    let blocks = x_scales.len().min(w.len() / block_bytes).min(x_qs.len() / QK);
-    let (wp, xp) = (w.as_ptr(), x_qs.as_ptr() as *const u8);
-    // Scale bytes sit at the start of each block; the packed values follow.
-    let scale = |b: usize| block_scale(&w[b * block_bytes..]) * x_scales[b];
-    let mut acc = f32x4_splat(0.0);
+    xs: [Q8Activation; N],
+    unpack: unsafe fn(*const u8) -> [v128; 4],
+) -> [f32; N] {
+    let blocks = xs.iter().fold(w.len() / block_bytes, |m, x| m.min(x.scales.len()).min(x.qs.len() / QK));
+    let wp = w.as_ptr();
+    let (x_qs, x_scales) = (xs.map(|x| x.qs.as_ptr() as *const u8), xs.map(|x| x.scales.as_ptr()));
+    // SAFETY (for the closures' callers): block b < blocks is within w and every activation.
+    let weights = |b: usize| unsafe { unpack(wp.add(b * block_bytes + 2)) };
+    let sum = |unpacked: &[v128; 4], t: usize, b: usize| unsafe { block_sum(unpacked, x_qs[t].add(b * QK * 2)) };
+    let mut acc = [f32x4_splat(0.0); N];
     let mut b = 0;
     while b + 4 <= blocks {
-        // SAFETY: blocks b..b+4 are within w, x_qs and x_scales.
-        let (sums, w_halves, x_scales4) = unsafe {
-            let at = |k: usize| block_sum(wp.add((b + k) * block_bytes + 2), xp.add((b + k) * QK * 2));
-            let half = |k: usize| core::ptr::read_unaligned(wp.add((b + k) * block_bytes) as *const u16) as u32;
-            let halves = u32x4(half(0), half(1), half(2), half(3));
-            (sum_i32x4_each(at(0), at(1), at(2), at(3)), halves, load(x_scales.as_ptr().add(b) as *const u8))
-        };
-        // Four weight scales widened at once, times the four activation scales: the
-        // same f32 products as the scalar `block_scale(block) * dx`.
-        let w_scales = f16x4_to_f32x4(w_halves);
-        let scales = f32x4_mul(w_scales, x_scales4);
-        acc = f32x4_add(acc, f32x4_mul(f32x4_convert_i32x4(sums), scales));
+        // Block by block, so that few vectors are live at once; per token, blocks b and b + 1
+        // are half-reduced into `low`, then b + 2 and b + 3 finish the four sums.
+        let (mut first, mut low) = ([i32x4_splat(0); N], [i32x4_splat(0); N]);
+        let unpacked = weights(b);
+        for t in 0..N {
+            first[t] = sum(&unpacked, t, b);
+        }
+        let unpacked = weights(b + 1);
+        for t in 0..N {
+            low[t] = pair_sums(first[t], sum(&unpacked, t, b + 1));
+        }
+        let unpacked = weights(b + 2);
+        for t in 0..N {
+            first[t] = sum(&unpacked, t, b + 2);
+        }
+        // SAFETY: the four scale halves of blocks b..b + 4 are within w.
+        let half = |k: usize| unsafe { core::ptr::read_unaligned(wp.add((b + k) * block_bytes) as *const u16) } as u32;
+        // The same f32 products as the scalar `block_scale(block) * dx`.
+        let w_scales = f16x4_to_f32x4(u32x4(half(0), half(1), half(2), half(3)));
+        let unpacked = weights(b + 3);
+        for t in 0..N {
+            let sums = sums_of_pairs(low[t], pair_sums(first[t], sum(&unpacked, t, b + 3)));
+            // SAFETY: scales b..b + 4 are within every activation.
+            let scales = f32x4_mul(w_scales, unsafe { load(x_scales[t].add(b) as *const u8) });
+            acc[t] = f32x4_add(acc[t], f32x4_mul(f32x4_convert_i32x4(sums), scales));
+        }
         b += 4;
     }
-    let mut tail = 0.0;
+    let mut tail = [0.0f32; N];
     while b < blocks {
-        // SAFETY: block b is within both w and x_qs.
-        let sumi = sum_i32x4(unsafe { block_sum(wp.add(b * block_bytes + 2), xp.add(b * QK * 2)) });
-        tail += sumi as f32 * scale(b);
+        let unpacked = weights(b);
+        let dw = block_scale(&w[b * block_bytes..]);
+        for t in 0..N {
+            tail[t] += sum_i32x4(sum(&unpacked, t, b)) as f32 * (dw * xs[t].scales[b]);
+        }
         b += 1;
     }
-    sum_f32x4(acc) + tail
+    let mut out = [0.0f32; N];
+    for t in 0..N {
+        out[t] = sum_f32x4(acc[t]) + tail[t];
+    }
+    out
 }
 
-pub fn dot_q8_0_q8_0(w: &[u8], x_scales: &[f32], x_qs: &[i16]) -> f32 {
-    dot_blocks(w, Q8_0_BLOCK_BYTES, x_scales, x_qs, block_sum_q8_0)
+pub fn dot_q8_0_q8_0(w: &[u8], x: Q8Activation) -> f32 {
+    dot_q8_0_q8_0_tokens(w, [x])[0]
 }
 
-pub fn dot_q4_0_q8_0(w: &[u8], x_scales: &[f32], x_qs: &[i16]) -> f32 {
-    dot_blocks(w, Q4_0_BLOCK_BYTES, x_scales, x_qs, block_sum_q4_0)
+pub fn dot_q4_0_q8_0(w: &[u8], x: Q8Activation) -> f32 {
+    dot_q4_0_q8_0_tokens(w, [x])[0]
+}
+
+pub fn dot_q8_0_q8_0_tokens<const N: usize>(w: &[u8], xs: [Q8Activation; N]) -> [f32; N] {
+    dot_blocks(w, Q8_0_BLOCK_BYTES, xs, unpack_q8_0)
+}
+
+pub fn dot_q4_0_q8_0_tokens<const N: usize>(w: &[u8], xs: [Q8Activation; N]) -> [f32; N] {
+    dot_blocks(w, Q4_0_BLOCK_BYTES, xs, unpack_q4_0)
 }
 
 pub fn axpy_f32(y: &mut [f32], a: f32, x: &[f32]) {

@@ -2,6 +2,8 @@
 //! creates random llama models through the C ABI, as the JS binding will.
 #![allow(dead_code)] // each test binary uses a different part
 
+pub mod reference;
+
 use recyclegpt_wasm::f16::{f16_to_f32, f32_to_f16};
 use recyclegpt_wasm::*;
 
@@ -85,9 +87,11 @@ impl Spec {
 }
 
 /// Weights as the model sees them (dequantized), keyed by (kind, layer).
+pub type Weights = std::collections::HashMap<(u32, u32), Vec<f32>>;
+
 pub struct Built {
     pub handle: u32,
-    pub weights: std::collections::HashMap<(u32, u32), Vec<f32>>,
+    pub weights: Weights,
 }
 
 impl Built {
@@ -138,8 +142,12 @@ pub fn random_tensor(rng: &mut Rng, ty: u32, rows: u32, cols: u32, amplitude: f3
     (bytes, values)
 }
 
-fn reserve_and_write(handle: u32, kind: u32, layer: u32, ty: u32, rows: u32, cols: u32, bytes: &[u8]) {
-    let ptr = rg_tensor_reserve(handle, kind, layer, ty, rows, cols);
+/// `rg_tensor_reserve` or `rg_recycle_reserve`.
+pub type ReserveFn = extern "C" fn(u32, u32, u32, u32, u32, u32) -> *mut u8;
+
+fn reserve_and_write(reserve: ReserveFn, handle: u32, at: (u32, u32), ty: u32, rows: u32, cols: u32, bytes: &[u8]) {
+    let (kind, layer) = at;
+    let ptr = reserve(handle, kind, layer, ty, rows, cols);
     assert!(!ptr.is_null(), "reserve kind {kind} layer {layer}: error {}", rg_last_error());
     // SAFETY: the engine reserved exactly this tensor's byte size at ptr.
     unsafe { std::ptr::copy_nonoverlapping(bytes.as_ptr(), ptr, bytes.len()) };
@@ -153,19 +161,22 @@ pub fn new_model(spec: &Spec) -> u32 {
     handle
 }
 
-/// A ready model with random weights of type `ty` (norms F32). `tied`: no output.weight.
-pub fn build(spec: &Spec, ty: u32, seed: u64, tied: bool) -> Built {
-    let mut rng = Rng::new(seed);
-    let handle = new_model(spec);
-    let mut weights = std::collections::HashMap::new();
-    for (kind, rows, cols) in spec.matrices() {
-        if kind == 2 && tied {
-            continue;
-        }
+/// Reserves and writes random weights of type `ty` (norms F32) for every (kind, rows, cols)
+/// of `matrices` and every norm kind, through `reserve`; returns their values by (kind, layer).
+fn fill_tensors(
+    reserve: ReserveFn,
+    handle: u32,
+    spec: &Spec,
+    matrices: &[(u32, u32, u32)],
+    ty: u32,
+    rng: &mut Rng,
+) -> Weights {
+    let mut weights = Weights::new();
+    for &(kind, rows, cols) in matrices {
         let layers = if kind < 3 { 1 } else { spec.layers };
         for layer in 0..layers {
-            let (bytes, values) = random_tensor(&mut rng, ty, rows, cols, 1.0 / (cols as f32).sqrt());
-            reserve_and_write(handle, kind, layer, ty, rows, cols, &bytes);
+            let (bytes, values) = random_tensor(rng, ty, rows, cols, 1.0 / (cols as f32).sqrt());
+            reserve_and_write(reserve, handle, (kind, layer), ty, rows, cols, &bytes);
             weights.insert((kind, layer), values);
         }
     }
@@ -173,12 +184,63 @@ pub fn build(spec: &Spec, ty: u32, seed: u64, tied: bool) -> Built {
         for layer in 0..layers {
             let values: Vec<f32> = (0..spec.dim).map(|_| 1.0 + rng.uniform(0.2)).collect();
             let bytes: Vec<u8> = values.iter().flat_map(|v| v.to_le_bytes()).collect();
-            reserve_and_write(handle, kind, layer, F32, 1, spec.dim, &bytes);
+            reserve_and_write(reserve, handle, (kind, layer), F32, 1, spec.dim, &bytes);
             weights.insert((kind, layer), values);
         }
     }
-    assert_eq!(rg_model_ready(handle), 0, "rg_model_ready");
+    weights
+}
+
+/// A model with random weights of type `ty` (norms F32), not yet ready. `tied`: no output.weight.
+pub fn build_unready(spec: &Spec, ty: u32, seed: u64, tied: bool) -> Built {
+    let handle = new_model(spec);
+    let matrices: Vec<_> = spec.matrices().into_iter().filter(|&(kind, _, _)| !(kind == 2 && tied)).collect();
+    let weights = fill_tensors(rg_tensor_reserve, handle, spec, &matrices, ty, &mut Rng::new(seed));
     Built { handle, weights }
+}
+
+/// A ready model with random weights of type `ty` (norms F32). `tied`: no output.weight.
+pub fn build(spec: &Spec, ty: u32, seed: u64, tied: bool) -> Built {
+    let built = build_unready(spec, ty, seed, tied);
+    assert_eq!(rg_model_ready(built.handle), 0, "rg_model_ready");
+    built
+}
+
+/// Attaches a recycle head to `base` (ready or not) and fills it with random weights:
+/// `head` gives the head's config (its vocab and dim must be the base's); kind 0 is
+/// recycle.proj.weight (dim × 2·dim). The caller readies the head.
+pub fn attach_head(base: u32, head: &Spec, ty: u32, seed: u64) -> Weights {
+    let words = head.words();
+    // SAFETY: words[2..] is a live array of 11 u32.
+    assert_eq!(unsafe { rg_recycle_new(base, words[2..].as_ptr(), 11) }, 0, "rg_recycle_new");
+    let mut matrices = head.matrices();
+    matrices.retain(|&(kind, _, _)| kind != 2);
+    matrices[0] = (0, head.dim, 2 * head.dim);
+    fill_tensors(rg_recycle_reserve, base, head, &matrices, ty, &mut Rng::new(seed))
+}
+
+/// Runs rg_recycle_forward on hidden rows at `hidden` and copies out (logits rows
+/// logits_from..n, head hidden rows 0..n).
+pub fn recycle_forward(
+    spec: &Spec,
+    handle: u32,
+    hidden: *const f32,
+    tokens: &[u32],
+    pos: u32,
+    logits_from: u32,
+) -> (Vec<f32>, Vec<f32>) {
+    let n = tokens.len() as u32;
+    // SAFETY: the callers pass n·dim readable f32 at hidden and n tokens.
+    let status = unsafe { rg_recycle_forward(handle, hidden, tokens.as_ptr(), n, pos, logits_from) };
+    assert_eq!(status, 0, "rg_recycle_forward");
+    // SAFETY: the engine documents these lengths for the last head forward.
+    unsafe { copy_outputs(spec, rg_recycle_logits(handle), rg_recycle_hidden(handle), n, logits_from) }
+}
+
+unsafe fn copy_outputs(spec: &Spec, logits: *const f32, hidden: *const f32, n: u32, from: u32) -> (Vec<f32>, Vec<f32>) {
+    let logits = std::slice::from_raw_parts(logits, ((n - from) * spec.vocab) as usize).to_vec();
+    let hidden = std::slice::from_raw_parts(hidden, (n * spec.dim) as usize).to_vec();
+    (logits, hidden)
 }
 
 /// Runs rg_forward and copies out (logits rows logits_from..n, hidden rows 0..n).
@@ -187,11 +249,6 @@ pub fn forward(spec: &Spec, handle: u32, tokens: &[u32], pos: u32, logits_from: 
     // SAFETY: tokens is a live slice of n u32.
     let status = unsafe { rg_forward(handle, tokens.as_ptr(), n, pos, logits_from) };
     assert_eq!(status, 0, "rg_forward");
-    let logits_len = ((n - logits_from) * spec.vocab) as usize;
     // SAFETY: the engine documents these lengths for the last forward.
-    unsafe {
-        let logits = std::slice::from_raw_parts(rg_logits(handle), logits_len).to_vec();
-        let hidden = std::slice::from_raw_parts(rg_hidden(handle), (n * spec.dim) as usize).to_vec();
-        (logits, hidden)
-    }
+    unsafe { copy_outputs(spec, rg_logits(handle), rg_hidden(handle), n, logits_from) }
 }

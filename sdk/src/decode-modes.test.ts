@@ -1,0 +1,169 @@
+import { describe, expect, it } from 'vitest';
+import { buildHeadGGUF, type HeadSpec } from '../../test/fixtures/recycle-head.js';
+import { makeTestModel, STANDARD_SPECS } from '../../test/fixtures/models.js';
+import { InvalidArgumentError } from './errors.js';
+import { loadModel } from './model.js';
+import type { DecodeMode, GenerateOptions, Model } from './types.js';
+
+const copyHead: HeadSpec = { kind: 'copy', layers: 1, heads: 4, kvHeads: 2, ffn: 96, type: 'F32', seed: 1 };
+const randomHead: HeadSpec = { kind: 'random', layers: 2, heads: 4, kvHeads: 4, ffn: 128, type: 'Q8_0', seed: 2 };
+
+async function withHead(fixture: keyof typeof STANDARD_SPECS, head: HeadSpec, options = {}): Promise<Model> {
+  const path = await makeTestModel(STANDARD_SPECS[fixture]!);
+  return loadModel(path, { recycle: buildHeadGGUF(path, head), ...options });
+}
+
+const PROMPTS = ['Once upon a time', 'function add(a, b) {', 'The café 🚀 said'];
+
+async function run(model: Model, prompt: string, mode: DecodeMode, options: GenerateOptions = {}) {
+  return model.complete(prompt, { maxTokens: 40, temperature: 0, ...options, decode: { mode, ...options.decode } });
+}
+
+describe('recycle head loading', () => {
+  it('refuses a head made for another base, saying why', async () => {
+    const path = await makeTestModel(STANDARD_SPECS.q8_llama_tied!);
+    const foreign = buildHeadGGUF(path, copyHead, ['0123456789abcdef']);
+    await expect(loadModel(path, { recycle: foreign })).rejects.toThrow(InvalidArgumentError);
+    await expect(loadModel(path, { recycle: foreign })).rejects.toThrow(/made for .*token embedding hash/);
+    const other = await makeTestModel(STANDARD_SPECS.f16_gpt2_gqa!);
+    await expect(loadModel(path, { recycle: buildHeadGGUF(other, copyHead) })).rejects.toThrow(/made for/);
+  });
+
+  it('refuses a base model given as a head', async () => {
+    const path = await makeTestModel(STANDARD_SPECS.q8_llama_tied!);
+    await expect(loadModel(path, { recycle: path })).rejects.toThrow(/expected 'recycle'/);
+  });
+
+  it('says it has a head', async () => {
+    const model = await withHead('q8_llama_tied', copyHead);
+    expect(model.info.hasRecycleHead).toBe(true);
+    model.dispose();
+  });
+});
+
+describe.each([
+  ['q8_llama_tied', copyHead],
+  ['q8_llama_tied', randomHead],
+  ['f16_gpt2_gqa', copyHead],
+  ['q4_gpt2', { ...copyHead, heads: 8, kvHeads: 4 }],
+  ['f32_odd', { ...randomHead, heads: 3, kvHeads: 3, type: 'F32' }],
+] as const)('%s with a %o head', (fixture, head) => {
+  it('exact and chain give plain decoding token for token (greedy)', async () => {
+    const model = await withHead(fixture, head as HeadSpec);
+    for (const prompt of PROMPTS) {
+      const off = await run(model, prompt, 'off');
+      const exact = await run(model, prompt, 'exact');
+      const chain = await run(model, prompt, 'chain', { decode: { mode: 'chain', draftLength: 3 } });
+      expect(exact.tokens).toEqual(off.tokens);
+      expect(exact.text).toBe(off.text);
+      expect(chain.tokens).toEqual(off.tokens);
+      const n = off.tokens.length;
+      // Every pass yields its kept drafts and then one token of its own, unless output ended in between.
+      expect([n - 1, n]).toContain(exact.stats.fullPasses + exact.stats.recycled);
+      expect([n - 1, n]).toContain(chain.stats.fullPasses + chain.stats.recycled);
+      expect(exact.stats.acceptanceRate).toBeGreaterThanOrEqual(0);
+    }
+    model.dispose();
+  });
+
+  it('fast runs one full pass per two tokens', async () => {
+    const model = await withHead(fixture, head as HeadSpec);
+    const fast = await run(model, PROMPTS[0]!, 'fast', { maxTokens: 41 });
+    expect(fast.tokens).toHaveLength(41);
+    expect(fast.stats.fullPasses).toBe(20);
+    expect(fast.stats.recycled).toBe(20);
+    expect(fast.stats.tokensPerPass).toBe(2);
+    model.dispose();
+  });
+});
+
+describe('recycled decoding', () => {
+  it('accepts most copy-head guesses on a repetitive model and reports it', async () => {
+    const model = await withHead('q8_llama_tied', copyHead);
+    const exact = await run(model, PROMPTS[0]!, 'exact', { maxTokens: 60 });
+    expect(exact.stats.acceptanceRate).toBeGreaterThan(0.3);
+    expect(exact.stats.fullPasses).toBeLessThan(59);
+    expect(exact.stats.tokensPerPass).toBeGreaterThan(1.3);
+    model.dispose();
+  });
+
+  it('reuses the cache across calls and stays exact', async () => {
+    const model = await withHead('f16_gpt2_gqa', copyHead);
+    const fresh = await run(model, 'A B C D E F', 'off');
+    await run(model, 'A B C', 'exact', { maxTokens: 5 });
+    const reused = await run(model, 'A B C D E F', 'exact');
+    expect(reused.tokens).toEqual(fresh.tokens);
+    model.dispose();
+  });
+
+  it('stops at the end of the context in every mode', async () => {
+    const model = await withHead('q8_llama_tied', copyHead, { contextLength: 24 });
+    const prompt = model.tokenize('one two three');
+    const off = await model.complete(prompt, { maxTokens: 100, temperature: 0 });
+    for (const mode of ['exact', 'chain', 'fast'] as const) {
+      const out = await model.complete(prompt, { maxTokens: 100, temperature: 0, decode: { mode } });
+      expect(out.finishReason).toBe('length');
+      expect(prompt.length + out.tokens.length).toBe(25);
+      if (mode !== 'fast') expect(out.tokens).toEqual(off.tokens);
+    }
+    model.dispose();
+  });
+
+  it('refuses decode modes without a head, and bad draft lengths', async () => {
+    const path = await makeTestModel(STANDARD_SPECS.q8_llama_tied!);
+    const plain = await loadModel(path);
+    await expect(plain.complete('x', { decode: { mode: 'fast' } })).rejects.toThrow(/recycle head/);
+    plain.dispose();
+    const model = await withHead('q8_llama_tied', copyHead);
+    await expect(model.complete('x', { decode: { mode: 'chain', draftLength: 1 } })).rejects.toThrow(/draftLength/);
+    await expect(model.complete('x', { decode: { mode: 'sideways' as DecodeMode } })).rejects.toThrow(/decode mode/);
+    model.dispose();
+  });
+
+  it('samples from the same distribution as plain decoding (speculative acceptance)', async () => {
+    // Few candidates per step (top-k 4, flattened by temperature 25: this fixture's logits are large) and
+    // many seeds, so a wrong acceptance rule would show: the copy head's guess is right about 60% of the
+    // time here, and always accepting it would pick it far more often than p says.
+    const model = await withHead('q8_llama_tied', copyHead);
+    const prompt = model.tokenize('The sea');
+    const options = { maxTokens: 3, temperature: 25, topK: 4, topP: 1, minP: 0 };
+    const samples = 1500;
+    const counts = { off: new Map<string, number>(), exact: new Map<string, number>() };
+    let accepted = 0;
+    for (const mode of ['off', 'exact'] as const) {
+      for (let seed = 0; seed < samples; seed++) {
+        const out = await model.complete(prompt, { ...options, seed, decode: { mode } });
+        if (mode === 'exact') accepted += out.stats.recycled;
+        const key = out.tokens.slice(1, 3).join(',');
+        counts[mode].set(key, (counts[mode].get(key) ?? 0) + 1);
+      }
+    }
+    expect(accepted).toBeGreaterThan(samples / 10); // the accept branch really ran
+    // Two-sample chi-square over outcomes seen at least 10 times in total (the rest pooled).
+    let chi2 = 0;
+    let df = -1;
+    let pooledA = 0;
+    let pooledB = 0;
+    for (const key of new Set([...counts.off.keys(), ...counts.exact.keys()])) {
+      const a = counts.off.get(key) ?? 0;
+      const b = counts.exact.get(key) ?? 0;
+      if (a + b < 10) {
+        pooledA += a;
+        pooledB += b;
+        continue;
+      }
+      chi2 += (a - b) ** 2 / (a + b);
+      df++;
+    }
+    if (pooledA + pooledB > 0) {
+      chi2 += (pooledA - pooledB) ** 2 / (pooledA + pooledB);
+      df++;
+    }
+    // 99.9th percentile of chi-square with df degrees of freedom (Wilson–Hilferty).
+    const z = 3.09;
+    const critical = df * (1 - 2 / (9 * df) + z * Math.sqrt(2 / (9 * df))) ** 3;
+    expect(df).toBeGreaterThan(3);
+    expect(chi2).toBeLessThan(critical);
+    model.dispose();
+  });
+});
