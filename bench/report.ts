@@ -3,6 +3,7 @@ import { execFileSync } from 'node:child_process';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import type { EngineResult } from './measure.js';
+import { renderRecycle, type RecycleReport } from './recycle.js';
 import type { BatchCost, CrossingShare } from './wasm-costs.js';
 
 export interface Ratio {
@@ -29,6 +30,7 @@ export interface BenchReport {
   machine: { cpu: string; cores: number; node: string; platform: string; loadAverageBefore: number[]; loadAverageAfter: number[]; uptimeAfter: string };
   method: { threads: number; sampling: string; decodeTokens: number; warmupRuns: number; timedRuns: number; statistic: string };
   models: ModelReport[];
+  recycle: RecycleReport[];
 }
 
 const RESULTS_JSON = new URL('./results/latest.json', import.meta.url);
@@ -91,6 +93,7 @@ export function renderMarkdown(report: BenchReport): string {
         `${fixed(crossing.decodeStepMs, 2)} | ${fixed(batch.forwardMs[1], 2)} | ${fixed(batch.ratio[2], 2)} | ${fixed(batch.ratio[4], 2)} |`,
     );
   }
+  if (report.recycle.length > 0) lines.push('', renderRecycle(report.recycle));
   return lines.join('\n');
 }
 

@@ -16,6 +16,7 @@ import { WllamaEngine } from './engines/wllama.js';
 import { agreeingPrefix, benchmarkEngine, type EngineResult } from './measure.js';
 import { BENCH_MODELS, benchModelPath } from './models.js';
 import { machineInfo, renderMarkdown, writeReport, type BenchReport, type ModelReport, type Ratio } from './report.js';
+import { RECYCLE_MODELS, benchRecycle, type RecycleReport } from './recycle.js';
 import { loadInstrumented, measureBatchCost, measureCrossingShare } from './wasm-costs.js';
 
 const DECODE_TOKENS = 128;
@@ -41,15 +42,6 @@ function baseCases(): BenchCase[] {
     path: benchModelPath(spec),
     engines: [() => new OursEngine({ contextLength: CONTEXT }), () => new LlamaCppEngine(CONTEXT), () => new WllamaEngine(CONTEXT)],
   }));
-}
-
-/**
- * Recycled decoding: the demo model in models/demo/ with its recycle head, ours in each decode mode
- * (off, fast, exact, chain: `new OursEngine({ decode: { mode }, recycle: headPath })`), next to the
- * peers on the same base GGUF. Not benchmarked yet: the trained demo model does not exist yet.
- */
-function recycleCases(): BenchCase[] {
-  return [];
 }
 
 async function runCase(bench: BenchCase): Promise<ModelReport> {
@@ -98,19 +90,27 @@ function oursOverPeers(results: EngineResult[]): Record<string, Ratio> {
 
 async function main(): Promise<void> {
   const loadAverageBefore = os.loadavg();
-  const cases = [...baseCases(), ...recycleCases()];
+  // `npm run bench -- --recycle-only` skips the peers and measures the decode modes alone.
+  const recycleOnly = process.argv.includes('--recycle-only');
   const models: ModelReport[] = [];
-  for (const bench of cases) {
+  for (const bench of recycleOnly ? [] : baseCases()) {
     console.log(`${bench.model} (${bench.path})`);
     models.push(await runCase(bench));
+  }
+  const recycle: RecycleReport[] = [];
+  for (const file of RECYCLE_MODELS) {
+    console.log(`${file} with its recycle head: decode modes …`);
+    recycle.push(await benchRecycle(file));
   }
   const report: BenchReport = {
     date: new Date().toISOString(),
     machine: machineInfo(loadAverageBefore),
     method: { threads: 1, sampling: 'greedy', decodeTokens: DECODE_TOKENS, warmupRuns: 1, timedRuns: TIMED_RUNS, statistic: `best of ${TIMED_RUNS}` },
     models,
+    recycle,
   };
   console.log(`\n${renderMarkdown(report)}\n`);
+  if (recycleOnly) return; // a partial run does not replace the recorded results
   writeReport(report);
   console.log('wrote bench/results/latest.json and the table in bench/README.md');
 }

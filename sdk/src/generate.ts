@@ -317,6 +317,7 @@ export async function* decode(
       finishReason: finish,
       decodeMode: mode,
       fullPasses: counters.fullPasses,
+      proposed: counters.proposed,
       recycled: counters.accepted,
       acceptanceRate: mode !== 'fast' && counters.proposed > 0 ? counters.accepted / counters.proposed : undefined,
       tokensPerPass: counters.fullPasses > 0 ? Math.max(0, generated - 1) / counters.fullPasses : undefined,

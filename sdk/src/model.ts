@@ -26,6 +26,12 @@ const DEFAULT_CONTEXT = 2048;
 const MAX_BATCH = 32;
 
 export async function loadModel(source: ModelSource, options: LoadOptions = {}): Promise<Model> {
+  const { context, info } = await openContext(source, options);
+  return new LoadedModel(context, info);
+}
+
+/** Everything loadModel sets up, below the public API (benchmarks and tests of engine internals use it). */
+export async function openContext(source: ModelSource, options: LoadOptions = {}): Promise<{ context: Context; info: ModelInfo }> {
   const engine = await instantiateEngine(await compileEngine(options.wasm));
   let llama: WasmLlama | undefined;
   let tokenizer: Tokenizer | undefined;
@@ -81,7 +87,7 @@ export async function loadModel(source: ModelSource, options: LoadOptions = {}):
     );
     info!.hasRecycleHead = true;
   }
-  return new LoadedModel(new Context(llama!, tokenizer!), info!);
+  return { context: new Context(llama!, tokenizer!), info: info! };
 }
 
 function resolveContextLength(requested: number | undefined, trained: number): number {

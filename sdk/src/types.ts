@@ -89,6 +89,8 @@ export interface GenerationStats {
   decodeMode: DecodeMode;
   /** Full-model forward passes during decoding. */
   fullPasses: number;
+  /** Tokens the recycle head proposed. */
+  proposed: number;
   /** Tokens that came from the recycle head and were kept. */
   recycled: number;
   /** Recycled tokens kept / proposed (exact, chain); undefined when nothing was proposed. */
