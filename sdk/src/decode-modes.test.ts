@@ -1,11 +1,11 @@
 import { describe, expect, it } from 'vitest';
-import { buildHeadGGUF, type HeadSpec } from '../../test/fixtures/recycle-head.js';
+import { COPY_HEAD, buildHeadGGUF, type HeadSpec } from '../../test/fixtures/recycle-head.js';
 import { makeTestModel, STANDARD_SPECS } from '../../test/fixtures/models.js';
 import { InvalidArgumentError } from './errors.js';
 import { loadModel } from './model.js';
 import type { DecodeMode, GenerateOptions, Model } from './types.js';
 
-const copyHead: HeadSpec = { kind: 'copy', layers: 1, heads: 4, kvHeads: 2, ffn: 96, type: 'F32', seed: 1 };
+const copyHead = COPY_HEAD;
 const randomHead: HeadSpec = { kind: 'random', layers: 2, heads: 4, kvHeads: 4, ffn: 128, type: 'Q8_0', seed: 2 };
 
 async function withHead(fixture: keyof typeof STANDARD_SPECS, head: HeadSpec, options = {}): Promise<Model> {

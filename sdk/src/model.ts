@@ -38,6 +38,7 @@ export async function openContext(source: ModelSource, options: LoadOptions = {}
   let info: ModelInfo | undefined;
   // Where token_embd landed, so a recycle head can be matched to these exact bytes.
   let embd = { offset: 0, length: 0 };
+  let baseHash = '';
   const progress = (phase: LoadProgress['phase']) =>
     options.onProgress && ((p: { loaded: number; total?: number }) => options.onProgress!({ ...p, phase }));
 
@@ -58,6 +59,8 @@ export async function openContext(source: ModelSource, options: LoadOptions = {}
         return view;
       },
       end() {
+        // Before ready(): the engine may repack the weights in place for its kernels.
+        if (options.recycle !== undefined) baseHash = fnv1a64(llama!.bytesAt(embd.offset, embd.length));
         llama!.ready();
       },
     },
@@ -65,7 +68,6 @@ export async function openContext(source: ModelSource, options: LoadOptions = {}
   );
 
   if (options.recycle !== undefined) {
-    const baseHash = fnv1a64(llama!.bytesAt(embd.offset, embd.length));
     let headLayers = 0;
     await loadGGUF(
       options.recycle,

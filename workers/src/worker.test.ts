@@ -3,8 +3,16 @@ import { env, exports } from 'cloudflare:workers';
 import { describe, expect, it } from 'vitest';
 
 // The Worker entry, run by workerd with the bindings of workers/vitest.config.ts: a small random-weight
-// test model (TEST_MODEL, made by test/fixtures/models.ts) that the tests put into the MODELS R2 bucket.
-const testEnv = env as unknown as { MODELS: R2Bucket; TEST_MODEL: ArrayBuffer; MODEL_KEY: string; API_KEY: string };
+// test model (TEST_MODEL, made by test/fixtures/models.ts) and a recycle head for it (TEST_HEAD) that
+// the tests put into the MODELS R2 bucket.
+const testEnv = env as unknown as {
+  MODELS: R2Bucket;
+  TEST_MODEL: ArrayBuffer;
+  TEST_HEAD: ArrayBuffer;
+  MODEL_KEY: string;
+  RECYCLE_KEY: string;
+  API_KEY: string;
+};
 const worker = (exports as unknown as { default: Fetcher }).default;
 const headers = { authorization: `Bearer ${testEnv.API_KEY}`, 'content-type': 'application/json' };
 
@@ -30,6 +38,7 @@ describe('the Worker with a model in R2', () => {
     expect((await json(missing)).error).toMatchObject({ type: 'server_error', code: 'model_unavailable' });
 
     await testEnv.MODELS.put(testEnv.MODEL_KEY, testEnv.TEST_MODEL);
+    await testEnv.MODELS.put(testEnv.RECYCLE_KEY, testEnv.TEST_HEAD);
     // Concurrent first requests share one load from R2.
     const responses = await Promise.all([0, 1, 2].map(() => post('/v1/completions', greedy('Hello'))));
     const bodies = await Promise.all(responses.map(json));
@@ -50,6 +59,19 @@ describe('the Worker with a model in R2', () => {
     // workerd's clock stands still during pure computation, so the rate may be unknown (null) but never bogus.
     expect(whole.recyclegpt).toMatchObject({ decode_mode: 'off', full_passes: expect.any(Number), acceptance_rate: null });
     expect(whole.recyclegpt.tokens_per_second === null || whole.recyclegpt.tokens_per_second > 0).toBe(true);
+  });
+
+  it('decodes with the recycle head: exact equals off, fast takes one full pass per two tokens', async () => {
+    const off = await json(await post('/v1/completions', greedy('The edge', { max_tokens: 21 })));
+    const exact = await json(await post('/v1/completions', greedy('The edge', { max_tokens: 21, recycle: { mode: 'exact' } })));
+    expect(exact.choices[0].text).toBe(off.choices[0].text);
+    expect(exact.recyclegpt).toMatchObject({ decode_mode: 'exact', acceptance_rate: expect.any(Number) });
+    expect(exact.recyclegpt.full_passes).toBeLessThan(off.recyclegpt.full_passes);
+    const fast = await streamedText(await post('/v1/completions', greedy('The edge', { max_tokens: 21, stream: true, recycle: { mode: 'fast' } })), (c) => c?.text);
+    expect(fast.length).toBeGreaterThan(0);
+    const fastWhole = await json(await post('/v1/completions', greedy('The edge', { max_tokens: 21, recycle: { mode: 'fast' } })));
+    expect(fastWhole.recyclegpt.full_passes).toBe(10);
+    expect(fastWhole.choices[0].text).toBe(fast);
   });
 
   it('keeps concurrent streams apart: each equals its prompt run alone', async () => {
