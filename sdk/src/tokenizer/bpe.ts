@@ -7,22 +7,13 @@ import { GGUFError } from '../errors.js';
 import type { GGUFMetadata } from '../gguf/types.js';
 import { toByteChars } from './byte-chars.js';
 import type { FragmentEncoder } from './fragment.js';
-import { Heap } from './heap.js';
+import { mergeSymbols } from './merge.js';
 import type { PreTokenizer } from './pretokenizer.js';
 import type { Vocab, VocabDefaults } from './vocab.js';
 
 /** llama.cpp's defaults for tokenizer.ggml.model = "gpt2" (BOS = EOS = 11 unless the GGUF says otherwise). */
 export const BPE_DEFAULTS: VocabDefaults = { bos: 11, eos: 11, addBos: false, addEos: false, addSpacePrefix: false, cleanSpaces: true };
 
-interface Bigram {
-  left: number;
-  right: number;
-  rank: number;
-  /** Length of the merged text when queued; a different current length means a side has merged since. */
-  length: number;
-}
-
-const bigramFirst = (a: Bigram, b: Bigram) => a.rank < b.rank || (a.rank === b.rank && a.left < b.left);
 const utf8 = new TextEncoder();
 /** Words repeat a lot in prompts; past this many distinct ones the cache starts over rather than grow without bound. */
 const MAX_CACHED_WORDS = 20_000;
@@ -39,26 +30,11 @@ export function bpeEncoder(vocab: Vocab, metadata: GGUFMetadata, pre: PreTokeniz
     // Symbols are [start, length) spans of `chars` (one UTF-16 unit per byte) in a linked list.
     const n = chars.length;
     const lengths = new Array<number>(n).fill(1);
-    const prev = Array.from({ length: n }, (_, i) => i - 1);
-    const next = Array.from({ length: n }, (_, i) => (i + 1 < n ? i + 1 : -1));
-    const queue = new Heap<Bigram>(bigramFirst);
-    const tryAdd = (left: number, right: number) => {
-      if (left < 0 || right < 0) return;
+    // Lower merge ranks go first; a symbol's index is its start in `chars`.
+    const next = mergeSymbols(lengths, (left, right) => {
       const rank = ranks.get(`${chars.slice(left, left + lengths[left]!)} ${chars.slice(right, right + lengths[right]!)}`);
-      if (rank !== undefined) queue.push({ left, right, rank, length: lengths[left]! + lengths[right]! });
-    };
-    for (let i = 1; i < n; i++) tryAdd(i - 1, i);
-
-    for (let bigram = queue.pop(); bigram; bigram = queue.pop()) {
-      const { left, right } = bigram;
-      if (lengths[left] === 0 || lengths[right] === 0 || lengths[left]! + lengths[right]! !== bigram.length) continue;
-      lengths[left] = bigram.length;
-      lengths[right] = 0;
-      next[left] = next[right]!;
-      if (next[right]! >= 0) prev[next[right]!] = left;
-      tryAdd(prev[left]!, left);
-      tryAdd(left, next[left]!);
-    }
+      return rank === undefined ? undefined : -rank;
+    });
 
     const ids: number[] = [];
     for (let i = 0; i !== -1 && n > 0; i = next[i]!) {

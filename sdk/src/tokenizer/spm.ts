@@ -5,21 +5,12 @@
  */
 import { UnsupportedError } from '../errors.js';
 import type { FragmentEncoder } from './fragment.js';
-import { Heap } from './heap.js';
+import { mergeSymbols } from './merge.js';
 import type { Vocab, VocabDefaults } from './vocab.js';
 
 /** llama.cpp's defaults for tokenizer.ggml.model = "llama". */
 export const SPM_DEFAULTS: VocabDefaults = { bos: 1, eos: 2, unk: 0, addBos: true, addEos: false, addSpacePrefix: true, cleanSpaces: false };
 
-interface Bigram {
-  left: number;
-  right: number;
-  score: number;
-  /** Length of the merged text when queued; a different current length means a side has merged since. */
-  length: number;
-}
-
-const bigramFirst = (a: Bigram, b: Bigram) => a.score > b.score || (a.score === b.score && a.left < b.left);
 const utf8 = new TextEncoder();
 
 export function spmEncoder(vocab: Vocab): FragmentEncoder {
@@ -34,29 +25,12 @@ export function spmEncoder(vocab: Vocab): FragmentEncoder {
       starts.push(i);
       lengths.push(text.codePointAt(i)! > 0xffff ? 2 : 1);
     }
-    const prev = starts.map((_, i) => i - 1);
-    const next = starts.map((_, i) => (i + 1 < starts.length ? i + 1 : -1));
-
-    const queue = new Heap<Bigram>(bigramFirst);
-    const tryAdd = (left: number, right: number) => {
-      if (left < 0 || right < 0) return;
+    const next = mergeSymbols(lengths, (left, right) => {
       const length = lengths[left]! + lengths[right]!;
-      if (length > vocab.maxTextLength) return;
+      if (length > vocab.maxTextLength) return undefined;
       const id = vocab.ids.get(text.slice(starts[left]!, starts[left]! + length));
-      if (id !== undefined) queue.push({ left, right, score: vocab.scores[id]!, length });
-    };
-    for (let i = 1; i < starts.length; i++) tryAdd(i - 1, i);
-
-    for (let bigram = queue.pop(); bigram; bigram = queue.pop()) {
-      const { left, right } = bigram;
-      if (lengths[left] === 0 || lengths[right] === 0 || lengths[left]! + lengths[right]! !== bigram.length) continue;
-      lengths[left] = bigram.length;
-      lengths[right] = 0;
-      next[left] = next[right]!;
-      if (next[right]! >= 0) prev[next[right]!] = left;
-      tryAdd(prev[left]!, left);
-      tryAdd(left, next[left]!);
-    }
+      return id === undefined ? undefined : vocab.scores[id]!;
+    });
 
     // Every merged symbol is a token; only single characters can be missing from the vocabulary.
     // (llama.cpp's rev_merge re-segmentation never applies to a single character, so it is left out.)
