@@ -6,11 +6,10 @@ import { fileURLToPath } from 'node:url';
 import OpenAI from 'openai';
 import { chromium } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { makeTestModel, STANDARD_SPECS } from '../../test/fixtures/models.js';
 import { startDevServer, type DevServer } from './dev-server.js';
 
 /**
- * The whole path a user takes: `npm start`'s script runs `wrangler dev` offline with a test model in
+ * The whole path a user takes: `npm start`'s script runs `wrangler dev` offline with the demo model in
  * local R2; the official OpenAI client and a real browser talk to it. Memory and cold start are measured
  * and written to workers/test-artifacts/measurements.json.
  */
@@ -23,7 +22,8 @@ let persistTo: string;
 beforeAll(async () => {
   mkdirSync(artifacts, { recursive: true });
   persistTo = mkdtempSync(join(tmpdir(), 'recyclegpt-r2-'));
-  server = await startDevServer({ model: await makeTestModel(STANDARD_SPECS.q8_llama_tied), persistTo });
+  // No --model: the script serves the demo model and its recycle head from models/demo, as `npm start` does.
+  server = await startDevServer({ persistTo });
   client = new OpenAI({ baseURL: `${server.url}/v1`, apiKey: 'not-needed-locally', maxRetries: 0 });
   measurements.devServerReadyMs = Math.round(server.readyMs);
   measurements.workerdRssBeforeLoadMiB = round(server.workerdRssMiB());
@@ -105,14 +105,17 @@ describe('the playground in Chromium', () => {
       const page = await browser.newPage();
       await page.goto(server.url);
       await page.waitForFunction(() => document.querySelectorAll('#model option').length > 0);
-      await page.fill('#prompt', 'The quick brown fox');
-      await page.fill('#maxTokens', '24');
+      await page.fill('#prompt', 'To install the package, run');
+      await page.fill('#maxTokens', '32');
+      await page.selectOption('#mode', 'exact');
       await page.click('#submit');
       await page.waitForFunction(() => document.getElementById('stats')!.textContent!.includes('acceptance'));
       const output = await page.textContent('#output');
       const stats = await page.textContent('#stats');
       expect(output!.length).toBeGreaterThan(0);
       expect(stats).toMatch(/\d+ tokens · [\d.]+ tok\/s/);
+      // The demo model's recycle head: exact mode reports how many recycled tokens it kept.
+      expect(stats).toMatch(/mode exact · acceptance \d+%/);
       await page.screenshot({ path: join(artifacts, 'playground.png'), fullPage: true });
     } finally {
       await browser.close();
