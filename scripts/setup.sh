@@ -16,5 +16,6 @@ fi
 
 npm ci --no-audit --no-fund
 # Reference engines for the parity tests and the benchmark; --omit=optional keeps node-llama-cpp
-# to its CPU build (its CUDA/Vulkan builds are ~700 MB of optional packages).
-npm ci --prefix tools/peers --omit=optional --no-audit --no-fund
+# to its CPU build (its CUDA/Vulkan builds are ~700 MB of optional packages). `npm install`, not `npm ci`:
+# the registry lacks some of node-llama-cpp's optional platform packages, which `npm ci` refuses.
+npm install --prefix tools/peers --omit=optional --no-audit --no-fund
