@@ -126,7 +126,7 @@ async function stepCosts(file: string): Promise<StepCosts> {
   const { llama } = context;
   try {
     const ids = context.tokenizer.encode(PROMPTS[0]! + ' ' + PROMPTS.join(' ').repeat(8)).slice(0, 210);
-    context.prefill(ids);
+    await context.prefill(ids);
     const x = ids[5]!;
     const fullPassMs = median(() => llama.forward([x], 200, 0));
     const noLogitsMs = median(() => llama.forward([x], 200, 1));

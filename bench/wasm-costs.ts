@@ -66,9 +66,9 @@ class InstrumentedExports {
 }
 
 /** Loads a GGUF the way loadModel does, but keeps the Context and the instrumented exports. */
-export async function loadInstrumented(path: string, contextLength: number): Promise<{ context: Context; engine: InstrumentedExports }> {
+export async function loadInstrumented(path: string, contextLength: number): Promise<{ context: Context<WasmLlama>; engine: InstrumentedExports }> {
   const engine = new InstrumentedExports(await instantiateEngine(await compileEngine()));
-  let context: Context | undefined;
+  let context: Context<WasmLlama> | undefined;
   await loadGGUF(path, {
     begin(header) {
       const llama = new WasmLlama(engine.exports, { ...llamaShape(header), contextLength, kvType: 'f16', maxBatch: MAX_BATCH });
@@ -108,7 +108,7 @@ export async function measureCrossingShare(context: Context, engine: Instrumente
 }
 
 async function decodeOnce(context: Context, engine: InstrumentedExports, promptIds: number[], nTokens: number): Promise<GenerationStats> {
-  context.prefill(promptIds);
+  await context.prefill(promptIds);
   engine.reset();
   let stats: GenerationStats | undefined;
   for await (const _ of decode(context, promptIds, { maxTokens: nTokens, temperature: 0 }, (s) => (stats = s)));

@@ -1,9 +1,9 @@
 /// <reference types="@webgpu/types" />
-import { expectedShape, isGlobalKind, TensorKind, validateConfig, type ModelConfig } from './config.js';
+import { expectedRecycleShape, expectedShape, isGlobalKind, RecycleKind, TensorKind, validateConfig, type ModelConfig, type RecycleConfig } from './config.js';
 import { InvalidArgumentError, RecycleGPTError } from './errors.js';
-import { GGMLType, isWeightType, typeName } from './ggml.js';
+import { GGMLType, isWeightType, typeName, type WeightType } from './ggml.js';
 import { encodeDispatches, KernelCache, stepWords, type Dispatch, type Step } from './gpu.js';
-import { buildForward, MAX_TOP_K_BUFFER, type ForwardPlan } from './forward.js';
+import { buildForward, buildRecycleForward, MAX_TOP_K_BUFFER, type ForwardPlan, type LayerWeights, type RecycleScratch, type Scratch } from './forward.js';
 import { PendingTensor, planTensor, type GpuTensor } from './tensors.js';
 
 /** The most candidates `{ topK }` returns per row. */
@@ -39,27 +39,82 @@ async function requestDevice(): Promise<GPUDevice> {
 
 const tensorKey = (kind: number, layer: number): string => (isGlobalKind(kind) ? `${kind}` : `${kind}:${layer}`);
 
+/** Tensors of one decoder stack (the model or its recycle head): GPU buffers by tensorKey, the last one still being written. */
+class TensorStore {
+  readonly tensors = new Map<string, GpuTensor>();
+  /** Tensors reserved but not yet uploaded. */
+  private readonly pending = new Map<string, PendingTensor>();
+  readonly missing: string[] = [];
+
+  constructor(private readonly device: GPUDevice, private readonly maxBindingBytes: number) {}
+
+  reserve(key: string, type: WeightType, rows: number, cols: number): Uint8Array {
+    if (this.tensors.has(key) || this.pending.has(key)) throw new RecycleGPTError('MODEL_INVALID', `Tensor ${key} (kind or kind:layer) was given twice.`);
+    this.flush();
+    const pending = new PendingTensor(this.device, planTensor(type, rows, cols, this.maxBindingBytes), `${key} ${typeName(type)}`);
+    this.pending.set(key, pending);
+    return pending.view;
+  }
+
+  flush(): void {
+    for (const [key, p] of this.pending) this.tensors.set(key, p.finish());
+    this.pending.clear();
+  }
+
+  /** The tensor, or undefined after noting it in `missing`. */
+  get(kind: number, layer = 0): GpuTensor {
+    const tensor = this.tensors.get(tensorKey(kind, layer));
+    if (!tensor) this.missing.push(tensorKey(kind, layer));
+    return tensor!;
+  }
+
+  layers(count: number): LayerWeights[] {
+    return Array.from({ length: count }, (_, l) => ({
+      attnNorm: this.get(TensorKind.attnNorm, l), q: this.get(TensorKind.attnQ, l), k: this.get(TensorKind.attnK, l), v: this.get(TensorKind.attnV, l),
+      attnOutput: this.get(TensorKind.attnOutput, l), ffnNorm: this.get(TensorKind.ffnNorm, l),
+      gate: this.get(TensorKind.ffnGate, l), up: this.get(TensorKind.ffnUp, l), down: this.get(TensorKind.ffnDown, l),
+    }));
+  }
+
+  destroy(): void {
+    for (const p of this.pending.values()) for (const c of p.tensor.chunks) c.buffer.destroy();
+    for (const t of this.tensors.values()) for (const c of t.chunks) c.buffer.destroy();
+    this.pending.clear();
+    this.tensors.clear();
+  }
+}
+
+/** One decoder stack: its config, tensors, forward plan once ready, and the batch size of its last forward. */
+interface Stack<S extends Scratch = Scratch> {
+  config: ModelConfig;
+  store: TensorStore;
+  plan?: ForwardPlan<S>;
+  lastN: number;
+}
+
+/** Where a recycle pass takes its hidden rows from. */
+export type HiddenSource = 'base' | 'head';
+
 /**
  * A llama model whose weights live in GPU buffers as their GGUF bytes; each forward is one command buffer.
- * Mirrors the WASM model: reserve every tensor, ready(), then forward(tokens, pos, logitsFrom).
+ * Mirrors the WASM model: reserve every tensor, ready(), then forward(tokens, pos, logitsFrom); optionally a
+ * recycle head (attachRecycle, recycleReserve, recycleReady, recycleForward) with its own layers and KV cache.
  */
 export class WebGPUModel {
   private readonly kernels: KernelCache;
   private readonly maxBindingBytes: number;
-  private readonly tensors = new Map<string, GpuTensor>();
-  /** Tensors reserved but not yet uploaded, by tensorKey. */
-  private readonly pending = new Map<string, PendingTensor>();
-  private plan: ForwardPlan | undefined;
+  private readonly base: Stack;
+  private head: Stack<RecycleScratch> | undefined;
   private lostReason: string | undefined;
   private disposed = false;
-  /** Forwards share scratch and readback buffers, so they run one after another. */
+  /** Forwards share scratch and readback buffers (and a head pass reads the base's hidden rows), so they run one after another. */
   private queue: Promise<unknown> = Promise.resolve();
-  private lastN = 0;
 
   private constructor(readonly device: GPUDevice, readonly config: ModelConfig, options: WebGPUModelOptions) {
     this.kernels = new KernelCache(device);
     const limits = device.limits;
     this.maxBindingBytes = Math.min(options.maxBindingBytes ?? Infinity, limits.maxStorageBufferBindingSize, limits.maxBufferSize);
+    this.base = { config, store: new TensorStore(device, this.maxBindingBytes), lastN: 0 };
     void device.lost.then((info) => {
       this.lostReason = info.message || info.reason;
     });
@@ -70,111 +125,156 @@ export class WebGPUModel {
     return new WebGPUModel(options.device ?? (await requestDevice()), config, options);
   }
 
+  /** Rows one recycle pass takes at most; 0 without a head. */
+  get recycleMaxBatch(): number {
+    return this.head?.config.maxBatch ?? 0;
+  }
+
   /**
    * Room for one tensor's GGUF bytes. Write them before the next reserve() or ready(): that is when they are uploaded
    * (a tensor that fits one GPU buffer is written straight into mapped GPU memory).
    */
   reserve(kind: number, layer: number, type: number, rows: number, cols: number): Uint8Array {
+    return this.reserveIn(this.base, expectedShape(this.config, kind), kind, layer, type, rows, cols);
+  }
+
+  /** Uploads the last tensor, checks that all are present and prepares the forward (scratch, KV cache, pipelines). */
+  async ready(): Promise<void> {
     this.assertUsable();
-    if (this.plan) throw new InvalidArgumentError('reserve() was called after ready(); load every tensor first.');
-    const shape = expectedShape(this.config, kind);
+    const { store } = this.base;
+    this.base.plan ??= await this.build(store, () => {
+      const weights = { ...this.sharedWeights(), outputNorm: store.get(TensorKind.outputNorm), layers: store.layers(this.config.layers) };
+      return store.missing.length === 0 ? buildForward(this.kernels, this.config, weights) : undefined;
+    });
+  }
+
+  /** Attaches a recycle head (the rg_recycle_new fields); its tensors follow through recycleReserve. */
+  attachRecycle(config: RecycleConfig): void {
+    this.assertUsable();
+    if (this.head) throw new InvalidArgumentError('A recycle head is attached already; load the model again to use another.');
+    const full = { ...config, vocabSize: this.config.vocabSize, dim: this.config.dim };
+    validateConfig(full);
+    this.head = { config: full, store: new TensorStore(this.device, this.maxBindingBytes), lastN: 0 };
+  }
+
+  /** As reserve(), for the head: kind 0 is its projection (dim × 2·dim), kind 2 is refused (the base's output matrix is used). */
+  recycleReserve(kind: number, layer: number, type: number, rows: number, cols: number): Uint8Array {
+    const head = this.assertHead();
+    return this.reserveIn(head, expectedRecycleShape(head.config, kind), kind, layer, type, rows, cols);
+  }
+
+  /** After ready(): uploads the head's last tensor, checks that all are present and prepares its forward. */
+  async recycleReady(): Promise<void> {
+    const head = this.assertHead();
+    this.assertReady();
+    const { store } = head;
+    head.plan ??= await this.build(store, () => {
+      const weights = {
+        ...this.sharedWeights(),
+        proj: store.get(RecycleKind.proj),
+        outputNorm: store.get(RecycleKind.outputNorm),
+        layers: store.layers(head.config.layers),
+      };
+      return store.missing.length === 0 ? buildRecycleForward(this.kernels, head.config, weights) : undefined;
+    });
+  }
+
+  /**
+   * Runs tokens at positions pos..pos+n-1 (their KV entries are (over)written) and reads back, for rows logitsFrom..n
+   * (none when logitsFrom = n): the argmax token ids (default), the logits [rows × n_vocab], or the top k ids with their logits.
+   */
+  forward(tokens: ArrayLike<number>, pos: number, logitsFrom: number, output?: 'argmax'): Promise<Uint32Array>;
+  forward(tokens: ArrayLike<number>, pos: number, logitsFrom: number, output: 'logits'): Promise<Float32Array>;
+  forward(tokens: ArrayLike<number>, pos: number, logitsFrom: number, output: { topK: number }): Promise<TopK>;
+  forward(tokens: ArrayLike<number>, pos: number, logitsFrom: number, output: ForwardOutput = 'argmax'): Promise<Uint32Array | Float32Array | TopK> {
+    this.assertReady();
+    const step = checkForward(this.config, tokens, pos, logitsFrom, output);
+    const ids = Uint32Array.from(tokens);
+    return this.serialize(() => this.run(this.base, ids, step, output));
+  }
+
+  /**
+   * The head on `tokens` at positions pos…: row i is [hidden row fromRow + i of the last base forward ('base') or
+   * head forward ('head') ; embedding of tokens[i]] (rows are copied before anything is written), then the head's
+   * layers over its own KV cache, its final RMSNorm and the base's output matrix. Reads back as forward() does.
+   */
+  recycleForward(source: HiddenSource, fromRow: number, tokens: ArrayLike<number>, pos: number, logitsFrom: number, output?: 'argmax'): Promise<Uint32Array>;
+  recycleForward(source: HiddenSource, fromRow: number, tokens: ArrayLike<number>, pos: number, logitsFrom: number, output: 'logits'): Promise<Float32Array>;
+  recycleForward(source: HiddenSource, fromRow: number, tokens: ArrayLike<number>, pos: number, logitsFrom: number, output: { topK: number }): Promise<TopK>;
+  recycleForward(source: HiddenSource, fromRow: number, tokens: ArrayLike<number>, pos: number, logitsFrom: number, output: ForwardOutput = 'argmax'): Promise<Uint32Array | Float32Array | TopK> {
+    const head = this.assertHead();
+    if (!head.plan) throw new InvalidArgumentError('Call recycleReady() after reserving every head tensor, before recycleForward().');
+    const step = checkForward(head.config, tokens, pos, logitsFrom, output);
+    const ids = Uint32Array.from(tokens);
+    if (source !== 'base' && source !== 'head') throw new InvalidArgumentError(`The hidden rows come from 'base' or 'head', got ${String(source)}.`);
+    return this.serialize(() => {
+      const from = source === 'base' ? this.base : head;
+      if (!Number.isInteger(fromRow) || fromRow < 0 || fromRow + step.n > from.lastN) {
+        throw new InvalidArgumentError(`Hidden rows ${fromRow}..${fromRow + step.n - 1} are not in the last ${source} forward (${from.lastN} rows).`);
+      }
+      return this.run(head, ids, step, output, { hidden: from.plan!.scratch.hidden, fromRow });
+    });
+  }
+
+  /** Hidden states of the last forward: [n × dim], after the final RMSNorm. */
+  hidden(): Promise<Float32Array> {
+    this.assertReady();
+    return this.serialize(() => this.readHidden(this.base));
+  }
+
+  /** Hidden states of the last head forward: [n × dim], after the head's final RMSNorm. */
+  recycleHidden(): Promise<Float32Array> {
+    const head = this.assertHead();
+    return this.serialize(() => this.readHidden(head));
+  }
+
+  dispose(): void {
+    if (this.disposed) return;
+    this.disposed = true;
+    for (const stack of [this.base, this.head]) {
+      if (!stack) continue;
+      stack.store.destroy();
+      for (const buffer of stack.plan?.buffers ?? []) buffer.destroy();
+      stack.plan = undefined;
+    }
+  }
+
+  private reserveIn(stack: Stack<Scratch>, shape: [number, number] | undefined, kind: number, layer: number, type: number, rows: number, cols: number): Uint8Array {
+    this.assertUsable();
+    if (stack.plan) throw new InvalidArgumentError('A tensor was reserved after ready(); load every tensor first.');
     if (!shape) throw new RecycleGPTError('MODEL_INVALID', `Unknown tensor kind ${kind}; see the kinds in docs/ARCHITECTURE.md.`);
-    if (!isGlobalKind(kind) && !(Number.isInteger(layer) && layer >= 0 && layer < this.config.layers)) {
-      throw new RecycleGPTError('MODEL_INVALID', `Layer ${layer} is out of range: the model has ${this.config.layers} layers.`);
+    if (!isGlobalKind(kind) && !(Number.isInteger(layer) && layer >= 0 && layer < stack.config.layers)) {
+      throw new RecycleGPTError('MODEL_INVALID', `Layer ${layer} is out of range: there are ${stack.config.layers} layers.`);
     }
     if (rows !== shape[0] || cols !== shape[1]) {
       throw new RecycleGPTError('MODEL_INVALID', `Tensor kind ${kind} (layer ${layer}) is ${rows} × ${cols}, expected ${shape[0]} × ${shape[1]}; the GGUF metadata and tensors disagree.`);
     }
     const isNorm = kind === TensorKind.outputNorm || kind === TensorKind.attnNorm || kind === TensorKind.ffnNorm;
     if (isNorm && type !== GGMLType.F32) throw new RecycleGPTError('GGUF_UNSUPPORTED', `Norm weights must be F32, got ggml type ${type}.`);
-    const key = tensorKey(kind, layer);
-    if (this.tensors.has(key) || this.pending.has(key)) {
-      throw new RecycleGPTError('MODEL_INVALID', `Tensor kind ${kind} (layer ${layer}) was given twice.`);
-    }
     if (!isWeightType(type)) throw new RecycleGPTError('GGUF_UNSUPPORTED', `ggml type ${type} is not supported by the WebGPU backend; use F32, F16, Q4_0 or Q8_0 weights.`);
-    this.flushPending();
-    const pending = new PendingTensor(this.device, planTensor(type, rows, cols, this.maxBindingBytes), `${key} ${typeName(type)}`);
-    this.pending.set(key, pending);
-    return pending.view;
+    return stack.store.reserve(tensorKey(kind, layer), type, rows, cols);
   }
 
-  /** Uploads the last tensor, checks that all are present and prepares the forward (scratch, KV cache, pipelines). */
-  async ready(): Promise<void> {
-    this.assertUsable();
-    if (this.plan) return;
-    this.flushPending();
-    const missing: string[] = [];
-    const get = (kind: number, layer = 0): GpuTensor => {
-      const tensor = this.tensors.get(tensorKey(kind, layer));
-      if (!tensor) missing.push(tensorKey(kind, layer));
-      return tensor!;
-    };
+  /** Uploads the store's last tensor and builds a plan under error scopes; `plan` gives undefined when tensors are missing. */
+  private async build<S extends Scratch>(store: TensorStore, plan: () => ForwardPlan<S> | undefined): Promise<ForwardPlan<S>> {
+    store.flush();
+    store.missing.length = 0;
     this.device.pushErrorScope('out-of-memory');
     this.device.pushErrorScope('validation');
-    const weights = {
-      tokenEmbd: get(TensorKind.tokenEmbd),
-      outputNorm: get(TensorKind.outputNorm),
-      output: this.tensors.get(tensorKey(TensorKind.output, 0)) ?? this.tensors.get(tensorKey(TensorKind.tokenEmbd, 0))!,
-      layers: Array.from({ length: this.config.layers }, (_, l) => ({
-        attnNorm: get(TensorKind.attnNorm, l), q: get(TensorKind.attnQ, l), k: get(TensorKind.attnK, l), v: get(TensorKind.attnV, l),
-        attnOutput: get(TensorKind.attnOutput, l), ffnNorm: get(TensorKind.ffnNorm, l),
-        gate: get(TensorKind.ffnGate, l), up: get(TensorKind.ffnUp, l), down: get(TensorKind.ffnDown, l),
-      })),
-    };
-    if (missing.length > 0) {
-      await this.device.popErrorScope();
-      await this.device.popErrorScope();
-      throw new RecycleGPTError('MODEL_INVALID', `Tensors missing (kind or kind:layer): ${missing.join(', ')}; the GGUF file is incomplete.`);
-    }
-    const plan = buildForward(this.kernels, this.config, weights);
+    const built = plan();
     const validation = await this.device.popErrorScope();
     const oom = await this.device.popErrorScope();
+    if (!built) throw new RecycleGPTError('MODEL_INVALID', `Tensors missing (kind or kind:layer): ${store.missing.join(', ')}; the GGUF file is incomplete.`);
     if (oom) throw new RecycleGPTError('OUT_OF_MEMORY', `The GPU ran out of memory preparing the model (${oom.message}); use a smaller context or the wasm backend.`);
     if (validation) throw engineError(`WebGPU rejected the forward pass: ${validation.message}`);
-    this.plan = plan;
+    return built;
   }
 
-  /**
-   * Runs tokens at positions pos..pos+n-1 (their KV entries are (over)written) and reads back, for rows logitsFrom..n:
-   * the argmax token ids (default), the logits [rows × n_vocab], or the top k ids with their logits.
-   */
-  forward(tokens: ArrayLike<number>, pos: number, logitsFrom: number, output?: 'argmax'): Promise<Uint32Array>;
-  forward(tokens: ArrayLike<number>, pos: number, logitsFrom: number, output: 'logits'): Promise<Float32Array>;
-  forward(tokens: ArrayLike<number>, pos: number, logitsFrom: number, output: { topK: number }): Promise<TopK>;
-  forward(tokens: ArrayLike<number>, pos: number, logitsFrom: number, output: ForwardOutput = 'argmax'): Promise<Uint32Array | Float32Array | TopK> {
-    const plan = this.assertReady();
-    const step = this.checkForward(tokens, pos, logitsFrom, output);
-    const ids = Uint32Array.from(tokens);
-    return this.serialize(() => this.run(plan, ids, step, output));
-  }
-
-  /** Hidden states of the last forward: [n × dim], after the final RMSNorm. */
-  hidden(): Promise<Float32Array> {
-    const plan = this.assertReady();
-    return this.serialize(async () => {
-      const bytes = this.lastN * this.config.dim * 4;
-      if (bytes === 0) return new Float32Array(0);
-      const encoder = this.device.createCommandEncoder();
-      encoder.copyBufferToBuffer(plan.scratch.hidden, 0, plan.scratch.readback, 0, bytes);
-      this.device.queue.submit([encoder.finish()]);
-      return new Float32Array(await this.mapReadback(plan.scratch.readback, bytes));
-    });
-  }
-
-  dispose(): void {
-    if (this.disposed) return;
-    this.disposed = true;
-    for (const p of this.pending.values()) for (const c of p.tensor.chunks) c.buffer.destroy();
-    for (const t of this.tensors.values()) for (const c of t.chunks) c.buffer.destroy();
-    if (this.plan) for (const buffer of this.plan.buffers) buffer.destroy();
-    this.pending.clear();
-    this.tensors.clear();
-    this.plan = undefined;
-  }
-
-  private flushPending(): void {
-    for (const [key, p] of this.pending) this.tensors.set(key, p.finish());
-    this.pending.clear();
+  /** The base's embedding table and output matrix (token_embd when tied), which a recycle head uses too. */
+  private sharedWeights(): { tokenEmbd: GpuTensor; output: GpuTensor } {
+    const { store } = this.base;
+    const tokenEmbd = store.get(TensorKind.tokenEmbd);
+    return { tokenEmbd, output: store.tensors.get(tensorKey(TensorKind.output, 0)) ?? tokenEmbd };
   }
 
   private assertUsable(): void {
@@ -184,29 +284,14 @@ export class WebGPUModel {
 
   private assertReady(): ForwardPlan {
     this.assertUsable();
-    if (!this.plan) throw new InvalidArgumentError('Call ready() after reserving every tensor, before forward().');
-    return this.plan;
+    if (!this.base.plan) throw new InvalidArgumentError('Call ready() after reserving every tensor, before forward().');
+    return this.base.plan;
   }
 
-  private checkForward(tokens: ArrayLike<number>, pos: number, logitsFrom: number, output: ForwardOutput): Step {
-    const { maxBatch, contextLength, vocabSize } = this.config;
-    const n = tokens?.length;
-    if (!Number.isInteger(n) || n < 1 || n > maxBatch) throw new InvalidArgumentError(`forward() takes 1..${maxBatch} tokens, got ${String(n)}.`);
-    for (let i = 0; i < n; i++) {
-      const t = tokens[i]!;
-      if (!Number.isInteger(t) || t < 0 || t >= vocabSize) throw new InvalidArgumentError(`Token ${String(t)} at index ${i} is not in the vocabulary (0..${vocabSize - 1}).`);
-    }
-    if (!Number.isInteger(pos) || pos < 0 || pos + n > contextLength) {
-      throw new RecycleGPTError('CONTEXT_FULL', `Positions ${pos}..${pos + n - 1} do not fit the KV cache of ${contextLength} tokens; start a new sequence or load with a larger context.`);
-    }
-    if (!Number.isInteger(logitsFrom) || logitsFrom < 0 || logitsFrom >= n) throw new InvalidArgumentError(`logitsFrom must be in 0..${n - 1}, got ${String(logitsFrom)}.`);
-    if (typeof output === 'object') {
-      const k = output?.topK;
-      if (!Number.isInteger(k) || k < 1 || k > Math.min(MAX_TOP_K, vocabSize)) throw new InvalidArgumentError(`topK must be in 1..${Math.min(MAX_TOP_K, vocabSize)}, got ${String(k)}.`);
-    } else if (output !== 'argmax' && output !== 'logits') {
-      throw new InvalidArgumentError(`output must be 'argmax', 'logits' or { topK }, got ${String(output)}.`);
-    }
-    return { n, pos, logitsFrom };
+  private assertHead(): Stack<RecycleScratch> {
+    this.assertUsable();
+    if (!this.head) throw new InvalidArgumentError('No recycle head is attached; call attachRecycle() first.');
+    return this.head;
   }
 
   private serialize<T>(job: () => Promise<T>): Promise<T> {
@@ -215,36 +300,61 @@ export class WebGPUModel {
     return result;
   }
 
-  private async run(plan: ForwardPlan, tokens: Uint32Array<ArrayBuffer>, step: Step, output: ForwardOutput): Promise<Uint32Array | Float32Array | TopK> {
+  private async run(stack: Stack<Scratch>, tokens: Uint32Array<ArrayBuffer>, step: Step, output: ForwardOutput, join?: { hidden: GPUBuffer; fromRow: number }): Promise<Uint32Array | Float32Array | TopK> {
     this.assertUsable();
+    const plan = stack.plan!;
     const { device } = this;
     const { scratch } = plan;
     device.queue.writeBuffer(scratch.step, 0, stepWords(step));
     device.queue.writeBuffer(scratch.tokens, 0, tokens);
-    const k = output === 'logits' ? 0 : output === 'argmax' ? 1 : output.topK;
+    const rows = step.n - step.logitsFrom;
+    const k = rows === 0 || output === 'logits' ? 0 : output === 'argmax' ? 1 : output.topK;
     // A rejected command buffer would leave the last forward's results in the readback buffer: surface it instead.
     device.pushErrorScope('validation');
-    const dispatches: Dispatch[] = k > 0 ? [...plan.dispatches, plan.select(k)] : plan.dispatches;
     const encoder = device.createCommandEncoder();
-    const pass = encoder.beginComputePass();
-    encodeDispatches(pass, dispatches, step);
-    pass.end();
-    const rows = step.n - step.logitsFrom;
-    const readBytes = (k > 0 ? rows * k : rows * this.config.vocabSize) * 4;
+    const rest = [...plan.body, ...(rows > 0 ? plan.output : []), ...(k > 0 ? [plan.select(k)] : [])];
+    if (join) {
+      this.encodeJoined(encoder, plan as ForwardPlan<RecycleScratch>, step, join.hidden, join.fromRow);
+      computePass(encoder, rest, step);
+    } else {
+      computePass(encoder, [...plan.input, ...rest], step);
+    }
+    const readBytes = (k > 0 ? rows * k : rows * stack.config.vocabSize) * 4;
     if (k > 0) {
       encoder.copyBufferToBuffer(scratch.topIds, 0, scratch.readback, 0, readBytes);
       encoder.copyBufferToBuffer(scratch.topValues, 0, scratch.readback, readBytes, readBytes);
-    } else {
+    } else if (rows > 0) {
       encoder.copyBufferToBuffer(scratch.logits, 0, scratch.readback, 0, readBytes);
     }
     device.queue.submit([encoder.finish()]);
-    this.lastN = step.n;
+    stack.lastN = step.n;
     const error = await device.popErrorScope();
     if (error) throw engineError(`WebGPU rejected the forward pass: ${error.message}`);
+    if (rows === 0) return output === 'logits' ? new Float32Array(0) : output === 'argmax' ? new Uint32Array(0) : { ids: new Uint32Array(0), logits: new Float32Array(0) };
     const bytes = await this.mapReadback(scratch.readback, k > 0 ? 2 * readBytes : readBytes);
     if (k === 0) return new Float32Array(bytes);
     const ids = new Uint32Array(bytes, 0, rows * k);
     return k === 1 && output === 'argmax' ? ids : { ids, logits: new Float32Array(bytes, readBytes, rows * k) };
+  }
+
+  /** The head's input rows [hidden ; embedding]: hidden rows are copied first (they may be the head's own), embeddings after their pass. */
+  private encodeJoined(encoder: GPUCommandEncoder, plan: ForwardPlan<RecycleScratch>, step: Step, hidden: GPUBuffer, fromRow: number): void {
+    const rowBytes = this.config.dim * 4;
+    const { joined, embedded } = plan.scratch;
+    for (let i = 0; i < step.n; i++) encoder.copyBufferToBuffer(hidden, (fromRow + i) * rowBytes, joined, 2 * i * rowBytes, rowBytes);
+    computePass(encoder, plan.input, step);
+    for (let i = 0; i < step.n; i++) encoder.copyBufferToBuffer(embedded, i * rowBytes, joined, (2 * i + 1) * rowBytes, rowBytes);
+  }
+
+  private async readHidden(stack: Stack<Scratch>): Promise<Float32Array> {
+    this.assertUsable();
+    const { scratch } = stack.plan!;
+    const bytes = stack.lastN * this.config.dim * 4;
+    if (bytes === 0) return new Float32Array(0);
+    const encoder = this.device.createCommandEncoder();
+    encoder.copyBufferToBuffer(scratch.hidden, 0, scratch.readback, 0, bytes);
+    this.device.queue.submit([encoder.finish()]);
+    return new Float32Array(await this.mapReadback(scratch.readback, bytes));
   }
 
   /** A copy of the first `bytes` of the readback buffer once the GPU is done. */
@@ -260,4 +370,31 @@ export class WebGPUModel {
   }
 }
 
-export type { ModelConfig };
+function computePass(encoder: GPUCommandEncoder, dispatches: Dispatch[], step: Step): void {
+  const pass = encoder.beginComputePass();
+  encodeDispatches(pass, dispatches, step);
+  pass.end();
+}
+
+function checkForward(config: ModelConfig, tokens: ArrayLike<number>, pos: number, logitsFrom: number, output: ForwardOutput): Step {
+  const { maxBatch, contextLength, vocabSize } = config;
+  const n = tokens?.length;
+  if (!Number.isInteger(n) || n < 1 || n > maxBatch) throw new InvalidArgumentError(`A forward takes 1..${maxBatch} tokens, got ${String(n)}.`);
+  for (let i = 0; i < n; i++) {
+    const t = tokens[i]!;
+    if (!Number.isInteger(t) || t < 0 || t >= vocabSize) throw new InvalidArgumentError(`Token ${String(t)} at index ${i} is not in the vocabulary (0..${vocabSize - 1}).`);
+  }
+  if (!Number.isInteger(pos) || pos < 0 || pos + n > contextLength) {
+    throw new RecycleGPTError('CONTEXT_FULL', `Positions ${pos}..${pos + n - 1} do not fit the KV cache of ${contextLength} tokens; start a new sequence or load with a larger context.`);
+  }
+  if (!Number.isInteger(logitsFrom) || logitsFrom < 0 || logitsFrom > n) throw new InvalidArgumentError(`logitsFrom must be in 0..${n}, got ${String(logitsFrom)}.`);
+  if (typeof output === 'object') {
+    const k = output?.topK;
+    if (!Number.isInteger(k) || k < 1 || k > Math.min(MAX_TOP_K, vocabSize)) throw new InvalidArgumentError(`topK must be in 1..${Math.min(MAX_TOP_K, vocabSize)}, got ${String(k)}.`);
+  } else if (output !== 'argmax' && output !== 'logits') {
+    throw new InvalidArgumentError(`output must be 'argmax', 'logits' or { topK }, got ${String(output)}.`);
+  }
+  return { n, pos, logitsFrom };
+}
+
+export type { ModelConfig, RecycleConfig };

@@ -29,6 +29,12 @@ export const TensorKind = {
 } as const;
 export type TensorKindId = (typeof TensorKind)[keyof typeof TensorKind];
 
+/** A recycle head's own hyperparameters (the rg_recycle_new fields); its vocabulary and width are the base's. */
+export type RecycleConfig = Omit<ModelConfig, 'vocabSize' | 'dim'>;
+
+/** Kinds of rg_recycle_reserve that differ from the base's: 0 is the projection, 2 (the output matrix) is the base's. */
+export const RecycleKind = { proj: 0, outputNorm: 1, output: 2 } as const;
+
 /** Kinds that exist once per model rather than once per layer. */
 export function isGlobalKind(kind: number): boolean {
   return kind <= TensorKind.output;
@@ -53,6 +59,12 @@ export function expectedShape(config: ModelConfig, kind: number): [rows: number,
     [TensorKind.ffnDown]: [config.dim, config.ffnDim],
   };
   return shapes[kind];
+}
+
+/** rows × cols of each head kind, `config` being the head's config with the base's vocabSize and dim. */
+export function expectedRecycleShape(config: ModelConfig, kind: number): [rows: number, cols: number] | undefined {
+  if (kind === RecycleKind.proj) return [config.dim, 2 * config.dim];
+  return kind === RecycleKind.output ? undefined : expectedShape(config, kind);
 }
 
 function invalid(message: string): RecycleGPTError {

@@ -1,5 +1,5 @@
 /** The decode loop: prefill, sample, stream text, stop. One generation at a time per KV cache. */
-import type { WasmLlama } from './binding.js';
+import type { Backend } from './backend.js';
 import { InvalidArgumentError, RecycleGPTError } from './errors.js';
 import { Sampler, argmax, draw } from './sampler.js';
 import { StopMatcher } from './stop.js';
@@ -12,13 +12,15 @@ import type { FinishReason, GeneratedToken, GenerateOptions, GenerationStats } f
  * With a recycle head, head row p takes (base hidden state at p-1, token at p); `headCached` says
  * up to which position those rows are valid.
  */
-export class Context {
+export class Context<B extends Backend = Backend> {
   /** Tokens whose K/V entries are in the base cache, position by position. */
   cached: number[] = [];
   headCached = 0;
+  /** Position of the first row of the prefill's last base pass, so its hidden rows can be addressed. */
+  lastPassStart = 0;
 
   constructor(
-    readonly llama: WasmLlama,
+    readonly llama: B,
     readonly tokenizer: Tokenizer,
   ) {}
 
@@ -35,7 +37,7 @@ export class Context {
    * (and its hidden state in the engine's last row). With `allLogits`, returns a copy of every
    * position's logits and reuses nothing.
    */
-  prefill(ids: number[], allLogits = false): Float32Array[] {
+  async prefill(ids: number[], allLogits = false): Promise<Float32Array[]> {
     const { maxBatch, vocabSize } = this.llama.config;
     for (const id of ids) {
       if (!Number.isInteger(id) || id < 0 || id >= vocabSize) {
@@ -60,11 +62,12 @@ export class Context {
       const chunk = ids.slice(start, start + maxBatch);
       const end = start + chunk.length;
       const logitsFrom = allLogits ? 0 : end === ids.length ? chunk.length - 1 : chunk.length;
-      this.llama.forward(chunk, start, logitsFrom);
+      await this.llama.forward(chunk, start, logitsFrom);
+      this.lastPassStart = start;
       for (let r = 0; r < chunk.length - logitsFrom; r++) rows.push(this.llama.logits(r).slice(0, vocabSize));
       // Head rows start+1 … end-1 now (and `end` when the next chunk's first token is known); the row
       // for the prompt's last position waits for the token the decoder picks.
-      if (this.hasHead) this.recycleRows(0, ids.slice(start + 1, Math.min(end + 1, ids.length)), start + 1, true);
+      if (this.hasHead) await this.recycleRows(0, ids.slice(start + 1, Math.min(end + 1, ids.length)), start + 1, true);
       this.cached.push(...chunk);
       start = end;
     }
@@ -72,8 +75,8 @@ export class Context {
   }
 
   /** Appends one token and returns the logits for the next. */
-  step(id: number): Float32Array {
-    this.llama.forward([id], this.cached.length, 0);
+  async step(id: number): Promise<Float32Array> {
+    await this.llama.forward([id], this.cached.length, 0);
     this.cached.push(id);
     return this.llama.logits(0);
   }
@@ -82,12 +85,12 @@ export class Context {
    * Head rows at positions pos… for `tokens`, from consecutive base hidden rows starting at `fromRow`
    * of the last base pass, in batches the head takes. Leaves the last row's head logits unless `quiet`.
    */
-  recycleRows(fromRow: number, tokens: number[], pos: number, quiet = false): void {
+  async recycleRows(fromRow: number, tokens: number[], pos: number, quiet = false): Promise<void> {
     const batch = this.llama.recycleMaxBatch;
     for (let i = 0; i < tokens.length; i += batch) {
       const part = tokens.slice(i, i + batch);
       const last = i + part.length === tokens.length;
-      this.llama.recycleForward('base', fromRow + i, part, pos + i, last && !quiet ? part.length - 1 : part.length);
+      await this.llama.recycleForward('base', fromRow + i, part, pos + i, last && !quiet ? part.length - 1 : part.length);
     }
     if (tokens.length > 0) this.headCached = pos + tokens.length - 1;
   }
@@ -122,13 +125,13 @@ interface DecodeCounters {
 }
 
 /** Plain decoding: one full pass per token. */
-function* plainTokens(context: Context, first: Float32Array, sampler: Sampler, history: number[], counters: DecodeCounters): Generator<number> {
+async function* plainTokens(context: Context, first: Float32Array, sampler: Sampler, history: number[], counters: DecodeCounters): AsyncGenerator<number> {
   let logits = first;
   for (;;) {
     const id = sampler.sample(logits, history);
     yield id;
     if (context.cached.length >= context.capacity) return;
-    logits = context.step(id);
+    logits = await context.step(id);
     counters.fullPasses++;
   }
 }
@@ -140,7 +143,7 @@ function* plainTokens(context: Context, first: Float32Array, sampler: Sampler, h
  * `exact`/`chain` keep the longest prefix the full pass agrees with, plus the full pass's own token
  * where it disagrees, so the output is what plain decoding gives (with sampling: in distribution).
  */
-function* recycledTokens(
+async function* recycledTokens(
   context: Context,
   first: Float32Array,
   sampler: Sampler,
@@ -148,25 +151,26 @@ function* recycledTokens(
   counters: DecodeCounters,
   mode: 'fast' | 'exact' | 'chain',
   drafts: number,
-): Generator<number> {
+): AsyncGenerator<number> {
   const { llama } = context;
   let x = sampler.sample(first, history);
   // Head rows still to run: base hidden rows from `fromRow` paired with these tokens (the last is x).
-  let fromRow = context.cached.length - 1 - lastChunkStart(context);
+  let fromRow = context.cached.length - 1 - context.lastPassStart;
   let headTokens = [x];
   for (;;) {
     yield x;
     const pos = context.cached.length;
-    const room = Math.min(drafts, context.capacity - pos - 1);
+    // x and its drafts run as one batch, which a backend may cap (WebGPU: 8 tokens).
+    const room = Math.min(drafts, context.capacity - pos - 1, llama.config.maxBatch - 1);
     if (room < 0) return;
-    context.recycleRows(fromRow, headTokens, pos - headTokens.length + 1);
+    await context.recycleRows(fromRow, headTokens, pos - headTokens.length + 1);
     const guesses: number[] = [];
     while (guesses.length < room) {
-      if (guesses.length > 0) llama.recycleForward('head', 0, [guesses[guesses.length - 1]], pos + guesses.length, 0);
+      if (guesses.length > 0) await llama.recycleForward('head', 0, [guesses[guesses.length - 1]], pos + guesses.length, 0);
       guesses.push(argmax(llama.recycleLogits(0)));
     }
     const batch = [x, ...guesses];
-    llama.forward(batch, pos, mode === 'fast' ? batch.length - 1 : 0);
+    await llama.forward(batch, pos, mode === 'fast' ? batch.length - 1 : 0);
     counters.fullPasses++;
     context.cached.push(x);
     counters.proposed += guesses.length;
@@ -201,13 +205,6 @@ function* recycledTokens(
     headTokens = [...guesses.slice(0, kept), x];
     fromRow = 0;
   }
-}
-
-/** Index of the first position of the last base pass, so its hidden rows can be addressed. */
-function lastChunkStart(context: Context): number {
-  const { maxBatch } = context.llama.config;
-  const n = context.cached.length;
-  return n - (((n - 1) % maxBatch) + 1);
 }
 
 /**
@@ -248,7 +245,7 @@ export async function* decode(
   const t0 = now();
   // A caller that gave up while waiting for its turn gets no prefill.
   const aborted = options.signal?.aborted ?? false;
-  const first = aborted ? new Float32Array(0) : context.prefill(promptIds)[0];
+  const first = aborted ? new Float32Array(0) : (await context.prefill(promptIds))[0];
   const t1 = now();
   const tokens =
     mode === 'off'
@@ -268,7 +265,7 @@ export async function* decode(
         finish = 'abort';
         break;
       }
-      const next = tokens.next();
+      const next = await tokens.next();
       if (next.done) break;
       const id = next.value;
       if (context.tokenizer.isEog(id)) {
@@ -294,7 +291,7 @@ export async function* decode(
         await macrotask();
       }
     }
-    tokens.return(undefined);
+    await tokens.return(undefined);
     if (previous) {
       if (!stop.stopped) previous.text += stop.flush(decoder.flush());
       const reason = finish;

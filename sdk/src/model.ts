@@ -1,5 +1,6 @@
 /** loadModel: a GGUF source → a ready Model (engine instance, weights, tokenizer, KV cache). */
-import { TensorKind, WasmLlama, compileEngine, instantiateEngine } from './binding.js';
+import { openBackend, type LoadingBackend } from './backend.js';
+import { TensorKind } from './binding.js';
 import { InvalidArgumentError, RecycleGPTError } from './errors.js';
 import { Context, decode } from './generate.js';
 import { loadGGUF } from './gguf/load.js';
@@ -22,8 +23,6 @@ import type {
 } from './types.js';
 
 const DEFAULT_CONTEXT = 2048;
-/** Tokens per forward pass during prefill: bounds the logits/scratch memory (32 × vocab × 4 bytes). */
-const MAX_BATCH = 32;
 
 export async function loadModel(source: ModelSource, options: LoadOptions = {}): Promise<Model> {
   const { context, info } = await openContext(source, options);
@@ -32,62 +31,73 @@ export async function loadModel(source: ModelSource, options: LoadOptions = {}):
 
 /** Everything loadModel sets up, below the public API (benchmarks and tests of engine internals use it). */
 export async function openContext(source: ModelSource, options: LoadOptions = {}): Promise<{ context: Context; info: ModelInfo }> {
-  const engine = await instantiateEngine(await compileEngine(options.wasm));
-  let llama: WasmLlama | undefined;
+  let llama: LoadingBackend | undefined;
   let tokenizer: Tokenizer | undefined;
   let info: ModelInfo | undefined;
-  // Where token_embd landed, so a recycle head can be matched to these exact bytes.
-  let embd = { offset: 0, length: 0 };
+  // token_embd's bytes, hashed (before the next reserve or ready, while the view is valid and before the
+  // engine may repack the weights) so that a recycle head can be matched to this exact file.
+  let embd: Uint8Array | undefined;
   let baseHash = '';
+  const hashEmbd = () => {
+    if (embd && options.recycle !== undefined) baseHash = fnv1a64(embd);
+    embd = undefined;
+  };
   const progress = (phase: LoadProgress['phase']) =>
     options.onProgress && ((p: { loaded: number; total?: number }) => options.onProgress!({ ...p, phase }));
 
-  await loadGGUF(
-    source,
-    {
-      begin(header: GGUFHeader) {
-        const shape = llamaShape(header);
-        tokenizer = createTokenizer(header.metadata);
-        const contextLength = resolveContextLength(options.contextLength, shape.trainedContextLength);
-        llama = new WasmLlama(engine, { ...shape, contextLength, kvType: options.kvType ?? 'f16', maxBatch: MAX_BATCH });
-        info = describe(header, shape, contextLength, tokenizer);
-      },
-      reserve(tensor) {
-        const slot = tensorSlot(tensor, llama!.config.layers);
-        const view = llama!.reserve(slot.kind, slot.layer, tensor.type, slot.rows, slot.cols, tensor.byteSize, tensor.name);
-        if (slot.kind === TensorKind.tokenEmbd) embd = { offset: view.byteOffset, length: view.byteLength };
-        return view;
-      },
-      end() {
-        // Before ready(): the engine may repack the weights in place for its kernels.
-        if (options.recycle !== undefined) baseHash = fnv1a64(llama!.bytesAt(embd.offset, embd.length));
-        llama!.ready();
-      },
-    },
-    { signal: options.signal, onProgress: progress('model') },
-  );
-
-  if (options.recycle !== undefined) {
-    let headLayers = 0;
+  try {
     await loadGGUF(
-      options.recycle,
+      source,
       {
-        begin(header: GGUFHeader) {
-          const config = recycleConfig(header, llama!.config, info!.name, baseHash);
-          llama!.attachRecycle(config);
-          headLayers = config.layers;
+        async begin(header: GGUFHeader) {
+          const { trainedContextLength, ...shape } = llamaShape(header);
+          tokenizer = createTokenizer(header.metadata);
+          const contextLength = resolveContextLength(options.contextLength, trainedContextLength);
+          const opened = await openBackend(options.backend ?? 'wasm', { ...shape, contextLength, kvType: options.kvType ?? 'f16' }, options.wasm);
+          llama = opened.backend;
+          info = { ...describe(header, shape, contextLength, tokenizer), backend: opened.name, backendReason: opened.reason };
         },
         reserve(tensor) {
-          const slot = tensorSlot(tensor, headLayers, 'recycle.');
-          return llama!.recycleReserve(slot.kind, slot.layer, tensor.type, slot.rows, slot.cols, tensor.byteSize, tensor.name);
+          hashEmbd();
+          const slot = tensorSlot(tensor, llama!.config.layers);
+          const view = llama!.reserve(slot.kind, slot.layer, tensor.type, slot.rows, slot.cols, tensor.byteSize, tensor.name);
+          if (slot.kind === TensorKind.tokenEmbd) embd = view;
+          return view;
         },
-        end() {
-          llama!.recycleReady();
+        async end() {
+          hashEmbd();
+          await llama!.ready();
         },
       },
-      { signal: options.signal, onProgress: progress('recycle') },
+      { signal: options.signal, onProgress: progress('model') },
     );
-    info!.hasRecycleHead = true;
+
+    if (options.recycle !== undefined) {
+      let headLayers = 0;
+      await loadGGUF(
+        options.recycle,
+        {
+          begin(header: GGUFHeader) {
+            const config = recycleConfig(header, llama!.config, info!.name, baseHash);
+            llama!.attachRecycle(config);
+            headLayers = config.layers;
+          },
+          reserve(tensor) {
+            const slot = tensorSlot(tensor, headLayers, 'recycle.');
+            return llama!.recycleReserve(slot.kind, slot.layer, tensor.type, slot.rows, slot.cols, tensor.byteSize, tensor.name);
+          },
+          async end() {
+            await llama!.recycleReady();
+          },
+        },
+        { signal: options.signal, onProgress: progress('recycle') },
+      );
+      info!.hasRecycleHead = true;
+    }
+  } catch (error) {
+    // A GPU device holds its memory until freed; the WASM instance is simply dropped.
+    llama?.free();
+    throw error;
   }
   return { context: new Context(llama!, tokenizer!), info: info! };
 }
@@ -100,7 +110,7 @@ function resolveContextLength(requested: number | undefined, trained: number): n
   return requested;
 }
 
-function describe(header: GGUFHeader, shape: ReturnType<typeof llamaShape>, contextLength: number, tokenizer: Tokenizer): ModelInfo {
+function describe(header: GGUFHeader, shape: Omit<ReturnType<typeof llamaShape>, 'trainedContextLength'>, contextLength: number, tokenizer: Tokenizer): Omit<ModelInfo, 'backend' | 'backendReason'> {
   const meta = header.metadata;
   const template = meta['tokenizer.chat_template'];
   return {
@@ -178,7 +188,7 @@ class LoadedModel implements Model {
   async evaluate(ids: number[]): Promise<Float32Array[]> {
     const release = await this.takeTurn();
     try {
-      return this.context.prefill(ids, true);
+      return await this.context.prefill(ids, true);
     } finally {
       release();
     }

@@ -25,6 +25,12 @@ export interface LoadOptions {
   kvType?: 'f16' | 'f32';
   /** A recycle head sidecar GGUF for the fast/exact/chain decode modes. */
   recycle?: ModelSource;
+  /**
+   * Where the model runs (default 'wasm'). 'webgpu' needs a WebGPU adapter (navigator.gpu); 'auto' takes WebGPU when
+   * there is one and the model fits its buffer limits, else WebAssembly. See `ModelInfo.backend` for the outcome.
+   * WebGPU computes activations in f32 where WebAssembly quantizes them as llama.cpp does, so their tokens may differ at near ties.
+   */
+  backend?: 'auto' | 'wasm' | 'webgpu';
 }
 
 export interface ModelInfo {
@@ -43,6 +49,10 @@ export interface ModelInfo {
   tokenizer: 'llama' | 'gpt2';
   chatTemplate?: string;
   hasRecycleHead: boolean;
+  /** The backend the model runs on. */
+  backend: 'wasm' | 'webgpu';
+  /** Why that backend: 'asked for', 'WebGPU adapter found', or what ruled WebGPU out (e.g. 'no navigator.gpu'). */
+  backendReason: string;
 }
 
 export interface SamplingOptions {
@@ -121,6 +131,6 @@ export interface Model {
   complete(prompt: string | number[], options?: GenerateOptions): Promise<Completion>;
   /** Logits of every position of `ids` from a fresh context (tests, scoring). */
   evaluate(ids: number[]): Promise<Float32Array[]>;
-  /** Frees the WASM memory; the model is unusable afterwards. */
+  /** Frees the WASM memory (or GPU buffers); the model is unusable afterwards. */
   dispose(): void;
 }

@@ -115,7 +115,11 @@ async function errorsCase(device: GPUDevice): Promise<Check[]> {
     ['token out of the vocabulary', await codeOf(() => fresh.forward([300], 0, 0)), 'INVALID_ARGUMENT'],
     ['too many tokens', await codeOf(() => fresh.forward(new Array(9).fill(1), 0, 0)), 'INVALID_ARGUMENT'],
     ['positions past the context', await codeOf(() => fresh.forward([1, 2], 39, 0)), 'CONTEXT_FULL'],
-    ['logitsFrom past the batch', await codeOf(() => fresh.forward([1, 2], 0, 2)), 'INVALID_ARGUMENT'],
+    ['logitsFrom past the batch', await codeOf(() => fresh.forward([1, 2], 0, 3)), 'INVALID_ARGUMENT'],
+    ['logitsFrom = n (no logits)', await codeOf(async () => {
+      if ((await fresh.forward([1, 2], 0, 2, 'logits')).length !== 0) throw new Error('logits came back');
+    }), 'no error'],
+    ['recycle pass without a head', await codeOf(() => fresh.recycleForward('base', 0, [1], 0, 0)), 'INVALID_ARGUMENT'],
     ['topK of 0', await codeOf(() => fresh.forward([1], 0, 0, { topK: 0 })), 'INVALID_ARGUMENT'],
     ['valid forward', await codeOf(() => fresh.forward([1, 2], 38, 1)), 'no error'],
   );

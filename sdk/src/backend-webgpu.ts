@@ -1,0 +1,83 @@
+/// <reference types="@webgpu/types" />
+/**
+ * The WebGPU backend: kernels' WebGPUModel behind the SDK's Backend interface. Imported dynamically by
+ * backend.ts, only once a WebGPU adapter was found, so runtimes without WebGPU never load the kernels.
+ */
+import { MAX_BATCH, WebGPUModel, largestBufferBytes } from '@recyclegpt/kernels';
+import type { AdapterLike, LoadingBackend } from './backend.js';
+import type { LlamaConfig, RecycleConfig } from './binding.js';
+
+/** What keeps this model off the adapter (a buffer it cannot split above its limits), or undefined when it fits. */
+export function limitProblem(config: Omit<LlamaConfig, 'maxBatch'>, adapter: AdapterLike): string | undefined {
+  const { maxStorageBufferBindingSize, maxBufferSize } = adapter.limits;
+  const limit = Math.min(maxStorageBufferBindingSize, maxBufferSize);
+  const needed = largestBufferBytes({ ...config, maxBatch: MAX_BATCH });
+  return needed > limit ? `it needs a ${needed}-byte buffer (KV cache of one layer, attention scores or logits), the adapter allows ${limit}` : undefined;
+}
+
+export class WebGPULlama implements LoadingBackend {
+  private lastLogits: Float32Array = new Float32Array(0);
+  private lastRecycleLogits: Float32Array = new Float32Array(0);
+
+  private constructor(private readonly model: WebGPUModel) {}
+
+  /** A model on its own device from `adapter`, with the adapter's largest buffer limits. */
+  static async create(config: Omit<LlamaConfig, 'maxBatch'>, adapter: AdapterLike): Promise<WebGPULlama> {
+    const { maxStorageBufferBindingSize, maxBufferSize } = adapter.limits;
+    const device = await (adapter as GPUAdapter).requestDevice({ requiredLimits: { maxStorageBufferBindingSize, maxBufferSize } });
+    return new WebGPULlama(await WebGPUModel.create({ ...config, maxBatch: MAX_BATCH }, { device }));
+  }
+
+  get config(): LlamaConfig {
+    return this.model.config;
+  }
+
+  get recycleMaxBatch(): number {
+    return this.model.recycleMaxBatch;
+  }
+
+  reserve(kind: number, layer: number, type: number, rows: number, cols: number): Uint8Array {
+    return this.model.reserve(kind, layer, type, rows, cols);
+  }
+
+  ready(): Promise<void> {
+    return this.model.ready();
+  }
+
+  attachRecycle(config: RecycleConfig): void {
+    this.model.attachRecycle(config);
+  }
+
+  recycleReserve(kind: number, layer: number, type: number, rows: number, cols: number): Uint8Array {
+    return this.model.recycleReserve(kind, layer, type, rows, cols);
+  }
+
+  recycleReady(): Promise<void> {
+    return this.model.recycleReady();
+  }
+
+  async forward(tokens: ArrayLike<number>, pos: number, logitsFrom: number): Promise<void> {
+    this.lastLogits = await this.model.forward(tokens, pos, logitsFrom, 'logits');
+  }
+
+  logits(row = 0): Float32Array {
+    return rowOf(this.lastLogits, row, this.config.vocabSize);
+  }
+
+  async recycleForward(source: 'base' | 'head', fromRow: number, tokens: ArrayLike<number>, pos: number, logitsFrom: number): Promise<void> {
+    this.lastRecycleLogits = await this.model.recycleForward(source, fromRow, tokens, pos, logitsFrom, 'logits');
+  }
+
+  recycleLogits(row = 0): Float32Array {
+    return rowOf(this.lastRecycleLogits, row, this.config.vocabSize);
+  }
+
+  free(): void {
+    this.model.dispose();
+    this.model.device.destroy();
+  }
+}
+
+function rowOf(rows: Float32Array, row: number, width: number): Float32Array {
+  return rows.subarray(row * width, (row + 1) * width);
+}

@@ -1,0 +1,87 @@
+/**
+ * What the decode loop and the loader need from an engine, and which engine to use. The WASM model answers
+ * synchronously; the WebGPU one (sdk/src/backend-webgpu.ts, imported only when chosen) returns promises.
+ */
+import { WasmLlama, compileEngine, instantiateEngine, type EngineSource, type LlamaConfig, type RecycleConfig } from './binding.js';
+import { InvalidArgumentError, RecycleGPTError } from './errors.js';
+
+/** A llama model with its KV cache, and optionally a recycle head with its own. */
+export interface Backend {
+  readonly config: LlamaConfig;
+  /** Rows one recycle pass takes at most; 0 without a head. */
+  readonly recycleMaxBatch: number;
+  /** Runs `tokens` at positions pos… (their KV entries are (over)written) and keeps logits for rows logitsFrom… (none when logitsFrom = n). */
+  forward(tokens: ArrayLike<number>, pos: number, logitsFrom: number): void | Promise<void>;
+  /** Logits of row `row` (counted from logitsFrom) of the last forward; valid until the next call. */
+  logits(row?: number): Float32Array;
+  /**
+   * Runs the head on `tokens` at positions pos…, each with the hidden state of consecutive rows from `fromRow`
+   * of the last base forward ('base') or of the last head forward ('head', for chained drafts).
+   */
+  recycleForward(source: 'base' | 'head', fromRow: number, tokens: ArrayLike<number>, pos: number, logitsFrom: number): void | Promise<void>;
+  recycleLogits(row?: number): Float32Array;
+  free(): void;
+}
+
+/** A Backend being loaded: tensors are reserved, their bytes written into the returned view before the next call. */
+export interface LoadingBackend extends Backend {
+  reserve(kind: number, layer: number, type: number, rows: number, cols: number, byteSize: number, name: string): Uint8Array;
+  ready(): void | Promise<void>;
+  attachRecycle(config: RecycleConfig): void;
+  recycleReserve(kind: number, layer: number, type: number, rows: number, cols: number, byteSize: number, name: string): Uint8Array;
+  recycleReady(): void | Promise<void>;
+}
+
+export type BackendName = 'wasm' | 'webgpu';
+export type BackendChoice = 'auto' | BackendName;
+
+/** WebGPU's adapter, as far as choosing a backend needs it (typed here so the SDK does not need WebGPU's types). */
+export interface AdapterLike {
+  limits: { maxStorageBufferBindingSize: number; maxBufferSize: number };
+}
+
+export interface OpenedBackend {
+  backend: LoadingBackend;
+  name: BackendName;
+  /** Why this backend: asked for, or what ruled WebGPU out. */
+  reason: string;
+}
+
+/** Tokens per WASM forward: bounds the logits/scratch memory (32 × vocab × 4 bytes). */
+const WASM_MAX_BATCH = 32;
+
+/** Creates the backend `choice` asks for; `auto` takes WebGPU when an adapter exists and the model fits its limits. */
+export async function openBackend(choice: BackendChoice, config: Omit<LlamaConfig, 'maxBatch'>, wasm: EngineSource | undefined): Promise<OpenedBackend> {
+  if (choice !== 'auto' && choice !== 'wasm' && choice !== 'webgpu') {
+    throw new InvalidArgumentError(`backend must be 'auto', 'wasm' or 'webgpu', got ${String(choice)}`);
+  }
+  const openWasm = async (reason: string): Promise<OpenedBackend> => {
+    const engine = await instantiateEngine(await compileEngine(wasm));
+    return { backend: new WasmLlama(engine, { ...config, maxBatch: WASM_MAX_BATCH }), name: 'wasm', reason };
+  };
+  if (choice === 'wasm') return openWasm('asked for');
+  const found = await findAdapter();
+  if (typeof found === 'string') {
+    if (choice === 'webgpu') throw new RecycleGPTError('ENGINE', `backend 'webgpu' needs WebGPU, but ${found}; use backend 'wasm' or 'auto'`);
+    return openWasm(found);
+  }
+  // Only now, with WebGPU at hand, is the kernels package loaded.
+  const webgpu = await import('./backend-webgpu.js');
+  const unfit = webgpu.limitProblem(config, found);
+  if (unfit) {
+    if (choice === 'webgpu') throw new RecycleGPTError('OUT_OF_MEMORY', `the model does not fit this WebGPU adapter: ${unfit}; use backend 'wasm' or a smaller contextLength`);
+    return openWasm(unfit);
+  }
+  return { backend: await webgpu.WebGPULlama.create(config, found), name: 'webgpu', reason: choice === 'webgpu' ? 'asked for' : 'WebGPU adapter found' };
+}
+
+/** The WebGPU adapter, or why there is none. */
+async function findAdapter(): Promise<AdapterLike | string> {
+  const gpu = (globalThis.navigator as { gpu?: { requestAdapter(options?: object): Promise<AdapterLike | null> } } | undefined)?.gpu;
+  if (!gpu) return 'no navigator.gpu';
+  try {
+    return (await gpu.requestAdapter({ powerPreference: 'high-performance' })) ?? 'navigator.gpu has no adapter';
+  } catch (cause) {
+    return `navigator.gpu.requestAdapter() failed (${(cause as Error).message})`;
+  }
+}
