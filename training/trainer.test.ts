@@ -37,6 +37,16 @@ describe.skipIf(skipReason !== undefined)(`training smoke ${skipReason ? `(skipp
     expect(existsSync(join(outDir, 'run/tiny-recycle.gguf'))).toBe(true);
   });
 
+  it('passes the GGUF, model, export and smoke unit tests', () => {
+    const run = spawnSync(python, ['-m', 'unittest', 'discover', '-s', 'training', '-t', '.', '-p', 'test_*.py'], {
+      cwd: repoRoot,
+      env: { ...process.env, OPENBLAS_NUM_THREADS: '1' },
+      encoding: 'utf8',
+    });
+    expect(run.stderr).toMatch(/\nOK\b/);
+    expect(run.status).toBe(0);
+  });
+
   const sdkReady = existsSync(sdkModel) && existsSync(engine);
   it.skipIf(!sdkReady)(`loads the exported base with the SDK ${sdkReady ? '' : '(skipped: SDK engine not built; run `npm run build`)'}`, async () => {
     const sdkIndex = '../sdk/src/index.js'; // a variable: this file must still load while the SDK is being written
@@ -50,6 +60,22 @@ describe.skipIf(skipReason !== undefined)(`training smoke ${skipReason ? `(skipp
       expect(result.tokens.length).toBeLessThanOrEqual(5);
     } finally {
       model.dispose();
+    }
+  });
+
+  it.skipIf(!sdkReady)('loads the trained head with its base in the engine; exact decoding equals plain decoding', async () => {
+    const sdkIndex = '../sdk/src/index.js';
+    const { loadModel } = await import(sdkIndex);
+    for (const base of ['base-f16.gguf', 'base-q8_0.gguf']) {
+      const model = await loadModel(join(outDir, base), { recycle: join(outDir, 'run/tiny-recycle.gguf') });
+      try {
+        expect(model.info.hasRecycleHead).toBe(true);
+        const off = await model.complete('the model', { maxTokens: 12, temperature: 0 });
+        const exact = await model.complete('the model', { maxTokens: 12, temperature: 0, decode: { mode: 'exact' } });
+        expect(exact.tokens).toEqual(off.tokens);
+      } finally {
+        model.dispose();
+      }
     }
   });
 });

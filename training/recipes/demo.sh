@@ -37,7 +37,7 @@ nice -n 10 $PY -m training.train joint "${RESUME[@]}" --name demo --out "$RUN" \
   --dim "$DIM" --layers "$LAYERS" --heads "$HEADS" --kv-heads "$KV_HEADS" --ffn "$FFN" --head-layers 1 \
   --ctx 256 --batch "$BATCH" --steps "$STEPS" --max-minutes "$MINUTES" --lr "$LR" --warmup 30 \
   --recycle-weight 1.0 --eval-every 100 --save-every 100 --threads "$THREADS" \
-  --export f16,q8_0,q4_0 --head-type f16
+  --export f16,q8_0,q4_0 --head-type q8_0
 
 cp "$RUN"/demo-{f16,q8_0,q4_0,recycle}.gguf "$DATA/tokenizer.model" "$OUT/"
 nice -n 10 $PY -m training.evaluate --base "$OUT"/demo-{f16,q8_0,q4_0}.gguf --head "$OUT/demo-recycle.gguf" \
