@@ -144,3 +144,85 @@ describe('rg_kernel_dot SIMD128 vs scalar', () => {
     rg.rg_free(ptr, 64);
   });
 });
+
+describe('rg_kernel_dot F16: the SIMD128 widening of halves', () => {
+  /** Every (row, x) pair through both kernels, in one pair of wasm buffers. */
+  function dotsBoth(rows: Uint16Array[], xs: Float32Array[]): { scalar: number; simd: number }[] {
+    const n = xs[0]!.length;
+    const wPtr = rg.rg_alloc(n * 2) >>> 0;
+    const xPtr = rg.rg_alloc(n * 4) >>> 0;
+    const results = rows.map((row, i) => {
+      new Uint16Array(rg.memory.buffer, wPtr, n).set(row);
+      new Float32Array(rg.memory.buffer, xPtr, n).set(xs[i]!);
+      return { scalar: rg.rg_kernel_dot(TYPES.F16, 0, wPtr, xPtr, n), simd: rg.rg_kernel_dot(TYPES.F16, 1, wPtr, xPtr, n) };
+    });
+    expect(rg.rg_last_error()).toBe(0);
+    rg.rg_free(wPtr, n * 2);
+    rg.rg_free(xPtr, n * 4);
+    return results;
+  }
+
+  function exactHalf(h: number): number {
+    if (((h >> 10) & 31) !== 31) return halfToFloat(h);
+    if (h & 1023) return NaN;
+    return h & 0x8000 ? -Infinity : Infinity;
+  }
+
+  it('widens all 65536 halves exactly, in every SIMD lane', () => {
+    // Row of 16 (all in the vector body) holding one half at lane h % 16, times a one-hot x:
+    // the dot is that half's value.
+    const rows: Uint16Array[] = [];
+    const xs: Float32Array[] = [];
+    for (let h = 0; h < 65536; h++) {
+      const row = new Uint16Array(16);
+      const x = new Float32Array(16);
+      row[h % 16] = h;
+      x[h % 16] = 1;
+      rows.push(row);
+      xs.push(x);
+    }
+    const wrong: string[] = [];
+    dotsBoth(rows, xs).forEach(({ scalar, simd }, h) => {
+      const want = exactHalf(h);
+      const same = (v: number) => (Number.isNaN(want) ? Number.isNaN(v) : v === want);
+      if (!same(scalar) || !same(simd)) wrong.push(`${h.toString(16)}: scalar ${scalar}, simd ${simd}, want ${want}`);
+    });
+    expect(wrong.slice(0, 5)).toEqual([]);
+  });
+
+  it('rows of subnormals, extremes and infinities agree with the scalar kernel', () => {
+    const n = 100; // vector body and scalar tail
+    const cases: { row: Uint16Array; x: Float32Array }[] = [];
+    for (let trial = 0; trial < 16; trial++) {
+      const subnormals = new Uint16Array(n).map(() => randomHalf(0, 0));
+      const extremes = new Uint16Array(n).map(() => randomHalf(0, 30));
+      const withInf = extremes.slice();
+      withInf[Math.floor(random() * n)] = trial % 2 ? 0xfc00 : 0x7c00;
+      const withNaN = extremes.slice();
+      withNaN[Math.floor(random() * n)] = 0x7e00 | trial;
+      for (const row of [subnormals, extremes, withInf, withNaN]) {
+        cases.push({ row, x: new Float32Array(n).map(() => random() * 2 - 1) });
+      }
+    }
+    const results = dotsBoth(
+      cases.map((c) => c.row),
+      cases.map((c) => c.x),
+    );
+    results.forEach(({ scalar, simd }, i) => {
+      const { row, x } = cases[i]!;
+      const kind = i % 4;
+      if (kind === 3) {
+        expect(Number.isNaN(scalar) && Number.isNaN(simd)).toBe(true);
+      } else if (kind === 2) {
+        // The infinity dominates every finite product (x is never rounded to 0 here).
+        expect(simd).toBe(scalar);
+        expect(Math.abs(simd)).toBe(Infinity);
+      } else {
+        let magnitude = 0;
+        row.forEach((h, j) => (magnitude += Math.abs(halfToFloat(h) * Math.fround(x[j]!))));
+        expect(Math.abs(simd - scalar)).toBeLessThanOrEqual(2 * n * 2 ** -24 * magnitude * 1.1 + 2 ** -149);
+        if (kind === 0) expect(simd).not.toBe(0); // subnormal weights were not flushed
+      }
+    });
+  });
+});

@@ -1,9 +1,11 @@
 // Decode speed of sdk/wasm/recyclegpt.wasm on a random ~25M-parameter llama.
 // Not a test. Usage: node wasm/bench-forward.mjs [q8_0|q4_0|f16|f32 ...] (default q8_0 q4_0)
-// Env: VOCAB (default 8192), STEPS (default 100), BATCH (prefill size, default 0 = skip),
-// WASM (module path, default sdk/wasm/recyclegpt.wasm: compare builds),
-// PASSES (default 20): repeats of each 1-, 2- and 4-token pass (logits for every row, as a
-// recycled-decoding verify pass asks); the fastest is reported, relative to the 1-token pass.
+// Env: VOCAB (default 8192), LAYERS (default 8; 1 keeps the weights in cache), STEPS (default
+// 100), BATCH (prefill size, default 0 = skip), WASM (module path, default
+// sdk/wasm/recyclegpt.wasm: compare builds), SIZES (default 1,2,4), PASSES (default 20): rounds
+// of 20 passes of each size (logits for every row, as a recycled-decoding verify pass asks); the
+// fastest round's mean is reported, relative to the 1-token pass. V8 compiles the module's
+// hot functions in the background while the first type runs: name it twice to time it warm.
 import { readFileSync } from 'node:fs';
 
 const TYPES = { f32: { id: 0, rowBytes: (c) => c * 4 }, f16: { id: 1, rowBytes: (c) => c * 2 }, q4_0: { id: 2, rowBytes: (c) => (c / 32) * 18 }, q8_0: { id: 8, rowBytes: (c) => (c / 32) * 34 } };
@@ -11,9 +13,10 @@ const vocab = Number(process.env.VOCAB ?? 8192);
 const steps = Number(process.env.STEPS ?? 100);
 const batch = Number(process.env.BATCH ?? 0);
 const passes = Number(process.env.PASSES ?? 20);
-const PASS_SIZES = [1, 2, 4];
+const PASS_SIZES = (process.env.SIZES ?? '1,2,4').split(',').map(Number);
+const PASSES_PER_ROUND = 20;
 const maxBatch = Math.max(batch, ...PASS_SIZES);
-const cfg = { vocab, dim: 512, layers: 8, heads: 8, kvHeads: 8, ffn: 1376, ctx: 512, headDim: 64 };
+const cfg = { vocab, dim: 512, layers: Number(process.env.LAYERS ?? 8), heads: 8, kvHeads: 8, ffn: 1376, ctx: 512, headDim: 64 };
 
 const wasmPath = process.env.WASM ?? new URL('../sdk/wasm/recyclegpt.wasm', import.meta.url);
 const { instance } = await WebAssembly.instantiate(readFileSync(wasmPath));
@@ -77,7 +80,7 @@ function loadModel(type) {
   return { model, params };
 }
 
-/** Fastest CPU ms of an n-token pass at a fixed position (the minimum shrugs off other
+/** CPU ms of an n-token pass at a fixed position, the fastest round's (the minimum shrugs off other
  * processes on a shared machine), and its ratio to the 1-token pass. */
 function passTimes(model) {
   new Uint32Array(rg.memory.buffer, tokensPtr, maxBatch).fill(5);
@@ -87,12 +90,12 @@ function passTimes(model) {
     fastest[n] = Infinity;
     for (let r = 0; r < passes; r++) {
       const start = process.cpuUsage();
-      check(rg.rg_forward(model, tokensPtr, n, 64, 0) === 0, 'rg_forward pass');
+      for (let k = 0; k < PASSES_PER_ROUND; k++) check(rg.rg_forward(model, tokensPtr, n, 64, 0) === 0, 'rg_forward pass');
       const used = process.cpuUsage(start);
-      fastest[n] = Math.min(fastest[n], (used.user + used.system) / 1000);
+      fastest[n] = Math.min(fastest[n], (used.user + used.system) / 1000 / PASSES_PER_ROUND);
     }
   }
-  return PASS_SIZES.map((n) => `${n}-token pass ${fastest[n].toFixed(2)} ms cpu (×${(fastest[n] / fastest[1]).toFixed(2)})`).join(', ');
+  return PASS_SIZES.map((n) => `${n}-token pass ${fastest[n].toFixed(3)} ms cpu (×${(fastest[n] / fastest[1]).toFixed(2)})`).join(', ');
 }
 
 const tokensPtr = rg.rg_alloc(4 * maxBatch) >>> 0;

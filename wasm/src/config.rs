@@ -107,14 +107,15 @@ impl Config {
         let kv =
             u(self.n_layers).checked_mul(u(self.ctx_len))?.checked_mul(u(self.kv_dim))?.checked_mul(2 * kv_elem)?;
         // x, xb, xb2, hidden: dim; q, att, q_rounded: q_dim; k, v: kv_dim; hb, hb2: ffn; logits: vocab; rope;
-        // prepared input: f16-rounded f32 + i8 + one f32 scale per 32.
+        // prepared input: f16-rounded f32, i16 values and their Q4_0 mix, an f32 scale and an
+        // i32 sum per 32 (counted as one byte per value).
         let per_token_f32 = 4 * u(self.dim)
             + 3 * u(self.q_dim)
             + 2 * u(self.kv_dim)
             + 2 * u(self.ffn_dim)
             + u(self.n_vocab)
             + u(self.rope_dim);
-        let per_token_bytes = per_token_f32 * 4 + u(self.max_input_cols()) * 6 + 4;
+        let per_token_bytes = per_token_f32 * 4 + u(self.max_input_cols()) * 9 + 8;
         let batch = u(self.max_batch).checked_mul(per_token_bytes)?;
         let fixed = u(self.ctx_len) * 4;
         kv.checked_add(batch)?.checked_add(fixed)

@@ -4,7 +4,6 @@
 
 use crate::config::Config;
 use crate::error::*;
-use crate::f16::{f16_to_f32, f32_to_f16};
 use crate::kernels;
 use crate::quant::PreparedInput;
 use crate::tensor::{input_needs, Kind, Tensor, GLOBAL_KINDS, LAYER_KINDS};
@@ -53,6 +52,18 @@ impl Slots {
         } else {
             Ok(())
         }
+    }
+
+    /// Repacks every quantized matrix for the group kernels (see `packed`). Allocates only its
+    /// scratch, before touching anything, so a failure leaves the slots as they were; packing
+    /// twice (ready retried after an error) packs nothing again.
+    pub fn pack_all(&mut self) -> Result<(), Status> {
+        let scratch_bytes = self.0.iter().flatten().map(Tensor::pack_scratch_bytes).max().unwrap_or(0);
+        let mut scratch = try_vec(scratch_bytes)?;
+        for tensor in self.0.iter_mut().flatten() {
+            tensor.pack(&mut scratch);
+        }
+        Ok(())
     }
 
     pub fn take(&mut self, kind: Kind, layer: usize, cfg: &Config) -> Result<Tensor, Status> {
@@ -238,11 +249,8 @@ fn add_in_place(x: &mut [f32], delta: &[f32]) {
 /// ggml's soft_max: subtract the max, exponentiate, normalise by the f64 sum.
 fn softmax(scores: &mut [f32]) {
     let max = scores.iter().fold(f32::NEG_INFINITY, |m, &s| m.max(s));
-    let mut sum = 0.0f64;
-    for s in scores.iter_mut() {
-        *s = (*s - max).exp();
-        sum += *s as f64;
-    }
+    kernels::exp_shifted(scores, max);
+    let sum = scores.iter().fold(0.0f64, |sum, &s| sum + s as f64);
     let inverse = (1.0 / sum) as f32;
     for s in scores.iter_mut() {
         *s *= inverse;
@@ -281,7 +289,11 @@ impl KvCache {
     }
 
     /// Causal attention for a batch whose first token sits at `pos`: token t's query
-    /// (all heads) attends to positions 0..=pos + t of `layer`.
+    /// (all heads) attends to positions 0..=pos + t of `layer`. Scores use 1/sqrt(head_dim);
+    /// query head h reads kv head h / (n_heads / n_kv_heads). With an f16 cache the queries
+    /// and the probabilities are rounded to f16, as ggml does for an f16 × f32 matmul, and
+    /// each kv head's keys and values are widened to f32 once for all the batch's tokens and
+    /// the query heads sharing them: widening is exact, so every dot and sum is the f16 one.
     fn attend(
         &self,
         cfg: &Config,
@@ -291,60 +303,46 @@ impl KvCache {
         out: &mut [f32],
         work: &mut AttentionScratch,
     ) {
-        let q_dim = cfg.q_dim;
-        for (t, q) in queries.chunks_exact(q_dim).enumerate() {
-            self.attend_one(cfg, layer, pos + t + 1, q, &mut out[t * q_dim..][..q_dim], work);
-        }
-    }
-
-    /// One token over positions 0..len. Scores use 1/sqrt(head_dim); query head h reads
-    /// kv head h / (n_heads / n_kv_heads). With an f16 cache the query and the probabilities
-    /// are rounded to f16 first, as ggml does for an f16 × f32 matmul.
-    fn attend_one(
-        &self,
-        cfg: &Config,
-        layer: usize,
-        len: usize,
-        q: &[f32],
-        out: &mut [f32],
-        work: &mut AttentionScratch,
-    ) {
-        let (hd, kv_dim) = (cfg.head_dim, cfg.kv_dim);
+        let (hd, q_dim, kv_dim) = (cfg.head_dim, cfg.q_dim, cfg.kv_dim);
+        let n = queries.len() / q_dim;
         let group = cfg.n_heads / cfg.n_kv_heads;
         let scale = 1.0 / (hd as f32).sqrt();
-        let base = layer * cfg.ctx_len * kv_dim;
-        let scores = &mut work.scores[..len];
-        if let KvCache::F16 { .. } = self {
-            for (r, &v) in work.q_rounded.iter_mut().zip(q) {
-                *r = f16_to_f32(f32_to_f16(v));
+        let AttentionScratch { queries: rounded, keys, values, scores } = work;
+        let queries = match self {
+            KvCache::F32 { .. } => queries,
+            KvCache::F16 { .. } => {
+                rounded[..queries.len()].copy_from_slice(queries);
+                kernels::round_to_f16(&mut rounded[..queries.len()]);
+                &rounded[..queries.len()]
             }
-        }
-        for h in 0..cfg.n_heads {
-            let offset = base + (h / group) * hd;
-            let row = |j: usize| offset + j * kv_dim;
-            let out = &mut out[h * hd..][..hd];
-            out.fill(0.0);
-            match self {
-                KvCache::F32 { k, v } => {
-                    let qh = &q[h * hd..][..hd];
-                    for (j, s) in scores.iter_mut().enumerate() {
-                        *s = kernels::dot_f32(&k[row(j)..][..hd], qh) * scale;
-                    }
-                    softmax(scores);
-                    for (j, &p) in scores.iter().enumerate() {
-                        kernels::axpy_f32(out, p, &v[row(j)..][..hd]);
-                    }
-                }
+        };
+        for kv_head in 0..cfg.n_kv_heads {
+            // Rows 0..pos + n of this kv head, `stride` apart.
+            let first = layer * cfg.ctx_len * kv_dim + kv_head * hd;
+            let (keys, values, stride) = match self {
+                KvCache::F32 { k, v } => (&k[first..], &v[first..], kv_dim),
                 KvCache::F16 { k, v } => {
-                    let qh = &work.q_rounded[h * hd..][..hd];
-                    for (j, s) in scores.iter_mut().enumerate() {
-                        *s = kernels::dot_f16(&k[row(j)..][..hd], qh) * scale;
+                    let rows = (pos + n) * hd;
+                    kernels::widen_f16_rows(&k[first..], kv_dim, &mut keys[..rows], hd);
+                    kernels::widen_f16_rows(&v[first..], kv_dim, &mut values[..rows], hd);
+                    (&keys[..], &values[..], hd)
+                }
+            };
+            for t in 0..n {
+                let scores = &mut scores[..pos + t + 1];
+                for h in kv_head * group..(kv_head + 1) * group {
+                    let q = &queries[t * q_dim + h * hd..][..hd];
+                    kernels::dot_f32_rows(keys, stride, q, scores);
+                    for s in scores.iter_mut() {
+                        *s *= scale;
                     }
                     softmax(scores);
-                    // ggml multiplies f16 V by the probabilities converted to f16.
-                    for (j, &p) in scores.iter().enumerate() {
-                        kernels::axpy_f16(out, f16_to_f32(f32_to_f16(p)), &v[row(j)..][..hd]);
+                    if let KvCache::F16 { .. } = self {
+                        kernels::round_to_f16(scores); // ggml multiplies f16 V by f16 probabilities
                     }
+                    let out = &mut out[t * q_dim + h * hd..][..hd];
+                    out.fill(0.0);
+                    kernels::axpy_rows(out, scores, values, stride);
                 }
             }
         }
@@ -372,8 +370,11 @@ pub struct Scratch {
 }
 
 struct AttentionScratch {
-    /// One token's query rounded to f16 (dot against an f16 key cache).
-    q_rounded: Vec<f32>,
+    /// The batch's queries rounded to f16 (dots against an f16 key cache).
+    queries: Vec<f32>,
+    /// One kv head's keys and values at every position, widened from an f16 cache.
+    keys: Vec<f32>,
+    values: Vec<f32>,
     scores: Vec<f32>,
 }
 
@@ -381,6 +382,7 @@ impl Scratch {
     fn new(cfg: &Config, input_cols: usize) -> Result<Scratch, Status> {
         // Sizes are bounded by Config::from_words, so these products cannot overflow.
         let b = cfg.max_batch;
+        let widened = if cfg.kv_f16 { cfg.ctx_len * cfg.head_dim } else { 0 };
         Ok(Scratch {
             x: try_vec(b * cfg.dim)?,
             xb: try_vec(b * cfg.dim)?,
@@ -391,7 +393,12 @@ impl Scratch {
             att: try_vec(b * cfg.q_dim)?,
             hb: try_vec(b * cfg.ffn_dim)?,
             hb2: try_vec(b * cfg.ffn_dim)?,
-            attention: AttentionScratch { q_rounded: try_vec(cfg.q_dim)?, scores: try_vec(cfg.ctx_len)? },
+            attention: AttentionScratch {
+                queries: try_vec(b * cfg.q_dim)?,
+                keys: try_vec(widened)?,
+                values: try_vec(widened)?,
+                scores: try_vec(cfg.ctx_len)?,
+            },
             rope: try_vec(b * cfg.rope_dim)?,
             input: PreparedInput::new(input_cols, b)?,
             hidden: try_vec(b * cfg.dim)?,

@@ -1,20 +1,25 @@
 //! IEEE 754 half precision conversions (exact, round-to-nearest-even), no tables.
 
 /// 2^112: rebiases a half's exponent field (bias 15) placed in f32 position (bias 127).
-const REBIAS: f32 = 5.192_297e33;
+pub const REBIAS: f32 = 5.192_297e33;
 
+/// Largest finite half magnitude; above it (exponent field 31) are inf and NaN.
+pub const MAX_FINITE: u16 = 0x7bff;
+
+/// Shifting a sign-extended half left by 13 puts its exponent and mantissa in their f32
+/// places and copies of its sign in bits 28..=31; this mask keeps only bit 31's copy.
+pub const PLACED_MASK: u32 = 0x8fff_ffff;
+
+/// Exact for all 65536 halves, by the steps the SIMD128 kernels take on four lanes at once.
 pub fn f16_to_f32(h: u16) -> f32 {
-    let h = h as u32;
-    let sign = (h & 0x8000) << 16;
-    let magnitude = h & 0x7fff;
-    let bits = if magnitude >= 0x7c00 {
-        (magnitude << 13) | 0x7f80_0000 // inf / NaN keep their payload
+    let placed = (((h as i16 as i32) << 13) as u32) & PLACED_MASK;
+    if h & 0x7fff > MAX_FINITE {
+        f32::from_bits(placed | 0x7f80_0000) // inf / NaN keep their payload
     } else {
-        // Normals and subnormals alike: the shifted bits read as an f32 (itself
+        // Normals and subnormals alike: the placed bits read as an f32 (itself
         // subnormal for half subnormals) times 2^112 is exactly the half's value.
-        (f32::from_bits(magnitude << 13) * REBIAS).to_bits()
-    };
-    f32::from_bits(bits | sign)
+        f32::from_bits(placed) * REBIAS
+    }
 }
 
 pub fn f32_to_f16(x: f32) -> u16 {
@@ -68,6 +73,24 @@ mod tests {
             } else {
                 assert_eq!(f32_to_f16(f), h, "half {h:#06x} -> {f}");
             }
+        }
+    }
+
+    /// The value a half's fields spell, computed independently in f64.
+    fn decode_by_fields(h: u16) -> u32 {
+        let (exponent, mantissa) = ((h >> 10) & 31, (h & 1023) as f64);
+        let sign = ((h & 0x8000) as u32) << 16;
+        match exponent {
+            31 => sign | 0x7f80_0000 | ((h & 1023) as u32) << 13,
+            0 => sign | ((mantissa * 2f64.powi(-24)) as f32).to_bits(),
+            e => sign | (((1024.0 + mantissa) * 2f64.powi(e as i32 - 25)) as f32).to_bits(),
+        }
+    }
+
+    #[test]
+    fn every_half_widens_exactly() {
+        for h in 0..=u16::MAX {
+            assert_eq!(f16_to_f32(h).to_bits(), decode_by_fields(h), "half {h:#06x}");
         }
     }
 

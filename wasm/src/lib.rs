@@ -7,6 +7,7 @@ pub mod error;
 pub mod f16;
 pub mod kernels;
 pub mod model;
+pub mod packed;
 pub mod quant;
 pub mod recycle;
 pub mod tensor;
@@ -251,7 +252,9 @@ pub extern "C" fn rg_last_error() -> i32 {
 }
 
 /// Test hook: one weight row (raw GGUF bytes) · one f32 activation of n values,
-/// through the scalar (`use_simd` = 0) or SIMD128 kernels. NaN on error.
+/// through the scalar (`use_simd` = 0) or SIMD128 kernels. NaN on error, and for Q8_0 / Q4_0
+/// also when the kernel paths of `kernels::dot_row` (activation quantizers, packed-group and
+/// raw-row kernels, 1..=MAX_TOKENS tokens) disagree in a single bit.
 ///
 /// # Safety
 /// `w` must point at one row's bytes of `ggml_type` and `x` at n readable f32.

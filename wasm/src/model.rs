@@ -62,6 +62,7 @@ impl Model {
             return Err(ERR_WRONG_STATE);
         }
         self.slots.check_complete()?;
+        self.slots.pack_all()?;
         let (cfg, slots) = (&self.cfg, &mut self.slots);
         let stack = Stack::new(cfg, slots, cfg.max_input_cols())?;
         let shared = SharedTensors {

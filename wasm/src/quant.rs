@@ -54,21 +54,29 @@ pub fn block_scale(block: &[u8]) -> f32 {
 
 pub fn dequantize_row_q8_0(row: &[u8], out: &mut [f32]) {
     for (block, values) in row.chunks_exact(Q8_0_BLOCK_BYTES).zip(out.chunks_exact_mut(QK)) {
-        let d = block_scale(block);
-        for (v, &q) in values.iter_mut().zip(&block[2..]) {
-            *v = q as i8 as f32 * d;
-        }
+        dequantize_block_q8_0(block_scale(block), &block[2..], values);
     }
 }
 
 pub fn dequantize_row_q4_0(row: &[u8], out: &mut [f32]) {
     for (block, values) in row.chunks_exact(Q4_0_BLOCK_BYTES).zip(out.chunks_exact_mut(QK)) {
-        let d = block_scale(block);
-        let (low, high) = values.split_at_mut(QK / 2);
-        for (j, &packed) in block[2..].iter().enumerate() {
-            low[j] = ((packed & 15) as i32 - 8) as f32 * d;
-            high[j] = ((packed >> 4) as i32 - 8) as f32 * d;
-        }
+        dequantize_block_q4_0(block_scale(block), &block[2..], values);
+    }
+}
+
+/// One block's 32 values from its scale and its 32 quant bytes.
+pub fn dequantize_block_q8_0(d: f32, quants: &[u8], values: &mut [f32]) {
+    for (v, &q) in values.iter_mut().zip(quants) {
+        *v = q as i8 as f32 * d;
+    }
+}
+
+/// One block's 32 values from its scale and its 16 bytes of nibbles.
+pub fn dequantize_block_q4_0(d: f32, quants: &[u8], values: &mut [f32]) {
+    let (low, high) = values.split_at_mut(QK / 2);
+    for (j, &packed) in quants.iter().enumerate() {
+        low[j] = ((packed & 15) as i32 - 8) as f32 * d;
+        high[j] = ((packed >> 4) as i32 - 8) as f32 * d;
     }
 }
 
@@ -97,6 +105,8 @@ pub struct PreparedInput {
     f16_rounded: Vec<f32>,
     q8_scales: Vec<f32>,
     q8_qs: Vec<i16>,
+    q8_sums: Vec<i32>,
+    q8_q4_mix: Vec<i16>,
 }
 
 impl PreparedInput {
@@ -107,12 +117,26 @@ impl PreparedInput {
             f16_rounded: try_vec(values)?,
             q8_scales: try_vec(values / QK + max_tokens)?,
             q8_qs: try_vec(values)?,
+            q8_sums: try_vec(values / QK + max_tokens)?,
+            q8_q4_mix: try_vec(values)?,
         })
     }
 
     /// Converts `n` rows of `x` (each `x.len() / n` long). Q8_0 needs whole blocks:
     /// callers only ask for it when a quantized weight (cols % 32 == 0) consumes the input.
     pub fn prepare(&mut self, x: &[f32], n: usize, want_f16: bool, want_q8: bool) {
+        self.prepare_with(crate::kernels::quantize_q8_0, x, n, want_f16, want_q8)
+    }
+
+    /// `prepare` through the given Q8_0 quantizer (the test hook compares the kernels').
+    pub fn prepare_with(
+        &mut self,
+        quantize: fn(&[f32], Q8ActivationMut),
+        x: &[f32],
+        n: usize,
+        want_f16: bool,
+        want_q8: bool,
+    ) {
         let cols = x.len() / n;
         self.cols = cols;
         if want_f16 {
@@ -122,12 +146,14 @@ impl PreparedInput {
         }
         if want_q8 {
             for t in 0..n {
-                let row = &x[t * cols..][..cols];
-                quantize_row_q8_0(
-                    row,
-                    &mut self.q8_scales[t * cols / QK..][..cols / QK],
-                    &mut self.q8_qs[t * cols..][..cols],
-                );
+                let (values, blocks) = (t * cols..(t + 1) * cols, t * cols / QK..(t + 1) * cols / QK);
+                let out = Q8ActivationMut {
+                    scales: &mut self.q8_scales[blocks.clone()],
+                    qs: &mut self.q8_qs[values.clone()],
+                    sums: &mut self.q8_sums[blocks],
+                    q4_mix: &mut self.q8_q4_mix[values],
+                };
+                quantize(&x[t * cols..][..cols], out);
             }
         }
     }
@@ -140,16 +166,45 @@ impl PreparedInput {
         Q8Activation {
             scales: &self.q8_scales[token * self.cols / QK..][..self.cols / QK],
             qs: &self.q8_qs[token * self.cols..][..self.cols],
+            sums: &self.q8_sums[token * self.cols / QK..][..self.cols / QK],
+            q4_mix: &self.q8_q4_mix[token * self.cols..][..self.cols],
         }
     }
 }
 
 /// One token's activation in Q8_0 form, as a quantized dot consumes it: per block the
-/// f16-rounded scale (widened to f32) and the 32 values in [-127, 127] (widened to i16).
+/// f16-rounded scale (widened to f32) and the 32 values q in [-128, 127] (widened to i16);
+/// and for the packed Q4_0 kernel (see `packed`), per block Σ q (it takes Σ (w - 8)·q as
+/// Σ w·q - 8·Σ q) and `q4_mix`: q0..8, q8..16 - 16·q0..8, q16..24, q24..32 - 16·q16..24,
+/// so that a byte b = lo + 16·hi of nibbles gives lo·q_k + hi·q_8+k as b·q_k + hi·mix.
 #[derive(Clone, Copy)]
 pub struct Q8Activation<'a> {
     pub scales: &'a [f32],
     pub qs: &'a [i16],
+    pub sums: &'a [i32],
+    pub q4_mix: &'a [i16],
+}
+
+/// Where one row's `Q8Activation` is written.
+pub struct Q8ActivationMut<'a> {
+    pub scales: &'a mut [f32],
+    pub qs: &'a mut [i16],
+    pub sums: &'a mut [i32],
+    pub q4_mix: &'a mut [i16],
+}
+
+/// The Q4_0 helpers of a `Q8Activation`, from its values.
+pub fn q4_extras(qs: &[i16], sums: &mut [i32], q4_mix: &mut [i16]) {
+    for ((block, sum), mix) in qs.chunks_exact(QK).zip(sums.iter_mut()).zip(q4_mix.chunks_exact_mut(QK)) {
+        *sum = block.iter().map(|&q| q as i32).sum();
+        for half in [0, QK / 2] {
+            for k in 0..8 {
+                let (low, high) = (block[half + k], block[half + 8 + k]);
+                mix[half + k] = low;
+                mix[half + 8 + k] = high - 16 * low;
+            }
+        }
+    }
 }
 
 #[cfg(test)]
@@ -203,6 +258,27 @@ mod tests {
         assert_eq!(out[15], 14.0); // (15 - 8) * 2
         assert_eq!(out[16], 14.0); // high nibble of byte 0 is 15
         assert_eq!(out[31], -16.0);
+    }
+
+    #[test]
+    fn q4_mix_turns_nibble_bytes_into_the_block_dot() {
+        // What the packed Q4_0 SIMD kernel computes from a byte b = lo + 16·hi (lo element k,
+        // hi element 8 + k of a half block), against the plain dot, at the value extremes.
+        let qs: Vec<i16> = (0..32).map(|i| [-128, 127, -1, 0, 5][i % 5]).collect();
+        let (mut sums, mut mix) = ([0; 1], [0i16; 32]);
+        q4_extras(&qs, &mut sums, &mut mix);
+        assert_eq!(sums[0], qs.iter().map(|&q| q as i32).sum::<i32>());
+        let nibble = |j: usize| [15, 0, 7, 8, 3][j % 5] as i32;
+        let want: i32 = (0..32).map(|j| nibble(j) * qs[j] as i32).sum();
+        let got: i32 = [0, 16]
+            .iter()
+            .flat_map(|&half| (0..8).map(move |k| (half, k)))
+            .map(|(half, k)| {
+                let (lo, hi) = (nibble(half + k), nibble(half + 8 + k));
+                (lo + 16 * hi) * mix[half + k] as i32 + hi * mix[half + 8 + k] as i32
+            })
+            .sum();
+        assert_eq!(got, want);
     }
 
     #[test]

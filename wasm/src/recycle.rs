@@ -68,6 +68,7 @@ impl RecycleHead {
             return Err(ERR_WRONG_STATE);
         }
         self.slots.check_complete()?;
+        self.slots.pack_all()?;
         let (cfg, slots) = (&self.cfg, &mut self.slots);
         // The projection's input is the widest: 2·dim per row.
         let input_cols = cfg.max_input_cols().max(2 * cfg.dim);

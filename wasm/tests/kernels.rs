@@ -5,7 +5,9 @@ mod common;
 use common::*;
 use recyclegpt_wasm::f16::{f16_to_f32, f32_to_f16};
 use recyclegpt_wasm::kernels::{self, scalar};
-use recyclegpt_wasm::quant::{quantize_row_q8_0, Q8Activation};
+use recyclegpt_wasm::packed::{pack_in_place, GroupLayout, PackedMatrix, ROWS};
+use recyclegpt_wasm::quant::GgmlType;
+use recyclegpt_wasm::quant::{PreparedInput, Q8Activation};
 use recyclegpt_wasm::rg_kernel_dot;
 
 /// |got - want| against the scale of the terms, Σ|w·x|.
@@ -19,14 +21,20 @@ fn dot64(w: &[f32], x: &[f32]) -> (f64, f64) {
     (pairs.clone().sum(), pairs.map(f64::abs).sum())
 }
 
+/// One activation row quantized as the engine does.
+fn prepared(x: &[f32]) -> PreparedInput {
+    let mut input = PreparedInput::new(x.len(), 1).unwrap();
+    input.prepare(x, 1, false, true);
+    input
+}
+
 #[test]
 fn scalar_dots_match_f64_reference() {
     let mut rng = Rng::new(3);
     for n in [32u32, 64, 96, 160, 512, 1376] {
         let x: Vec<f32> = (0..n).map(|_| rng.uniform(3.0)).collect();
-        let mut scales = vec![0.0; n as usize / 32];
-        let mut qs = vec![0i16; n as usize];
-        quantize_row_q8_0(&x, &mut scales, &mut qs);
+        let input = prepared(&x);
+        let (scales, qs) = (input.q8(0).scales, input.q8(0).qs);
         let x_q8: Vec<f32> = qs.iter().enumerate().map(|(i, &q)| q as f32 * scales[i / 32]).collect();
         let x_f16: Vec<f32> = x.iter().map(|&v| f16_to_f32(f32_to_f16(v))).collect();
 
@@ -41,36 +49,48 @@ fn scalar_dots_match_f64_reference() {
 
         let (bytes, w) = random_tensor(&mut rng, Q8_0, 1, n, 1.0);
         let (want, terms) = dot64(&w, &x_q8);
-        assert_close(scalar::dot_q8_0_q8_0(&bytes, Q8Activation { scales: &scales, qs: &qs }), want, terms, "q8_0");
+        assert_close(scalar::dot_q8_0_q8_0(&bytes, input.q8(0)), want, terms, "q8_0");
 
         let (bytes, w) = random_tensor(&mut rng, Q4_0, 1, n, 1.0);
         let (want, terms) = dot64(&w, &x_q8);
-        assert_close(scalar::dot_q4_0_q8_0(&bytes, Q8Activation { scales: &scales, qs: &qs }), want, terms, "q4_0");
+        assert_close(scalar::dot_q4_0_q8_0(&bytes, input.q8(0)), want, terms, "q4_0");
     }
 }
 
 #[test]
-fn multi_token_kernels_give_each_token_its_single_token_result() {
+fn packed_multi_token_kernels_give_each_row_and_token_its_single_row_result() {
     let mut rng = Rng::new(5);
-    let n = 160; // five blocks: a 4-block step and a tail
-    let activations: Vec<(Vec<f32>, Vec<i16>)> = (0..4)
-        .map(|_| {
-            let x: Vec<f32> = (0..n).map(|_| rng.uniform(3.0)).collect();
-            let (mut scales, mut qs) = (vec![0.0; n as usize / 32], vec![0i16; n as usize]);
-            quantize_row_q8_0(&x, &mut scales, &mut qs);
-            (scales, qs)
-        })
-        .collect();
-    let xs: Vec<Q8Activation> = activations.iter().map(|(scales, qs)| Q8Activation { scales, qs }).collect();
+    let (n, rows) = (160, 6); // five blocks; one packed group of four rows and two raw rows
+    let inputs: Vec<PreparedInput> =
+        (0..4).map(|_| prepared(&(0..n).map(|_| rng.uniform(3.0)).collect::<Vec<_>>())).collect();
+    let xs: Vec<Q8Activation> = inputs.iter().map(|input| input.q8(0)).collect();
     let bits = |v: &[f32]| v.iter().map(|f| f.to_bits()).collect::<Vec<_>>();
     for ty in [Q8_0, Q4_0] {
-        let (row, _) = random_tensor(&mut rng, ty, 1, n, 1.0);
-        let one = |x| if ty == Q8_0 { kernels::dot_q8_0_q8_0(&row, x) } else { kernels::dot_q4_0_q8_0(&row, x) };
-        let single: Vec<f32> = xs.iter().map(|&x| one(x)).collect();
+        let (raw, _) = random_tensor(&mut rng, ty, rows, n, 1.0);
+        let row_bytes = raw.len() / rows as usize;
+        let one = |r: usize, x| {
+            let row = &raw[r * row_bytes..][..row_bytes];
+            if ty == Q8_0 {
+                kernels::dot_q8_0_q8_0(row, x)
+            } else {
+                kernels::dot_q4_0_q8_0(row, x)
+            }
+        };
+        let ggml_type = GgmlType::from_id(ty).unwrap();
+        let layout = GroupLayout::new(ggml_type, n as usize / 32);
+        let mut data = raw.clone();
+        assert!(pack_in_place(&mut data, layout, &mut vec![0; layout.bytes()]));
+        let matrix = PackedMatrix { data: &data, rows: rows as usize, packed_rows: ROWS, layout };
         for count in 1..=kernels::MAX_TOKENS {
-            let mut out = Vec::new();
-            kernels::dot_rows_quantized(ty == Q8_0, &row, row.len(), &xs[..count], |_, sums| out.extend(sums));
-            assert_eq!(bits(&out), bits(&single[..count]), "type {ty}, {count} tokens");
+            for first_row in [0, ROWS] {
+                let (mut got, mut want) = (Vec::new(), Vec::new());
+                kernels::dot_rows_quantized(ty == Q8_0, matrix, first_row..rows as usize, &xs[..count], |r, sums| {
+                    got.extend(sums);
+                    want.extend(xs[..count].iter().map(|&x| one(r, x)));
+                });
+                assert_eq!(got.len(), (rows as usize - first_row) * count);
+                assert_eq!(bits(&got), bits(&want), "type {ty}, {count} tokens, from row {first_row}");
+            }
         }
     }
 }

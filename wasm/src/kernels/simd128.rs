@@ -2,13 +2,15 @@
 //!
 //! Quantized dots: wasm has no i8 dot instruction, so weights are sign-extended
 //! to i16 (once per block for all the tokens of a batch) and multiplied with the
-//! (already i16) activation by i32x4.dot_i16x8. Each block's integer sum is
-//! exact, so the only difference from the scalar kernels is the order in which
-//! the per-block f32 terms `sumi * (dw * dx)` are added (4 lanes, then tail).
+//! (already i16) activation by i32x4.dot_i16x8. Each block's integer sum is exact
+//! and the per-block f32 terms `sumi · (dw · dx)` are added in block order, as in
+//! the scalar kernels, so both give the same bits.
 
 use core::arch::wasm32::*;
 
-use crate::quant::{block_scale, Q8Activation, Q4_0_BLOCK_BYTES, Q8_0_BLOCK_BYTES, QK};
+use crate::f16::{f16_to_f32, MAX_FINITE, PLACED_MASK, REBIAS};
+use crate::packed::{GroupLayout, ROWS};
+use crate::quant::{block_scale, Q8Activation, Q8ActivationMut, Q4_0_BLOCK_BYTES, Q8_0_BLOCK_BYTES, QK};
 
 #[inline(always)]
 unsafe fn load(p: *const u8) -> v128 {
@@ -41,18 +43,58 @@ fn sums_of_pairs(ab: v128, cd: v128) -> v128 {
     i32x4_add(i32x4_shuffle::<0, 1, 4, 5>(ab, cd), i32x4_shuffle::<2, 3, 6, 7>(ab, cd))
 }
 
-/// Four halves (one per u32 lane) to f32, exactly as `f16::f16_to_f32`.
+/// Halves 0..4 and 4..8 of `h` widened as `f16::f16_to_f32` widens a finite half:
+/// sign-extend, shift into place, mask, × 2^112. An inf or NaN comes out as the finite
+/// 2^16 · 1.mantissa instead; `widen_f16x8` corrects those.
 #[inline(always)]
-fn f16x4_to_f32x4(h: v128) -> v128 {
-    let sign = i32x4_shl(v128_and(h, u32x4_splat(0x8000)), 16);
-    let magnitude = v128_and(h, u32x4_splat(0x7fff));
-    let shifted = i32x4_shl(magnitude, 13);
-    let finite = f32x4_mul(shifted, f32x4_splat(5.192_297e33)); // × 2^112
-    let special = v128_or(shifted, u32x4_splat(0x7f80_0000));
-    let is_special = i32x4_gt(magnitude, i32x4_splat(0x7bff));
-    v128_or(v128_bitselect(special, finite, is_special), sign)
+fn widen_finite_f16x8(h: v128) -> [v128; 2] {
+    let place = |wide| f32x4_mul(v128_and(i32x4_shl(wide, 13), u32x4_splat(PLACED_MASK)), f32x4_splat(REBIAS));
+    [place(i32x4_extend_low_i16x8(h)), place(i32x4_extend_high_i16x8(h))]
 }
 
+/// Exact for every half: an inf / NaN lane's 2^16 · 1.mantissa (exponent field 143)
+/// gets 112 more in its exponent field, which makes it that inf / NaN, payload and sign kept.
+#[inline(always)]
+fn widen_f16x8(h: v128) -> [v128; 2] {
+    let [low, high] = widen_finite_f16x8(h);
+    let special = i16x8_gt(v128_and(h, u16x8_splat(0x7fff)), i16x8_splat(MAX_FINITE as i16));
+    let fix = |v, mask| i32x4_add(v, v128_and(mask, u32x4_splat(112 << 23)));
+    [fix(low, i32x4_extend_low_i16x8(special)), fix(high, i32x4_extend_high_i16x8(special))]
+}
+
+/// True when some half of `h` is inf or NaN (then the exact widening is needed).
+fn has_inf_or_nan(h: &[u16]) -> bool {
+    let body = h.len() - h.len() % 8;
+    let (mut largest, magnitude) = (u16x8_splat(0), u16x8_splat(0x7fff));
+    let mut i = 0;
+    while i < body {
+        // SAFETY: i + 8 ≤ h.len().
+        largest = u16x8_max(largest, v128_and(unsafe { load(h.as_ptr().add(i) as *const u8) }, magnitude));
+        i += 8;
+    }
+    v128_any_true(u16x8_gt(largest, u16x8_splat(MAX_FINITE))) || h[body..].iter().any(|&x| x & 0x7fff > MAX_FINITE)
+}
+
+/// `f16_to_f32(f32_to_f16(x))` per lane, bit for bit.
+#[inline(always)]
+fn round_to_f16x4(x: v128) -> v128 {
+    let magnitude = v128_and(x, u32x4_splat(0x7fff_ffff));
+    let sign = v128_xor(x, magnitude);
+    // Normal halves: round the 13 dropped mantissa bits to even; the carry may reach the
+    // exponent, and from 65536 up the half is inf.
+    let odd = v128_and(u32x4_shr(magnitude, 13), u32x4_splat(1));
+    let normal = v128_and(i32x4_add(magnitude, i32x4_add(odd, u32x4_splat(0xfff))), u32x4_splat(0xffff_e000));
+    let normal = v128_bitselect(u32x4_splat(0x7f80_0000), normal, i32x4_ge(normal, i32x4_splat(0x4780_0000)));
+    // Subnormal halves are multiples of 2^-24, the ulp of 0.5: adding 0.5 rounds to one.
+    let subnormal = f32x4_sub(f32x4_add(magnitude, f32x4_splat(0.5)), f32x4_splat(0.5));
+    let is_subnormal = i32x4_lt(magnitude, i32x4_splat(0x3880_0000));
+    let rounded = v128_or(v128_bitselect(subnormal, normal, is_subnormal), sign);
+    // A NaN stays NaN: quieted, its top 10 payload bits kept.
+    let nan = v128_or(v128_and(x, u32x4_splat(0xffff_e000)), u32x4_splat(0x0040_0000));
+    v128_bitselect(nan, rounded, i32x4_gt(magnitude, i32x4_splat(0x7f80_0000)))
+}
+
+#[inline(always)]
 pub fn dot_f32(w: &[f32], x: &[f32]) -> f32 {
     let n = w.len().min(x.len());
     let body = n - n % 8;
@@ -73,6 +115,16 @@ pub fn dot_f32(w: &[f32], x: &[f32]) -> f32 {
 }
 
 pub fn dot_f16(w: &[u16], x: &[f32]) -> f32 {
+    // Rows are nearly always finite and take the shorter widening; both give the same bits.
+    if has_inf_or_nan(w) {
+        dot_f16_widening(w, x, widen_f16x8)
+    } else {
+        dot_f16_widening(w, x, widen_finite_f16x8)
+    }
+}
+
+#[inline(always)]
+fn dot_f16_widening(w: &[u16], x: &[f32], widen: fn(v128) -> [v128; 2]) -> f32 {
     let n = w.len().min(x.len());
     let body = n - n % 8;
     let (mut acc0, mut acc1) = (f32x4_splat(0.0), f32x4_splat(0.0));
@@ -81,9 +133,7 @@ pub fn dot_f16(w: &[u16], x: &[f32]) -> f32 {
     while i < body {
         // SAFETY: i + 8 ≤ n elements on both sides.
         unsafe {
-            let halves = load(wp.add(i * 2));
-            let w0 = f16x4_to_f32x4(u32x4_extend_low_u16x8(halves));
-            let w1 = f16x4_to_f32x4(u32x4_extend_high_u16x8(halves));
+            let [w0, w1] = widen(load(wp.add(i * 2)));
             acc0 = f32x4_add(acc0, f32x4_mul(w0, load(xp.add(i * 4))));
             acc1 = f32x4_add(acc1, f32x4_mul(w1, load(xp.add(i * 4 + 16))));
         }
@@ -96,8 +146,8 @@ pub fn dot_f16(w: &[u16], x: &[f32]) -> f32 {
 /// One Q8_0 block's 32 weights as four i16x8 vectors, in element order.
 #[inline(always)]
 unsafe fn unpack_q8_0(w: *const u8) -> [v128; 4] {
-    let (w0, w1) = (load(w), load(w.add(16)));
-    [i16x8_extend_low_i8x16(w0), i16x8_extend_high_i8x16(w0), i16x8_extend_low_i8x16(w1), i16x8_extend_high_i8x16(w1)]
+    // v128.load8x8_s: load and sign-extend in one instruction.
+    [0, 8, 16, 24].map(|at| i16x8_load_extend_i8x8(w.add(at) as *const i8))
 }
 
 /// Same for Q4_0: byte j holds element j (low nibble) and j + 16 (high nibble), each minus 8.
@@ -115,6 +165,17 @@ unsafe fn unpack_q4_0(w: *const u8) -> [v128; 4] {
     ]
 }
 
+/// A packed group's Q4_0 block (see `packed`): byte k holds nibbles lo = element k and
+/// hi = element 8 + k, byte 8 + k elements 16 + k and 24 + k. Each half widened to u16
+/// lanes gives the bytes b = lo + 16·hi and, by a shift, hi: dotted with the activation's
+/// `q4_mix` that is Σ lo·x + hi·x' with the nibbles as 0..=15; the kernel subtracts 8·Σx
+/// afterwards instead of 8 from each weight.
+#[inline(always)]
+unsafe fn unpack_q4_0_packed(w: *const u8) -> [v128; 4] {
+    let (first, second) = (u16x8_load_extend_u8x8(w), u16x8_load_extend_u8x8(w.add(8)));
+    [first, u16x8_shr(first, 4), second, u16x8_shr(second, 4)]
+}
+
 /// i32x4 lanes summing to one block's Σ w·x: the unpacked i16 weights times the
 /// block's 32 i16 activation values at `x`, pair-summed by i32x4.dot_i16x8.
 #[inline(always)]
@@ -124,69 +185,105 @@ unsafe fn block_sum(w: &[v128; 4], x: *const u8) -> v128 {
     i32x4_add(first, second)
 }
 
-/// Shared block loop for N tokens. Four blocks per step: each block's weights are
-/// unpacked once and dotted against every token, whose four i32 sums reduce into one
-/// vector scaled by four (dw · dx) products (the weight scales widened once) and added
-/// to that token's accumulator. Leftover blocks go one by one. Each token's f32 steps
-/// do not depend on N, so a batched matmul gives the single-token results bit for bit.
+/// Four finite f16 block scales at `p` as f32, exactly as `f16::f16_to_f32`: sign-extended
+/// into i32 lanes by the load, shifted into place, masked, × 2^112. (`packed::pack_in_place`
+/// leaves a matrix with an inf or NaN scale raw, for the row kernel.)
 #[inline(always)]
-fn dot_blocks<const N: usize>(
+unsafe fn load_scales(p: *const u8) -> v128 {
+    let wide = i32x4_load_extend_i16x4(p as *const i16);
+    f32x4_mul(v128_and(i32x4_shl(wide, 13), u32x4_splat(PLACED_MASK)), f32x4_splat(REBIAS))
+}
+
+/// One raw row · N activations, block by block: each block's weights are unpacked once
+/// for every token, whose exact i32 sum is added as `sumi · (dw · dx)`, as in `scalar.rs`.
+#[inline(always)]
+fn dot_row<const N: usize>(
     w: &[u8],
     block_bytes: usize,
     xs: [Q8Activation; N],
     unpack: unsafe fn(*const u8) -> [v128; 4],
 ) -> [f32; N] {
     let blocks = xs.iter().fold(w.len() / block_bytes, |m, x| m.min(x.scales.len()).min(x.qs.len() / QK));
-    let wp = w.as_ptr();
-    let (x_qs, x_scales) = (xs.map(|x| x.qs.as_ptr() as *const u8), xs.map(|x| x.scales.as_ptr()));
-    // SAFETY (for the closures' callers): block b < blocks is within w and every activation.
-    let weights = |b: usize| unsafe { unpack(wp.add(b * block_bytes + 2)) };
-    let sum = |unpacked: &[v128; 4], t: usize, b: usize| unsafe { block_sum(unpacked, x_qs[t].add(b * QK * 2)) };
-    let mut acc = [f32x4_splat(0.0); N];
-    let mut b = 0;
-    while b + 4 <= blocks {
-        // Block by block, so that few vectors are live at once; per token, blocks b and b + 1
-        // are half-reduced into `low`, then b + 2 and b + 3 finish the four sums.
-        let (mut first, mut low) = ([i32x4_splat(0); N], [i32x4_splat(0); N]);
-        let unpacked = weights(b);
-        for t in 0..N {
-            first[t] = sum(&unpacked, t, b);
-        }
-        let unpacked = weights(b + 1);
-        for t in 0..N {
-            low[t] = pair_sums(first[t], sum(&unpacked, t, b + 1));
-        }
-        let unpacked = weights(b + 2);
-        for t in 0..N {
-            first[t] = sum(&unpacked, t, b + 2);
-        }
-        // SAFETY: the four scale halves of blocks b..b + 4 are within w.
-        let half = |k: usize| unsafe { core::ptr::read_unaligned(wp.add((b + k) * block_bytes) as *const u16) } as u32;
-        // The same f32 products as the scalar `block_scale(block) * dx`.
-        let w_scales = f16x4_to_f32x4(u32x4(half(0), half(1), half(2), half(3)));
-        let unpacked = weights(b + 3);
-        for t in 0..N {
-            let sums = sums_of_pairs(low[t], pair_sums(first[t], sum(&unpacked, t, b + 3)));
-            // SAFETY: scales b..b + 4 are within every activation.
-            let scales = f32x4_mul(w_scales, unsafe { load(x_scales[t].add(b) as *const u8) });
-            acc[t] = f32x4_add(acc[t], f32x4_mul(f32x4_convert_i32x4(sums), scales));
-        }
-        b += 4;
-    }
-    let mut tail = [0.0f32; N];
-    while b < blocks {
-        let unpacked = weights(b);
+    let x_qs = xs.map(|x| x.qs.as_ptr() as *const u8);
+    let mut sums = [0.0f32; N];
+    for b in 0..blocks {
+        // SAFETY: block b < blocks is within w and every activation.
+        let unpacked = unsafe { unpack(w.as_ptr().add(b * block_bytes + 2)) };
         let dw = block_scale(&w[b * block_bytes..]);
         for t in 0..N {
-            tail[t] += sum_i32x4(sum(&unpacked, t, b)) as f32 * (dw * xs[t].scales[b]);
+            let sumi = sum_i32x4(unsafe { block_sum(&unpacked, x_qs[t].add(b * QK * 2)) });
+            sums[t] += sumi as f32 * (dw * xs[t].scales[b]);
         }
-        b += 1;
     }
-    let mut out = [0.0f32; N];
-    for t in 0..N {
-        out[t] = sum_f32x4(acc[t]) + tail[t];
+    sums
+}
+
+/// One packed group (`packed::ROWS` = 4 rows, `QUANT_BYTES` per block and row) · N activations,
+/// `[token][row]`. Per block, each row's weights are unpacked once for every token; a token's
+/// four rows' i32 sums reduce into one vector, scaled by the four rows' (dw · dx) and added to
+/// that token's accumulator: per lane the steps of the scalar kernel, so the same bits. With
+/// `q4`, the weights come as `unpack_q4_0_packed` gives them, dotted with the activations'
+/// `q4_mix`, and the exact integer sums lose 8·Σx.
+#[inline(always)]
+fn dot_group<const N: usize, const QUANT_BYTES: usize>(
+    group: &[u8],
+    layout: GroupLayout,
+    xs: [Q8Activation; N],
+    unpack: unsafe fn(*const u8) -> [v128; 4],
+    q4: bool,
+) -> [[f32; ROWS]; N] {
+    assert!(group.len() >= layout.bytes() && layout.quant_bytes == QUANT_BYTES);
+    let blocks = xs.iter().fold(layout.blocks, |m, x| {
+        m.min(x.scales.len()).min(x.qs.len() / QK).min(x.sums.len()).min(x.q4_mix.len() / QK)
+    });
+    // Pointers that step one block at a time: offsets inside a block are then constants that
+    // fold into the loads, where indexing would cost an address computation per load. A block
+    // is its four scales, then four rows' quants (`GroupLayout::scales`, `GroupLayout::quants`).
+    let mut block = group.as_ptr();
+    let mut x_values = xs.map(|x| if q4 { x.q4_mix.as_ptr() } else { x.qs.as_ptr() } as *const u8);
+    let (mut x_scales, mut x_sums) = (xs.map(|x| x.scales.as_ptr()), xs.map(|x| x.sums.as_ptr()));
+    let mut acc = [f32x4_splat(0.0); N];
+    for _ in 0..blocks {
+        // SAFETY (for the closures' callers): this block (< blocks) of row lane < ROWS is within
+        // the group, and of every activation.
+        let weights = |lane: usize| unsafe { unpack(block.add(ROWS * 2 + lane * QUANT_BYTES)) };
+        let sum = |unpacked: &[v128; 4], t: usize| unsafe { block_sum(unpacked, x_values[t]) };
+        // Row by row, so that few vectors are live at once: rows 0 and 1 are half-reduced
+        // into `low`, then rows 2 and 3 finish the four sums.
+        let (mut first, mut low) = ([i32x4_splat(0); N], [i32x4_splat(0); N]);
+        let unpacked = weights(0);
+        for t in 0..N {
+            first[t] = sum(&unpacked, t);
+        }
+        let unpacked = weights(1);
+        for t in 0..N {
+            low[t] = pair_sums(first[t], sum(&unpacked, t));
+        }
+        let unpacked = weights(2);
+        for t in 0..N {
+            first[t] = sum(&unpacked, t);
+        }
+        // SAFETY: as above, for the block's four weight scales, the activations' scale and sum.
+        let w_scale = unsafe { load_scales(block) };
+        let unpacked = weights(3);
+        for t in 0..N {
+            let mut sums = sums_of_pairs(low[t], pair_sums(first[t], sum(&unpacked, t)));
+            if q4 {
+                sums = i32x4_sub(sums, i32x4_splat(8 * unsafe { *x_sums[t] }));
+            }
+            let scales = f32x4_mul(w_scale, f32x4_splat(unsafe { *x_scales[t] }));
+            acc[t] = f32x4_add(acc[t], f32x4_mul(f32x4_convert_i32x4(sums), scales));
+        }
+        block = block.wrapping_add(ROWS * (2 + QUANT_BYTES));
+        for t in 0..N {
+            x_values[t] = x_values[t].wrapping_add(QK * 2);
+            x_scales[t] = x_scales[t].wrapping_add(1);
+            x_sums[t] = x_sums[t].wrapping_add(1);
+        }
     }
-    out
+    acc.map(|v| {
+        [f32x4_extract_lane::<0>(v), f32x4_extract_lane::<1>(v), f32x4_extract_lane::<2>(v), f32x4_extract_lane::<3>(v)]
+    })
 }
 
 pub fn dot_q8_0_q8_0(w: &[u8], x: Q8Activation) -> f32 {
@@ -198,45 +295,191 @@ pub fn dot_q4_0_q8_0(w: &[u8], x: Q8Activation) -> f32 {
 }
 
 pub fn dot_q8_0_q8_0_tokens<const N: usize>(w: &[u8], xs: [Q8Activation; N]) -> [f32; N] {
-    dot_blocks(w, Q8_0_BLOCK_BYTES, xs, unpack_q8_0)
+    dot_row(w, Q8_0_BLOCK_BYTES, xs, unpack_q8_0)
 }
 
 pub fn dot_q4_0_q8_0_tokens<const N: usize>(w: &[u8], xs: [Q8Activation; N]) -> [f32; N] {
-    dot_blocks(w, Q4_0_BLOCK_BYTES, xs, unpack_q4_0)
+    dot_row(w, Q4_0_BLOCK_BYTES, xs, unpack_q4_0)
 }
 
-pub fn axpy_f32(y: &mut [f32], a: f32, x: &[f32]) {
-    let n = y.len().min(x.len());
-    let body = n - n % 4;
-    let av = f32x4_splat(a);
-    let (yp, xp) = (y.as_mut_ptr() as *mut u8, x.as_ptr() as *const u8);
-    let mut i = 0;
-    while i < body {
-        // SAFETY: i + 4 ≤ n elements on both sides.
-        unsafe {
-            let sum = f32x4_add(load(yp.add(i * 4)), f32x4_mul(av, load(xp.add(i * 4))));
-            core::ptr::write_unaligned(yp.add(i * 4) as *mut v128, sum);
-        }
-        i += 4;
-    }
-    super::scalar::axpy_f32(&mut y[body..n], a, &x[body..n]);
+pub fn dot_q8_0_q8_0_group<const N: usize>(
+    group: &[u8],
+    layout: GroupLayout,
+    xs: [Q8Activation; N],
+) -> [[f32; ROWS]; N] {
+    dot_group::<N, { Q8_0_BLOCK_BYTES - 2 }>(group, layout, xs, unpack_q8_0, false)
 }
 
-pub fn axpy_f16(y: &mut [f32], a: f32, x: &[u16]) {
-    let n = y.len().min(x.len());
-    let body = n - n % 4;
-    let av = f32x4_splat(a);
-    let (yp, xp) = (y.as_mut_ptr() as *mut u8, x.as_ptr() as *const u8);
+pub fn dot_q4_0_q8_0_group<const N: usize>(
+    group: &[u8],
+    layout: GroupLayout,
+    xs: [Q8Activation; N],
+) -> [[f32; ROWS]; N] {
+    dot_group::<N, { Q4_0_BLOCK_BYTES - 2 }>(group, layout, xs, unpack_q4_0_packed, true)
+}
+
+/// `quant::quantize_row_q8_0` into i16 values, plus the Q4_0 helpers (`quant::q4_extras`);
+/// four lanes at a time with the same steps: amax ignoring NaN (pmax), q = roundf(x · (1/d))
+/// (halves away from zero), saturated to i8 as `as i8` does.
+pub fn quantize_q8_0(x: &[f32], out: Q8ActivationMut) {
+    let Q8ActivationMut { scales, qs, sums, q4_mix } = out;
+    let blocks = (x.len() / QK).min(scales.len()).min(qs.len() / QK).min(sums.len()).min(q4_mix.len() / QK);
+    for b in 0..blocks {
+        // SAFETY: block b < blocks is within x and qs.
+        let values: [v128; 8] = core::array::from_fn(|i| unsafe { load(x.as_ptr().add(b * QK + 4 * i) as *const u8) });
+        let amax = values.iter().fold(f32x4_splat(0.0), |m, &v| f32x4_pmax(m, f32x4_abs(v)));
+        let amax = f32x4_pmax(amax, i32x4_shuffle::<2, 3, 0, 1>(amax, amax));
+        let amax = f32x4_extract_lane::<0>(f32x4_pmax(amax, i32x4_shuffle::<1, 0, 3, 2>(amax, amax)));
+        let d = amax / 127.0;
+        let inverse = f32x4_splat(if d != 0.0 { 1.0 / d } else { 0.0 });
+        scales[b] = crate::f16::f16_to_f32(crate::f16::f32_to_f16(d));
+        let q = values.map(|v| i32x4_trunc_sat_f32x4(round_half_away(f32x4_mul(v, inverse))));
+        let clamped: [v128; 4] = core::array::from_fn(|i| {
+            let narrowed = i16x8_narrow_i32x4(q[2 * i], q[2 * i + 1]);
+            i16x8_max(i16x8_min(narrowed, i16x8_splat(127)), i16x8_splat(-128))
+        });
+        let sum = clamped.iter().fold(i32x4_splat(0), |s, &v| i32x4_add(s, i32x4_extadd_pairwise_i16x8(v)));
+        sums[b] = sum_i32x4(sum);
+        let [q0, q1, q2, q3] = clamped;
+        let mix = [q0, i16x8_sub(q1, i16x8_shl(q0, 4)), q2, i16x8_sub(q3, i16x8_shl(q2, 4))];
+        for i in 0..4 {
+            // SAFETY: block b < blocks is within qs and q4_mix.
+            unsafe {
+                core::ptr::write_unaligned(qs.as_mut_ptr().add(b * QK + 8 * i) as *mut v128, clamped[i]);
+                core::ptr::write_unaligned(q4_mix.as_mut_ptr().add(b * QK + 8 * i) as *mut v128, mix[i]);
+            }
+        }
+    }
+}
+
+/// `f32::round` per lane: the integer part, plus one away from zero when the dropped
+/// fraction (exact) is at least a half.
+#[inline(always)]
+fn round_half_away(v: v128) -> v128 {
+    let whole = f32x4_trunc(v);
+    let away = f32x4_ge(f32x4_abs(f32x4_sub(v, whole)), f32x4_splat(0.5));
+    let one = v128_or(v128_and(v, u32x4_splat(0x8000_0000)), f32x4_splat(1.0));
+    f32x4_add(whole, v128_and(away, one))
+}
+
+pub fn dot_f32_rows(rows: &[f32], stride: usize, x: &[f32], out: &mut [f32]) {
+    for (j, o) in out.iter_mut().enumerate() {
+        *o = dot_f32(&rows[j * stride..][..x.len()], x);
+    }
+}
+
+/// Sixteen lanes of y at a time stay in registers while every row adds its part, rows in
+/// order: each lane takes the same steps as with one call per row.
+pub fn axpy_rows(y: &mut [f32], a: &[f32], rows: &[f32], stride: usize) {
+    let n = y.len();
+    let wide = n - n % 16;
+    let yp = y.as_mut_ptr() as *mut u8;
+    let mut i = 0;
+    while i < wide {
+        // SAFETY: i + 16 ≤ n, and each row slice holds n values.
+        unsafe {
+            let mut acc: [v128; 4] = core::array::from_fn(|k| load(yp.add((i + 4 * k) * 4)));
+            for (j, &aj) in a.iter().enumerate() {
+                let row = rows[j * stride..][..n].as_ptr().add(i) as *const u8;
+                for (k, acc) in acc.iter_mut().enumerate() {
+                    *acc = f32x4_add(*acc, f32x4_mul(f32x4_splat(aj), load(row.add(16 * k))));
+                }
+            }
+            for (k, &acc) in acc.iter().enumerate() {
+                core::ptr::write_unaligned(yp.add((i + 4 * k) * 4) as *mut v128, acc);
+            }
+        }
+        i += 16;
+    }
+    if wide < n {
+        super::scalar::axpy_rows(&mut y[wide..], a, &rows[wide..], stride);
+    }
+}
+
+pub fn widen_f16_rows(src: &[u16], stride: usize, dst: &mut [f32], width: usize) {
+    for (j, row) in dst.chunks_exact_mut(width).enumerate() {
+        let src = &src[j * stride..][..width];
+        if has_inf_or_nan(src) {
+            widen_row(src, row, widen_f16x8)
+        } else {
+            widen_row(src, row, widen_finite_f16x8)
+        }
+    }
+}
+
+#[inline(always)]
+fn widen_row(src: &[u16], dst: &mut [f32], widen: fn(v128) -> [v128; 2]) {
+    let n = src.len().min(dst.len());
+    let body = n - n % 8;
+    let (sp, dp) = (src.as_ptr() as *const u8, dst.as_mut_ptr() as *mut u8);
     let mut i = 0;
     while i < body {
-        // SAFETY: i + 4 ≤ n elements on both sides (8 bytes of halves read as the low half of a v128).
+        // SAFETY: i + 8 ≤ n elements on both sides.
         unsafe {
-            let four_halves = core::ptr::read_unaligned(xp.add(i * 2) as *const u64);
-            let halves = u32x4_extend_low_u16x8(u64x2(four_halves, 0));
-            let sum = f32x4_add(load(yp.add(i * 4)), f32x4_mul(av, f16x4_to_f32x4(halves)));
-            core::ptr::write_unaligned(yp.add(i * 4) as *mut v128, sum);
+            let [low, high] = widen(load(sp.add(i * 2)));
+            core::ptr::write_unaligned(dp.add(i * 4) as *mut v128, low);
+            core::ptr::write_unaligned(dp.add(i * 4 + 16) as *mut v128, high);
         }
+        i += 8;
+    }
+    for (d, &h) in dst[body..n].iter_mut().zip(&src[body..n]) {
+        *d = f16_to_f32(h);
+    }
+}
+
+/// Bit for bit `f32::exp`, which the wasm build takes from Rust's libm (FreeBSD's e_expf):
+/// the same f32 steps on four lanes. Lanes where libm leaves its main path (|x| ≥ 87.33,
+/// where the result overflows or is subnormal, inf, NaN) go through `f32::exp` itself.
+pub fn exp_shifted(values: &mut [f32], shift: f32) {
+    let mut chunks = values.chunks_exact_mut(4);
+    for chunk in &mut chunks {
+        // SAFETY: the chunk holds 4 values.
+        let x = f32x4_sub(unsafe { load(chunk.as_ptr() as *const u8) }, f32x4_splat(shift));
+        let magnitude = v128_and(x, u32x4_splat(0x7fff_ffff));
+        if i32x4_all_true(i32x4_lt(magnitude, i32x4_splat(0x42ae_ac50))) {
+            unsafe { core::ptr::write_unaligned(chunk.as_mut_ptr() as *mut v128, expf_main_path(x)) };
+        } else {
+            super::scalar::exp_shifted(chunk, shift);
+        }
+    }
+    super::scalar::exp_shifted(chunks.into_remainder(), shift);
+}
+
+/// libm's expf for |x| < 87.33: x = k·ln2 + r (ln2 split in a high part whose product
+/// with k is exact and a low part), a rational approximation of exp(r), times 2^k.
+#[inline(always)]
+fn expf_main_path(x: v128) -> v128 {
+    let constant = |bits: u32| f32x4_splat(f32::from_bits(bits));
+    let (ln2_hi, ln2_lo, inv_ln2) = (constant(0x3f31_7200), constant(0x35bf_be8e), constant(0x3fb8_aa3b));
+    let (p1, p2, one, two) = (constant(0x3e2a_aa8f), constant(0xbb35_5215), f32x4_splat(1.0), f32x4_splat(2.0));
+    let magnitude = v128_and(x, u32x4_splat(0x7fff_ffff));
+    // k: x/ln2 rounded half away from zero beyond 1.5·ln2, ±1 beyond 0.5·ln2, else 0.
+    let half_away = v128_or(f32x4_splat(0.5), v128_and(x, u32x4_splat(0x8000_0000)));
+    let k_far = i32x4_trunc_sat_f32x4(f32x4_add(f32x4_mul(inv_ln2, x), half_away));
+    let k_near = v128_and(v128_or(i32x4_shr(x, 31), i32x4_splat(1)), i32x4_gt(magnitude, i32x4_splat(0x3eb1_7218)));
+    let k = v128_bitselect(k_far, k_near, i32x4_gt(magnitude, i32x4_splat(0x3f85_1592)));
+    // With k = 0 these are libm's hi = x, lo = 0 exactly.
+    let kf = f32x4_convert_i32x4(k);
+    let hi = f32x4_sub(x, f32x4_mul(kf, ln2_hi));
+    let lo = f32x4_mul(kf, ln2_lo);
+    let r = f32x4_sub(hi, lo);
+    let rr = f32x4_mul(r, r);
+    let c = f32x4_sub(r, f32x4_mul(rr, f32x4_add(p1, f32x4_mul(rr, p2))));
+    let y = f32x4_add(one, f32x4_add(f32x4_sub(f32x4_div(f32x4_mul(r, c), f32x4_sub(two, c)), lo), hi));
+    // scalbnf(y, k) for -126 ≤ k ≤ 127 is one multiplication by 2^k (by 1 when k = 0).
+    let scaled = f32x4_mul(y, i32x4_shl(i32x4_add(k, i32x4_splat(0x7f)), 23));
+    // libm returns 1 + x for |x| ≤ 2^-14.
+    v128_bitselect(f32x4_add(one, x), scaled, i32x4_le(magnitude, i32x4_splat(0x3900_0000)))
+}
+
+pub fn round_to_f16(values: &mut [f32]) {
+    let body = values.len() - values.len() % 4;
+    let p = values.as_mut_ptr() as *mut u8;
+    let mut i = 0;
+    while i < body {
+        // SAFETY: i + 4 ≤ len.
+        unsafe { core::ptr::write_unaligned(p.add(i * 4) as *mut v128, round_to_f16x4(load(p.add(i * 4)))) };
         i += 4;
     }
-    super::scalar::axpy_f16(&mut y[body..n], a, &x[body..n]);
+    super::scalar::round_to_f16(&mut values[body..]);
 }
