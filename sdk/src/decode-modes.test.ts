@@ -2,6 +2,8 @@ import { describe, expect, it } from 'vitest';
 import { COPY_HEAD, buildHeadGGUF, type HeadSpec } from '../../test/fixtures/recycle-head.js';
 import { makeTestModel, STANDARD_SPECS } from '../../test/fixtures/models.js';
 import { InvalidArgumentError } from './errors.js';
+import { decode, draftingPays } from './generate.js';
+import { openContext } from './model.js';
 import { loadModel } from './model.js';
 import type { DecodeMode, GenerateOptions, Model } from './types.js';
 
@@ -16,7 +18,8 @@ async function withHead(fixture: keyof typeof STANDARD_SPECS, head: HeadSpec, op
 const PROMPTS = ['Once upon a time', 'function add(a, b) {', 'The café 🚀 said'];
 
 async function run(model: Model, prompt: string, mode: DecodeMode, options: GenerateOptions = {}) {
-  return model.complete(prompt, { maxTokens: 40, temperature: 0, ...options, decode: { mode, ...options.decode } });
+  // Not adaptive: these tests count passes and accepted drafts, which must not depend on timings.
+  return model.complete(prompt, { maxTokens: 40, temperature: 0, ...options, decode: { mode, adaptive: false, ...options.decode } });
 }
 
 describe('recycle head loading', () => {
@@ -53,7 +56,7 @@ describe.each([
     for (const prompt of PROMPTS) {
       const off = await run(model, prompt, 'off');
       const exact = await run(model, prompt, 'exact');
-      const chain = await run(model, prompt, 'chain', { decode: { mode: 'chain', draftLength: 3 } });
+      const chain = await run(model, prompt, 'chain', { decode: { mode: 'chain', draftLength: 3, adaptive: false } });
       expect(exact.tokens).toEqual(off.tokens);
       expect(exact.text).toBe(off.text);
       expect(chain.tokens).toEqual(off.tokens);
@@ -101,7 +104,7 @@ describe('recycled decoding', () => {
     const prompt = model.tokenize('one two three');
     const off = await model.complete(prompt, { maxTokens: 100, temperature: 0 });
     for (const mode of ['exact', 'chain', 'fast'] as const) {
-      const out = await model.complete(prompt, { maxTokens: 100, temperature: 0, decode: { mode } });
+      const out = await model.complete(prompt, { maxTokens: 100, temperature: 0, decode: { mode, adaptive: false } });
       expect(out.finishReason).toBe('length');
       expect(prompt.length + out.tokens.length).toBe(25);
       if (mode !== 'fast') expect(out.tokens).toEqual(off.tokens);
@@ -132,7 +135,7 @@ describe('recycled decoding', () => {
     let accepted = 0;
     for (const mode of ['off', 'exact'] as const) {
       for (let seed = 0; seed < samples; seed++) {
-        const out = await model.complete(prompt, { ...options, seed, decode: { mode } });
+        const out = await model.complete(prompt, { ...options, seed, decode: { mode, adaptive: false } });
         if (mode === 'exact') accepted += out.stats.recycled;
         const key = out.tokens.slice(1, 3).join(',');
         counts[mode].set(key, (counts[mode].get(key) ?? 0) + 1);
@@ -165,5 +168,44 @@ describe('recycled decoding', () => {
     expect(df).toBeGreaterThan(3);
     expect(chi2).toBeLessThan(critical);
     model.dispose();
+  });
+});
+
+describe('adaptive drafting', () => {
+  it('judges drafting by its tokens per round against what a round costs in plain passes', () => {
+    // A GPU-like backend: a 2-token pass costs about one pass, a head row little.
+    expect(draftingPays({ pass: 1.1, head: 0.1 }, 1, 1.6)).toBe(true);
+    // This engine on the demo model: a 2-token pass costs 1.8 passes, a head row 0.27.
+    expect(draftingPays({ pass: 1.8, head: 0.27 }, 1, 1.65)).toBe(false);
+    expect(draftingPays({ pass: 1.8, head: 0.27 }, 1, 2)).toBe(false);
+  });
+
+  async function collect(fixture: keyof typeof STANDARD_SPECS, cost: { pass: number; head: number } | 'measured', mode: DecodeMode) {
+    const path = await makeTestModel(STANDARD_SPECS[fixture]!);
+    const { context } = await openContext(path, { recycle: buildHeadGGUF(path, copyHead) });
+    if (cost !== 'measured') context.draftCost = async () => cost;
+    const ids = context.tokenizer.encode('Once upon a time');
+    const tokens: number[] = [];
+    let stats: Awaited<ReturnType<Model['complete']>>['stats'] | undefined;
+    for await (const t of decode(context, ids, { maxTokens: 40, temperature: 0, decode: { mode } }, (s) => (stats = s))) tokens.push(t.id);
+    context.llama.free();
+    return { tokens, stats: stats! };
+  }
+
+  it('stops drafting where it costs more than it saves, with the same output', async () => {
+    const model = await withHead('q8_llama_tied', copyHead);
+    const off = await run(model, 'Once upon a time', 'off');
+    model.dispose();
+    for (const mode of ['exact', 'chain'] as const) {
+      const costly = await collect('q8_llama_tied', { pass: 5, head: 1 }, mode);
+      expect(costly.tokens).toEqual(off.tokens);
+      expect(costly.stats.draftingStopped).toBe(true);
+      expect(costly.stats.proposed).toBeLessThanOrEqual(4 * 3); // judged after 4 rounds
+      const cheap = await collect('q8_llama_tied', { pass: 1, head: 0 }, mode);
+      expect(cheap.tokens).toEqual(off.tokens);
+      expect(cheap.stats.draftingStopped).toBeUndefined();
+      const measured = await collect('q8_llama_tied', 'measured', mode);
+      expect(measured.tokens).toEqual(off.tokens);
+    }
   });
 });

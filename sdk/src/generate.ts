@@ -18,6 +18,8 @@ export class Context<B extends Backend = Backend> {
   headCached = 0;
   /** Position of the first row of the prefill's last base pass, so its hidden rows can be addressed. */
   lastPassStart = 0;
+  private readonly draftCosts = new Map<number, DraftCost | undefined>();
+  private readonly draftRecords = new Map<number, { rounds: number; tokens: number }>();
 
   constructor(
     readonly llama: B,
@@ -74,6 +76,37 @@ export class Context<B extends Backend = Backend> {
     return rows;
   }
 
+  /**
+   * What drafting costs on this backend in units of a 1-token pass: one head row, and a full pass of k + 1
+   * tokens. Measured once (fastest of a few tries) with passes at positions that hold nothing kept yet;
+   * undefined where the clock does not move while code runs (Workers) or the context is too short.
+   * Call before a prefill: it overwrites the backend's last logits and hidden rows.
+   */
+  async draftCost(drafts: number): Promise<DraftCost | undefined> {
+    if (this.draftCosts.has(drafts)) return this.draftCosts.get(drafts);
+    const n = drafts + 1;
+    const pos = Math.min(this.capacity - n, CALIBRATION_POSITION);
+    let cost: DraftCost | undefined;
+    if (pos > 0 && n <= this.llama.config.maxBatch && n <= this.llama.recycleMaxBatch) {
+      const one = await fastest(() => this.llama.forward([0], pos, 0));
+      const pass = await fastest(() => this.llama.forward(new Array<number>(n).fill(0), pos, 0));
+      const head = await fastest(() => this.llama.recycleForward('base', 0, [0], pos, 0));
+      if (one > 0) cost = { head: head / one, pass: pass / one };
+      // Those passes wrote cache entries from `pos` on, so nothing cached there may be reused.
+      this.cached.length = Math.min(this.cached.length, pos);
+      this.headCached = Math.min(this.headCached, pos - 1);
+    }
+    this.draftCosts.set(drafts, cost);
+    return cost;
+  }
+
+  /** Verified drafting rounds run with `drafts` drafts on this context, and the tokens they yielded. */
+  draftRecord(drafts: number): { rounds: number; tokens: number } {
+    let record = this.draftRecords.get(drafts);
+    if (!record) this.draftRecords.set(drafts, (record = { rounds: 0, tokens: 0 }));
+    return record;
+  }
+
   /** Appends one token and returns the logits for the next. */
   async step(id: number): Promise<Float32Array> {
     await this.llama.forward([id], this.cached.length, 0);
@@ -94,6 +127,36 @@ export class Context<B extends Backend = Backend> {
     }
     if (tokens.length > 0) this.headCached = pos + tokens.length - 1;
   }
+}
+
+/** Relative costs of drafting, in 1-token passes. */
+export interface DraftCost {
+  head: number;
+  pass: number;
+}
+
+/** Calibration passes run here (or earlier in a short context): far enough to include some attention. */
+const CALIBRATION_POSITION = 128;
+
+async function fastest(run: () => unknown): Promise<number> {
+  let best = Infinity;
+  for (let i = 0; i < 3; i++) {
+    const t0 = performance.now();
+    await run();
+    best = Math.min(best, performance.now() - t0);
+  }
+  return best;
+}
+
+/** Rounds of drafting seen before judging whether it pays. */
+const JUDGE_AFTER_ROUNDS = 4;
+
+/**
+ * Whether verified drafting has produced tokens more cheaply than plain passes would: per round it yields
+ * `tokensPerRound` tokens for one pass of k + 1 tokens and about (tokensPerRound + k - 1) head rows.
+ */
+export function draftingPays(cost: DraftCost, drafts: number, tokensPerRound: number): boolean {
+  return tokensPerRound >= cost.pass + cost.head * (tokensPerRound + drafts - 1);
 }
 
 function commonPrefix(a: number[], b: number[]): number {
@@ -122,6 +185,8 @@ interface DecodeCounters {
   fullPasses: number;
   proposed: number;
   accepted: number;
+  /** Verified drafting stopped because it cost more than it saved on this backend. */
+  draftingStopped: boolean;
 }
 
 /** Plain decoding: one full pass per token. */
@@ -151,14 +216,25 @@ async function* recycledTokens(
   counters: DecodeCounters,
   mode: 'fast' | 'exact' | 'chain',
   drafts: number,
+  cost: DraftCost | undefined,
 ): AsyncGenerator<number> {
   const { llama } = context;
   let x = sampler.sample(first, history);
   // Head rows still to run: base hidden rows from `fromRow` paired with these tokens (the last is x).
   let fromRow = context.cached.length - 1 - context.lastPassStart;
   let headTokens = [x];
+  // What drafting yielded so far on this context, earlier generations included.
+  const record = context.draftRecord(drafts);
   for (;;) {
     yield x;
+    if (cost && record.rounds >= JUDGE_AFTER_ROUNDS && !draftingPays(cost, drafts, record.tokens / record.rounds)) {
+      // Plain passes from here on: the output is the same, and they are cheaper on this backend.
+      counters.draftingStopped = true;
+      if (context.cached.length >= context.capacity) return;
+      counters.fullPasses++;
+      yield* plainTokens(context, await context.step(x), sampler, history, counters);
+      return;
+    }
     const pos = context.cached.length;
     // x and its drafts run as one batch, which a backend may cap (WebGPU: 8 tokens).
     const room = Math.min(drafts, context.capacity - pos - 1, llama.config.maxBatch - 1);
@@ -204,6 +280,8 @@ async function* recycledTokens(
     x = next;
     headTokens = [...guesses.slice(0, kept), x];
     fromRow = 0;
+    record.rounds++;
+    record.tokens += kept + 1;
   }
 }
 
@@ -240,7 +318,10 @@ export async function* decode(
   const stop = new StopMatcher(options.stop ?? []);
   const decoder = new StreamingDecoder(context.tokenizer);
   const history = [...promptIds];
-  const counters: DecodeCounters = { fullPasses: 0, proposed: 0, accepted: 0 };
+  const counters: DecodeCounters = { fullPasses: 0, proposed: 0, accepted: 0, draftingStopped: false };
+
+  const adaptive = (mode === 'exact' || mode === 'chain') && options.decode?.adaptive !== false;
+  const cost = adaptive && !options.signal?.aborted ? await context.draftCost(drafts) : undefined;
 
   const t0 = now();
   // A caller that gave up while waiting for its turn gets no prefill.
@@ -250,7 +331,7 @@ export async function* decode(
   const tokens =
     mode === 'off'
       ? plainTokens(context, first, sampler, history, counters)
-      : recycledTokens(context, first, sampler, history, counters, mode, drafts);
+      : recycledTokens(context, first, sampler, history, counters, mode, drafts, cost);
   let generated = 0;
   let sinceYield = 0;
   let finish: FinishReason = 'abort';
@@ -318,6 +399,7 @@ export async function* decode(
       recycled: counters.accepted,
       acceptanceRate: mode !== 'fast' && counters.proposed > 0 ? counters.accepted / counters.proposed : undefined,
       tokensPerPass: counters.fullPasses > 0 ? Math.max(0, generated - 1) / counters.fullPasses : undefined,
+      draftingStopped: counters.draftingStopped || undefined,
     });
   }
 }

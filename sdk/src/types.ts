@@ -72,7 +72,12 @@ export interface GenerateOptions extends SamplingOptions {
   /** Generation stops before any of these strings; they are not part of the output. */
   stop?: string[];
   signal?: AbortSignal;
-  decode?: { mode: DecodeMode; draftLength?: number };
+  /**
+   * `draftLength`: drafts per pass in `chain` mode (2–8, default 3). `adaptive` (exact/chain, default true):
+   * measure once what drafting costs on this backend, and draft only while, over this model's generations so far,
+   * drafting has produced tokens faster than plain passes would (the output is the same either way).
+   */
+  decode?: { mode: DecodeMode; draftLength?: number; adaptive?: boolean };
   /** Add BOS/EOS as the model's metadata says (default true for text prompts). */
   addSpecial?: boolean;
   /** Parse special-token text such as "<s>" in the prompt (default false). */
@@ -107,6 +112,8 @@ export interface GenerationStats {
   acceptanceRate?: number;
   /** Decoded tokens per full forward pass (1 for `off`; up to 2 for `fast`/`exact`). */
   tokensPerPass?: number;
+  /** Set when adaptive exact/chain decoding stopped drafting because it cost more than it saved. */
+  draftingStopped?: true;
 }
 
 export interface Completion {
