@@ -1,23 +1,11 @@
+import type { LlamaConfig } from '../../sdk/src/binding.js';
 import { RecycleGPTError } from './errors.js';
 
-/** The model shape: the fields of sdk/src/binding.ts LlamaConfig (the WASM `rg_model_new` config words). */
-export interface ModelConfig {
-  vocabSize: number;
-  dim: number;
-  layers: number;
-  heads: number;
-  kvHeads: number;
-  ffnDim: number;
-  /** KV cache capacity in tokens. */
-  contextLength: number;
-  headDim: number;
-  ropeDim: number;
-  ropeFreqBase: number;
-  rmsEps: number;
-  kvType: 'f16' | 'f32';
-  /** Most tokens one forward may run (the kernels keep one accumulator per token, so at most MAX_BATCH). */
-  maxBatch: number;
-}
+/**
+ * The model shape: the SDK's LlamaConfig (the WASM `rg_model_new` config words). Here `maxBatch` is at most
+ * MAX_BATCH, since the kernels keep one accumulator per token.
+ */
+export type ModelConfig = LlamaConfig;
 
 /** Tokens per forward the matmul kernels accumulate at once. */
 export const MAX_BATCH = 8;
