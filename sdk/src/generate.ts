@@ -116,16 +116,20 @@ export class Context<B extends Backend = Backend> {
 
   /**
    * Head rows at positions pos… for `tokens`, from consecutive base hidden rows starting at `fromRow`
-   * of the last base pass, in batches the head takes. Leaves the last row's head logits unless `quiet`.
+   * of the last base pass, in batches the head takes. Leaves the last row's head logits unless `quiet`,
+   * and returns which row of the head's last pass is the last token's (its hidden state feeds a chain).
    */
-  async recycleRows(fromRow: number, tokens: number[], pos: number, quiet = false): Promise<void> {
+  async recycleRows(fromRow: number, tokens: number[], pos: number, quiet = false): Promise<number> {
     const batch = this.llama.recycleMaxBatch;
+    let lastRow = 0;
     for (let i = 0; i < tokens.length; i += batch) {
       const part = tokens.slice(i, i + batch);
       const last = i + part.length === tokens.length;
       await this.llama.recycleForward('base', fromRow + i, part, pos + i, last && !quiet ? part.length - 1 : part.length);
+      lastRow = part.length - 1;
     }
     if (tokens.length > 0) this.headCached = pos + tokens.length - 1;
+    return lastRow;
   }
 }
 
@@ -239,10 +243,13 @@ async function* recycledTokens(
     // x and its drafts run as one batch, which a backend may cap (WebGPU: 8 tokens).
     const room = Math.min(drafts, context.capacity - pos - 1, llama.config.maxBatch - 1);
     if (room < 0) return;
-    await context.recycleRows(fromRow, headTokens, pos - headTokens.length + 1);
+    let headRow = await context.recycleRows(fromRow, headTokens, pos - headTokens.length + 1);
     const guesses: number[] = [];
     while (guesses.length < room) {
-      if (guesses.length > 0) await llama.recycleForward('head', 0, [guesses[guesses.length - 1]], pos + guesses.length, 0);
+      if (guesses.length > 0) {
+        await llama.recycleForward('head', headRow, [guesses[guesses.length - 1]], pos + guesses.length, 0);
+        headRow = 0;
+      }
       guesses.push(argmax(llama.recycleLogits(0)));
     }
     const batch = [x, ...guesses];
