@@ -193,6 +193,7 @@ export class WasmLlama {
   }
 
   recycleLogits(row = 0): Float32Array {
+    this.checkAlive();
     const vocab = this.config.vocabSize;
     return new Float32Array(this.engine.memory.buffer, (this.engine.rg_recycle_logits(this.handle) >>> 0) + row * vocab * 4, vocab);
   }
@@ -207,12 +208,14 @@ export class WasmLlama {
 
   /** Logits of row `row` (counted from logitsFrom) of the last forward; a view valid until the next call. */
   logits(row = 0): Float32Array {
+    this.checkAlive();
     const vocab = this.config.vocabSize;
     return new Float32Array(this.engine.memory.buffer, (this.engine.rg_logits(this.handle) >>> 0) + row * vocab * 4, vocab);
   }
 
   /** Final hidden state of row `row` of the last forward; a view valid until the next call. */
   hidden(row = 0): Float32Array {
+    this.checkAlive();
     const dim = this.config.dim;
     return new Float32Array(this.engine.memory.buffer, (this.engine.rg_hidden(this.handle) >>> 0) + row * dim * 4, dim);
   }

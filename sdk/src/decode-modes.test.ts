@@ -1,3 +1,4 @@
+import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { COPY_HEAD, buildHeadGGUF, type HeadSpec } from '../../test/fixtures/recycle-head.js';
 import { makeTestModel, STANDARD_SPECS } from '../../test/fixtures/models.js';
@@ -17,7 +18,7 @@ async function withHead(fixture: keyof typeof STANDARD_SPECS, head: HeadSpec, op
 
 const PROMPTS = ['Once upon a time', 'function add(a, b) {', 'The café 🚀 said'];
 
-async function run(model: Model, prompt: string, mode: DecodeMode, options: GenerateOptions = {}) {
+async function run(model: Model, prompt: string | number[], mode: DecodeMode, options: GenerateOptions = {}) {
   // Not adaptive: these tests count passes and accepted drafts, which must not depend on timings.
   return model.complete(prompt, { maxTokens: 40, temperature: 0, ...options, decode: { mode, adaptive: false, ...options.decode } });
 }
@@ -97,6 +98,23 @@ describe('recycled decoding', () => {
     const reused = await run(model, 'A B C D E F', 'exact');
     expect(reused.tokens).toEqual(fresh.tokens);
     model.dispose();
+  });
+
+  it('rebuilds the head row of the first changed token when a prompt diverges from the cached one', async () => {
+    // The demo model and its trained head: with a random head a stale row rarely changes a guess.
+    const demo = (file: string) => fileURLToPath(new URL(`../../models/demo/${file}`, import.meta.url));
+    const load = () => loadModel(demo('demo-q8_0.gguf'), { recycle: demo('demo-recycle.gguf') });
+    const reused = await load();
+    const base = reused.tokenize('Once upon a time, there was a little girl named');
+    for (let t = 100; t < 130; t++) {
+      const fresh = await load();
+      const expected = await run(fresh, [...base, t + 1], 'fast', { maxTokens: 12 });
+      fresh.dispose();
+      await run(reused, [...base, t], 'fast', { maxTokens: 12 });
+      const got = await run(reused, [...base, t + 1], 'fast', { maxTokens: 12 });
+      expect(got.tokens).toEqual(expected.tokens);
+    }
+    reused.dispose();
   });
 
   it('stops at the end of the context in every mode', async () => {

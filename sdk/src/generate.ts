@@ -1,7 +1,7 @@
 /** The decode loop: prefill, sample, stream text, stop. One generation at a time per KV cache. */
 import type { Backend } from './backend.js';
 import { InvalidArgumentError, RecycleGPTError } from './errors.js';
-import { Sampler, argmax, draw } from './sampler.js';
+import { Sampler, argmax, draw, resolveSampling } from './sampler.js';
 import { StopMatcher } from './stop.js';
 import { StreamingDecoder } from './tokenizer/stream.js';
 import type { Tokenizer } from './tokenizer/types.js';
@@ -53,10 +53,12 @@ export class Context<B extends Backend = Backend> {
         `the prompt has ${ids.length} tokens but the context holds ${this.capacity}; shorten it or load the model with a larger contextLength`,
       );
     }
-    // Keep at least the last token to run, since its logits are what comes next; with a head, rerun
-    // from where its rows end, since the next row needs the base hidden state before it.
-    let start = allLogits ? 0 : Math.min(commonPrefix(this.cached, ids), ids.length - 1);
-    if (this.hasHead) start = Math.min(start, this.headCached);
+    // Keep at least the last token to run, since its logits are what comes next. With a head, rerun from
+    // where its rows end (the next row needs the base hidden state before it), and from before the first
+    // changed token, whose head row was built with the old one.
+    const prefix = commonPrefix(this.cached, ids);
+    let start = allLogits ? 0 : Math.min(prefix, ids.length - 1);
+    if (this.hasHead) start = Math.min(start, this.headCached, Math.max(prefix - 1, 0));
     this.cached.length = start;
     this.headCached = Math.min(this.headCached, start);
     const rows: Float32Array[] = [];
@@ -409,6 +411,14 @@ export async function* decode(
       draftingStopped: counters.draftingStopped || undefined,
     });
   }
+}
+
+/** Checks a generation's options up front, so a bad one fails before anything streams. */
+export function checkGenerateOptions(options: GenerateOptions): void {
+  resolveSampling(options);
+  checkMaxTokens(options.maxTokens);
+  checkDrafts(options.decode?.mode ?? 'off', options.decode?.draftLength);
+  new StopMatcher(options.stop ?? []);
 }
 
 const MAX_DRAFTS = 8;

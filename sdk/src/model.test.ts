@@ -135,6 +135,18 @@ describe('generate', () => {
     small.dispose();
   });
 
+  it('takes any integer seed, negative ones too', async () => {
+    const a = await model.complete('Hello', { maxTokens: 6, temperature: 20, topK: 0, seed: -7 });
+    const b = await model.complete('Hello', { maxTokens: 6, temperature: 20, topK: 0, seed: -7 });
+    expect(b.tokens).toEqual(a.tokens);
+  });
+
+  it('checks options when the stream is made, before anything streams', () => {
+    expect(() => model.generate('x', { temperature: -1 })).toThrow(InvalidArgumentError);
+    expect(() => model.generate('x', { stop: 'User:' as unknown as string[] })).toThrow(/array/);
+    expect(() => model.generate('x', { seed: 1.5 })).toThrow(/seed/);
+  });
+
   it('gives typed errors for bad arguments', async () => {
     await expect(model.complete([model.info.vocabSize], { maxTokens: 1 })).rejects.toThrow(InvalidArgumentError);
     await expect(model.complete([], { maxTokens: 1 })).rejects.toThrow(/empty/);
@@ -156,11 +168,14 @@ describe('evaluate', () => {
 });
 
 describe('dispose', () => {
-  it('makes later calls fail with DISPOSED', async () => {
+  it('makes later calls fail with DISPOSED, the stats of a stream included', async () => {
     const m = await loadModel(path);
     m.dispose();
     await expect(m.complete('x', { maxTokens: 1 })).rejects.toMatchObject({ code: 'DISPOSED' });
     await expect(m.evaluate([1])).rejects.toBeInstanceOf(RecycleGPTError);
+    const stream = m.generate('x', { maxTokens: 1 });
+    await expect((async () => { for await (const _ of stream); })()).rejects.toMatchObject({ code: 'DISPOSED' });
+    await expect(stream.stats).rejects.toMatchObject({ code: 'DISPOSED' });
   });
 });
 

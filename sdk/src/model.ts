@@ -2,7 +2,7 @@
 import { openBackend, type LoadingBackend } from './backend.js';
 import { TensorKind } from './binding.js';
 import { InvalidArgumentError, RecycleGPTError } from './errors.js';
-import { Context, decode } from './generate.js';
+import { Context, checkGenerateOptions, decode } from './generate.js';
 import { loadGGUF } from './gguf/load.js';
 import type { ModelSource } from './gguf/source.js';
 import type { GGUFHeader } from './gguf/types.js';
@@ -154,14 +154,16 @@ class LoadedModel implements Model {
   }
 
   generate(prompt: string | number[], options: GenerateOptions = {}): TokenStream {
+    checkGenerateOptions(options);
     const ids = typeof prompt === 'string' ? this.tokenize(prompt, options) : prompt;
     let settle!: { resolve: (s: GenerationStats) => void; reject: (e: unknown) => void };
     const stats = new Promise<GenerationStats>((resolve, reject) => (settle = { resolve, reject }));
     stats.catch(() => {}); // a caller who only iterates sees the error there
     const self = this;
     async function* run(): AsyncGenerator<GeneratedToken> {
-      const release = await self.takeTurn();
+      let release = () => {};
       try {
+        release = await self.takeTurn();
         yield* decode(self.context, ids, options, settle.resolve);
       } catch (error) {
         settle.reject(error);

@@ -5,6 +5,7 @@ import type { SamplingOptions } from './types.js';
 export class Random {
   private s = new Uint32Array(4);
 
+  /** Any integer; its low 32 bits pick the sequence. */
   constructor(seed: number) {
     let x = seed >>> 0;
     for (let i = 0; i < 4; i++) {
@@ -68,7 +69,8 @@ export function resolveSampling(options: SamplingOptions = {}): ResolvedSampling
   checkRange('minP', resolved.minP, 0, 1);
   checkRange('repeatPenalty', resolved.repeatPenalty, 0, 100);
   checkRange('repeatLastN', resolved.repeatLastN, 0, 1e9);
-  checkRange('seed', resolved.seed, 0, 2 ** 53);
+  checkRange('seed', resolved.seed, -Number.MAX_SAFE_INTEGER, Number.MAX_SAFE_INTEGER);
+  if (!Number.isInteger(resolved.seed)) throw new InvalidArgumentError(`seed must be an integer, got ${resolved.seed}`);
   return resolved;
 }
 

@@ -9,6 +9,7 @@ export class StopMatcher {
   stopped = false;
 
   constructor(private readonly sequences: string[]) {
+    if (!Array.isArray(sequences)) throw new InvalidArgumentError('stop must be an array of strings');
     for (const s of sequences) {
       if (typeof s !== 'string' || s.length === 0) throw new InvalidArgumentError('stop sequences must be non-empty strings');
     }

@@ -133,7 +133,10 @@ export interface Model {
   readonly tokenizer: Tokenizer;
   tokenize(text: string, options?: { addSpecial?: boolean; parseSpecial?: boolean }): number[];
   detokenize(ids: ArrayLike<number>): string;
-  /** Streams generated tokens. Generations on one model run one at a time; later callers wait their turn. */
+  /**
+   * Streams generated tokens. Generations on one model run one at a time; later callers wait their turn.
+   * Invalid options throw an InvalidArgumentError here, before anything streams.
+   */
   generate(prompt: string | number[], options?: GenerateOptions): TokenStream;
   complete(prompt: string | number[], options?: GenerateOptions): Promise<Completion>;
   /** Logits of every position of `ids` from a fresh context (tests, scoring). */

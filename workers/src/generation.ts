@@ -1,5 +1,5 @@
 import type { Context } from 'hono';
-import type { GeneratedToken, GenerationStats, Model } from 'recyclegpt';
+import type { GeneratedToken, GenerationStats, Model, TokenStream } from 'recyclegpt';
 import { badRequest } from './errors.js';
 import type { InFlight } from './limits.js';
 import { sseResponse } from './sse.js';
@@ -51,19 +51,23 @@ function checkDecodeMode(job: GenerationJob): void {
   }
 }
 
-async function* tokens(job: GenerationJob, ids: number[], signal: AbortSignal, release: () => void): AsyncGenerator<GeneratedToken, GenerationStats> {
+/** Starts a generation; the SDK checks the options here, so a bad one is a 400 before any byte is sent. */
+function startGeneration(job: GenerationJob, ids: number[], signal: AbortSignal): TokenStream {
+  const { request, model } = job;
+  return model.generate(ids, {
+    // Room left in the context caps the length, so a long prompt ends with 'length' instead of an engine error.
+    maxTokens: Math.min(request.maxTokens, model.info.contextLength - ids.length),
+    temperature: request.temperature,
+    topP: request.topP,
+    seed: request.seed,
+    stop: [...request.stop, ...(job.templateStop ?? [])],
+    signal,
+    decode: { mode: request.recycleMode },
+  });
+}
+
+async function* tokens(stream: TokenStream, release: () => void): AsyncGenerator<GeneratedToken, GenerationStats> {
   try {
-    const { request, model } = job;
-    const stream = model.generate(ids, {
-      // Room left in the context caps the length, so a long prompt ends with 'length' instead of an engine error.
-      maxTokens: Math.min(request.maxTokens, model.info.contextLength - ids.length),
-      temperature: request.temperature,
-      topP: request.topP,
-      seed: request.seed,
-      stop: [...request.stop, ...(job.templateStop ?? [])],
-      signal,
-      decode: { mode: request.recycleMode },
-    });
     for await (const token of stream) yield token;
     return await stream.stats;
   } finally {
@@ -116,15 +120,16 @@ function keepAlive(c: Context, until: Promise<void>): void {
 export async function respond(c: Context, shape: ResponseShape, job: GenerationJob, limits: Limits, inFlight: InFlight): Promise<Response> {
   checkDecodeMode(job);
   const ids = promptIds(job, limits);
+  const abort = new AbortController();
+  const stream = startGeneration(job, ids, abort.signal);
   const slot = inFlight.enter();
   let ended!: () => void;
   const generationEnded = new Promise<void>((resolve) => (ended = resolve));
   keepAlive(c, generationEnded);
   const release = () => (slot(), ended());
-  const abort = new AbortController();
   // A client that goes away stops its generation: through the request's signal, or through the stream's cancel.
   c.req.raw.signal?.addEventListener('abort', () => abort.abort(), { once: true });
-  const generator = tokens(job, ids, abort.signal, release);
+  const generator = tokens(stream, release);
   const id = `${shape.idPrefix}-${crypto.randomUUID().replaceAll('-', '')}`;
   const head = { id, created: Math.floor(Date.now() / 1000), model: job.modelId };
 
