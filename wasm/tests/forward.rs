@@ -5,24 +5,6 @@ mod common;
 use common::reference::relative_error;
 use common::*;
 
-/// Odd sizes on purpose: dim ≠ n_heads·head_dim, GQA (4 heads over 2 kv heads),
-/// rope_dim < head_dim, nothing a multiple of 32 (so F32 weights only).
-const ODD: Spec = Spec {
-    vocab: 37,
-    dim: 20,
-    layers: 2,
-    heads: 4,
-    kv_heads: 2,
-    ffn: 30,
-    ctx: 12,
-    head_dim: 6,
-    rope_dim: 4,
-    rope_base: 10000.0,
-    eps: 1e-5,
-    kv_f16: false,
-    max_batch: 5,
-};
-
 /// Straightforward llama decode in f64: returns logits per position.
 fn reference_logits(spec: &Spec, m: &Built, tokens: &[u32], tied: bool) -> Vec<Vec<f64>> {
     let dim = spec.dim as usize;

@@ -8,22 +8,8 @@ use common::*;
 use recyclegpt_wasm::error::*;
 use recyclegpt_wasm::*;
 
-/// Odd base sizes (F32 weights only), as in forward.rs.
-const BASE: Spec = Spec {
-    vocab: 37,
-    dim: 20,
-    layers: 2,
-    heads: 4,
-    kv_heads: 2,
-    ffn: 30,
-    ctx: 12,
-    head_dim: 6,
-    rope_dim: 4,
-    rope_base: 10000.0,
-    eps: 1e-5,
-    kv_f16: false,
-    max_batch: 5,
-};
+/// The odd base shape shared with forward.rs (F32 weights only).
+const BASE: Spec = ODD;
 
 /// The head's own shape: GQA (6 heads over 2), its own head_dim, rope and eps.
 const HEAD: Spec = Spec {

@@ -50,6 +50,24 @@ pub struct Spec {
     pub max_batch: u32,
 }
 
+/// Odd sizes on purpose: dim ≠ n_heads·head_dim, GQA (4 heads over 2 kv heads),
+/// rope_dim < head_dim, nothing a multiple of 32 (so F32 weights only).
+pub const ODD: Spec = Spec {
+    vocab: 37,
+    dim: 20,
+    layers: 2,
+    heads: 4,
+    kv_heads: 2,
+    ffn: 30,
+    ctx: 12,
+    head_dim: 6,
+    rope_dim: 4,
+    rope_base: 10000.0,
+    eps: 1e-5,
+    kv_f16: false,
+    max_batch: 5,
+};
+
 impl Spec {
     pub fn words(&self) -> [u32; 13] {
         [
