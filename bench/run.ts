@@ -7,7 +7,7 @@ import { statSync } from 'node:fs';
 import os from 'node:os';
 import { basename } from 'node:path';
 import { readGGUFHeader } from '../sdk/src/gguf/load.js';
-import { countParameters, tensorTypeCounts } from '../sdk/src/llama.js';
+import { summarizeGGUF } from '../sdk/src/gguf/summary.js';
 import { createTokenizer } from '../sdk/src/tokenizer/index.js';
 import { LlamaCppEngine } from './engines/llama-cpp.js';
 import { OursEngine } from './engines/ours.js';
@@ -59,11 +59,12 @@ async function runCase(bench: BenchCase): Promise<ModelReport> {
   const crossing = await measureCrossingShare(context, engine, promptIds, DECODE_TOKENS);
   const batch = measureBatchCost(context, promptIds, promptIds.length, BATCH_SIZES, BATCH_REPS);
   context.llama.free();
+  const summary = summarizeGGUF(header);
   return {
     name: bench.model,
     file: basename(bench.path),
-    tensorTypes: tensorTypeCounts(header.tensors),
-    parameters: countParameters(header.tensors),
+    tensorTypes: Object.fromEntries(summary.types.map((t) => [t.name, t.tensors])),
+    parameters: summary.parameterCount,
     bytes: statSync(bench.path).size,
     promptTokens: promptIds.length,
     engines: results.map(({ tokens, ...rest }) => ({

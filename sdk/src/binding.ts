@@ -42,7 +42,7 @@ const ENGINE_ERRORS: Record<number, string> = {
 
 const OUT_OF_MEMORY = -2;
 
-export function engineErrorMessage(code: number): string {
+function engineErrorMessage(code: number): string {
   return ENGINE_ERRORS[code] ?? `engine error ${code}`;
 }
 
@@ -218,16 +218,6 @@ export class WasmLlama {
     this.checkAlive();
     const dim = this.config.dim;
     return new Float32Array(this.engine.memory.buffer, (this.engine.rg_hidden(this.handle) >>> 0) + row * dim * 4, dim);
-  }
-
-  /** A view of engine memory, e.g. a tensor reserved earlier (its offset stays valid as memory grows). */
-  bytesAt(offset: number, length: number): Uint8Array {
-    return new Uint8Array(this.engine.memory.buffer, offset, length);
-  }
-
-  /** Bytes of WebAssembly memory this instance holds. */
-  get memoryBytes(): number {
-    return this.engine.memory.buffer.byteLength;
   }
 
   free(): void {

@@ -126,13 +126,3 @@ export function tensorSlot(tensor: GGUFTensorInfo, layers: number, prefix = ''):
   if (tensor.dims.length > 2) throw new GGUFError(`tensor '${tensor.name}' has ${tensor.dims.length} dimensions; expected at most 2`);
   return { kind, layer, rows: tensor.dims[1] ?? 1, cols: tensor.dims[0] };
 }
-
-export function countParameters(tensors: GGUFTensorInfo[]): number {
-  return tensors.reduce((sum, t) => sum + t.dims.reduce((a, b) => a * b, 1), 0);
-}
-
-export function tensorTypeCounts(tensors: GGUFTensorInfo[]): Record<string, number> {
-  const counts: Record<string, number> = {};
-  for (const t of tensors) counts[ggmlTypeName(t.type)] = (counts[ggmlTypeName(t.type)] ?? 0) + 1;
-  return counts;
-}

@@ -4,9 +4,10 @@ import { TensorKind } from './binding.js';
 import { InvalidArgumentError, RecycleGPTError } from './errors.js';
 import { Context, checkGenerateOptions, decode } from './generate.js';
 import { loadGGUF } from './gguf/load.js';
+import { summarizeGGUF } from './gguf/summary.js';
 import type { ModelSource } from './gguf/source.js';
 import type { GGUFHeader } from './gguf/types.js';
-import { architectureOf, countParameters, llamaShape, tensorSlot, tensorTypeCounts } from './llama.js';
+import { architectureOf, llamaShape, tensorSlot } from './llama.js';
 import { fnv1a64, recycleConfig } from './recycle.js';
 import { createTokenizer } from './tokenizer/index.js';
 import type { Tokenizer } from './tokenizer/types.js';
@@ -113,11 +114,12 @@ function resolveContextLength(requested: number | undefined, trained: number): n
 function describe(header: GGUFHeader, shape: Omit<ReturnType<typeof llamaShape>, 'trainedContextLength'>, contextLength: number, tokenizer: Tokenizer): Omit<ModelInfo, 'backend' | 'backendReason'> {
   const meta = header.metadata;
   const template = meta['tokenizer.chat_template'];
+  const summary = summarizeGGUF(header);
   return {
     architecture: architectureOf(meta),
-    name: typeof meta['general.name'] === 'string' ? meta['general.name'] : '',
-    parameters: countParameters(header.tensors),
-    tensorTypes: tensorTypeCounts(header.tensors),
+    name: summary.name ?? '',
+    parameters: summary.parameterCount,
+    tensorTypes: Object.fromEntries(summary.types.map((t) => [t.name, t.tensors])),
     vocabSize: shape.vocabSize,
     dim: shape.dim,
     layers: shape.layers,
