@@ -7,20 +7,23 @@
 import { basename } from 'node:path';
 import { serve } from '@hono/node-server';
 import { createApp, lazyModels } from '@recyclegpt/workers';
-import { loadModel } from 'recyclegpt';
+import { loadModel, provideNodeWebGPU } from 'recyclegpt';
 
 const { MODEL, RECYCLE, PORT = '8080', HOST = '127.0.0.1', API_KEY, MODEL_ID, CORS_ORIGIN } = process.env;
 if (!MODEL) {
-  console.error('Set MODEL to the path of a GGUF file, e.g. MODEL=models/demo/demo.gguf node examples/node-server/server.mjs');
+  console.error('Set MODEL to the path of a GGUF file, e.g. MODEL=models/demo/demo-q8_0.gguf node examples/node-server/server.mjs');
   process.exit(1);
 }
 
 const id = MODEL_ID || basename(MODEL).replace(/\.gguf$/i, '');
+// Node has no navigator.gpu: Dawn's, when the optional `webgpu` package is installed (a GPU host).
+const gpu = await provideNodeWebGPU();
 // backend 'auto': WebGPU where the host has it, else the WASM engine.
 const load = () => loadModel(MODEL, { recycle: RECYCLE, backend: 'auto' });
 const models = lazyModels([{ id, load }]);
 // Load at start rather than on the first request: a server on a long-lived host can afford to wait.
-await models.get(id);
+const { info } = await models.get(id);
+console.log(`backend: ${info.backend} (${typeof gpu === 'string' && info.backend === 'wasm' ? gpu : info.backendReason})`);
 
 const app = createApp({ models, auth: { apiKey: API_KEY }, cors: CORS_ORIGIN ? { origin: CORS_ORIGIN } : undefined });
 const server = serve({ fetch: app.fetch, port: Number(PORT), hostname: HOST }, (info) => {

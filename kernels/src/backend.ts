@@ -1,6 +1,6 @@
 /// <reference types="@webgpu/types" />
 import { expectedRecycleShape, expectedShape, isGlobalKind, RecycleKind, TensorKind, validateConfig, type ModelConfig, type RecycleConfig } from './config.js';
-import { InvalidArgumentError, RecycleGPTError } from './errors.js';
+import { invalidArgument, KernelError } from './errors.js';
 import { GGMLType, isWeightType, typeName, type WeightType } from './ggml.js';
 import { encodeDispatches, KernelCache, stepWords, type Dispatch, type Step } from './gpu.js';
 import { buildForward, buildRecycleForward, MAX_TOP_K_BUFFER, type ForwardPlan, type LayerWeights, type RecycleScratch, type Scratch } from './forward.js';
@@ -24,8 +24,8 @@ export interface WebGPUModelOptions {
   maxBindingBytes?: number;
 }
 
-function engineError(message: string): RecycleGPTError {
-  return new RecycleGPTError('ENGINE', message);
+function engineError(message: string): KernelError {
+  return new KernelError('ENGINE', message);
 }
 
 async function requestDevice(): Promise<GPUDevice> {
@@ -49,7 +49,7 @@ class TensorStore {
   constructor(private readonly device: GPUDevice, private readonly maxBindingBytes: number) {}
 
   reserve(key: string, type: WeightType, rows: number, cols: number): Uint8Array {
-    if (this.tensors.has(key) || this.pending.has(key)) throw new RecycleGPTError('MODEL_INVALID', `Tensor ${key} (kind or kind:layer) was given twice.`);
+    if (this.tensors.has(key) || this.pending.has(key)) throw new KernelError('MODEL_INVALID', `Tensor ${key} (kind or kind:layer) was given twice.`);
     this.flush();
     const pending = new PendingTensor(this.device, planTensor(type, rows, cols, this.maxBindingBytes), `${key} ${typeName(type)}`);
     this.pending.set(key, pending);
@@ -151,7 +151,7 @@ export class WebGPUModel {
   /** Attaches a recycle head (the rg_recycle_new fields); its tensors follow through recycleReserve. */
   attachRecycle(config: RecycleConfig): void {
     this.assertUsable();
-    if (this.head) throw new InvalidArgumentError('A recycle head is attached already; load the model again to use another.');
+    if (this.head) throw invalidArgument('A recycle head is attached already; load the model again to use another.');
     const full = { ...config, vocabSize: this.config.vocabSize, dim: this.config.dim };
     validateConfig(full);
     this.head = { config: full, store: new TensorStore(this.device, this.maxBindingBytes), lastN: 0 };
@@ -203,14 +203,14 @@ export class WebGPUModel {
   recycleForward(source: HiddenSource, fromRow: number, tokens: ArrayLike<number>, pos: number, logitsFrom: number, output: { topK: number }): Promise<TopK>;
   recycleForward(source: HiddenSource, fromRow: number, tokens: ArrayLike<number>, pos: number, logitsFrom: number, output: ForwardOutput = 'argmax'): Promise<Uint32Array | Float32Array | TopK> {
     const head = this.assertHead();
-    if (!head.plan) throw new InvalidArgumentError('Call recycleReady() after reserving every head tensor, before recycleForward().');
+    if (!head.plan) throw invalidArgument('Call recycleReady() after reserving every head tensor, before recycleForward().');
     const step = checkForward(head.config, tokens, pos, logitsFrom, output);
     const ids = Uint32Array.from(tokens);
-    if (source !== 'base' && source !== 'head') throw new InvalidArgumentError(`The hidden rows come from 'base' or 'head', got ${String(source)}.`);
+    if (source !== 'base' && source !== 'head') throw invalidArgument(`The hidden rows come from 'base' or 'head', got ${String(source)}.`);
     return this.serialize(() => {
       const from = source === 'base' ? this.base : head;
       if (!Number.isInteger(fromRow) || fromRow < 0 || fromRow + step.n > from.lastN) {
-        throw new InvalidArgumentError(`Hidden rows ${fromRow}..${fromRow + step.n - 1} are not in the last ${source} forward (${from.lastN} rows).`);
+        throw invalidArgument(`Hidden rows ${fromRow}..${fromRow + step.n - 1} are not in the last ${source} forward (${from.lastN} rows).`);
       }
       return this.run(head, ids, step, output, { hidden: from.plan!.scratch.hidden, fromRow });
     });
@@ -241,17 +241,17 @@ export class WebGPUModel {
 
   private reserveIn(stack: Stack<Scratch>, shape: [number, number] | undefined, kind: number, layer: number, type: number, rows: number, cols: number): Uint8Array {
     this.assertUsable();
-    if (stack.plan) throw new InvalidArgumentError('A tensor was reserved after ready(); load every tensor first.');
-    if (!shape) throw new RecycleGPTError('MODEL_INVALID', `Unknown tensor kind ${kind}; see the kinds in docs/ARCHITECTURE.md.`);
+    if (stack.plan) throw invalidArgument('A tensor was reserved after ready(); load every tensor first.');
+    if (!shape) throw new KernelError('MODEL_INVALID', `Unknown tensor kind ${kind}; see the kinds in docs/ARCHITECTURE.md.`);
     if (!isGlobalKind(kind) && !(Number.isInteger(layer) && layer >= 0 && layer < stack.config.layers)) {
-      throw new RecycleGPTError('MODEL_INVALID', `Layer ${layer} is out of range: there are ${stack.config.layers} layers.`);
+      throw new KernelError('MODEL_INVALID', `Layer ${layer} is out of range: there are ${stack.config.layers} layers.`);
     }
     if (rows !== shape[0] || cols !== shape[1]) {
-      throw new RecycleGPTError('MODEL_INVALID', `Tensor kind ${kind} (layer ${layer}) is ${rows} × ${cols}, expected ${shape[0]} × ${shape[1]}; the GGUF metadata and tensors disagree.`);
+      throw new KernelError('MODEL_INVALID', `Tensor kind ${kind} (layer ${layer}) is ${rows} × ${cols}, expected ${shape[0]} × ${shape[1]}; the GGUF metadata and tensors disagree.`);
     }
     const isNorm = kind === TensorKind.outputNorm || kind === TensorKind.attnNorm || kind === TensorKind.ffnNorm;
-    if (isNorm && type !== GGMLType.F32) throw new RecycleGPTError('GGUF_UNSUPPORTED', `Norm weights must be F32, got ggml type ${type}.`);
-    if (!isWeightType(type)) throw new RecycleGPTError('GGUF_UNSUPPORTED', `ggml type ${type} is not supported by the WebGPU backend; use F32, F16, Q4_0 or Q8_0 weights.`);
+    if (isNorm && type !== GGMLType.F32) throw new KernelError('GGUF_UNSUPPORTED', `Norm weights must be F32, got ggml type ${type}.`);
+    if (!isWeightType(type)) throw new KernelError('GGUF_UNSUPPORTED', `ggml type ${type} is not supported by the WebGPU backend; use F32, F16, Q4_0 or Q8_0 weights.`);
     return stack.store.reserve(tensorKey(kind, layer), type, rows, cols);
   }
 
@@ -264,8 +264,8 @@ export class WebGPUModel {
     const built = plan();
     const validation = await this.device.popErrorScope();
     const oom = await this.device.popErrorScope();
-    if (!built) throw new RecycleGPTError('MODEL_INVALID', `Tensors missing (kind or kind:layer): ${store.missing.join(', ')}; the GGUF file is incomplete.`);
-    if (oom) throw new RecycleGPTError('OUT_OF_MEMORY', `The GPU ran out of memory preparing the model (${oom.message}); use a smaller context or the wasm backend.`);
+    if (!built) throw new KernelError('MODEL_INVALID', `Tensors missing (kind or kind:layer): ${store.missing.join(', ')}; the GGUF file is incomplete.`);
+    if (oom) throw new KernelError('OUT_OF_MEMORY', `The GPU ran out of memory preparing the model (${oom.message}); use a smaller context or the wasm backend.`);
     if (validation) throw engineError(`WebGPU rejected the forward pass: ${validation.message}`);
     return built;
   }
@@ -278,19 +278,19 @@ export class WebGPUModel {
   }
 
   private assertUsable(): void {
-    if (this.disposed) throw new RecycleGPTError('DISPOSED', 'This WebGPU model was disposed; load it again.');
+    if (this.disposed) throw new KernelError('DISPOSED', 'This WebGPU model was disposed; load it again.');
     if (this.lostReason !== undefined) throw engineError(`The GPU device was lost (${this.lostReason}); load the model again.`);
   }
 
   private assertReady(): ForwardPlan {
     this.assertUsable();
-    if (!this.base.plan) throw new InvalidArgumentError('Call ready() after reserving every tensor, before forward().');
+    if (!this.base.plan) throw invalidArgument('Call ready() after reserving every tensor, before forward().');
     return this.base.plan;
   }
 
   private assertHead(): Stack<RecycleScratch> {
     this.assertUsable();
-    if (!this.head) throw new InvalidArgumentError('No recycle head is attached; call attachRecycle() first.');
+    if (!this.head) throw invalidArgument('No recycle head is attached; call attachRecycle() first.');
     return this.head;
   }
 
@@ -379,20 +379,20 @@ function computePass(encoder: GPUCommandEncoder, dispatches: Dispatch[], step: S
 function checkForward(config: ModelConfig, tokens: ArrayLike<number>, pos: number, logitsFrom: number, output: ForwardOutput): Step {
   const { maxBatch, contextLength, vocabSize } = config;
   const n = tokens?.length;
-  if (!Number.isInteger(n) || n < 1 || n > maxBatch) throw new InvalidArgumentError(`A forward takes 1..${maxBatch} tokens, got ${String(n)}.`);
+  if (!Number.isInteger(n) || n < 1 || n > maxBatch) throw invalidArgument(`A forward takes 1..${maxBatch} tokens, got ${String(n)}.`);
   for (let i = 0; i < n; i++) {
     const t = tokens[i]!;
-    if (!Number.isInteger(t) || t < 0 || t >= vocabSize) throw new InvalidArgumentError(`Token ${String(t)} at index ${i} is not in the vocabulary (0..${vocabSize - 1}).`);
+    if (!Number.isInteger(t) || t < 0 || t >= vocabSize) throw invalidArgument(`Token ${String(t)} at index ${i} is not in the vocabulary (0..${vocabSize - 1}).`);
   }
   if (!Number.isInteger(pos) || pos < 0 || pos + n > contextLength) {
-    throw new RecycleGPTError('CONTEXT_FULL', `Positions ${pos}..${pos + n - 1} do not fit the KV cache of ${contextLength} tokens; start a new sequence or load with a larger context.`);
+    throw new KernelError('CONTEXT_FULL', `Positions ${pos}..${pos + n - 1} do not fit the KV cache of ${contextLength} tokens; start a new sequence or load with a larger context.`);
   }
-  if (!Number.isInteger(logitsFrom) || logitsFrom < 0 || logitsFrom > n) throw new InvalidArgumentError(`logitsFrom must be in 0..${n}, got ${String(logitsFrom)}.`);
+  if (!Number.isInteger(logitsFrom) || logitsFrom < 0 || logitsFrom > n) throw invalidArgument(`logitsFrom must be in 0..${n}, got ${String(logitsFrom)}.`);
   if (typeof output === 'object') {
     const k = output?.topK;
-    if (!Number.isInteger(k) || k < 1 || k > Math.min(MAX_TOP_K, vocabSize)) throw new InvalidArgumentError(`topK must be in 1..${Math.min(MAX_TOP_K, vocabSize)}, got ${String(k)}.`);
+    if (!Number.isInteger(k) || k < 1 || k > Math.min(MAX_TOP_K, vocabSize)) throw invalidArgument(`topK must be in 1..${Math.min(MAX_TOP_K, vocabSize)}, got ${String(k)}.`);
   } else if (output !== 'argmax' && output !== 'logits') {
-    throw new InvalidArgumentError(`output must be 'argmax', 'logits' or { topK }, got ${String(output)}.`);
+    throw invalidArgument(`output must be 'argmax', 'logits' or { topK }, got ${String(output)}.`);
   }
   return { n, pos, logitsFrom };
 }

@@ -1,11 +1,24 @@
-import type { LlamaConfig } from '../../sdk/src/binding.js';
-import { RecycleGPTError } from './errors.js';
+import { KernelError } from './errors.js';
 
 /**
- * The model shape: the SDK's LlamaConfig (the WASM `rg_model_new` config words). Here `maxBatch` is at most
- * MAX_BATCH, since the kernels keep one accumulator per token.
+ * The model shape, field for field the SDK's LlamaConfig (the WASM `rg_model_new` config words), so the SDK
+ * passes its own. Here `maxBatch` is at most MAX_BATCH, since the kernels keep one accumulator per token.
  */
-export type ModelConfig = LlamaConfig;
+export interface ModelConfig {
+  vocabSize: number;
+  dim: number;
+  layers: number;
+  heads: number;
+  kvHeads: number;
+  ffnDim: number;
+  contextLength: number;
+  headDim: number;
+  ropeDim: number;
+  ropeFreqBase: number;
+  rmsEps: number;
+  kvType: 'f16' | 'f32';
+  maxBatch: number;
+}
 
 /** Tokens per forward the matmul kernels accumulate at once. */
 export const MAX_BATCH = 8;
@@ -55,8 +68,8 @@ export function expectedRecycleShape(config: ModelConfig, kind: number): [rows: 
   return kind === RecycleKind.output ? undefined : expectedShape(config, kind);
 }
 
-function invalid(message: string): RecycleGPTError {
-  return new RecycleGPTError('MODEL_INVALID', `${message} Check the model's GGUF metadata.`);
+function invalid(message: string): KernelError {
+  return new KernelError('MODEL_INVALID', `${message} Check the model's GGUF metadata.`);
 }
 
 export function validateConfig(config: ModelConfig): void {

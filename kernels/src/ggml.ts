@@ -1,4 +1,4 @@
-import { RecycleGPTError } from './errors.js';
+import { KernelError } from './errors.js';
 
 /** ggml type ids (docs/ARCHITECTURE.md) of the weight layouts the kernels read. */
 export const GGMLType = { F32: 0, F16: 1, Q4_0: 2, Q8_0: 8 } as const;
@@ -22,11 +22,11 @@ export function typeName(type: WeightType): string {
 /** Bytes of one row of `cols` values; throws when `cols` does not fill whole blocks. */
 export function rowBytes(type: number, cols: number): number {
   if (!isWeightType(type)) {
-    throw new RecycleGPTError('GGUF_UNSUPPORTED', `ggml type ${type} is not supported by the WebGPU backend; use F32, F16, Q4_0 or Q8_0 weights.`);
+    throw new KernelError('GGUF_UNSUPPORTED', `ggml type ${type} is not supported by the WebGPU backend; use F32, F16, Q4_0 or Q8_0 weights.`);
   }
   const { blockValues, blockBytes, name } = layouts[type];
   if (cols % blockValues !== 0) {
-    throw new RecycleGPTError('MODEL_INVALID', `A ${name} row must hold a multiple of ${blockValues} values, got ${cols}; the GGUF file is inconsistent.`);
+    throw new KernelError('MODEL_INVALID', `A ${name} row must hold a multiple of ${blockValues} values, got ${cols}; the GGUF file is inconsistent.`);
   }
   return (cols / blockValues) * blockBytes;
 }

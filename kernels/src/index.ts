@@ -2,3 +2,4 @@
 export { MAX_TOP_K, WebGPUModel, type ForwardOutput, type HiddenSource, type TopK, type WebGPUModelOptions } from './backend.js';
 export { MAX_BATCH, type ModelConfig, type RecycleConfig } from './config.js';
 export { largestBufferBytes } from './forward.js';
+export { KernelError, type KernelErrorCode } from './errors.js';

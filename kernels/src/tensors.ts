@@ -1,5 +1,5 @@
 /// <reference types="@webgpu/types" />
-import { RecycleGPTError } from './errors.js';
+import { KernelError } from './errors.js';
 import { rowBytes, type WeightType } from './ggml.js';
 
 /** Rows row0..row0+rows of a weight matrix, as their GGUF bytes. */
@@ -38,7 +38,7 @@ export function planTensor(type: WeightType, rows: number, cols: number, maxBind
   const bytesPerRow = rowBytes(type, cols);
   const rowsPerChunk = Math.floor((maxBindingBytes - PAD_BYTES - 3) / bytesPerRow);
   if (rowsPerChunk < 1) {
-    throw new RecycleGPTError('OUT_OF_MEMORY', `One row of ${bytesPerRow} bytes does not fit this GPU's ${maxBindingBytes}-byte buffer binding limit; use the wasm backend.`);
+    throw new KernelError('OUT_OF_MEMORY', `One row of ${bytesPerRow} bytes does not fit this GPU's ${maxBindingBytes}-byte buffer binding limit; use the wasm backend.`);
   }
   const ranges = [];
   for (let row0 = 0; row0 < rows; row0 += rowsPerChunk) ranges.push({ row0, rows: Math.min(rowsPerChunk, rows - row0) });

@@ -3,9 +3,10 @@
  * The WebGPU backend: kernels' WebGPUModel behind the SDK's Backend interface. Imported dynamically by
  * backend.ts, only once a WebGPU adapter was found, so runtimes without WebGPU never load the kernels.
  */
-import { MAX_BATCH, WebGPUModel, largestBufferBytes } from '@recyclegpt/kernels';
+import { KernelError, MAX_BATCH, WebGPUModel, largestBufferBytes } from '@recyclegpt/kernels';
 import type { AdapterLike, LoadingBackend } from './backend.js';
 import type { LlamaConfig, RecycleConfig } from './binding.js';
+import { InvalidArgumentError, RecycleGPTError } from './errors.js';
 
 /** What keeps this model off the adapter (a buffer it cannot split above its limits), or undefined when it fits. */
 export function limitProblem(config: Omit<LlamaConfig, 'maxBatch'>, adapter: AdapterLike): string | undefined {
@@ -25,7 +26,7 @@ export class WebGPULlama implements LoadingBackend {
   static async create(config: Omit<LlamaConfig, 'maxBatch'>, adapter: AdapterLike): Promise<WebGPULlama> {
     const { maxStorageBufferBindingSize, maxBufferSize } = adapter.limits;
     const device = await (adapter as GPUAdapter).requestDevice({ requiredLimits: { maxStorageBufferBindingSize, maxBufferSize } });
-    return new WebGPULlama(await WebGPUModel.create({ ...config, maxBatch: MAX_BATCH }, { device }));
+    return new WebGPULlama(await sdkErrors(() => WebGPUModel.create({ ...config, maxBatch: MAX_BATCH }, { device })));
   }
 
   get config(): LlamaConfig {
@@ -37,27 +38,27 @@ export class WebGPULlama implements LoadingBackend {
   }
 
   reserve(kind: number, layer: number, type: number, rows: number, cols: number): Uint8Array {
-    return this.model.reserve(kind, layer, type, rows, cols);
+    return sdkErrors(() => this.model.reserve(kind, layer, type, rows, cols));
   }
 
   ready(): Promise<void> {
-    return this.model.ready();
+    return sdkErrors(() => this.model.ready());
   }
 
   attachRecycle(config: RecycleConfig): void {
-    this.model.attachRecycle(config);
+    sdkErrors(() => this.model.attachRecycle(config));
   }
 
   recycleReserve(kind: number, layer: number, type: number, rows: number, cols: number): Uint8Array {
-    return this.model.recycleReserve(kind, layer, type, rows, cols);
+    return sdkErrors(() => this.model.recycleReserve(kind, layer, type, rows, cols));
   }
 
   recycleReady(): Promise<void> {
-    return this.model.recycleReady();
+    return sdkErrors(() => this.model.recycleReady());
   }
 
   async forward(tokens: ArrayLike<number>, pos: number, logitsFrom: number): Promise<void> {
-    this.lastLogits = await this.model.forward(tokens, pos, logitsFrom, 'logits');
+    this.lastLogits = await sdkErrors(() => this.model.forward(tokens, pos, logitsFrom, 'logits'));
   }
 
   logits(row = 0): Float32Array {
@@ -65,7 +66,7 @@ export class WebGPULlama implements LoadingBackend {
   }
 
   async recycleForward(source: 'base' | 'head', fromRow: number, tokens: ArrayLike<number>, pos: number, logitsFrom: number): Promise<void> {
-    this.lastRecycleLogits = await this.model.recycleForward(source, fromRow, tokens, pos, logitsFrom, 'logits');
+    this.lastRecycleLogits = await sdkErrors(() => this.model.recycleForward(source, fromRow, tokens, pos, logitsFrom, 'logits'));
   }
 
   recycleLogits(row = 0): Float32Array {
@@ -76,6 +77,21 @@ export class WebGPULlama implements LoadingBackend {
     this.model.dispose();
     this.model.device.destroy();
   }
+}
+
+/** Runs `call`, rethrowing a KernelError (sync or async) as the SDK's error with the same code (exported for its test). */
+export function sdkErrors<T>(call: () => T): T {
+  try {
+    const result = call();
+    return (result instanceof Promise ? result.catch((e: unknown) => Promise.reject(toSdkError(e))) : result) as T;
+  } catch (e) {
+    throw toSdkError(e);
+  }
+}
+
+function toSdkError(e: unknown): unknown {
+  if (!(e instanceof KernelError)) return e;
+  return e.code === 'INVALID_ARGUMENT' ? new InvalidArgumentError(e.message) : new RecycleGPTError(e.code, e.message, { cause: e });
 }
 
 function rowOf(rows: Float32Array, row: number, width: number): Float32Array {

@@ -66,7 +66,14 @@ export async function openBackend(choice: BackendChoice, config: Omit<LlamaConfi
     return openWasm(found);
   }
   // Only now, with WebGPU at hand, is the kernels package loaded.
-  const webgpu = await import('./backend-webgpu.js');
+  let webgpu: typeof import('./backend-webgpu.js');
+  try {
+    webgpu = await import('./backend-webgpu.js');
+  } catch (cause) {
+    const missing = `the WebGPU kernels (@recyclegpt/kernels) could not be loaded: ${(cause as Error).message}`;
+    if (choice === 'webgpu') throw new RecycleGPTError('ENGINE', `backend 'webgpu' needs ${missing.slice(4)}; install @recyclegpt/kernels or use backend 'wasm'`, { cause });
+    return openWasm(missing);
+  }
   const unfit = webgpu.limitProblem(config, found);
   if (unfit) {
     if (choice === 'webgpu') throw new RecycleGPTError('OUT_OF_MEMORY', `the model does not fit this WebGPU adapter: ${unfit}; use backend 'wasm' or a smaller contextLength`);

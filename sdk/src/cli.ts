@@ -5,13 +5,14 @@ import { readGGUFHeader } from './gguf/load.js';
 import { summarizeGGUF } from './gguf/summary.js';
 import { llamaShape } from './llama.js';
 import { loadModel } from './model.js';
-import type { DecodeMode, GenerateOptions } from './types.js';
+import { provideNodeWebGPU } from './node-webgpu.js';
+import type { DecodeMode, GenerateOptions, LoadOptions } from './types.js';
 
 const USAGE = `usage:
   recyclegpt info <model.gguf> [--json]
   recyclegpt run --model <model.gguf> --prompt <text> [--max-tokens N] [--temperature T] [--seed S]
                  [--top-k K] [--top-p P] [--min-p P] [--repeat-penalty R] [--stop TEXT]... [--context N]
-                 [--recycle <head.gguf> --mode off|fast|exact|chain [--draft-length K]] [--json]`;
+                 [--backend wasm|webgpu|auto] [--recycle <head.gguf> --mode off|fast|exact|chain [--draft-length K]] [--json]`;
 
 class UsageError extends Error {}
 
@@ -82,6 +83,7 @@ async function run(args: string[]): Promise<void> {
       'repeat-penalty': { type: 'string' },
       stop: { type: 'string', multiple: true },
       context: { type: 'string' },
+      backend: { type: 'string' },
       recycle: { type: 'string' },
       mode: { type: 'string' },
       'draft-length': { type: 'string' },
@@ -105,33 +107,46 @@ async function run(args: string[]): Promise<void> {
     decode: { mode, draftLength: number('draft-length', values['draft-length'], true) },
   };
   if (mode !== 'off' && !values.recycle) throw new UsageError(`--mode ${mode} needs --recycle <head.gguf>`);
+  const backend = (values.backend ?? 'wasm') as NonNullable<LoadOptions['backend']>;
+  if (!['wasm', 'webgpu', 'auto'].includes(backend)) throw new UsageError(`--backend must be wasm, webgpu or auto, got '${backend}'`);
+  const gpu = backend === 'wasm' ? undefined : await provideNodeWebGPU();
+  if (typeof gpu === 'string' && backend === 'webgpu') throw new Error(`--backend webgpu: ${gpu}`);
   const controller = new AbortController();
   process.once('SIGINT', () => controller.abort());
   options.signal = controller.signal;
 
   const showProgress = !values.json && process.stderr.isTTY;
-  const model = await loadModel(values.model, {
-    recycle: values.recycle,
-    contextLength: number('context', values.context, true),
-    onProgress: showProgress
-      ? ({ loaded, total, phase }) =>
-          process.stderr.write(`\rloading ${phase} ${total ? `${Math.round((100 * loaded) / total)}%` : `${loaded} bytes`}`)
-      : undefined,
-  });
-  if (showProgress) process.stderr.write('\r\x1b[K');
   try {
-    if (values.json) {
-      const { text, tokens, stats } = await model.complete(values.prompt, options);
-      console.log(JSON.stringify({ text, tokens, stats }));
+    await generate(values.model, values.prompt, options, {
+      backend,
+      recycle: values.recycle,
+      contextLength: number('context', values.context, true),
+      onProgress: showProgress
+        ? ({ loaded, total, phase }) =>
+            process.stderr.write(`\rloading ${phase} ${total ? `${Math.round((100 * loaded) / total)}%` : `${loaded} bytes`}`)
+        : undefined,
+    }, values.json === true);
+  } finally {
+    if (typeof gpu === 'object') gpu.release();
+  }
+}
+
+async function generate(path: string, prompt: string, options: GenerateOptions, load: LoadOptions, json: boolean): Promise<void> {
+  const model = await loadModel(path, load);
+  if (load.onProgress) process.stderr.write('\r\x1b[K');
+  try {
+    if (json) {
+      const { text, tokens, stats } = await model.complete(prompt, options);
+      console.log(JSON.stringify({ text, tokens, stats, backend: model.info.backend, backendReason: model.info.backendReason }));
       return;
     }
-    const stream = model.generate(values.prompt, options);
+    const stream = model.generate(prompt, options);
     for await (const token of stream) process.stdout.write(token.text);
     const stats = await stream.stats;
     process.stdout.write('\n');
     const recycled = stats.acceptanceRate === undefined ? '' : `, ${(100 * stats.acceptanceRate).toFixed(0)}% of recycled tokens kept`;
     console.error(
-      `[${stats.generatedTokens} tokens, prefill ${stats.prefillTokensPerSecond.toFixed(1)} tok/s, decode ${stats.decodeTokensPerSecond.toFixed(1)} tok/s (${stats.decodeMode}${recycled}), ${stats.finishReason}]`,
+      `[${model.info.backend}, ${stats.generatedTokens} tokens, prefill ${stats.prefillTokensPerSecond.toFixed(1)} tok/s, decode ${stats.decodeTokensPerSecond.toFixed(1)} tok/s (${stats.decodeMode}${recycled}), ${stats.finishReason}]`,
     );
   } finally {
     model.dispose();

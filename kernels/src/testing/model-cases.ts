@@ -1,7 +1,7 @@
 /// <reference types="@webgpu/types" />
 import { WebGPUModel } from '../backend.js';
 import { TensorKind, type ModelConfig } from '../config.js';
-import { RecycleGPTError } from '../errors.js';
+import { KernelError } from '../errors.js';
 import { GGMLType, type WeightType } from '../ggml.js';
 import { ReferenceModel, topKRef } from '../reference.js';
 import type { Check } from './cases.js';
@@ -91,7 +91,7 @@ async function errorsCase(device: GPUDevice): Promise<Check[]> {
       await action();
       return 'no error';
     } catch (e) {
-      return e instanceof RecycleGPTError ? e.code : `untyped ${String(e)}`;
+      return e instanceof KernelError ? e.code : `untyped ${String(e)}`;
     }
   };
   const model = tinyModel({ config, seed: 9, types: () => GGMLType.Q8_0, tiedOutput: true });
