@@ -109,6 +109,8 @@ export class WebGPUModel {
   private disposed = false;
   /** Forwards share scratch and readback buffers (and a head pass reads the base's hidden rows), so they run one after another. */
   private queue: Promise<unknown> = Promise.resolve();
+  /** GPU → CPU readbacks so far and their bytes: each one is a round trip that waits for the GPU. */
+  readonly readbacks = { count: 0, bytes: 0 };
 
   private constructor(readonly device: GPUDevice, readonly config: ModelConfig, options: WebGPUModelOptions) {
     this.kernels = new KernelCache(device);
@@ -328,10 +330,16 @@ export class WebGPUModel {
     }
     device.queue.submit([encoder.finish()]);
     stack.lastN = step.n;
+    // The readback is asked for at once, not after the error check: each is a wait on the GPU. An argmax
+    // reads back the ids alone.
+    const mapped = rows === 0 ? undefined : this.mapReadback(scratch.readback, k > 1 || (k === 1 && output !== 'argmax') ? 2 * readBytes : readBytes);
     const error = await device.popErrorScope();
-    if (error) throw engineError(`WebGPU rejected the forward pass: ${error.message}`);
-    if (rows === 0) return output === 'logits' ? new Float32Array(0) : output === 'argmax' ? new Uint32Array(0) : { ids: new Uint32Array(0), logits: new Float32Array(0) };
-    const bytes = await this.mapReadback(scratch.readback, k > 0 ? 2 * readBytes : readBytes);
+    if (error) {
+      await mapped?.catch(() => undefined);
+      throw engineError(`WebGPU rejected the forward pass: ${error.message}`);
+    }
+    if (!mapped) return output === 'logits' ? new Float32Array(0) : output === 'argmax' ? new Uint32Array(0) : { ids: new Uint32Array(0), logits: new Float32Array(0) };
+    const bytes = await mapped;
     if (k === 0) return new Float32Array(bytes);
     const ids = new Uint32Array(bytes, 0, rows * k);
     return k === 1 && output === 'argmax' ? ids : { ids, logits: new Float32Array(bytes, readBytes, rows * k) };
@@ -366,6 +374,8 @@ export class WebGPUModel {
     }
     const copy = buffer.getMappedRange(0, bytes).slice(0);
     buffer.unmap();
+    this.readbacks.count++;
+    this.readbacks.bytes += bytes;
     return copy;
   }
 }

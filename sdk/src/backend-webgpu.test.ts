@@ -28,6 +28,9 @@ interface Harness {
   recycle(model: string, head: string, prompt: number[], tokens: number): Promise<{
     backend: string; modes: Record<string, { tokens: number[]; fullPasses: number; accepted: number }>; headError: number; headScale: number; batchError: number;
   }>;
+  readbacks(model: string, head: string, prompt: number[], tokens: number): Promise<{
+    vocabSize: number; perToken: Record<'greedy' | 'exact' | 'sampled', { count: number; bytes: number }>;
+  }>;
   auto(model: string): Promise<{ backend: string; backendReason: string }>;
 }
 
@@ -93,6 +96,20 @@ describe('WebGPU backend in chromium', () => {
     expect(chain!.fullPasses).toBeLessThan(off!.fullPasses);
     expect(r.batchError, 'batched head rows equal single-row passes').toBe(0);
     expect(r.headError).toBeLessThanOrEqual(TOLERANCE.Q8_0! * r.headScale);
+  });
+
+  it('greedy decoding reads back only the picked tokens; sampling reads back logits', async (ctx) => {
+    if (skipReason) ctx.skip(skipReason);
+    const { vocabSize, perToken } = await call('readbacks', 'q8_tied.gguf', 'q8_tied-head.gguf', PROMPT, 16);
+    console.log(`readbacks per token: ${JSON.stringify(perToken)}`);
+    // One round trip per full pass, 4 bytes per row; exact adds the head's pick (4 bytes) per draft.
+    // (A token's own pass may fall outside the count at either end, so "per token" is at most one pass.)
+    expect(perToken.greedy.count).toBeLessThanOrEqual(1);
+    expect(perToken.greedy.bytes / perToken.greedy.count).toBe(4);
+    expect(perToken.exact.count).toBeLessThanOrEqual(2);
+    expect(perToken.exact.bytes).toBeLessThanOrEqual(12);
+    expect(perToken.sampled.count).toBeLessThanOrEqual(1);
+    expect(perToken.sampled.bytes / perToken.sampled.count).toBe(4 * vocabSize);
   });
 
   it("'auto' picks WebGPU in chromium", async (ctx) => {

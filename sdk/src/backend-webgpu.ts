@@ -4,9 +4,10 @@
  * backend.ts, only once a WebGPU adapter was found, so runtimes without WebGPU never load the kernels.
  */
 import { KernelError, MAX_BATCH, WebGPUModel, largestBufferBytes } from '@recyclegpt/kernels';
-import type { AdapterLike, LoadingBackend } from './backend.js';
+import type { AdapterLike, ForwardOutput, LoadingBackend } from './backend.js';
 import type { LlamaConfig, RecycleConfig } from './binding.js';
 import { InvalidArgumentError, RecycleGPTError } from './errors.js';
+import { argmax } from './sampler.js';
 
 /** What keeps this model off the adapter (a buffer it cannot split above its limits), or undefined when it fits. */
 export function limitProblem(config: Omit<LlamaConfig, 'maxBatch'>, adapter: AdapterLike): string | undefined {
@@ -16,9 +17,12 @@ export function limitProblem(config: Omit<LlamaConfig, 'maxBatch'>, adapter: Ada
   return needed > limit ? `it needs a ${needed}-byte buffer (KV cache of one layer, attention scores or logits), the adapter allows ${limit}` : undefined;
 }
 
+/** One forward's read-back rows: logits, or only their argmax (4 bytes a row instead of 4 × vocabulary). */
+type Rows = { logits: Float32Array } | { ids: Uint32Array };
+
 export class WebGPULlama implements LoadingBackend {
-  private lastLogits: Float32Array = new Float32Array(0);
-  private lastRecycleLogits: Float32Array = new Float32Array(0);
+  private last: Rows = { ids: new Uint32Array(0) };
+  private lastRecycle: Rows = { ids: new Uint32Array(0) };
 
   private constructor(private readonly model: WebGPUModel) {}
 
@@ -31,6 +35,11 @@ export class WebGPULlama implements LoadingBackend {
 
   get config(): LlamaConfig {
     return this.model.config;
+  }
+
+  /** GPU → CPU readbacks so far and their bytes. */
+  get readbacks(): { count: number; bytes: number } {
+    return { ...this.model.readbacks };
   }
 
   get recycleMaxBatch(): number {
@@ -57,20 +66,34 @@ export class WebGPULlama implements LoadingBackend {
     return sdkErrors(() => this.model.recycleReady());
   }
 
-  async forward(tokens: ArrayLike<number>, pos: number, logitsFrom: number): Promise<void> {
-    this.lastLogits = await sdkErrors(() => this.model.forward(tokens, pos, logitsFrom, 'logits'));
+  async forward(tokens: ArrayLike<number>, pos: number, logitsFrom: number, output: ForwardOutput = 'logits'): Promise<void> {
+    this.last = await sdkErrors(async () =>
+      output === 'argmax' ? { ids: await this.model.forward(tokens, pos, logitsFrom, 'argmax') } : { logits: await this.model.forward(tokens, pos, logitsFrom, 'logits') },
+    );
   }
 
   logits(row = 0): Float32Array {
-    return rowOf(this.lastLogits, row, this.config.vocabSize);
+    return logitsRow(this.last, row, this.config.vocabSize);
   }
 
-  async recycleForward(source: 'base' | 'head', fromRow: number, tokens: ArrayLike<number>, pos: number, logitsFrom: number): Promise<void> {
-    this.lastRecycleLogits = await sdkErrors(() => this.model.recycleForward(source, fromRow, tokens, pos, logitsFrom, 'logits'));
+  argmax(row = 0): number {
+    return argmaxOf(this.last, row, this.config.vocabSize);
+  }
+
+  async recycleForward(source: 'base' | 'head', fromRow: number, tokens: ArrayLike<number>, pos: number, logitsFrom: number, output: ForwardOutput = 'logits'): Promise<void> {
+    this.lastRecycle = await sdkErrors(async () =>
+      output === 'argmax'
+        ? { ids: await this.model.recycleForward(source, fromRow, tokens, pos, logitsFrom, 'argmax') }
+        : { logits: await this.model.recycleForward(source, fromRow, tokens, pos, logitsFrom, 'logits') },
+    );
   }
 
   recycleLogits(row = 0): Float32Array {
-    return rowOf(this.lastRecycleLogits, row, this.config.vocabSize);
+    return logitsRow(this.lastRecycle, row, this.config.vocabSize);
+  }
+
+  recycleArgmax(row = 0): number {
+    return argmaxOf(this.lastRecycle, row, this.config.vocabSize);
   }
 
   free(): void {
@@ -94,6 +117,11 @@ function toSdkError(e: unknown): unknown {
   return e.code === 'INVALID_ARGUMENT' ? new InvalidArgumentError(e.message) : new RecycleGPTError(e.code, e.message, { cause: e });
 }
 
-function rowOf(rows: Float32Array, row: number, width: number): Float32Array {
-  return rows.subarray(row * width, (row + 1) * width);
+function logitsRow(rows: Rows, row: number, width: number): Float32Array {
+  if (!('logits' in rows)) throw new RecycleGPTError('ENGINE', 'the last forward read back only its argmax; ask for logits');
+  return rows.logits.subarray(row * width, (row + 1) * width);
+}
+
+function argmaxOf(rows: Rows, row: number, width: number): number {
+  return 'ids' in rows ? rows.ids[row]! : argmax(logitsRow(rows, row, width));
 }

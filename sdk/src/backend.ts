@@ -10,18 +10,27 @@ export interface Backend {
   readonly config: LlamaConfig;
   /** Rows one recycle pass takes at most; 0 without a head. */
   readonly recycleMaxBatch: number;
-  /** Runs `tokens` at positions pos… (their KV entries are (over)written) and keeps logits for rows logitsFrom… (none when logitsFrom = n). */
-  forward(tokens: ArrayLike<number>, pos: number, logitsFrom: number): void | Promise<void>;
-  /** Logits of row `row` (counted from logitsFrom) of the last forward; valid until the next call. */
+  /**
+   * Runs `tokens` at positions pos… (their KV entries are (over)written) and keeps rows logitsFrom… (none when
+   * logitsFrom = n) of its `output`: logits (the default), or only their argmax, which a GPU reads back alone.
+   */
+  forward(tokens: ArrayLike<number>, pos: number, logitsFrom: number, output?: ForwardOutput): void | Promise<void>;
+  /** Logits of row `row` (counted from logitsFrom) of the last forward, which kept logits; valid until the next call. */
   logits(row?: number): Float32Array;
+  /** The argmax (ties to the lower id) of row `row` of the last forward, either output. */
+  argmax(row?: number): number;
   /**
    * Runs the head on `tokens` at positions pos…, each with the hidden state of consecutive rows from `fromRow`
    * of the last base forward ('base') or of the last head forward ('head', for chained drafts).
    */
-  recycleForward(source: 'base' | 'head', fromRow: number, tokens: ArrayLike<number>, pos: number, logitsFrom: number): void | Promise<void>;
+  recycleForward(source: 'base' | 'head', fromRow: number, tokens: ArrayLike<number>, pos: number, logitsFrom: number, output?: ForwardOutput): void | Promise<void>;
   recycleLogits(row?: number): Float32Array;
+  recycleArgmax(row?: number): number;
   free(): void;
 }
+
+/** What a forward keeps of its logits rows. */
+export type ForwardOutput = 'logits' | 'argmax';
 
 /** A Backend being loaded: tensors are reserved, their bytes written into the returned view before the next call. */
 export interface LoadingBackend extends Backend {

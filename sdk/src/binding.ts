@@ -3,6 +3,7 @@
  * in typed arrays and throws RecycleGPTError; nothing below it allocates per token.
  */
 import { RecycleGPTError } from './errors.js';
+import { argmax } from './sampler.js';
 
 export interface EngineExports {
   memory: WebAssembly.Memory;
@@ -198,7 +199,11 @@ export class WasmLlama {
     return new Float32Array(this.engine.memory.buffer, (this.engine.rg_recycle_logits(this.handle) >>> 0) + row * vocab * 4, vocab);
   }
 
-  /** Runs `tokens` at positions pos… and keeps logits for rows logitsFrom…; see rg_forward. */
+  recycleArgmax(row = 0): number {
+    return argmax(this.recycleLogits(row));
+  }
+
+  /** Runs `tokens` at positions pos… and keeps logits for rows logitsFrom…; see rg_forward. Logits are always kept. */
   forward(tokens: ArrayLike<number>, pos: number, logitsFrom: number): void {
     this.checkAlive();
     new Uint32Array(this.engine.memory.buffer, this.tokensPtr, tokens.length).set(tokens);
@@ -211,6 +216,10 @@ export class WasmLlama {
     this.checkAlive();
     const vocab = this.config.vocabSize;
     return new Float32Array(this.engine.memory.buffer, (this.engine.rg_logits(this.handle) >>> 0) + row * vocab * 4, vocab);
+  }
+
+  argmax(row = 0): number {
+    return argmax(this.logits(row));
   }
 
   /** Final hidden state of row `row` of the last forward; a view valid until the next call. */

@@ -92,7 +92,7 @@ export class Context<B extends Backend = Backend> {
     if (pos > 0 && n <= this.llama.config.maxBatch && n <= this.llama.recycleMaxBatch) {
       const one = await fastest(() => this.llama.forward([0], pos, 0));
       const pass = await fastest(() => this.llama.forward(new Array<number>(n).fill(0), pos, 0));
-      const head = await fastest(() => this.llama.recycleForward('base', 0, [0], pos, 0));
+      const head = await fastest(() => this.llama.recycleForward('base', 0, [0], pos, 0, 'argmax'));
       if (one > 0) cost = { head: head / one, pass: pass / one };
       // Those passes wrote cache entries from `pos` on, so nothing cached there may be reused.
       this.cached.length = Math.min(this.cached.length, pos);
@@ -109,11 +109,11 @@ export class Context<B extends Backend = Backend> {
     return record;
   }
 
-  /** Appends one token and returns the logits for the next. */
-  async step(id: number): Promise<Float32Array> {
-    await this.llama.forward([id], this.cached.length, 0);
+  /** Appends one token and picks the next (reading back only its argmax where the sampler needs no more). */
+  async step(id: number, sampler: Sampler, history: number[]): Promise<number> {
+    await this.llama.forward([id], this.cached.length, 0, sampler.argmaxOnly ? 'argmax' : 'logits');
     this.cached.push(id);
-    return this.llama.logits(0);
+    return pick(this.llama, 0, sampler, history);
   }
 
   /**
@@ -127,7 +127,7 @@ export class Context<B extends Backend = Backend> {
     for (let i = 0; i < tokens.length; i += batch) {
       const part = tokens.slice(i, i + batch);
       const last = i + part.length === tokens.length;
-      await this.llama.recycleForward('base', fromRow + i, part, pos + i, last && !quiet ? part.length - 1 : part.length);
+      await this.llama.recycleForward('base', fromRow + i, part, pos + i, last && !quiet ? part.length - 1 : part.length, 'argmax');
       lastRow = part.length - 1;
     }
     if (tokens.length > 0) this.headCached = pos + tokens.length - 1;
@@ -195,14 +195,18 @@ interface DecodeCounters {
   draftingStopped: boolean;
 }
 
-/** Plain decoding: one full pass per token. */
-async function* plainTokens(context: Context, first: Float32Array, sampler: Sampler, history: number[], counters: DecodeCounters): AsyncGenerator<number> {
-  let logits = first;
+/** Row `row`'s pick from the last base pass. */
+function pick(llama: Backend, row: number, sampler: Sampler, history: number[]): number {
+  return sampler.argmaxOnly ? llama.argmax(row) : sampler.sample(llama.logits(row), history);
+}
+
+/** Plain decoding from the first picked token: one full pass per token. */
+async function* plainTokens(context: Context, first: number, sampler: Sampler, history: number[], counters: DecodeCounters): AsyncGenerator<number> {
+  let id = first;
   for (;;) {
-    const id = sampler.sample(logits, history);
     yield id;
     if (context.cached.length >= context.capacity) return;
-    logits = await context.step(id);
+    id = await context.step(id, sampler, history);
     counters.fullPasses++;
   }
 }
@@ -216,7 +220,7 @@ async function* plainTokens(context: Context, first: Float32Array, sampler: Samp
  */
 async function* recycledTokens(
   context: Context,
-  first: Float32Array,
+  first: number,
   sampler: Sampler,
   history: number[],
   counters: DecodeCounters,
@@ -225,7 +229,8 @@ async function* recycledTokens(
   cost: DraftCost | undefined,
 ): AsyncGenerator<number> {
   const { llama } = context;
-  let x = sampler.sample(first, history);
+  const output = sampler.argmaxOnly ? 'argmax' : 'logits';
+  let x = first;
   // Head rows still to run: base hidden rows from `fromRow` paired with these tokens (the last is x).
   let fromRow = context.cached.length - 1 - context.lastPassStart;
   let headTokens = [x];
@@ -238,7 +243,7 @@ async function* recycledTokens(
       counters.draftingStopped = true;
       if (context.cached.length >= context.capacity) return;
       counters.fullPasses++;
-      yield* plainTokens(context, await context.step(x), sampler, history, counters);
+      yield* plainTokens(context, await context.step(x, sampler, history), sampler, history, counters);
       return;
     }
     const pos = context.cached.length;
@@ -249,13 +254,13 @@ async function* recycledTokens(
     const guesses: number[] = [];
     while (guesses.length < room) {
       if (guesses.length > 0) {
-        await llama.recycleForward('head', headRow, [guesses[guesses.length - 1]], pos + guesses.length, 0);
+        await llama.recycleForward('head', headRow, [guesses[guesses.length - 1]], pos + guesses.length, 0, 'argmax');
         headRow = 0;
       }
-      guesses.push(argmax(llama.recycleLogits(0)));
+      guesses.push(llama.recycleArgmax(0));
     }
     const batch = [x, ...guesses];
-    await llama.forward(batch, pos, mode === 'fast' ? batch.length - 1 : 0);
+    await llama.forward(batch, pos, mode === 'fast' ? batch.length - 1 : 0, output);
     counters.fullPasses++;
     context.cached.push(x);
     counters.proposed += guesses.length;
@@ -266,7 +271,7 @@ async function* recycledTokens(
         context.cached.push(g);
         yield g;
       }
-      x = sampler.sample(llama.logits(0), history);
+      x = pick(llama, 0, sampler, history);
       headTokens = [...guesses, x];
       fromRow = 0;
       continue;
@@ -274,10 +279,9 @@ async function* recycledTokens(
     let kept = 0;
     let next = -1;
     while (next === -1) {
-      const logits = llama.logits(kept);
-      if (kept === guesses.length) next = sampler.sample(logits, history);
+      if (kept === guesses.length) next = pick(llama, kept, sampler, history);
       else {
-        const verdict = verify(sampler, logits, history, guesses[kept]);
+        const verdict = sampler.greedy ? pick(llama, kept, sampler, history) : verify(sampler, llama.logits(kept), history, guesses[kept]);
         if (verdict === guesses[kept]) {
           counters.accepted++;
           context.cached.push(verdict);
@@ -295,12 +299,11 @@ async function* recycledTokens(
 }
 
 /**
- * The full pass's token at a drafted position. Greedy: its argmax. Sampling: the draft (a point mass)
+ * The full pass's token at a drafted position when sampling (greedy takes its pick): the draft (a point mass)
  * is kept with probability p(draft), else a token is drawn from p without the draft, which together
  * draw exactly from p (speculative sampling with a deterministic draft).
  */
 function verify(sampler: Sampler, logits: Float32Array, history: number[], draft: number): number {
-  if (sampler.greedy) return sampler.sample(logits, history);
   const p = sampler.distribution(logits, history);
   const at = p.ids.indexOf(draft);
   const pDraft = at === -1 ? 0 : p.probs[at];
@@ -335,7 +338,7 @@ export async function* decode(
   const t0 = now();
   // A caller that gave up while waiting for its turn gets no prefill.
   const aborted = options.signal?.aborted ?? false;
-  const first = aborted ? new Float32Array(0) : (await context.prefill(promptIds))[0];
+  const first = aborted ? -1 : sampler.sample((await context.prefill(promptIds))[0]!, history);
   const t1 = now();
   const tokens =
     mode === 'off'

@@ -97,6 +97,11 @@ export class Sampler {
     return this.options.temperature === 0;
   }
 
+  /** Greedy with nothing that reads the logits first (no repetition penalty): the pick is the logits' argmax. */
+  get argmaxOnly(): boolean {
+    return this.greedy && (this.options.repeatPenalty === 1 || this.options.repeatLastN === 0);
+  }
+
   /** Picks the next token; `recent` is the sequence so far (prompt and output), for the repetition penalty. */
   sample(logits: Float32Array, recent: ArrayLike<number>): number {
     const penalized = this.penalize(logits, recent);

@@ -2,6 +2,8 @@
  * Browser page of sdk/src/backend-webgpu.test.ts: loads fixture GGUFs (served under /files/) through the SDK on both
  * backends and returns plain numbers and token lists for the test to check in Node.
  */
+import type { WebGPULlama } from '../../../sdk/src/backend-webgpu.js';
+import { decode } from '../../../sdk/src/generate.js';
 import { openContext } from '../../../sdk/src/model.js';
 import { loadModel } from '../../../sdk/src/index.js';
 import type { LoadOptions } from '../../../sdk/src/types.js';
@@ -97,6 +99,26 @@ async function headNumbers(file: Uint8Array, recycleFile: Uint8Array, prompt: nu
   return { headError: maxDiff(rows.webgpu!, rows.wasm!), headScale: maxAbs(rows.wasm!), batchError };
 }
 
+/** GPU → CPU readbacks (count and bytes) per decoded token of greedy `off` and `exact` and of sampled `off`. */
+async function readbacks(model: string, head: string, prompt: number[], tokens: number) {
+  const { context } = await openContext(await bytesOf(model), await options('webgpu', { recycle: await bytesOf(head) }));
+  const llama = context.llama as unknown as WebGPULlama;
+  const perToken: Record<string, { count: number; bytes: number }> = {};
+  const cases = { greedy: { temperature: 0 }, exact: { temperature: 0, decode: { mode: 'exact' as const, adaptive: false } }, sampled: { temperature: 0.8, seed: 1 } };
+  for (const [name, sampling] of Object.entries(cases)) {
+    // Counted from the first token on: the prompt's pass reads back its logits.
+    let before = llama.readbacks;
+    let decoded = 0;
+    for await (const _ of decode(context, prompt, { maxTokens: tokens, ...sampling }, () => {})) {
+      if (decoded++ === 0) before = llama.readbacks;
+    }
+    const after = llama.readbacks;
+    perToken[name] = { count: (after.count - before.count) / (decoded - 1), bytes: (after.bytes - before.bytes) / (decoded - 1) };
+  }
+  llama.free();
+  return { vocabSize: context.llama.config.vocabSize, perToken };
+}
+
 async function auto(model: string) {
   const loaded = await loadModel(await bytesOf(model), await options('auto'));
   const { backend, backendReason } = loaded.info;
@@ -110,4 +132,4 @@ async function unavailable(): Promise<string | null> {
   return (await navigator.gpu.requestAdapter()) ? null : 'navigator.gpu.requestAdapter() returned null (no WebGPU adapter)';
 }
 
-Object.assign(globalThis, { harness: { unavailable, compare, recycle, auto } });
+Object.assign(globalThis, { harness: { unavailable, compare, recycle, readbacks, auto } });
