@@ -1,0 +1,89 @@
+#!/usr/bin/env node
+/**
+ * The SDK's WebGPU backend in Node (Dawn, the `webgpu` package), from the built SDK: greedy decode tokens/s of
+ * each decode mode with the model's recycle head, their ratios to `off`, and what a 1- and 2-token forward and a
+ * head guess cost (bench/gpu/README.md).
+ *
+ *   node bench/gpu/webgpu_decode.mjs BASE.gguf:HEAD.gguf [BASE.gguf:HEAD.gguf ...] [--tokens 128]
+ *
+ * Prints one JSON object. Needs `npm run build`; on a machine without a GPU, a Vulkan driver such as SwiftShader.
+ */
+import { parseArgs } from 'node:util';
+import { loadModel, provideNodeWebGPU } from '../../sdk/dist/index.js';
+import { openContext } from '../../sdk/dist/model.js';
+
+// Token ids (no BOS), the same in bench/gpu/torch_decode.py.
+const PROMPT = [1, 300, 301, 302, 303, 304, 305, 306];
+const MODES = [
+  { name: 'off', decode: { mode: 'off' } },
+  { name: 'fast', decode: { mode: 'fast' } },
+  { name: 'exact, always drafting', decode: { mode: 'exact', adaptive: false } },
+  { name: 'exact', decode: { mode: 'exact' } },
+  { name: 'chain k=2, always drafting', decode: { mode: 'chain', draftLength: 2, adaptive: false } },
+];
+
+const { values, positionals } = parseArgs({ options: { tokens: { type: 'string', default: '128' } }, allowPositionals: true });
+const tokens = Number(values.tokens);
+const gpu = await provideNodeWebGPU();
+if (typeof gpu === 'string') throw new Error(gpu);
+const adapter = await navigator.gpu.requestAdapter({ powerPreference: 'high-performance' });
+const adapterInfo = adapter?.info ? { vendor: adapter.info.vendor, architecture: adapter.info.architecture, device: adapter.info.device, description: adapter.info.description } : null;
+
+const results = [];
+for (const pair of positionals) {
+  const [base, head] = pair.split(':');
+  const options = { backend: 'webgpu', recycle: head, contextLength: 256 };
+  const t0 = performance.now();
+  const model = await loadModel(base, options);
+  const loadMs = performance.now() - t0;
+  const modes = [];
+  let offTokens;
+  for (const { name, decode } of MODES) {
+    const run = () => model.complete(PROMPT, { maxTokens: tokens + 1, temperature: 0, decode });
+    await run(); // warm-up (pipelines, and the adaptive modes' cost measurement)
+    let best;
+    for (let r = 0; r < 3; r++) {
+      const out = await run();
+      if (!best || out.stats.decodeTokensPerSecond > best.stats.decodeTokensPerSecond) best = out;
+    }
+    offTokens ??= best.tokens;
+    const s = best.stats;
+    modes.push({
+      mode: name, decodeTokensPerSecond: s.decodeTokensPerSecond, tokensPerPass: s.tokensPerPass ?? null,
+      acceptanceRate: s.acceptanceRate ?? null, draftingStopped: s.draftingStopped ?? false,
+      identicalToOff: JSON.stringify(best.tokens) === JSON.stringify(offTokens),
+    });
+    console.error(`# ${base} ${name}: ${s.decodeTokensPerSecond.toFixed(1)} tok/s`);
+  }
+  const info = model.info;
+  model.dispose();
+  const off = modes[0].decodeTokensPerSecond;
+  results.push({
+    model: base, head, loadMs, backend: info.backend, tokens: offTokens.slice(0, 16),
+    modes: modes.map((m) => ({ ...m, overOff: m.decodeTokensPerSecond / off })),
+    step: await stepCosts(base, options),
+  });
+}
+gpu.release();
+console.log(JSON.stringify({ engine: 'recyclegpt-webgpu', adapter: adapterInfo, node: process.version, prompt: PROMPT, results }));
+
+/** Medians (ms) of a 1-token and a 2-token forward reading back the argmax, and of a head guess, at position 64. */
+async function stepCosts(base, options) {
+  const { context } = await openContext(base, options);
+  const { llama } = context;
+  const median = async (run) => {
+    const times = [];
+    for (let i = 0; i < 35; i++) {
+      const t = performance.now();
+      await run();
+      if (i >= 5) times.push(performance.now() - t);
+    }
+    return times.sort((a, b) => a - b)[times.length >> 1];
+  };
+  await context.prefill(PROMPT);
+  const one = await median(() => llama.forward([5], 64, 0, 'argmax'));
+  const two = await median(() => llama.forward([5, 6], 64, 0, 'argmax'));
+  const head = await median(() => llama.recycleForward('base', 0, [5], 65, 0, 'argmax'));
+  llama.free();
+  return { forwardMs: { 1: one, 2: two }, headGuessMs: head, batchRatio2: two / one, headOverPass: head / one };
+}
