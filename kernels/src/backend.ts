@@ -1,5 +1,5 @@
 /// <reference types="@webgpu/types" />
-import { expectedRecycleShape, expectedShape, isGlobalKind, RecycleKind, TensorKind, validateConfig, type ModelConfig, type RecycleConfig } from './config.js';
+import { expectedRecycleShape, expectedShape, isGlobalKind, MAX_BATCH, RecycleKind, TensorKind, validateConfig, type ModelConfig, type RecycleConfig } from './config.js';
 import { invalidArgument, KernelError } from './errors.js';
 import { GGMLType, isWeightType, typeName, type WeightType } from './ggml.js';
 import { encodeDispatches, KernelCache, stepWords, type Dispatch, type Step } from './gpu.js';
@@ -95,6 +95,12 @@ interface Stack<S extends Scratch = Scratch> {
 /** Where a recycle pass takes its hidden rows from. */
 export type HiddenSource = 'base' | 'head';
 
+/** A head pass's hidden rows: consecutive rows of `hidden` from `fromRow`. */
+interface Join {
+  hidden: GPUBuffer;
+  fromRow: number;
+}
+
 /**
  * A llama model whose weights live in GPU buffers as their GGUF bytes; each forward is one command buffer.
  * Mirrors the WASM model: reserve every tensor, ready(), then forward(tokens, pos, logitsFrom); optionally a
@@ -111,12 +117,15 @@ export class WebGPUModel {
   private queue: Promise<unknown> = Promise.resolve();
   /** GPU → CPU readbacks so far and their bytes: each one is a round trip that waits for the GPU. */
   readonly readbacks = { count: 0, bytes: 0 };
+  /** The chained head passes' steps of one draftAndCheck, copied into the head's uniform before each pass. */
+  private readonly headSteps: GPUBuffer;
 
   private constructor(readonly device: GPUDevice, readonly config: ModelConfig, options: WebGPUModelOptions) {
     this.kernels = new KernelCache(device);
     const limits = device.limits;
     this.maxBindingBytes = Math.min(options.maxBindingBytes ?? Infinity, limits.maxStorageBufferBindingSize, limits.maxBufferSize);
     this.base = { config, store: new TensorStore(device, this.maxBindingBytes), lastN: 0 };
+    this.headSteps = device.createBuffer({ label: 'head_steps', size: 16 * MAX_BATCH, usage: GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST });
     void device.lost.then((info) => {
       this.lostReason = info.message || info.reason;
     });
@@ -218,6 +227,54 @@ export class WebGPUModel {
     });
   }
 
+  /**
+   * Greedy drafting and its check in one submission and one readback (4 bytes a token), where separate passes would
+   * each wait for the GPU. The head runs on `headTokens` at positions pos - headTokens.length + 1 … pos, with hidden
+   * rows from `fromRow` of the last base forward, and its last row's argmax is the first draft; each further draft
+   * is the argmax of a chained head pass on the previous one, fed on the GPU. Then the base runs
+   * [headTokens[last], ...drafts] at `pos`, keeping the argmax of rows logitsFrom…. The same kernels and buffers as
+   * recycleForward() and forward() with 'argmax', so the same numbers.
+   */
+  draftAndCheck(fromRow: number, headTokens: ArrayLike<number>, pos: number, drafts: number, logitsFrom: number): Promise<{ drafts: Uint32Array; picks: Uint32Array }> {
+    const head = this.assertHead();
+    if (!head.plan) throw invalidArgument('Call recycleReady() after reserving every head tensor, before draftAndCheck().');
+    const headPos = pos - headTokens.length + 1;
+    const first = checkForward(head.config, headTokens, headPos, headTokens.length - 1, 'argmax');
+    if (!Number.isInteger(drafts) || drafts < 1 || drafts >= this.config.maxBatch) throw invalidArgument(`drafts must be in 1..${this.config.maxBatch - 1}, got ${String(drafts)}.`);
+    const check = checkForward(this.config, new Array<number>(drafts + 1).fill(0), pos, logitsFrom, 'argmax');
+    if (pos + drafts - 1 >= head.config.contextLength) throw new KernelError('CONTEXT_FULL', `Draft positions up to ${pos + drafts - 1} do not fit the head's KV cache of ${head.config.contextLength} tokens.`);
+    const ids = Uint32Array.from(headTokens);
+    return this.serialize(async () => {
+      this.assertUsable();
+      if (!Number.isInteger(fromRow) || fromRow < 0 || fromRow + first.n > this.base.lastN) {
+        throw invalidArgument(`Hidden rows ${fromRow}..${fromRow + first.n - 1} are not in the last base forward (${this.base.lastN} rows).`);
+      }
+      const { device } = this;
+      const heads = head.plan!.scratch;
+      const base = this.base.plan!.scratch;
+      const steps = [first, ...Array.from({ length: drafts - 1 }, (_, j) => ({ n: 1, pos: pos + 1 + j, logitsFrom: 0 }))];
+      device.queue.writeBuffer(this.headSteps, 0, new Uint32Array(steps.flatMap((step) => [...stepWords(step)])));
+      device.queue.writeBuffer(heads.tokens, 0, ids);
+      device.queue.writeBuffer(base.tokens, 0, ids.subarray(ids.length - 1));
+      device.queue.writeBuffer(base.step, 0, stepWords(check));
+      device.pushErrorScope('validation');
+      const encoder = device.createCommandEncoder();
+      const rows = check.n - check.logitsFrom;
+      steps.forEach((step, j) => {
+        encoder.copyBufferToBuffer(this.headSteps, 16 * j, heads.step, 0, 16);
+        // A chained pass reads the head's own last hidden row and the draft just made.
+        if (j > 0) encoder.copyBufferToBuffer(heads.topIds, 0, heads.tokens, 0, 4);
+        this.encodeForward(encoder, head, step, 1, { hidden: j === 0 ? base.hidden : heads.hidden, fromRow: j === 0 ? fromRow : steps[j - 1]!.n - 1 });
+        encoder.copyBufferToBuffer(heads.topIds, 0, base.tokens, 4 * (1 + j), 4);
+        encoder.copyBufferToBuffer(heads.topIds, 0, base.readback, 4 * (rows + j), 4);
+      });
+      this.encodeForward(encoder, this.base, check, 1);
+      encoder.copyBufferToBuffer(base.topIds, 0, base.readback, 0, 4 * rows);
+      const bytes = (await this.submit(encoder, base.readback, 4 * (rows + drafts)))!;
+      return { picks: new Uint32Array(bytes, 0, rows), drafts: new Uint32Array(bytes, 4 * rows, drafts) };
+    });
+  }
+
   /** Hidden states of the last forward: [n × dim], after the final RMSNorm. */
   hidden(): Promise<Float32Array> {
     this.assertReady();
@@ -233,6 +290,7 @@ export class WebGPUModel {
   dispose(): void {
     if (this.disposed) return;
     this.disposed = true;
+    this.headSteps.destroy();
     for (const stack of [this.base, this.head]) {
       if (!stack) continue;
       stack.store.destroy();
@@ -302,11 +360,10 @@ export class WebGPUModel {
     return result;
   }
 
-  private async run(stack: Stack<Scratch>, tokens: Uint32Array<ArrayBuffer>, step: Step, output: ForwardOutput, join?: { hidden: GPUBuffer; fromRow: number }): Promise<Uint32Array | Float32Array | TopK> {
+  private async run(stack: Stack<Scratch>, tokens: Uint32Array<ArrayBuffer>, step: Step, output: ForwardOutput, join?: Join): Promise<Uint32Array | Float32Array | TopK> {
     this.assertUsable();
-    const plan = stack.plan!;
+    const { scratch } = stack.plan!;
     const { device } = this;
-    const { scratch } = plan;
     device.queue.writeBuffer(scratch.step, 0, stepWords(step));
     device.queue.writeBuffer(scratch.tokens, 0, tokens);
     const rows = step.n - step.logitsFrom;
@@ -314,13 +371,7 @@ export class WebGPUModel {
     // A rejected command buffer would leave the last forward's results in the readback buffer: surface it instead.
     device.pushErrorScope('validation');
     const encoder = device.createCommandEncoder();
-    const rest = [...plan.body, ...(rows > 0 ? plan.output : []), ...(k > 0 ? [plan.select(k)] : [])];
-    if (join) {
-      this.encodeJoined(encoder, plan as ForwardPlan<RecycleScratch>, step, join.hidden, join.fromRow);
-      computePass(encoder, rest, step);
-    } else {
-      computePass(encoder, [...plan.input, ...rest], step);
-    }
+    this.encodeForward(encoder, stack, step, k, join);
     const readBytes = (k > 0 ? rows * k : rows * stack.config.vocabSize) * 4;
     if (k > 0) {
       encoder.copyBufferToBuffer(scratch.topIds, 0, scratch.readback, 0, readBytes);
@@ -328,21 +379,40 @@ export class WebGPUModel {
     } else if (rows > 0) {
       encoder.copyBufferToBuffer(scratch.logits, 0, scratch.readback, 0, readBytes);
     }
-    device.queue.submit([encoder.finish()]);
+    // An argmax reads back the ids alone.
+    const bytes = await this.submit(encoder, scratch.readback, rows === 0 ? 0 : k > 1 || (k === 1 && output !== 'argmax') ? 2 * readBytes : readBytes);
+    if (!bytes) return output === 'logits' ? new Float32Array(0) : output === 'argmax' ? new Uint32Array(0) : { ids: new Uint32Array(0), logits: new Float32Array(0) };
+    if (k === 0) return new Float32Array(bytes);
+    const ids = new Uint32Array(bytes, 0, rows * k);
+    return k === 1 && output === 'argmax' ? ids : { ids, logits: new Float32Array(bytes, readBytes, rows * k) };
+  }
+
+  /** One forward's compute passes (with k > 0, the top-k selection) into `encoder`; the step and tokens are in place by then. */
+  private encodeForward(encoder: GPUCommandEncoder, stack: Stack<Scratch>, step: Step, k: number, join?: Join): void {
+    const plan = stack.plan!;
+    const rest = [...plan.body, ...(step.n > step.logitsFrom ? plan.output : []), ...(k > 0 ? [plan.select(k)] : [])];
+    if (join) {
+      this.encodeJoined(encoder, plan as ForwardPlan<RecycleScratch>, step, join.hidden, join.fromRow);
+      computePass(encoder, rest, step);
+    } else {
+      computePass(encoder, [...plan.input, ...rest], step);
+    }
     stack.lastN = step.n;
-    // The readback is asked for at once, not after the error check: each is a wait on the GPU. An argmax
-    // reads back the ids alone.
-    const mapped = rows === 0 ? undefined : this.mapReadback(scratch.readback, k > 1 || (k === 1 && output !== 'argmax') ? 2 * readBytes : readBytes);
-    const error = await device.popErrorScope();
+  }
+
+  /**
+   * Submits `encoder` (opened after a pushErrorScope('validation')) and returns the first `bytes` of `readback`
+   * (undefined for 0). The map request goes out with the submit, not after the error check: each is a wait on the GPU.
+   */
+  private async submit(encoder: GPUCommandEncoder, readback: GPUBuffer, bytes: number): Promise<ArrayBuffer | undefined> {
+    this.device.queue.submit([encoder.finish()]);
+    const mapped = bytes === 0 ? undefined : this.mapReadback(readback, bytes);
+    const error = await this.device.popErrorScope();
     if (error) {
       await mapped?.catch(() => undefined);
       throw engineError(`WebGPU rejected the forward pass: ${error.message}`);
     }
-    if (!mapped) return output === 'logits' ? new Float32Array(0) : output === 'argmax' ? new Uint32Array(0) : { ids: new Uint32Array(0), logits: new Float32Array(0) };
-    const bytes = await mapped;
-    if (k === 0) return new Float32Array(bytes);
-    const ids = new Uint32Array(bytes, 0, rows * k);
-    return k === 1 && output === 'argmax' ? ids : { ids, logits: new Float32Array(bytes, readBytes, rows * k) };
+    return mapped;
   }
 
   /** The head's input rows [hidden ; embedding]: hidden rows are copied first (they may be the head's own), embeddings after their pass. */

@@ -27,6 +27,7 @@ interface Harness {
   }>;
   recycle(model: string, head: string, prompt: number[], tokens: number): Promise<{
     backend: string; modes: Record<string, { tokens: number[]; fullPasses: number; accepted: number }>; headError: number; headScale: number; batchError: number;
+    fused: Record<'exact' | 'fast', { separate: number[]; fused: number[] }>;
   }>;
   readbacks(model: string, head: string, prompt: number[], tokens: number): Promise<{
     vocabSize: number; perToken: Record<'greedy' | 'exact' | 'sampled', { count: number; bytes: number }>;
@@ -95,6 +96,10 @@ describe('WebGPU backend in chromium', () => {
     expect(exact!.accepted).toBeGreaterThan(0);
     expect(chain!.fullPasses).toBeLessThan(off!.fullPasses);
     expect(r.batchError, 'batched head rows equal single-row passes').toBe(0);
+    // Drafting and its check in one submission give the drafts and picks of the separate passes.
+    expect(r.fused.exact.fused).toEqual(r.fused.exact.separate);
+    expect(r.fused.fast.fused).toEqual(r.fused.fast.separate);
+    expect(r.fused.exact.separate).toHaveLength(5);
     expect(r.headError).toBeLessThanOrEqual(TOLERANCE.Q8_0! * r.headScale);
   });
 
@@ -102,12 +107,13 @@ describe('WebGPU backend in chromium', () => {
     if (skipReason) ctx.skip(skipReason);
     const { vocabSize, perToken } = await call('readbacks', 'q8_tied.gguf', 'q8_tied-head.gguf', PROMPT, 16);
     console.log(`readbacks per token: ${JSON.stringify(perToken)}`);
-    // One round trip per full pass, 4 bytes per row; exact adds the head's pick (4 bytes) per draft.
-    // (A token's own pass may fall outside the count at either end, so "per token" is at most one pass.)
+    // One round trip per full pass, 4 bytes per row; exact drafts and checks in the same round trip (draftAndCheck),
+    // reading back the draft and two rows' picks. (A token's own pass may fall outside the count at either end, so
+    // "per token" is at most one pass.)
     expect(perToken.greedy.count).toBeLessThanOrEqual(1);
     expect(perToken.greedy.bytes / perToken.greedy.count).toBe(4);
-    expect(perToken.exact.count).toBeLessThanOrEqual(2);
-    expect(perToken.exact.bytes).toBeLessThanOrEqual(12);
+    expect(perToken.exact.count).toBeLessThan(1);
+    expect(perToken.exact.bytes / perToken.exact.count).toBeCloseTo(12, 9);
     expect(perToken.sampled.count).toBeLessThanOrEqual(1);
     expect(perToken.sampled.bytes / perToken.sampled.count).toBe(4 * vocabSize);
   });

@@ -88,6 +88,12 @@ export class WebGPULlama implements LoadingBackend {
     );
   }
 
+  async draftAndCheck(fromRow: number, headTokens: number[], pos: number, drafts: number, logitsFrom: number): Promise<{ drafts: number[]; picks: number[] }> {
+    const out = await sdkErrors(() => this.model.draftAndCheck(fromRow, headTokens, pos, drafts, logitsFrom));
+    this.last = { ids: out.picks };
+    return { drafts: [...out.drafts], picks: [...out.picks] };
+  }
+
   recycleLogits(row = 0): Float32Array {
     return logitsRow(this.lastRecycle, row, this.config.vocabSize);
   }

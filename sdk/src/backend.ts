@@ -26,6 +26,13 @@ export interface Backend {
   recycleForward(source: 'base' | 'head', fromRow: number, tokens: ArrayLike<number>, pos: number, logitsFrom: number, output?: ForwardOutput): void | Promise<void>;
   recycleLogits(row?: number): Float32Array;
   recycleArgmax(row?: number): number;
+  /**
+   * Optional, where every pass is a round trip (WebGPU): greedy drafting and its check as one. The head runs on
+   * `headTokens` at positions pos - headTokens.length + 1 … pos (hidden rows from `fromRow` of the last base forward)
+   * and drafts `drafts` tokens by argmax, chaining; the base runs [last head token, ...drafts] at `pos` and keeps
+   * the argmax of rows logitsFrom…, as `forward(…, 'argmax')` would.
+   */
+  draftAndCheck?(fromRow: number, headTokens: number[], pos: number, drafts: number, logitsFrom: number): Promise<{ drafts: number[]; picks: number[] }>;
   free(): void;
 }
 

@@ -18,7 +18,7 @@ export class Context<B extends Backend = Backend> {
   headCached = 0;
   /** Position of the first row of the prefill's last base pass, so its hidden rows can be addressed. */
   lastPassStart = 0;
-  private readonly draftCosts = new Map<number, DraftCost | undefined>();
+  private readonly draftCosts = new Map<string, DraftCost | undefined>();
   private readonly draftRecords = new Map<number, { rounds: number; tokens: number }>();
 
   constructor(
@@ -82,10 +82,12 @@ export class Context<B extends Backend = Backend> {
    * What drafting costs on this backend in units of a 1-token pass: one head row, and a full pass of k + 1
    * tokens. Measured once (fastest of a few tries) with passes at positions that hold nothing kept yet;
    * undefined where the clock does not move while code runs (Workers) or the context is too short.
-   * Call before a prefill: it overwrites the backend's last logits and hidden rows.
+   * Call before a prefill: it overwrites the backend's last logits and hidden rows. `fused`: drafting will run as
+   * the backend's draftAndCheck, whose one call is then measured as the pass (head rows included).
    */
-  async draftCost(drafts: number): Promise<DraftCost | undefined> {
-    if (this.draftCosts.has(drafts)) return this.draftCosts.get(drafts);
+  async draftCost(drafts: number, fused = false): Promise<DraftCost | undefined> {
+    const key = `${drafts}${fused ? ' fused' : ''}`;
+    if (this.draftCosts.has(key)) return this.draftCosts.get(key);
     const n = drafts + 1;
     const pos = Math.min(this.capacity - n, CALIBRATION_POSITION);
     let cost: DraftCost | undefined;
@@ -93,12 +95,13 @@ export class Context<B extends Backend = Backend> {
       const one = await fastest(() => this.llama.forward([0], pos, 0));
       const pass = await fastest(() => this.llama.forward(new Array<number>(n).fill(0), pos, 0));
       const head = await fastest(() => this.llama.recycleForward('base', 0, [0], pos, 0, 'argmax'));
-      if (one > 0) cost = { head: head / one, pass: pass / one };
+      const together = fused ? await fastest(() => this.llama.draftAndCheck!(0, [0], pos, drafts, 0)) : 0;
+      if (one > 0) cost = fused ? { head: 0, pass: together / one } : { head: head / one, pass: pass / one };
       // Those passes wrote cache entries from `pos` on, so nothing cached there may be reused.
       this.cached.length = Math.min(this.cached.length, pos);
       this.headCached = Math.min(this.headCached, pos - 1);
     }
-    this.draftCosts.set(drafts, cost);
+    this.draftCosts.set(key, cost);
     return cost;
   }
 
@@ -230,6 +233,7 @@ async function* recycledTokens(
 ): AsyncGenerator<number> {
   const { llama } = context;
   const output = sampler.argmaxOnly ? 'argmax' : 'logits';
+  const fused = fusesDrafting(llama, sampler);
   let x = first;
   // Head rows still to run: base hidden rows from `fromRow` paired with these tokens (the last is x).
   let fromRow = context.cached.length - 1 - context.lastPassStart;
@@ -250,17 +254,15 @@ async function* recycledTokens(
     // x and its drafts run as one batch, which a backend may cap (WebGPU: 8 tokens).
     const room = Math.min(drafts, context.capacity - pos - 1, llama.config.maxBatch - 1);
     if (room < 0) return;
-    let headRow = await context.recycleRows(fromRow, headTokens, pos - headTokens.length + 1);
-    const guesses: number[] = [];
-    while (guesses.length < room) {
-      if (guesses.length > 0) {
-        await llama.recycleForward('head', headRow, [guesses[guesses.length - 1]], pos + guesses.length, 0, 'argmax');
-        headRow = 0;
-      }
-      guesses.push(llama.recycleArgmax(0));
+    let guesses: number[];
+    if (fused && room > 0 && headTokens.length <= llama.recycleMaxBatch) {
+      // One round trip for the head rows, the drafts and their check; the pass's argmax is all greedy needs.
+      guesses = (await llama.draftAndCheck!(fromRow, headTokens, pos, room, mode === 'fast' ? room : 0)).drafts;
+      context.headCached = pos;
+    } else {
+      guesses = await draftTokens(context, fromRow, headTokens, pos, room);
+      await llama.forward([x, ...guesses], pos, mode === 'fast' ? guesses.length : 0, output);
     }
-    const batch = [x, ...guesses];
-    await llama.forward(batch, pos, mode === 'fast' ? batch.length - 1 : 0, output);
     counters.fullPasses++;
     context.cached.push(x);
     counters.proposed += guesses.length;
@@ -298,6 +300,26 @@ async function* recycledTokens(
   }
 }
 
+/** Whether drafting runs as the backend's one-call draftAndCheck: greedy picks are all it reads back. */
+function fusesDrafting(llama: Backend, sampler: Sampler): boolean {
+  return llama.draftAndCheck !== undefined && sampler.argmaxOnly;
+}
+
+/** Runs the head rows for `headTokens` (ending at `pos`), then drafts `count` tokens by argmax, chaining the head. */
+async function draftTokens(context: Context, fromRow: number, headTokens: number[], pos: number, count: number): Promise<number[]> {
+  const { llama } = context;
+  let headRow = await context.recycleRows(fromRow, headTokens, pos - headTokens.length + 1);
+  const guesses: number[] = [];
+  while (guesses.length < count) {
+    if (guesses.length > 0) {
+      await llama.recycleForward('head', headRow, [guesses[guesses.length - 1]], pos + guesses.length, 0, 'argmax');
+      headRow = 0;
+    }
+    guesses.push(llama.recycleArgmax(0));
+  }
+  return guesses;
+}
+
 /**
  * The full pass's token at a drafted position when sampling (greedy takes its pick): the draft (a point mass)
  * is kept with probability p(draft), else a token is drawn from p without the draft, which together
@@ -333,7 +355,7 @@ export async function* decode(
   const counters: DecodeCounters = { fullPasses: 0, proposed: 0, accepted: 0, draftingStopped: false };
 
   const adaptive = (mode === 'exact' || mode === 'chain') && options.decode?.adaptive !== false;
-  const cost = adaptive && !options.signal?.aborted ? await context.draftCost(drafts) : undefined;
+  const cost = adaptive && !options.signal?.aborted ? await context.draftCost(drafts, fusesDrafting(context.llama, sampler)) : undefined;
 
   const t0 = now();
   // A caller that gave up while waiting for its turn gets no prefill.

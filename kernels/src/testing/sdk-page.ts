@@ -74,6 +74,7 @@ async function recycle(model: string, head: string, prompt: number[], tokens: nu
 async function headNumbers(file: Uint8Array, recycleFile: Uint8Array, prompt: number[]) {
   const rows: Record<string, Float32Array[]> = {};
   let batchError = 0;
+  let fused: Record<string, { separate: number[]; fused: number[] }> = {};
   for (const backend of ['wasm', 'webgpu'] as const) {
     const { context } = await openContext(file, await options(backend, { recycle: recycleFile }));
     const { llama } = context;
@@ -93,10 +94,34 @@ async function headNumbers(file: Uint8Array, recycleFile: Uint8Array, prompt: nu
         await llama.recycleForward('base', i, [batch[i]!], 1 + i, 0);
         batchError = Math.max(batchError, maxDiff([llama.recycleLogits(0)], [batched[i]!]));
       }
+      fused = await fusedAgainstSeparate(llama as unknown as WebGPULlama, prompt.slice(0, 6));
     }
     llama.free();
   }
-  return { headError: maxDiff(rows.webgpu!, rows.wasm!), headScale: maxAbs(rows.wasm!), batchError };
+  return { headError: maxDiff(rows.webgpu!, rows.wasm!), headScale: maxAbs(rows.wasm!), batchError, fused };
+}
+
+/**
+ * draftAndCheck (one submission) against the same work as separate passes: three head rows from base hidden rows
+ * 3..5, a chained second draft, then the base on [x, d1, d2]; for exact (all rows) and fast (last row) checks.
+ */
+async function fusedAgainstSeparate(llama: WebGPULlama, prompt: number[]) {
+  const x = prompt[0]!;
+  const headTokens = [prompt[4]!, prompt[5]!, x];
+  const results: Record<string, { separate: number[]; fused: number[] }> = {};
+  for (const [name, logitsFrom] of [['exact', 0], ['fast', 2]] as const) {
+    await llama.forward(prompt, 0, prompt.length - 1);
+    await llama.recycleForward('base', 3, headTokens, 4, 2, 'argmax');
+    const d1 = llama.recycleArgmax(0);
+    await llama.recycleForward('head', 2, [d1], 7, 0, 'argmax');
+    const d2 = llama.recycleArgmax(0);
+    await llama.forward([x, d1, d2], 6, logitsFrom, 'argmax');
+    const separate = [d1, d2, ...Array.from({ length: 3 - logitsFrom }, (_, r) => llama.argmax(r))];
+    await llama.forward(prompt, 0, prompt.length - 1);
+    const out = await llama.draftAndCheck(3, headTokens, 6, 2, logitsFrom);
+    results[name] = { separate, fused: [...out.drafts, ...out.picks] };
+  }
+  return results;
 }
 
 /** GPU → CPU readbacks (count and bytes) per decoded token of greedy `off` and `exact` and of sampled `off`. */
