@@ -20,18 +20,7 @@ def tiny_tokenizer_metadata() -> dict:
     pieces += ["\u2581" + c for c in letters]
     types += [tokenizer.NORMAL] * len(letters)
     scores = [0.0] * 259 + [-float(i) for i in range(len(pieces) - 259)]
-    return {
-        "tokenizer.ggml.model": "llama",
-        "tokenizer.ggml.tokens": gguf.Typed(gguf.T_ARRAY, pieces, gguf.T_STRING),
-        "tokenizer.ggml.scores": gguf.Typed(gguf.T_ARRAY, scores, gguf.T_F32),
-        "tokenizer.ggml.token_type": gguf.Typed(gguf.T_ARRAY, types, gguf.T_I32),
-        "tokenizer.ggml.bos_token_id": tokenizer.BOS_ID,
-        "tokenizer.ggml.eos_token_id": tokenizer.EOS_ID,
-        "tokenizer.ggml.unknown_token_id": tokenizer.UNK_ID,
-        "tokenizer.ggml.add_bos_token": True,
-        "tokenizer.ggml.add_eos_token": False,
-        "tokenizer.ggml.add_space_prefix": True,
-    }
+    return tokenizer.spm_metadata(pieces, scores, types)
 
 
 def tiny_config(vocab_size: int, tied: bool = True) -> LlamaConfig:

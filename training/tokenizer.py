@@ -63,14 +63,19 @@ def gguf_metadata(model_path: str) -> dict:
             types.append(UNUSED)
         else:
             types.append(NORMAL)
+    return spm_metadata(tokens, scores, types, sp.bos_id(), sp.eos_id(), sp.unk_id())
+
+
+def spm_metadata(tokens, scores, types, bos=BOS_ID, eos=EOS_ID, unk=UNK_ID) -> dict:
+    """tokenizer.ggml.* keys of a llama (SPM) vocabulary: BOS added, EOS not, a dummy space prefix."""
     return {
         "tokenizer.ggml.model": "llama",
         "tokenizer.ggml.tokens": gguf.Typed(gguf.T_ARRAY, tokens, gguf.T_STRING),
         "tokenizer.ggml.scores": gguf.Typed(gguf.T_ARRAY, scores, gguf.T_F32),
         "tokenizer.ggml.token_type": gguf.Typed(gguf.T_ARRAY, types, gguf.T_I32),
-        "tokenizer.ggml.bos_token_id": sp.bos_id(),
-        "tokenizer.ggml.eos_token_id": sp.eos_id(),
-        "tokenizer.ggml.unknown_token_id": sp.unk_id(),
+        "tokenizer.ggml.bos_token_id": bos,
+        "tokenizer.ggml.eos_token_id": eos,
+        "tokenizer.ggml.unknown_token_id": unk,
         "tokenizer.ggml.add_bos_token": True,
         "tokenizer.ggml.add_eos_token": False,
         "tokenizer.ggml.add_space_prefix": True,

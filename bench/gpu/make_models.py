@@ -31,18 +31,7 @@ def synthetic_vocab(size: int) -> dict:
     words = size - len(pieces)
     pieces += [f"\u2581w{i}" for i in range(words)]
     types += [tokenizer.NORMAL] * words
-    return {
-        "tokenizer.ggml.model": "llama",
-        "tokenizer.ggml.tokens": gguf.Typed(gguf.T_ARRAY, pieces, gguf.T_STRING),
-        "tokenizer.ggml.scores": gguf.Typed(gguf.T_ARRAY, [0.0] * 259 + [-float(i) for i in range(words)], gguf.T_F32),
-        "tokenizer.ggml.token_type": gguf.Typed(gguf.T_ARRAY, types, gguf.T_I32),
-        "tokenizer.ggml.bos_token_id": tokenizer.BOS_ID,
-        "tokenizer.ggml.eos_token_id": tokenizer.EOS_ID,
-        "tokenizer.ggml.unknown_token_id": tokenizer.UNK_ID,
-        "tokenizer.ggml.add_bos_token": True,
-        "tokenizer.ggml.add_eos_token": False,
-        "tokenizer.ggml.add_space_prefix": True,
-    }
+    return tokenizer.spm_metadata(pieces, [0.0] * 259 + [-float(i) for i in range(words)], types)
 
 
 def main(argv=None) -> None:

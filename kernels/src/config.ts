@@ -1,8 +1,8 @@
 import { KernelError } from './errors.js';
 
 /**
- * The model shape, field for field the SDK's LlamaConfig (the WASM `rg_model_new` config words), so the SDK
- * passes its own. Here `maxBatch` is at most MAX_BATCH, since the kernels keep one accumulator per token.
+ * The model shape: the WASM engine's `rg_model_new` config words, which the SDK uses as its LlamaConfig. For the
+ * kernels `maxBatch` is at most MAX_BATCH, since they keep one accumulator per token.
  */
 export interface ModelConfig {
   vocabSize: number;

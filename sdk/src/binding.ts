@@ -2,6 +2,7 @@
  * The only file that knows the engine's C ABI (docs/ARCHITECTURE.md). Everything above it speaks
  * in typed arrays and throws RecycleGPTError; nothing below it allocates per token.
  */
+import type { ModelConfig } from '@recyclegpt/kernels';
 import { RecycleGPTError } from './errors.js';
 import { argmax } from './sampler.js';
 
@@ -96,21 +97,8 @@ async function compileBytes(bytes: BufferSource): Promise<WebAssembly.Module> {
   }
 }
 
-export interface LlamaConfig {
-  vocabSize: number;
-  dim: number;
-  layers: number;
-  heads: number;
-  kvHeads: number;
-  ffnDim: number;
-  contextLength: number;
-  headDim: number;
-  ropeDim: number;
-  ropeFreqBase: number;
-  rmsEps: number;
-  kvType: 'f16' | 'f32';
-  maxBatch: number;
-}
+/** The model shape (rg_model_new's config words); the kernels package defines it, a type-only import. */
+export type LlamaConfig = ModelConfig;
 
 /** A recycle head's own hyperparameters; its width is the base's. */
 export type RecycleConfig = Omit<LlamaConfig, 'vocabSize' | 'dim'>;
