@@ -13,12 +13,15 @@ shape=llama1b
 tokens=${TOKENS:-128}
 python=${PYTHON:-python3}
 
-# Node and Dawn, unpacked outside the repo.
+# Node and Dawn, unpacked outside the repo; without them nothing below can run.
+fail() { echo "device.sh: $*" >&2; exit 1; }
+[ -f .gpu-kit/node.xz ] && [ -f sdk/dist/index.js ] && [ -f kernels/dist/index.js ] || fail "run bench/gpu/pack.sh first and carry .gpu-kit, sdk/dist, kernels/dist and sdk/wasm"
 kit=/tmp/gpu-kit
+rm -rf $kit
 mkdir -p $kit/bin $kit/node_modules/@recyclegpt $kit/node_modules/webgpu/dist/linux-x64
-xz -dc .gpu-kit/node.xz > $kit/bin/node && chmod +x $kit/bin/node
-cp .gpu-kit/webgpu/package.json .gpu-kit/webgpu/index.js $kit/node_modules/webgpu/
-xz -dc .gpu-kit/webgpu/dist/linux-x64/dawn.node.xz > $kit/node_modules/webgpu/dist/linux-x64/dawn.node
+xz -dc .gpu-kit/node.xz > $kit/bin/node && chmod +x $kit/bin/node || fail "cannot unpack Node"
+cp .gpu-kit/webgpu/package.json .gpu-kit/webgpu/index.js $kit/node_modules/webgpu/ || fail "cannot copy the webgpu package"
+xz -dc .gpu-kit/webgpu/dist/linux-x64/dawn.node.xz > $kit/node_modules/webgpu/dist/linux-x64/dawn.node || fail "cannot unpack Dawn"
 ln -sfn "$PWD/kernels" $kit/node_modules/@recyclegpt/kernels
 # The SDK's bare imports ('@recyclegpt/kernels', 'webgpu') resolve through a node_modules beside the repo's folders.
 [ -e node_modules ] || ln -s $kit/node_modules node_modules
@@ -36,16 +39,17 @@ if command -v nvidia-smi >/dev/null; then
 elif [ -f /usr/lib/chromium/vk_swiftshader_icd.json ]; then
   export VK_ICD_FILENAMES=/usr/lib/chromium/vk_swiftshader_icd.json LD_LIBRARY_PATH=/usr/lib/chromium
 fi
-node --version
+node --version || fail "the unpacked Node does not run"
 
 models=/tmp/gpu-models
-"$python" -m bench.gpu.make_models $models --shape $shape || exit 1
+"$python" -m bench.gpu.make_models $models --shape $shape || fail "making the models failed"
 base=$models/$shape-q8_0.gguf head=$models/$shape-recycle.gguf
 pairs=("$base:$head")
 [ $shape = small ] || pairs=("models/demo/demo-q8_0.gguf:models/demo/demo-recycle.gguf" "${pairs[@]}")
 
 echo "== PyTorch eager"
-"$python" -m bench.gpu.torch_decode "${pairs[@]%%:*}" --tokens "$tokens" > "$out/torch.json" || exit 1
+"$python" -m bench.gpu.torch_decode "${pairs[@]%%:*}" --tokens "$tokens" > "$out/torch.json" || fail "the PyTorch run failed"
 echo "== WebGPU (Dawn)"
-timeout 400 node bench/gpu/webgpu_decode.mjs "${pairs[@]}" --tokens "$tokens" > "$out/webgpu.json" || exit 1
+timeout 400 node bench/gpu/webgpu_decode.mjs "${pairs[@]}" --tokens "$tokens" > "$out/webgpu.json" || fail "the WebGPU run failed"
+[ -s "$out/torch.json" ] && [ -s "$out/webgpu.json" ] || fail "a result file is empty"
 node bench/gpu/summary.mjs "$out/torch.json" "$out/webgpu.json" | tee "$out/summary.md"

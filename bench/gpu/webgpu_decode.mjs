@@ -14,11 +14,12 @@ import { openContext } from '../../sdk/dist/model.js';
 
 // Token ids (no BOS), the same in bench/gpu/torch_decode.py.
 const PROMPT = [1, 300, 301, 302, 303, 304, 305, 306];
+// Adaptive `exact` before the always-drafting runs: its judgement uses the drafting record of the model's context.
 const MODES = [
   { name: 'off', decode: { mode: 'off' } },
   { name: 'fast', decode: { mode: 'fast' } },
-  { name: 'exact, always drafting', decode: { mode: 'exact', adaptive: false } },
   { name: 'exact', decode: { mode: 'exact' } },
+  { name: 'exact, always drafting', decode: { mode: 'exact', adaptive: false } },
   { name: 'chain k=2, always drafting', decode: { mode: 'chain', draftLength: 2, adaptive: false } },
 ];
 

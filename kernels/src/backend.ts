@@ -268,8 +268,8 @@ export class WebGPUModel {
         encoder.copyBufferToBuffer(heads.topIds, 0, base.tokens, 4 * (1 + j), 4);
         encoder.copyBufferToBuffer(heads.topIds, 0, base.readback, 4 * (rows + j), 4);
       });
-      this.encodeForward(encoder, this.base, check, 1);
-      encoder.copyBufferToBuffer(base.topIds, 0, base.readback, 0, 4 * rows);
+      this.encodeForward(encoder, this.base, check, rows > 0 ? 1 : 0);
+      if (rows > 0) encoder.copyBufferToBuffer(base.topIds, 0, base.readback, 0, 4 * rows);
       const bytes = (await this.submit(encoder, base.readback, 4 * (rows + drafts)))!;
       return { picks: new Uint32Array(bytes, 0, rows), drafts: new Uint32Array(bytes, 4 * rows, drafts) };
     });
@@ -464,7 +464,8 @@ function checkForward(config: ModelConfig, tokens: ArrayLike<number>, pos: numbe
     const t = tokens[i]!;
     if (!Number.isInteger(t) || t < 0 || t >= vocabSize) throw invalidArgument(`Token ${String(t)} at index ${i} is not in the vocabulary (0..${vocabSize - 1}).`);
   }
-  if (!Number.isInteger(pos) || pos < 0 || pos + n > contextLength) {
+  if (!Number.isInteger(pos) || pos < 0) throw invalidArgument(`The first position must be an integer ≥ 0, got ${String(pos)}.`);
+  if (pos + n > contextLength) {
     throw new KernelError('CONTEXT_FULL', `Positions ${pos}..${pos + n - 1} do not fit the KV cache of ${contextLength} tokens; start a new sequence or load with a larger context.`);
   }
   if (!Number.isInteger(logitsFrom) || logitsFrom < 0 || logitsFrom > n) throw invalidArgument(`logitsFrom must be in 0..${n}, got ${String(logitsFrom)}.`);

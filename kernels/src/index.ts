@@ -1,3 +1,4 @@
+/// <reference types="@webgpu/types" preserve="true" />
 /** The package entry: the WebGPU model and what a caller needs to size and configure it. */
 export { MAX_TOP_K, WebGPUModel, type ForwardOutput, type HiddenSource, type TopK, type WebGPUModelOptions } from './backend.js';
 export { MAX_BATCH, type ModelConfig, type RecycleConfig } from './config.js';

@@ -29,8 +29,18 @@ export class WebGPULlama implements LoadingBackend {
   /** A model on its own device from `adapter`, with the adapter's largest buffer limits. */
   static async create(config: Omit<LlamaConfig, 'maxBatch'>, adapter: AdapterLike): Promise<WebGPULlama> {
     const { maxStorageBufferBindingSize, maxBufferSize } = adapter.limits;
-    const device = await (adapter as GPUAdapter).requestDevice({ requiredLimits: { maxStorageBufferBindingSize, maxBufferSize } });
-    return new WebGPULlama(await sdkErrors(() => WebGPUModel.create({ ...config, maxBatch: MAX_BATCH }, { device })));
+    let device: GPUDevice;
+    try {
+      device = await (adapter as GPUAdapter).requestDevice({ requiredLimits: { maxStorageBufferBindingSize, maxBufferSize } });
+    } catch (cause) {
+      throw new RecycleGPTError('ENGINE', `the WebGPU adapter gave no device (${(cause as Error).message}); use backend 'wasm'`, { cause });
+    }
+    try {
+      return new WebGPULlama(await sdkErrors(() => WebGPUModel.create({ ...config, maxBatch: MAX_BATCH }, { device })));
+    } catch (error) {
+      device.destroy();
+      throw error;
+    }
   }
 
   get config(): LlamaConfig {
@@ -90,7 +100,9 @@ export class WebGPULlama implements LoadingBackend {
 
   async draftAndCheck(fromRow: number, headTokens: number[], pos: number, drafts: number, logitsFrom: number): Promise<{ drafts: number[]; picks: number[] }> {
     const out = await sdkErrors(() => this.model.draftAndCheck(fromRow, headTokens, pos, drafts, logitsFrom));
+    // As after the separate passes: the check is the last base forward, the last draft's pass the last head one.
     this.last = { ids: out.picks };
+    this.lastRecycle = { ids: out.drafts.subarray(drafts - 1) };
     return { drafts: [...out.drafts], picks: [...out.picks] };
   }
 
@@ -125,9 +137,16 @@ function toSdkError(e: unknown): unknown {
 
 function logitsRow(rows: Rows, row: number, width: number): Float32Array {
   if (!('logits' in rows)) throw new RecycleGPTError('ENGINE', 'the last forward read back only its argmax; ask for logits');
+  checkRow(row, rows.logits.length / width);
   return rows.logits.subarray(row * width, (row + 1) * width);
 }
 
 function argmaxOf(rows: Rows, row: number, width: number): number {
-  return 'ids' in rows ? rows.ids[row]! : argmax(logitsRow(rows, row, width));
+  if (!('ids' in rows)) return argmax(logitsRow(rows, row, width));
+  checkRow(row, rows.ids.length);
+  return rows.ids[row]!;
+}
+
+function checkRow(row: number, rows: number): void {
+  if (!Number.isInteger(row) || row < 0 || row >= rows) throw new InvalidArgumentError(`row ${String(row)} is not among the last forward's ${rows} kept rows`);
 }

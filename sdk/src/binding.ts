@@ -2,7 +2,7 @@
  * The only file that knows the engine's C ABI (docs/ARCHITECTURE.md). Everything above it speaks
  * in typed arrays and throws RecycleGPTError; nothing below it allocates per token.
  */
-import type { ModelConfig } from '@recyclegpt/kernels';
+import type { ModelConfig } from '@recyclegpt/kernels/config';
 import { RecycleGPTError } from './errors.js';
 import { argmax } from './sampler.js';
 
@@ -97,7 +97,7 @@ async function compileBytes(bytes: BufferSource): Promise<WebAssembly.Module> {
   }
 }
 
-/** The model shape (rg_model_new's config words); the kernels package defines it, a type-only import. */
+/** The model shape (rg_model_new's config words); the kernels package defines it (its config module has no WebGPU types). */
 export type LlamaConfig = ModelConfig;
 
 /** A recycle head's own hyperparameters; its width is the base's. */

@@ -117,7 +117,9 @@ async function run(args: string[]): Promise<void> {
 
   const showProgress = !values.json && process.stderr.isTTY;
   try {
-    await generate(values.model, values.prompt, options, {
+    // Without Dawn, `auto` falls back to WASM; say why in Dawn's words rather than 'no navigator.gpu'.
+    const noGpu = typeof gpu === 'string' ? gpu : undefined;
+    await generate(values.model, values.prompt, options, noGpu, {
       backend,
       recycle: values.recycle,
       contextLength: number('context', values.context, true),
@@ -131,13 +133,14 @@ async function run(args: string[]): Promise<void> {
   }
 }
 
-async function generate(path: string, prompt: string, options: GenerateOptions, load: LoadOptions, json: boolean): Promise<void> {
+async function generate(path: string, prompt: string, options: GenerateOptions, noGpu: string | undefined, load: LoadOptions, json: boolean): Promise<void> {
   const model = await loadModel(path, load);
+  const backendReason = noGpu && model.info.backend === 'wasm' ? noGpu : model.info.backendReason;
   if (load.onProgress) process.stderr.write('\r\x1b[K');
   try {
     if (json) {
       const { text, tokens, stats } = await model.complete(prompt, options);
-      console.log(JSON.stringify({ text, tokens, stats, backend: model.info.backend, backendReason: model.info.backendReason }));
+      console.log(JSON.stringify({ text, tokens, stats, backend: model.info.backend, backendReason }));
       return;
     }
     const stream = model.generate(prompt, options);

@@ -1,5 +1,5 @@
 /** The decode loop: prefill, sample, stream text, stop. One generation at a time per KV cache. */
-import type { Backend } from './backend.js';
+import type { Backend, ForwardOutput } from './backend.js';
 import { InvalidArgumentError, RecycleGPTError } from './errors.js';
 import { Sampler, argmax, draw, resolveSampling } from './sampler.js';
 import { StopMatcher } from './stop.js';
@@ -82,21 +82,28 @@ export class Context<B extends Backend = Backend> {
    * What drafting costs on this backend in units of a 1-token pass: one head row, and a full pass of k + 1
    * tokens. Measured once (fastest of a few tries) with passes at positions that hold nothing kept yet;
    * undefined where the clock does not move while code runs (Workers) or the context is too short.
-   * Call before a prefill: it overwrites the backend's last logits and hidden rows. `fused`: drafting will run as
-   * the backend's draftAndCheck, whose one call is then measured as the pass (head rows included).
+   * Call before a prefill: it overwrites the backend's last logits and hidden rows. Passes read back what decoding
+   * will (`output`); with `fused`, drafting runs as the backend's draftAndCheck, whose one call is then measured as
+   * the pass (head rows included).
    */
-  async draftCost(drafts: number, fused = false): Promise<DraftCost | undefined> {
-    const key = `${drafts}${fused ? ' fused' : ''}`;
+  async draftCost(drafts: number, output: ForwardOutput, fused: boolean): Promise<DraftCost | undefined> {
+    const key = `${drafts} ${output}${fused ? ' fused' : ''}`;
     if (this.draftCosts.has(key)) return this.draftCosts.get(key);
     const n = drafts + 1;
     const pos = Math.min(this.capacity - n, CALIBRATION_POSITION);
     let cost: DraftCost | undefined;
     if (pos > 0 && n <= this.llama.config.maxBatch && n <= this.llama.recycleMaxBatch) {
-      const one = await fastest(() => this.llama.forward([0], pos, 0));
-      const pass = await fastest(() => this.llama.forward(new Array<number>(n).fill(0), pos, 0));
-      const head = await fastest(() => this.llama.recycleForward('base', 0, [0], pos, 0, 'argmax'));
-      const together = fused ? await fastest(() => this.llama.draftAndCheck!(0, [0], pos, drafts, 0)) : 0;
-      if (one > 0) cost = fused ? { head: 0, pass: together / one } : { head: head / one, pass: pass / one };
+      const { llama } = this;
+      const one = await fastest(() => llama.forward([0], pos, 0, output));
+      if (fused) {
+        // The 1-token pass above left the base hidden row the head starts from.
+        const round = await fastest(() => llama.draftAndCheck!(0, [0], pos, drafts, 0));
+        if (one > 0) cost = { head: 0, pass: round / one };
+      } else {
+        const pass = await fastest(() => llama.forward(new Array<number>(n).fill(0), pos, 0, output));
+        const head = await fastest(() => llama.recycleForward('base', 0, [0], pos, 0, 'argmax'));
+        if (one > 0) cost = { head: head / one, pass: pass / one };
+      }
       // Those passes wrote cache entries from `pos` on, so nothing cached there may be reused.
       this.cached.length = Math.min(this.cached.length, pos);
       this.headCached = Math.min(this.headCached, pos - 1);
@@ -114,7 +121,7 @@ export class Context<B extends Backend = Backend> {
 
   /** Appends one token and picks the next (reading back only its argmax where the sampler needs no more). */
   async step(id: number, sampler: Sampler, history: number[]): Promise<number> {
-    await this.llama.forward([id], this.cached.length, 0, sampler.argmaxOnly ? 'argmax' : 'logits');
+    await this.llama.forward([id], this.cached.length, 0, outputFor(sampler));
     this.cached.push(id);
     return pick(this.llama, 0, sampler, history);
   }
@@ -232,7 +239,7 @@ async function* recycledTokens(
   cost: DraftCost | undefined,
 ): AsyncGenerator<number> {
   const { llama } = context;
-  const output = sampler.argmaxOnly ? 'argmax' : 'logits';
+  const output = outputFor(sampler);
   const fused = fusesDrafting(llama, sampler);
   let x = first;
   // Head rows still to run: base hidden rows from `fromRow` paired with these tokens (the last is x).
@@ -254,15 +261,18 @@ async function* recycledTokens(
     // x and its drafts run as one batch, which a backend may cap (WebGPU: 8 tokens).
     const room = Math.min(drafts, context.capacity - pos - 1, llama.config.maxBatch - 1);
     if (room < 0) return;
-    let guesses: number[];
+    let round: { drafts: number[]; picks?: number[] };
     if (fused && room > 0 && headTokens.length <= llama.recycleMaxBatch) {
       // One round trip for the head rows, the drafts and their check; the pass's argmax is all greedy needs.
-      guesses = (await llama.draftAndCheck!(fromRow, headTokens, pos, room, mode === 'fast' ? room : 0)).drafts;
+      round = await llama.draftAndCheck!(fromRow, headTokens, pos, room, mode === 'fast' ? room : 0);
       context.headCached = pos;
     } else {
-      guesses = await draftTokens(context, fromRow, headTokens, pos, room);
-      await llama.forward([x, ...guesses], pos, mode === 'fast' ? guesses.length : 0, output);
+      round = { drafts: await draftTokens(context, fromRow, headTokens, pos, room) };
+      await llama.forward([x, ...round.drafts], pos, mode === 'fast' ? round.drafts.length : 0, output);
     }
+    const guesses = round.drafts;
+    // The check pass's pick at a row (counted from its logitsFrom).
+    const picked = (row: number): number => (round.picks ? round.picks[row]! : pick(llama, row, sampler, history));
     counters.fullPasses++;
     context.cached.push(x);
     counters.proposed += guesses.length;
@@ -273,7 +283,7 @@ async function* recycledTokens(
         context.cached.push(g);
         yield g;
       }
-      x = pick(llama, 0, sampler, history);
+      x = picked(0);
       headTokens = [...guesses, x];
       fromRow = 0;
       continue;
@@ -281,9 +291,9 @@ async function* recycledTokens(
     let kept = 0;
     let next = -1;
     while (next === -1) {
-      if (kept === guesses.length) next = pick(llama, kept, sampler, history);
+      if (kept === guesses.length) next = picked(kept);
       else {
-        const verdict = sampler.greedy ? pick(llama, kept, sampler, history) : verify(sampler, llama.logits(kept), history, guesses[kept]);
+        const verdict = sampler.greedy ? picked(kept) : verify(sampler, llama.logits(kept), history, guesses[kept]);
         if (verdict === guesses[kept]) {
           counters.accepted++;
           context.cached.push(verdict);
@@ -298,6 +308,11 @@ async function* recycledTokens(
     record.rounds++;
     record.tokens += kept + 1;
   }
+}
+
+/** What a base pass reads back for this sampler: the argmax alone where that is all it needs. */
+function outputFor(sampler: Sampler): ForwardOutput {
+  return sampler.argmaxOnly ? 'argmax' : 'logits';
 }
 
 /** Whether drafting runs as the backend's one-call draftAndCheck: greedy picks are all it reads back. */
@@ -355,7 +370,7 @@ export async function* decode(
   const counters: DecodeCounters = { fullPasses: 0, proposed: 0, accepted: 0, draftingStopped: false };
 
   const adaptive = (mode === 'exact' || mode === 'chain') && options.decode?.adaptive !== false;
-  const cost = adaptive && !options.signal?.aborted ? await context.draftCost(drafts, fusesDrafting(context.llama, sampler)) : undefined;
+  const cost = adaptive && !options.signal?.aborted ? await context.draftCost(drafts, outputFor(sampler), fusesDrafting(context.llama, sampler)) : undefined;
 
   const t0 = now();
   // A caller that gave up while waiting for its turn gets no prefill.

@@ -49,6 +49,8 @@ describe('WebGPU in Node (Dawn on SwiftShader)', () => {
     expect(gpu.tokens).toEqual(wasm.tokens);
     const exact = await run('--backend', 'webgpu', '--recycle', 'models/demo/demo-recycle.gguf', '--mode', 'exact');
     expect(exact.backend).toBe('webgpu');
+    expect(exact.stats.proposed, 'the head drafted').toBeGreaterThan(0);
+    expect(exact.tokens).toEqual(gpu.tokens);
     expect(exact.tokens).toEqual(wasm.tokens);
   }, 300_000);
 });

@@ -13,12 +13,12 @@ export async function provideNodeWebGPU(): Promise<{ release(): void } | string>
     const name = 'webgpu';
     dawn = (await import(name)) as typeof dawn;
   } catch (cause) {
-    return `the 'webgpu' package (Dawn for Node) is not installed (${(cause as Error).message.split('\n')[0]}); npm install webgpu`;
+    return `the 'webgpu' package (Dawn for Node) could not be loaded (${(cause as Error).message.split('\n')[0]}); npm install webgpu`;
   }
   Object.assign(globalThis, dawn.globals); // GPUBufferUsage, GPUMapMode… as a browser has them
   // Node 20 has no navigator; Node 21+ has one without gpu.
   if (!host.navigator) Object.defineProperty(globalThis, 'navigator', { value: {}, configurable: true, writable: true });
   Object.defineProperty(host.navigator, 'gpu', { value: dawn.create([]), configurable: true });
-  // Dawn keeps the process alive while its GPU object is referenced.
+  // Dawn's docs warn that a referenced GPU object can keep Node running: release() drops it.
   return { release: () => void delete (host.navigator as { gpu?: unknown }).gpu };
 }

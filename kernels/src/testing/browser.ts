@@ -6,6 +6,7 @@ import { existsSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import { build } from 'esbuild';
 import { chromium, type Browser, type Page } from 'playwright-core';
+import { KERNELS_SOURCE } from './source-alias.js';
 
 const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 const ARGS = [
@@ -28,6 +29,8 @@ async function bundle(entry: string): Promise<string> {
     entryPoints: [entry], bundle: true, format: 'esm', platform: 'browser', target: 'es2022', write: false,
     // Node-only code paths (file sources) import these dynamically; the page never takes them.
     external: ['node:*'],
+    // The SDK's pages test the kernels' sources, not their last build.
+    alias: KERNELS_SOURCE,
   });
   return result.outputFiles[0]!.text;
 }
