@@ -60,6 +60,8 @@ interface Shape {
   eps: number;
   maxBatch: number;
   kvF16?: boolean;
+  /** With kvF16: the f16 values kept widened in f32 (config word 11 = 2). */
+  kvWide?: boolean;
 }
 
 /** Dequantized weights by `${kind}:${layer}`. */
@@ -82,7 +84,7 @@ function withWords<T>(values: ArrayLike<number>, call: (ptr: number) => T): T {
 
 function configWords(s: Shape): number[] {
   const float = (x: number) => new Uint32Array(new Float32Array([x]).buffer)[0];
-  return [s.vocab, s.dim, s.layers, s.heads, s.kvHeads, s.ffn, s.ctx, s.headDim, s.ropeDim, float(s.ropeBase), float(s.eps), s.kvF16 ? 1 : 0, s.maxBatch];
+  return [s.vocab, s.dim, s.layers, s.heads, s.kvHeads, s.ffn, s.ctx, s.headDim, s.ropeDim, float(s.ropeBase), float(s.eps), s.kvF16 ? (s.kvWide ? 2 : 1) : 0, s.maxBatch];
 }
 
 /** Random bytes of `rows × cols` values of `type` (F32, Q8_0, Q4_0) and the values they hold. */
@@ -326,4 +328,22 @@ describe('multi-token kernels through rg_forward', () => {
       rg.rg_model_free(model);
     });
   }
+
+  it('an f16 cache kept widened in f32 gives the f16 cache logits bit for bit', () => {
+    const logitsWith = (kvWide: boolean) => {
+      seed = 0x1234567; // the same weights for both models
+      const { model } = buildBase({ ...SHAPE, kvWide }, Q8_0, false);
+      const tokensPtr = rg.rg_alloc(4 * tokens.length) >>> 0;
+      u32(tokensPtr, tokens.length).set(tokens);
+      const rows = [3, 1, 4].flatMap((n, i, sizes) => {
+        const pos = sizes.slice(0, i).reduce((a, b) => a + b, 0);
+        expect(rg.rg_forward(model, tokensPtr + 4 * pos, n, pos, 0)).toBe(0);
+        return bitsOf(f32(rg.rg_logits(model) >>> 0, n * SHAPE.vocab));
+      });
+      rg.rg_free(tokensPtr, 4 * tokens.length);
+      rg.rg_model_free(model);
+      return rows;
+    };
+    expect(logitsWith(true)).toEqual(logitsWith(false));
+  });
 });

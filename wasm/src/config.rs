@@ -22,7 +22,11 @@ pub struct Config {
     pub rope_dim: usize,
     pub rope_freq_base: f32,
     pub rms_eps: f32,
+    /// Keys and values rounded to f16, as llama.cpp's f16 cache holds them.
     pub kv_f16: bool,
+    /// With kv_f16: kept widened in f32, so attention need not widen the cache on every pass
+    /// (twice the memory, the same numbers).
+    pub kv_wide: bool,
     pub max_batch: usize,
     /// n_heads · head_dim
     pub q_dim: usize,
@@ -50,7 +54,7 @@ impl Config {
             && rope_freq_base > 0.0
             && rms_eps.is_finite()
             && rms_eps >= 0.0
-            && w[11] <= 1;
+            && w[11] <= 2;
         if !valid {
             return Err(ERR_INVALID_CONFIG);
         }
@@ -66,7 +70,8 @@ impl Config {
             rope_dim,
             rope_freq_base,
             rms_eps,
-            kv_f16: w[11] == 1,
+            kv_f16: w[11] != 0,
+            kv_wide: w[11] == 2,
             max_batch: count(12)?,
             q_dim: n_heads * head_dim,
             kv_dim: n_kv_heads * head_dim,
@@ -103,7 +108,7 @@ impl Config {
     /// An upper bound that mirrors `Runtime::new`; checked once so later usize arithmetic cannot overflow.
     fn runtime_bytes(&self) -> Option<u64> {
         let u = |v: usize| v as u64;
-        let kv_elem = if self.kv_f16 { 2 } else { 4 };
+        let kv_elem = if self.kv_f16 && !self.kv_wide { 2 } else { 4 };
         let kv =
             u(self.n_layers).checked_mul(u(self.ctx_len))?.checked_mul(u(self.kv_dim))?.checked_mul(2 * kv_elem)?;
         // x, xb, xb2, hidden: dim; q, att, q_rounded: q_dim; k, v: kv_dim; hb, hb2: ffn; logits: vocab; rope;
@@ -133,7 +138,11 @@ mod tests {
     #[test]
     fn accepts_a_consistent_config() {
         let cfg = Config::from_words(&words()).unwrap();
-        assert_eq!((cfg.q_dim, cfg.kv_dim, cfg.kv_f16), (64, 32, true));
+        assert_eq!((cfg.q_dim, cfg.kv_dim, cfg.kv_f16, cfg.kv_wide), (64, 32, true, false));
+        let mut wide = words();
+        wide[11] = 2;
+        let cfg = Config::from_words(&wide).unwrap();
+        assert_eq!((cfg.kv_f16, cfg.kv_wide), (true, true));
     }
 
     #[test]
@@ -150,7 +159,7 @@ mod tests {
         assert_eq!(with(8, 18), Err(ERR_INVALID_CONFIG)); // rope_dim > head_dim
         assert_eq!(with(9, f32::NAN.to_bits()), Err(ERR_INVALID_CONFIG));
         assert_eq!(with(10, (-1.0f32).to_bits()), Err(ERR_INVALID_CONFIG));
-        assert_eq!(with(11, 2), Err(ERR_INVALID_CONFIG)); // kv_type
+        assert_eq!(with(11, 3), Err(ERR_INVALID_CONFIG)); // kv_type
         assert_eq!(with(12, 0), Err(ERR_INVALID_CONFIG)); // max_batch
         assert_eq!(with(1, u32::MAX), Err(ERR_INVALID_CONFIG));
         assert_eq!(with(6, 1 << 24), Err(ERR_TOO_LARGE)); // 16M-token KV cache

@@ -261,16 +261,22 @@ fn softmax(scores: &mut [f32]) {
 enum KvCache {
     F32 { k: Vec<f32>, v: Vec<f32> },
     F16 { k: Vec<u16>, v: Vec<u16> },
+    /// f16 values kept widened: the F16 cache's numbers without widening it on every pass.
+    F16Wide { k: Vec<f32>, v: Vec<f32> },
 }
 
 impl KvCache {
     fn new(cfg: &Config) -> Result<KvCache, Status> {
         let len = cfg.n_layers * cfg.ctx_len * cfg.kv_dim; // bounded by Config::from_words
-        Ok(if cfg.kv_f16 {
-            KvCache::F16 { k: try_vec(len)?, v: try_vec(len)? }
-        } else {
-            KvCache::F32 { k: try_vec(len)?, v: try_vec(len)? }
+        Ok(match (cfg.kv_f16, cfg.kv_wide) {
+            (false, _) => KvCache::F32 { k: try_vec(len)?, v: try_vec(len)? },
+            (true, false) => KvCache::F16 { k: try_vec(len)?, v: try_vec(len)? },
+            (true, true) => KvCache::F16Wide { k: try_vec(len)?, v: try_vec(len)? },
         })
+    }
+
+    fn rounds_to_f16(&self) -> bool {
+        !matches!(self, KvCache::F32 { .. })
     }
 
     /// Writes the batch's keys and values at positions pos..pos + n of `layer`.
@@ -280,6 +286,13 @@ impl KvCache {
             KvCache::F32 { k, v } => {
                 k[at..][..keys.len()].copy_from_slice(keys);
                 v[at..][..values.len()].copy_from_slice(values);
+            }
+            KvCache::F16Wide { k, v } => {
+                // What the F16 cache stores, widened as it widens it.
+                for (stored, new) in [(&mut k[at..][..keys.len()], keys), (&mut v[at..][..values.len()], values)] {
+                    stored.copy_from_slice(new);
+                    kernels::scalar::round_to_f16(stored);
+                }
             }
             KvCache::F16 { k, v } => {
                 crate::f16::f32_to_f16_row(keys, &mut k[at..][..keys.len()]);
@@ -293,7 +306,8 @@ impl KvCache {
     /// query head h reads kv head h / (n_heads / n_kv_heads). With an f16 cache the queries
     /// and the probabilities are rounded to f16, as ggml does for an f16 × f32 matmul, and
     /// each kv head's keys and values are widened to f32 once for all the batch's tokens and
-    /// the query heads sharing them: widening is exact, so every dot and sum is the f16 one.
+    /// the query heads sharing them (F16Wide holds them widened already): widening is exact,
+    /// so every dot and sum is the f16 one.
     fn attend(
         &self,
         cfg: &Config,
@@ -308,19 +322,18 @@ impl KvCache {
         let group = cfg.n_heads / cfg.n_kv_heads;
         let scale = 1.0 / (hd as f32).sqrt();
         let AttentionScratch { queries: rounded, keys, values, scores } = work;
-        let queries = match self {
-            KvCache::F32 { .. } => queries,
-            KvCache::F16 { .. } => {
-                rounded[..queries.len()].copy_from_slice(queries);
-                kernels::round_to_f16(&mut rounded[..queries.len()]);
-                &rounded[..queries.len()]
-            }
+        let queries = if self.rounds_to_f16() {
+            rounded[..queries.len()].copy_from_slice(queries);
+            kernels::round_to_f16(&mut rounded[..queries.len()]);
+            &rounded[..queries.len()]
+        } else {
+            queries
         };
         for kv_head in 0..cfg.n_kv_heads {
             // Rows 0..pos + n of this kv head, `stride` apart.
             let first = layer * cfg.ctx_len * kv_dim + kv_head * hd;
             let (keys, values, stride) = match self {
-                KvCache::F32 { k, v } => (&k[first..], &v[first..], kv_dim),
+                KvCache::F32 { k, v } | KvCache::F16Wide { k, v } => (&k[first..], &v[first..], kv_dim),
                 KvCache::F16 { k, v } => {
                     let rows = (pos + n) * hd;
                     kernels::widen_f16_rows(&k[first..], kv_dim, &mut keys[..rows], hd);
@@ -337,7 +350,7 @@ impl KvCache {
                         *s *= scale;
                     }
                     softmax(scores);
-                    if let KvCache::F16 { .. } = self {
+                    if self.rounds_to_f16() {
                         kernels::round_to_f16(scores); // ggml multiplies f16 V by f16 probabilities
                     }
                     let out = &mut out[t * q_dim + h * hd..][..hd];
@@ -382,7 +395,7 @@ impl Scratch {
     fn new(cfg: &Config, input_cols: usize) -> Result<Scratch, Status> {
         // Sizes are bounded by Config::from_words, so these products cannot overflow.
         let b = cfg.max_batch;
-        let widened = if cfg.kv_f16 { cfg.ctx_len * cfg.head_dim } else { 0 };
+        let widened = if cfg.kv_f16 && !cfg.kv_wide { cfg.ctx_len * cfg.head_dim } else { 0 };
         Ok(Scratch {
             x: try_vec(b * cfg.dim)?,
             xb: try_vec(b * cfg.dim)?,

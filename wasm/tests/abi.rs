@@ -18,7 +18,7 @@ const SPEC: Spec = Spec {
     rope_dim: 16,
     rope_base: 10000.0,
     eps: 1e-5,
-    kv_f16: true,
+    kv: KV_F16,
     max_batch: 3,
 };
 

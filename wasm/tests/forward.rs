@@ -78,13 +78,36 @@ fn batched_forward_is_bit_identical_to_single_tokens() {
         rope_dim: 8,
         rope_base: 10000.0,
         eps: 1e-6,
-        kv_f16: true,
+        kv: KV_F16,
         max_batch: 4,
     };
     for ty in [F32, F16, Q8_0, Q4_0] {
-        for kv_f16 in [true, false] {
-            assert_batched_equals_single(&Spec { kv_f16, ..spec }, ty, 4);
+        for kv in [KV_F16, KV_F16_WIDE, KV_F32] {
+            assert_batched_equals_single(&Spec { kv, ..spec }, ty, 4);
         }
     }
     assert_batched_equals_single(&ODD, F32, 5);
+}
+
+/// An f16 cache kept widened in f32 holds the same numbers: logits and hidden states bit for bit.
+#[test]
+fn widened_f16_cache_equals_f16_cache() {
+    let spec = Spec { kv: KV_F16, ..ODD };
+    let tokens: Vec<u32> = (0..spec.ctx).map(|i| (i * 5 + 1) % spec.vocab).collect();
+    let run = |kv: u32| {
+        let spec = Spec { kv, ..spec };
+        let m = build(&spec, F32, 3, false);
+        let mut out = forward(&spec, m.handle, &tokens[..4], 0, 0);
+        for (p, &t) in tokens.iter().enumerate().skip(4) {
+            let (logits, hidden) = forward(&spec, m.handle, &[t], p as u32, 0);
+            out.0.extend(logits);
+            out.1.extend(hidden);
+        }
+        recyclegpt_wasm::rg_model_free(m.handle);
+        let bits = |v: &[f32]| v.iter().map(|f| f.to_bits()).collect::<Vec<_>>();
+        (bits(&out.0), bits(&out.1))
+    };
+    let (narrow, wide, plain) = (run(KV_F16), run(KV_F16_WIDE), run(KV_F32));
+    assert_eq!(narrow, wide);
+    assert_ne!(narrow.0, plain.0, "the f16 rounding shows against an f32 cache");
 }

@@ -115,11 +115,11 @@ fn assert_batched_head_equals_single(base: &Spec, head: &Spec, ty: u32) {
 
 #[test]
 fn batched_head_forward_is_bit_identical_to_single_rows() {
-    let base = Spec { vocab: 50, dim: 64, ffn: 96, head_dim: 16, rope_dim: 8, kv_f16: true, ..BASE };
+    let base = Spec { vocab: 50, dim: 64, ffn: 96, head_dim: 16, rope_dim: 8, kv: KV_F16, ..BASE };
     let head = Spec { heads: 4, kv_heads: 1, ffn: 64, head_dim: 16, rope_dim: 16, max_batch: 4, ..base };
     for ty in [F32, F16, Q8_0, Q4_0] {
-        for kv_f16 in [true, false] {
-            assert_batched_head_equals_single(&base, &Spec { kv_f16, ..head }, ty);
+        for kv in [KV_F16, KV_F16_WIDE, KV_F32] {
+            assert_batched_head_equals_single(&base, &Spec { kv, ..head }, ty);
         }
     }
     assert_batched_head_equals_single(&BASE, &HEAD, F32);

@@ -46,9 +46,15 @@ pub struct Spec {
     pub rope_dim: u32,
     pub rope_base: f32,
     pub eps: f32,
-    pub kv_f16: bool,
+    /// Config word 11: KV_F32, KV_F16 or KV_F16_WIDE.
+    pub kv: u32,
     pub max_batch: u32,
 }
+
+/// KV cache kinds (config word 11): f32, f16, and f16 values kept widened in f32.
+pub const KV_F32: u32 = 0;
+pub const KV_F16: u32 = 1;
+pub const KV_F16_WIDE: u32 = 2;
 
 /// Odd sizes on purpose: dim ≠ n_heads·head_dim, GQA (4 heads over 2 kv heads),
 /// rope_dim < head_dim, nothing a multiple of 32 (so F32 weights only).
@@ -64,7 +70,7 @@ pub const ODD: Spec = Spec {
     rope_dim: 4,
     rope_base: 10000.0,
     eps: 1e-5,
-    kv_f16: false,
+    kv: KV_F32,
     max_batch: 5,
 };
 
@@ -82,7 +88,7 @@ impl Spec {
             self.rope_dim,
             self.rope_base.to_bits(),
             self.eps.to_bits(),
-            self.kv_f16 as u32,
+            self.kv,
             self.max_batch,
         ]
     }
