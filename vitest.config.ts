@@ -11,7 +11,7 @@ export default defineConfig({
         test: {
           name: 'node',
           alias: KERNELS_SOURCE,
-          include: ['sdk/src/**/*.test.ts', 'test/**/*.test.ts', 'kernels/src/**/*.test.ts', 'training/**/*.test.ts'],
+          include: ['sdk/src/**/*.test.ts', 'test/**/*.test.ts', 'kernels/src/**/*.test.ts', 'training/**/*.test.ts', 'bench/**/*.test.ts'],
           testTimeout: 300_000,
           hookTimeout: 300_000,
           pool: 'forks',
