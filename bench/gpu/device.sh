@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Runs on the GPU machine (see README.md): unpacks Node, Dawn and the Vulkan loaders that pack.sh prepared, makes
 # a random ~1.1B-parameter llama with a random head, then measures PyTorch eager and the SDK's WebGPU backend on
-# it and on the demo model. Results go to $OUT (or ./gpu-results): torch.json, webgpu.json, log.txt.
+# it and on the demo model. Results go to $OUT (or /tmp/gpu-results): torch.json, webgpu.json, summary.md, log.txt.
 # With --small it uses only a tiny random model, to try the scripts on a CPU machine (SwiftShader's Vulkan driver).
 set -uo pipefail
 cd "$(dirname "$0")/../.."
@@ -50,6 +50,8 @@ pairs=("$base:$head")
 echo "== PyTorch eager"
 "$python" -m bench.gpu.torch_decode "${pairs[@]%%:*}" --tokens "$tokens" > "$out/torch.json" || fail "the PyTorch run failed"
 echo "== WebGPU (Dawn)"
-timeout 400 node bench/gpu/webgpu_decode.mjs "${pairs[@]}" --tokens "$tokens" > "$out/webgpu.json" || fail "the WebGPU run failed"
+# Each model's results are written as soon as they are measured; a run cut short still leaves them.
+timeout 400 node bench/gpu/webgpu_decode.mjs "${pairs[@]}" --tokens "$tokens" --seconds "${SECONDS_PER_MODEL:-90}" --out "$out/webgpu.json" || echo "device.sh: the WebGPU run ended early (exit $?)"
+
 [ -s "$out/torch.json" ] && [ -s "$out/webgpu.json" ] || fail "a result file is empty"
 node bench/gpu/summary.mjs "$out/torch.json" "$out/webgpu.json" | tee "$out/summary.md"

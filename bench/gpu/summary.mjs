@@ -14,13 +14,14 @@ const lines = [
   `Greedy decoding, ${device}: PyTorch ${torch.results[0]?.torch} eager (${torch.results[0]?.dtype}, KV cache, one \`.item()\` per token) and`,
   `the SDK's WebGPU backend through Dawn in Node ${webgpu.node} (adapter: ${adapter}), on the same GGUF weights.`,
   '',
-  '| model | PyTorch eager tok/s | WebGPU `off` tok/s | WebGPU ÷ PyTorch | t(2)/t(1) PyTorch | t(2)/t(1) WebGPU | head guess ÷ pass | same first 16 tokens |',
+  '| model | PyTorch eager tok/s | WebGPU `off` tok/s | WebGPU ÷ PyTorch | t(2)/t(1) PyTorch | t(2)/t(1) WebGPU | head guess ÷ pass | same greedy tokens (how many) |',
   '| --- | ---: | ---: | ---: | ---: | ---: | ---: | :---: |',
 ];
 for (const ours of webgpu.results) {
   const theirs = torch.results.find((r) => basename(r.model) === basename(ours.model));
   const off = ours.modes.find((m) => m.mode === 'off').decodeTokensPerSecond;
-  const same = theirs ? (JSON.stringify(theirs.tokens) === JSON.stringify(ours.tokens) ? 'yes' : 'no') : '–';
+  const n = Math.min(theirs?.tokens.length ?? 0, ours.tokens.length);
+  const same = theirs ? `${JSON.stringify(theirs.tokens.slice(0, n)) === JSON.stringify(ours.tokens.slice(0, n)) ? 'yes' : 'no'} (${n})` : '–';
   lines.push(
     `| ${basename(ours.model)} | ${f(theirs?.decodeTokensPerSecond, 1)} | ${f(off, 1)} | ${theirs ? f(off / theirs.decodeTokensPerSecond) + '×' : '–'} | ` +
       `${f(theirs?.batchRatio2)} | ${f(ours.step.batchRatio2)} | ${f(ours.step.headOverPass)} | ${same} |`,

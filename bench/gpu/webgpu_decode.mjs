@@ -4,10 +4,13 @@
  * each decode mode with the model's recycle head, their ratios to `off`, and what a 1- and 2-token forward and a
  * head guess cost (bench/gpu/README.md).
  *
- *   node bench/gpu/webgpu_decode.mjs BASE.gguf:HEAD.gguf [BASE.gguf:HEAD.gguf ...] [--tokens 128]
+ *   node bench/gpu/webgpu_decode.mjs BASE.gguf:HEAD.gguf [...] [--tokens 128] [--seconds 60] [--out FILE]
  *
- * Prints one JSON object. Needs `npm run build`; on a machine without a GPU, a Vulkan driver such as SwiftShader.
+ * Writes one JSON object to FILE (rewritten after each model, so a run cut short keeps what it measured) or stdout.
+ * A model too slow for `--seconds` of decoding over all modes gets fewer tokens than `--tokens` (at least 16).
+ * Needs `npm run build`; on a machine without a GPU, a Vulkan driver such as SwiftShader.
  */
+import { writeFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { loadModel, provideNodeWebGPU } from '../../sdk/dist/index.js';
 import { openContext } from '../../sdk/dist/model.js';
@@ -23,27 +26,37 @@ const MODES = [
   { name: 'chain k=2, always drafting', decode: { mode: 'chain', draftLength: 2, adaptive: false } },
 ];
 
-const { values, positionals } = parseArgs({ options: { tokens: { type: 'string', default: '128' } }, allowPositionals: true });
-const tokens = Number(values.tokens);
+const { values, positionals } = parseArgs({
+  options: { tokens: { type: 'string', default: '128' }, seconds: { type: 'string', default: '60' }, out: { type: 'string' } },
+  allowPositionals: true,
+});
+const RUNS = 4; // a warm-up and the best of three
+
 const gpu = await provideNodeWebGPU();
 if (typeof gpu === 'string') throw new Error(gpu);
 const adapter = await navigator.gpu.requestAdapter({ powerPreference: 'high-performance' });
 const adapterInfo = adapter?.info ? { vendor: adapter.info.vendor, architecture: adapter.info.architecture, device: adapter.info.device, description: adapter.info.description } : null;
 
-const results = [];
+const report = { engine: 'recyclegpt-webgpu', adapter: adapterInfo, node: process.version, prompt: PROMPT, results: [] };
+const save = () => (values.out ? writeFileSync(values.out, JSON.stringify(report)) : undefined);
 for (const pair of positionals) {
   const [base, head] = pair.split(':');
   const options = { backend: 'webgpu', recycle: head, contextLength: 256 };
   const t0 = performance.now();
   const model = await loadModel(base, options);
   const loadMs = performance.now() - t0;
+  // A first short plain run compiles the pipelines and says how many tokens fit the time budget.
+  const probe = await model.complete(PROMPT, { maxTokens: 17, temperature: 0 });
+  const affordable = Math.floor((probe.stats.decodeTokensPerSecond * Number(values.seconds)) / (MODES.length * RUNS * 1.5));
+  const tokens = Math.max(16, Math.min(Number(values.tokens), affordable));
+  console.error(`# ${base}: loaded in ${(loadMs / 1000).toFixed(1)} s, ${probe.stats.decodeTokensPerSecond.toFixed(1)} tok/s at first, ${tokens} tokens per run`);
   const modes = [];
   let offTokens;
   for (const { name, decode } of MODES) {
     const run = () => model.complete(PROMPT, { maxTokens: tokens + 1, temperature: 0, decode });
     await run(); // warm-up (pipelines, and the adaptive modes' cost measurement)
     let best;
-    for (let r = 0; r < 3; r++) {
+    for (let r = 1; r < RUNS; r++) {
       const out = await run();
       if (!best || out.stats.decodeTokensPerSecond > best.stats.decodeTokensPerSecond) best = out;
     }
@@ -59,14 +72,15 @@ for (const pair of positionals) {
   const info = model.info;
   model.dispose();
   const off = modes[0].decodeTokensPerSecond;
-  results.push({
-    model: base, head, loadMs, backend: info.backend, tokens: offTokens.slice(0, 16),
+  report.results.push({
+    model: base, head, loadMs, backend: info.backend, decodeTokens: tokens, tokens: offTokens.slice(0, 16),
     modes: modes.map((m) => ({ ...m, overOff: m.decodeTokensPerSecond / off })),
     step: await stepCosts(base, options),
   });
+  save();
 }
 gpu.release();
-console.log(JSON.stringify({ engine: 'recyclegpt-webgpu', adapter: adapterInfo, node: process.version, prompt: PROMPT, results }));
+if (!values.out) console.log(JSON.stringify(report));
 
 /** Medians (ms) of a 1-token and a 2-token forward reading back the argmax, and of a head guess, at position 64. */
 async function stepCosts(base, options) {
