@@ -24,7 +24,7 @@ for (const ours of webgpu.results) {
   const same = theirs ? `${JSON.stringify(theirs.tokens.slice(0, n)) === JSON.stringify(ours.tokens.slice(0, n)) ? 'yes' : 'no'} (${n})` : '–';
   lines.push(
     `| ${basename(ours.model)} | ${f(theirs?.decodeTokensPerSecond, 1)} | ${f(off, 1)} | ${theirs ? f(off / theirs.decodeTokensPerSecond) + '×' : '–'} | ` +
-      `${f(theirs?.batchRatio2)} | ${f(ours.step.batchRatio2)} | ${f(ours.step.headOverPass)} | ${same} |`,
+      `${f(theirs?.batchRatio2)} | ${f(ours.step?.batchRatio2)} | ${f(ours.step?.headOverPass)} | ${same} |`,
   );
 }
 lines.push('', '| model | mode | tok/s | ÷ off | tokens per pass | acceptance | output = off |', '| --- | --- | ---: | ---: | ---: | ---: | :---: |');

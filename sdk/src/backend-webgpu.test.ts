@@ -143,6 +143,24 @@ describe('backend selection in Node (no navigator.gpu)', () => {
     expect((error as RecycleGPTError).code).toBe('INVALID_ARGUMENT');
   });
 
+  it("'auto' falls back to WASM when the adapter gives no device; 'webgpu' says why", async () => {
+    const adapter = { limits: { maxStorageBufferBindingSize: 2 ** 30, maxBufferSize: 2 ** 30 }, requestDevice: () => Promise.reject(new Error('device lost at birth')) };
+    const original = Object.getOwnPropertyDescriptor(globalThis, 'navigator'); // Node 21+ has one
+    Object.defineProperty(globalThis, 'navigator', { value: { gpu: { requestAdapter: async () => adapter } }, configurable: true });
+    try {
+      const model = await loadModel(await makeTestModel(MODELS.f32!), { backend: 'auto' });
+      expect(model.info.backend).toBe('wasm');
+      expect(model.info.backendReason).toMatch(/WebGPU failed to start: .*device lost at birth/);
+      model.dispose();
+      const error = await loadModel(await makeTestModel(MODELS.f32!), { backend: 'webgpu' }).catch((e: unknown) => e);
+      expect(error).toBeInstanceOf(RecycleGPTError);
+      expect((error as RecycleGPTError).message).toMatch(/gave no device \(device lost at birth\)/);
+    } finally {
+      if (original) Object.defineProperty(globalThis, 'navigator', original);
+      else Reflect.deleteProperty(globalThis, 'navigator');
+    }
+  });
+
   it("defaults to 'wasm'", async () => {
     const model = await loadModel(await makeTestModel(MODELS.f32!));
     expect([model.info.backend, model.info.backendReason]).toEqual(['wasm', 'asked for']);

@@ -96,7 +96,12 @@ export async function openBackend(choice: BackendChoice, config: Omit<LlamaConfi
     if (choice === 'webgpu') throw new RecycleGPTError('OUT_OF_MEMORY', `the model does not fit this WebGPU adapter: ${unfit}; use backend 'wasm' or a smaller contextLength`);
     return openWasm(unfit);
   }
-  return { backend: await webgpu.WebGPULlama.create(config, found), name: 'webgpu', reason: choice === 'webgpu' ? 'asked for' : 'WebGPU adapter found' };
+  if (choice === 'webgpu') return { backend: await webgpu.WebGPULlama.create(config, found), name: 'webgpu', reason: 'asked for' };
+  try {
+    return { backend: await webgpu.WebGPULlama.create(config, found), name: 'webgpu', reason: 'WebGPU adapter found' };
+  } catch (error) {
+    return openWasm(`WebGPU failed to start: ${(error as Error).message}`);
+  }
 }
 
 /** The WebGPU adapter, or why there is none. */

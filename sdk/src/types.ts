@@ -21,7 +21,10 @@ export interface LoadOptions {
   signal?: AbortSignal;
   /** KV cache capacity in tokens; default min(model's context length, 2048). */
   contextLength?: number;
-  /** KV cache precision; default 'f16' as llama.cpp's. */
+  /**
+   * KV cache precision; default 'f16' as llama.cpp's. On the WASM backend an f16 cache of at most 16 MiB keeps its
+   * values widened in f32 (twice the bytes, the same numbers, faster attention); a larger one stores 2 bytes a value.
+   */
   kvType?: 'f16' | 'f32';
   /** A recycle head sidecar GGUF for the fast/exact/chain decode modes. */
   recycle?: ModelSource;

@@ -122,7 +122,9 @@ impl Config {
             + u(self.rope_dim);
         let per_token_bytes = per_token_f32 * 4 + u(self.max_input_cols()) * 9 + 8;
         let batch = u(self.max_batch).checked_mul(per_token_bytes)?;
-        let fixed = u(self.ctx_len) * 4;
+        // Attention scores, plus one kv head's widened keys and values for an f16 cache kept narrow.
+        let widened = if self.kv_f16 && !self.kv_wide { 2 * u(self.head_dim) } else { 0 };
+        let fixed = u(self.ctx_len) * 4 * (1 + widened);
         kv.checked_add(batch)?.checked_add(fixed)
     }
 }
