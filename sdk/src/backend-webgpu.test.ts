@@ -31,6 +31,7 @@ interface Harness {
   }>;
   readbacks(model: string, head: string, prompt: number[], tokens: number): Promise<{
     vocabSize: number; perToken: Record<'greedy' | 'exact' | 'sampled', { count: number; bytes: number }>;
+    sampledTokens: { fromTop: number[]; fromLogits: number[] }; distributionsMatch: boolean;
   }>;
   auto(model: string): Promise<{ backend: string; backendReason: string }>;
 }
@@ -103,9 +104,9 @@ describe('WebGPU backend in chromium', () => {
     expect(r.headError).toBeLessThanOrEqual(TOLERANCE.Q8_0! * r.headScale);
   });
 
-  it('greedy decoding reads back only the picked tokens; sampling reads back logits', async (ctx) => {
+  it('greedy decoding reads back only the picked tokens; sampling only the top-k candidates', async (ctx) => {
     if (skipReason) ctx.skip(skipReason);
-    const { vocabSize, perToken } = await call('readbacks', 'q8_tied.gguf', 'q8_tied-head.gguf', PROMPT, 16);
+    const { perToken, sampledTokens, distributionsMatch } = await call('readbacks', 'q8_tied.gguf', 'q8_tied-head.gguf', PROMPT, 16);
     console.log(`readbacks per token: ${JSON.stringify(perToken)}`);
     // One round trip per full pass, 4 bytes per row; exact drafts and checks in the same round trip (draftAndCheck),
     // reading back the draft and two rows' picks. (A token's own pass may fall outside the count at either end, so
@@ -114,8 +115,12 @@ describe('WebGPU backend in chromium', () => {
     expect(perToken.greedy.bytes / perToken.greedy.count).toBe(4);
     expect(perToken.exact.count).toBeLessThan(1);
     expect(perToken.exact.bytes / perToken.exact.count).toBeCloseTo(12, 9);
+    // topK 40 (the default): 40 ids and 40 logits a row, where the whole row would be 4 × vocabulary bytes.
     expect(perToken.sampled.count).toBeLessThanOrEqual(1);
-    expect(perToken.sampled.bytes / perToken.sampled.count).toBe(4 * vocabSize);
+    expect(perToken.sampled.bytes / perToken.sampled.count).toBe(2 * 40 * 4);
+    expect(distributionsMatch, 'the candidates give the whole row\'s distribution').toBe(true);
+    expect(sampledTokens.fromTop.length).toBe(24);
+    expect(sampledTokens.fromTop).toEqual(sampledTokens.fromLogits);
   });
 
   it("'auto' picks WebGPU in chromium", async (ctx) => {

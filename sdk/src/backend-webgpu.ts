@@ -3,8 +3,8 @@
  * The WebGPU backend: kernels' WebGPUModel behind the SDK's Backend interface. Imported dynamically by
  * backend.ts, only once a WebGPU adapter was found, so runtimes without WebGPU never load the kernels.
  */
-import { KernelError, MAX_BATCH, WebGPUModel, largestBufferBytes } from '@recyclegpt/kernels';
-import type { AdapterLike, ForwardOutput, LoadingBackend } from './backend.js';
+import { KernelError, MAX_BATCH, MAX_TOP_K, WebGPUModel, largestBufferBytes } from '@recyclegpt/kernels';
+import type { AdapterLike, ForwardOutput, LoadingBackend, TopCandidates } from './backend.js';
 import type { LlamaConfig, RecycleConfig } from './binding.js';
 import { InvalidArgumentError, RecycleGPTError } from './errors.js';
 import { argmax } from './sampler.js';
@@ -17,8 +17,8 @@ export function limitProblem(config: Omit<LlamaConfig, 'maxBatch'>, adapter: Ada
   return needed > limit ? `it needs a ${needed}-byte buffer (KV cache of one layer, attention scores or logits), the adapter allows ${limit}` : undefined;
 }
 
-/** One forward's read-back rows: logits, or only their argmax (4 bytes a row instead of 4 × vocabulary). */
-type Rows = { logits: Float32Array } | { ids: Uint32Array };
+/** One forward's read-back rows: logits, only their argmax (4 bytes a row instead of 4 × vocabulary), or the top k. */
+type Rows = { logits: Float32Array } | { ids: Uint32Array } | { top: { ids: Uint32Array; logits: Float32Array }; k: number };
 
 export class WebGPULlama implements LoadingBackend {
   private last: Rows = { ids: new Uint32Array(0) };
@@ -76,10 +76,23 @@ export class WebGPULlama implements LoadingBackend {
     return sdkErrors(() => this.model.recycleReady());
   }
 
+  readonly maxTopK = MAX_TOP_K;
+
   async forward(tokens: ArrayLike<number>, pos: number, logitsFrom: number, output: ForwardOutput = 'logits'): Promise<void> {
     this.last = await sdkErrors(async () =>
-      output === 'argmax' ? { ids: await this.model.forward(tokens, pos, logitsFrom, 'argmax') } : { logits: await this.model.forward(tokens, pos, logitsFrom, 'logits') },
+      output === 'argmax'
+        ? { ids: await this.model.forward(tokens, pos, logitsFrom, 'argmax') }
+        : output === 'logits'
+          ? { logits: await this.model.forward(tokens, pos, logitsFrom, 'logits') }
+          : { top: await this.model.forward(tokens, pos, logitsFrom, output), k: output.topK },
     );
+  }
+
+  candidates(row = 0): TopCandidates {
+    if (!('top' in this.last)) throw new RecycleGPTError('ENGINE', 'the last forward did not read back top-k candidates');
+    const { top, k } = this.last;
+    checkRow(row, top.ids.length / k);
+    return { ids: top.ids.subarray(row * k, (row + 1) * k), logits: top.logits.subarray(row * k, (row + 1) * k) };
   }
 
   logits(row = 0): Float32Array {
@@ -91,6 +104,7 @@ export class WebGPULlama implements LoadingBackend {
   }
 
   async recycleForward(source: 'base' | 'head', fromRow: number, tokens: ArrayLike<number>, pos: number, logitsFrom: number, output: ForwardOutput = 'logits'): Promise<void> {
+    if (typeof output === 'object') throw new InvalidArgumentError('a head pass reads back logits or the argmax');
     this.lastRecycle = await sdkErrors(async () =>
       output === 'argmax'
         ? { ids: await this.model.recycleForward(source, fromRow, tokens, pos, logitsFrom, 'argmax') }
@@ -142,6 +156,10 @@ function logitsRow(rows: Rows, row: number, width: number): Float32Array {
 }
 
 function argmaxOf(rows: Rows, row: number, width: number): number {
+  if ('top' in rows) {
+    checkRow(row, rows.top.ids.length / rows.k);
+    return rows.top.ids[row * rows.k]!;
+  }
   if (!('ids' in rows)) return argmax(logitsRow(rows, row, width));
   checkRow(row, rows.ids.length);
   return rows.ids[row]!;

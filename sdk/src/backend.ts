@@ -17,8 +17,12 @@ export interface Backend {
   forward(tokens: ArrayLike<number>, pos: number, logitsFrom: number, output?: ForwardOutput): void | Promise<void>;
   /** Logits of row `row` (counted from logitsFrom) of the last forward, which kept logits; valid until the next call. */
   logits(row?: number): Float32Array;
-  /** The argmax (ties to the lower id) of row `row` of the last forward, either output. */
+  /** The argmax (ties to the lower id) of row `row` of the last forward, any output. */
   argmax(row?: number): number;
+  /** The largest k a `{ topK }` forward takes; absent where the backend reads logits back anyway (WASM). */
+  readonly maxTopK?: number;
+  /** Row `row`'s candidates of the last forward, which kept `{ topK }`. */
+  candidates?(row?: number): TopCandidates;
   /**
    * Runs the head on `tokens` at positions pos…, each with the hidden state of consecutive rows from `fromRow`
    * of the last base forward ('base') or of the last head forward ('head', for chained drafts).
@@ -37,8 +41,14 @@ export interface Backend {
   free(): void;
 }
 
-/** What a forward keeps of its logits rows. */
-export type ForwardOutput = 'logits' | 'argmax';
+/** What a forward keeps of its logits rows: all of them, the argmax, or the k largest (where `maxTopK` allows). */
+export type ForwardOutput = 'logits' | 'argmax' | { topK: number };
+
+/** A row's k largest logits, largest first (ties: lower id first), with their token ids. */
+export interface TopCandidates {
+  ids: ArrayLike<number>;
+  logits: ArrayLike<number>;
+}
 
 /** A Backend being loaded: tensors are reserved, their bytes written into the returned view before the next call. */
 export interface LoadingBackend extends Backend {

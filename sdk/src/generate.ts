@@ -1,7 +1,7 @@
 /** The decode loop: prefill, sample, stream text, stop. One generation at a time per KV cache. */
 import type { Backend, ForwardOutput } from './backend.js';
 import { InvalidArgumentError, RecycleGPTError } from './errors.js';
-import { Sampler, argmax, draw, resolveSampling } from './sampler.js';
+import { Sampler, draw, resolveSampling, type Candidates } from './sampler.js';
 import { StopMatcher } from './stop.js';
 import { StreamingDecoder } from './tokenizer/stream.js';
 import type { Tokenizer } from './tokenizer/types.js';
@@ -87,7 +87,7 @@ export class Context<B extends Backend = Backend> {
    * the pass (head rows included).
    */
   async draftCost(drafts: number, output: ForwardOutput, fused: boolean): Promise<DraftCost | undefined> {
-    const key = `${drafts} ${output}${fused ? ' fused' : ''}`;
+    const key = `${drafts} ${JSON.stringify(output)}${fused ? ' fused' : ''}`;
     if (this.draftCosts.has(key)) return this.draftCosts.get(key);
     const n = drafts + 1;
     const pos = Math.min(this.capacity - n, CALIBRATION_POSITION);
@@ -121,7 +121,7 @@ export class Context<B extends Backend = Backend> {
 
   /** Appends one token and picks the next (reading back only its argmax where the sampler needs no more). */
   async step(id: number, sampler: Sampler, history: number[]): Promise<number> {
-    await this.llama.forward([id], this.cached.length, 0, outputFor(sampler));
+    await this.llama.forward([id], this.cached.length, 0, outputFor(this.llama, sampler));
     this.cached.push(id);
     return pick(this.llama, 0, sampler, history);
   }
@@ -205,9 +205,15 @@ interface DecodeCounters {
   draftingStopped: boolean;
 }
 
-/** Row `row`'s pick from the last base pass. */
+/** Row `row`'s pick from the last base pass, which read back `outputFor(llama, sampler)`. */
 function pick(llama: Backend, row: number, sampler: Sampler, history: number[]): number {
-  return sampler.argmaxOnly ? llama.argmax(row) : sampler.sample(llama.logits(row), history);
+  if (sampler.argmaxOnly) return llama.argmax(row);
+  return readsCandidates(llama, sampler) ? sampler.sampleCandidates(llama.candidates!(row)) : sampler.sample(llama.logits(row), history);
+}
+
+/** Row `row`'s sampling distribution from the last base pass (see pick). */
+function distributionAt(llama: Backend, row: number, sampler: Sampler, history: number[]): Candidates {
+  return readsCandidates(llama, sampler) ? sampler.candidateDistribution(llama.candidates!(row)) : sampler.distribution(llama.logits(row), history);
 }
 
 /** Plain decoding from the first picked token: one full pass per token. */
@@ -239,7 +245,7 @@ async function* recycledTokens(
   cost: DraftCost | undefined,
 ): AsyncGenerator<number> {
   const { llama } = context;
-  const output = outputFor(sampler);
+  const output = outputFor(llama, sampler);
   const fused = fusesDrafting(llama, sampler);
   let x = first;
   // Head rows still to run: base hidden rows from `fromRow` paired with these tokens (the last is x).
@@ -293,7 +299,7 @@ async function* recycledTokens(
     while (next === -1) {
       if (kept === guesses.length) next = picked(kept);
       else {
-        const verdict = sampler.greedy ? picked(kept) : verify(sampler, llama.logits(kept), history, guesses[kept]);
+        const verdict = sampler.greedy ? picked(kept) : verify(sampler, distributionAt(llama, kept, sampler, history), guesses[kept]);
         if (verdict === guesses[kept]) {
           counters.accepted++;
           context.cached.push(verdict);
@@ -310,9 +316,18 @@ async function* recycledTokens(
   }
 }
 
-/** What a base pass reads back for this sampler: the argmax alone where that is all it needs. */
-function outputFor(sampler: Sampler): ForwardOutput {
-  return sampler.argmaxOnly ? 'argmax' : 'logits';
+/**
+ * What a base pass reads back for this sampler: the argmax alone where that is all it needs, the top k where a
+ * backend reads them back for less than the whole row, else logits.
+ */
+function outputFor(llama: Backend, sampler: Sampler): ForwardOutput {
+  if (sampler.argmaxOnly) return 'argmax';
+  const k = sampler.candidatesNeeded(llama.maxTopK ?? 0);
+  return k > 0 ? { topK: k } : 'logits';
+}
+
+function readsCandidates(llama: Backend, sampler: Sampler): boolean {
+  return llama.candidates !== undefined && sampler.candidatesNeeded(llama.maxTopK ?? 0) > 0;
 }
 
 /** Whether drafting runs as the backend's one-call draftAndCheck: greedy picks are all it reads back. */
@@ -340,8 +355,7 @@ async function draftTokens(context: Context, fromRow: number, headTokens: number
  * is kept with probability p(draft), else a token is drawn from p without the draft, which together
  * draw exactly from p (speculative sampling with a deterministic draft).
  */
-function verify(sampler: Sampler, logits: Float32Array, history: number[], draft: number): number {
-  const p = sampler.distribution(logits, history);
+function verify(sampler: Sampler, p: Candidates, draft: number): number {
   const at = p.ids.indexOf(draft);
   const pDraft = at === -1 ? 0 : p.probs[at];
   if (sampler.random.next() < pDraft) return draft;
@@ -370,7 +384,7 @@ export async function* decode(
   const counters: DecodeCounters = { fullPasses: 0, proposed: 0, accepted: 0, draftingStopped: false };
 
   const adaptive = (mode === 'exact' || mode === 'chain') && options.decode?.adaptive !== false;
-  const cost = adaptive && !options.signal?.aborted ? await context.draftCost(drafts, outputFor(sampler), fusesDrafting(context.llama, sampler)) : undefined;
+  const cost = adaptive && !options.signal?.aborted ? await context.draftCost(drafts, outputFor(context.llama, sampler), fusesDrafting(context.llama, sampler)) : undefined;
 
   const t0 = now();
   // A caller that gave up while waiting for its turn gets no prefill.

@@ -83,6 +83,31 @@ describe('Sampler', () => {
     expect(s.sample(logits, [1, 5, 5])).toBe(1);
   });
 
+  it('samples from top-k candidates (as a GPU reads them back) exactly as from the whole row', () => {
+    const rng = new Random(5);
+    const row = Float32Array.from({ length: 500 }, () => Math.round((rng.next() * 8 - 4) * 16) / 16); // with ties
+    const topOf = (k: number) => {
+      const ids = Array.from(row.keys()).sort((a, b) => row[b]! - row[a]! || a - b).slice(0, k);
+      return { ids, logits: ids.map((id) => row[id]!) };
+    };
+    for (const options of [{ topK: 40 }, { topK: 5, topP: 1, minP: 0 }, { topK: 256, temperature: 1.3 }]) {
+      const [whole, fromTop] = [new Sampler({ ...options, seed: 3 }), new Sampler({ ...options, seed: 3 })];
+      const k = fromTop.candidatesNeeded(256);
+      expect(k).toBe(options.topK);
+      expect(fromTop.candidateDistribution(topOf(k))).toEqual(whole.distribution(row));
+      for (let i = 0; i < 20; i++) expect(fromTop.sampleCandidates(topOf(k))).toBe(whole.sample(row, []));
+    }
+  });
+
+  it('needs every logit for greedy picks, a repetition penalty, no top-k or one past the backend maximum', () => {
+    expect(new Sampler({ temperature: 0 }).candidatesNeeded(256)).toBe(0);
+    expect(new Sampler({ repeatPenalty: 1.1 }).candidatesNeeded(256)).toBe(0);
+    expect(new Sampler({ repeatPenalty: 1.1, repeatLastN: 0 }).candidatesNeeded(256)).toBe(40);
+    expect(new Sampler({ topK: 0 }).candidatesNeeded(256)).toBe(0);
+    expect(new Sampler({ topK: 300 }).candidatesNeeded(256)).toBe(0);
+    expect(new Sampler().candidatesNeeded(0)).toBe(0);
+  });
+
   it('rejects out-of-range options with a typed error', () => {
     expect(() => new Sampler({ temperature: -1 })).toThrow(InvalidArgumentError);
     expect(() => new Sampler({ topP: 2 })).toThrow(/topP/);

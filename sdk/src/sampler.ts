@@ -102,6 +102,16 @@ export class Sampler {
     return this.greedy && (this.options.repeatPenalty === 1 || this.options.repeatLastN === 0);
   }
 
+  /**
+   * The k whose largest logits are all this sampler reads (no repetition penalty, a top-k of at most `maxTopK`),
+   * or 0 where it needs every logit.
+   */
+  candidatesNeeded(maxTopK: number): number {
+    const { topK, repeatPenalty, repeatLastN } = this.options;
+    const penalty = repeatPenalty !== 1 && repeatLastN > 0;
+    return !this.greedy && !penalty && topK > 0 && topK <= maxTopK ? topK : 0;
+  }
+
   /** Picks the next token; `recent` is the sequence so far (prompt and output), for the repetition penalty. */
   sample(logits: Float32Array, recent: ArrayLike<number>): number {
     const penalized = this.penalize(logits, recent);
@@ -113,9 +123,28 @@ export class Sampler {
   distribution(logits: Float32Array, recent: ArrayLike<number> = []): Candidates {
     const penalized = this.penalize(logits, recent);
     if (this.greedy) return { ids: [argmax(penalized)], probs: [1] };
-    const { topK, topP, minP, temperature } = this.options;
+    const { topK } = this.options;
     const ids = topIds(penalized, topK > 0 ? Math.min(topK, penalized.length) : penalized.length);
-    const probs = softmax(ids.map((id) => penalized[id]));
+    return this.filter(ids, ids.map((id) => penalized[id]));
+  }
+
+  /**
+   * `distribution` from a row's top-k candidates (largest first, ties lower id first) as a GPU reads them back,
+   * for a sampler whose `candidatesNeeded` is k: the same ids and probabilities as from the whole row.
+   */
+  candidateDistribution(top: { ids: ArrayLike<number>; logits: ArrayLike<number> }): Candidates {
+    return this.filter(Array.from(top.ids), Array.from(top.logits));
+  }
+
+  /** `sample` from a row's top-k candidates (see candidateDistribution). */
+  sampleCandidates(top: { ids: ArrayLike<number>; logits: ArrayLike<number> }): number {
+    return draw(this.candidateDistribution(top), this.random.next());
+  }
+
+  /** Top-p, min-p and temperature over the top-k `ids` (largest first) with their logits `values`. */
+  private filter(ids: number[], values: number[]): Candidates {
+    const { topP, minP, temperature } = this.options;
+    const probs = softmax(values);
 
     let keep = ids.length;
     if (topP < 1) {
@@ -134,8 +163,7 @@ export class Sampler {
       while (i < keep && probs[i] >= floor) i++;
       keep = i;
     }
-    const kept = ids.slice(0, keep);
-    return { ids: kept, probs: softmax(kept.map((id) => penalized[id] / temperature)) };
+    return { ids: ids.slice(0, keep), probs: softmax(values.slice(0, keep).map((v) => v / temperature)) };
   }
 
   private penalize(logits: Float32Array, recent: ArrayLike<number>): Float32Array {

@@ -4,6 +4,7 @@
  */
 import type { WebGPULlama } from '../../../sdk/src/backend-webgpu.js';
 import { decode } from '../../../sdk/src/generate.js';
+import { Sampler } from '../../../sdk/src/sampler.js';
 import { openContext } from '../../../sdk/src/model.js';
 import { loadModel } from '../../../sdk/src/index.js';
 import type { LoadOptions } from '../../../sdk/src/types.js';
@@ -140,8 +141,27 @@ async function readbacks(model: string, head: string, prompt: number[], tokens: 
     const after = llama.readbacks;
     perToken[name] = { count: (after.count - before.count) / (decoded - 1), bytes: (after.bytes - before.bytes) / (decoded - 1) };
   }
+  // The same sampled decoding, plain and exact (speculative sampling), with the top-k readback turned off (whole
+  // logits): the same tokens.
+  const sampled = async () => {
+    const tokens: number[] = [];
+    for (const mode of ['off', 'exact'] as const) {
+      const options = { maxTokens: 12, ...cases.sampled, decode: { mode, adaptive: false } };
+      for await (const token of decode(context, prompt, options, () => {})) tokens.push(token.id);
+    }
+    return tokens;
+  };
+  const fromTop = await sampled();
+  Object.defineProperty(llama, 'maxTopK', { value: 0 });
+  const fromLogits = await sampled();
+  // And on one pass, the candidates' distribution against the whole row's.
+  await llama.forward(prompt.slice(0, 4), 0, 0, 'logits');
+  const rows = [0, 1, 2, 3].map((r) => llama.logits(r).slice());
+  await llama.forward(prompt.slice(0, 4), 0, 0, { topK: 40 });
+  const sampler = new Sampler({ temperature: 0.8, seed: 1 });
+  const distributionsMatch = rows.every((row, r) => JSON.stringify(sampler.candidateDistribution(llama.candidates(r))) === JSON.stringify(sampler.distribution(row)));
   llama.free();
-  return { vocabSize: context.llama.config.vocabSize, perToken };
+  return { vocabSize: context.llama.config.vocabSize, perToken, sampledTokens: { fromTop, fromLogits }, distributionsMatch };
 }
 
 async function auto(model: string) {
