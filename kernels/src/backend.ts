@@ -232,18 +232,27 @@ export class WebGPUModel {
    * each wait for the GPU. The head runs on `headTokens` at positions pos - headTokens.length + 1 … pos, with hidden
    * rows from `fromRow` of the last base forward, and its last row's argmax is the first draft; each further draft
    * is the argmax of a chained head pass on the previous one, fed on the GPU. Then the base runs
-   * [headTokens[last], ...drafts] at `pos`, keeping the argmax of rows logitsFrom…. The same kernels and buffers as
-   * recycleForward() and forward() with 'argmax', so the same numbers.
+   * [headTokens[last], ...drafts] at `pos`, keeping rows logitsFrom… as `output` says: their argmax (`ids`, one a row)
+   * or their top k (`ids` and `logits`, k a row). The same kernels and buffers as recycleForward() and forward(), so
+   * the same numbers.
    */
-  draftAndCheck(fromRow: number, headTokens: ArrayLike<number>, pos: number, drafts: number, logitsFrom: number): Promise<{ drafts: Uint32Array; picks: Uint32Array }> {
+  draftAndCheck(
+    fromRow: number,
+    headTokens: ArrayLike<number>,
+    pos: number,
+    drafts: number,
+    logitsFrom: number,
+    output: 'argmax' | { topK: number } = 'argmax',
+  ): Promise<{ drafts: Uint32Array; ids: Uint32Array; logits?: Float32Array }> {
     const head = this.assertHead();
     if (!head.plan) throw invalidArgument('Call recycleReady() after reserving every head tensor, before draftAndCheck().');
     const headPos = pos - headTokens.length + 1;
     const first = checkForward(head.config, headTokens, headPos, headTokens.length - 1, 'argmax');
     if (!Number.isInteger(drafts) || drafts < 1 || drafts >= this.config.maxBatch) throw invalidArgument(`drafts must be in 1..${this.config.maxBatch - 1}, got ${String(drafts)}.`);
-    const check = checkForward(this.config, new Array<number>(drafts + 1).fill(0), pos, logitsFrom, 'argmax');
+    const check = checkForward(this.config, new Array<number>(drafts + 1).fill(0), pos, logitsFrom, output);
+    const k = output === 'argmax' ? 1 : output.topK;
     if (pos + drafts - 1 >= head.config.contextLength) throw new KernelError('CONTEXT_FULL', `Draft positions up to ${pos + drafts - 1} do not fit the head's KV cache of ${head.config.contextLength} tokens.`);
-    const ids = Uint32Array.from(headTokens);
+    const headIds = Uint32Array.from(headTokens);
     return this.serialize(async () => {
       this.assertUsable();
       if (!Number.isInteger(fromRow) || fromRow < 0 || fromRow + first.n > this.base.lastN) {
@@ -254,24 +263,30 @@ export class WebGPUModel {
       const base = this.base.plan!.scratch;
       const steps = [first, ...Array.from({ length: drafts - 1 }, (_, j) => ({ n: 1, pos: pos + 1 + j, logitsFrom: 0 }))];
       device.queue.writeBuffer(this.headSteps, 0, new Uint32Array(steps.flatMap((step) => [...stepWords(step)])));
-      device.queue.writeBuffer(heads.tokens, 0, ids);
-      device.queue.writeBuffer(base.tokens, 0, ids.subarray(ids.length - 1));
+      device.queue.writeBuffer(heads.tokens, 0, headIds);
+      device.queue.writeBuffer(base.tokens, 0, headIds.subarray(headIds.length - 1));
       device.queue.writeBuffer(base.step, 0, stepWords(check));
       device.pushErrorScope('validation');
       const encoder = device.createCommandEncoder();
       const rows = check.n - check.logitsFrom;
+      // Readback: the check rows' ids, their logits (top k), then the drafts.
+      const idBytes = 4 * rows * k;
+      const draftsAt = output === 'argmax' ? idBytes : 2 * idBytes;
       steps.forEach((step, j) => {
         encoder.copyBufferToBuffer(this.headSteps, 16 * j, heads.step, 0, 16);
         // A chained pass reads the head's own last hidden row and the draft just made.
         if (j > 0) encoder.copyBufferToBuffer(heads.topIds, 0, heads.tokens, 0, 4);
         this.encodeForward(encoder, head, step, 1, { hidden: j === 0 ? base.hidden : heads.hidden, fromRow: j === 0 ? fromRow : steps[j - 1]!.n - 1 });
         encoder.copyBufferToBuffer(heads.topIds, 0, base.tokens, 4 * (1 + j), 4);
-        encoder.copyBufferToBuffer(heads.topIds, 0, base.readback, 4 * (rows + j), 4);
+        encoder.copyBufferToBuffer(heads.topIds, 0, base.readback, draftsAt + 4 * j, 4);
       });
-      this.encodeForward(encoder, this.base, check, rows > 0 ? 1 : 0);
-      if (rows > 0) encoder.copyBufferToBuffer(base.topIds, 0, base.readback, 0, 4 * rows);
-      const bytes = (await this.submit(encoder, base.readback, 4 * (rows + drafts)))!;
-      return { picks: new Uint32Array(bytes, 0, rows), drafts: new Uint32Array(bytes, 4 * rows, drafts) };
+      this.encodeForward(encoder, this.base, check, rows > 0 ? k : 0);
+      if (rows > 0) encoder.copyBufferToBuffer(base.topIds, 0, base.readback, 0, idBytes);
+      if (rows > 0 && output !== 'argmax') encoder.copyBufferToBuffer(base.topValues, 0, base.readback, idBytes, idBytes);
+      const bytes = (await this.submit(encoder, base.readback, draftsAt + 4 * drafts))!;
+      const ids = new Uint32Array(bytes, 0, rows * k);
+      const logits = output === 'argmax' ? undefined : new Float32Array(bytes, idBytes, rows * k);
+      return { ids, logits, drafts: new Uint32Array(bytes, draftsAt, drafts) };
     });
   }
 

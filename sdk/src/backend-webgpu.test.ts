@@ -27,7 +27,7 @@ interface Harness {
   }>;
   recycle(model: string, head: string, prompt: number[], tokens: number): Promise<{
     backend: string; modes: Record<string, { tokens: number[]; fullPasses: number; accepted: number }>; headError: number; headScale: number; batchError: number;
-    fused: Record<'exact' | 'fast', { separate: number[]; fused: number[] }>;
+    fused: Record<'exact' | 'fast' | 'sampled', { separate: number[]; fused: number[] }>;
   }>;
   readbacks(model: string, head: string, prompt: number[], tokens: number): Promise<{
     vocabSize: number; perToken: Record<'greedy' | 'exact' | 'sampled', { count: number; bytes: number }>;
@@ -100,6 +100,8 @@ describe('WebGPU backend in chromium', () => {
     // Drafting and its check in one submission give the drafts and picks of the separate passes.
     expect(r.fused.exact.fused).toEqual(r.fused.exact.separate);
     expect(r.fused.fast.fused).toEqual(r.fused.fast.separate);
+    expect(r.fused.sampled.fused).toEqual(r.fused.sampled.separate);
+    expect(r.fused.sampled.separate).toHaveLength(2 + 3 * 2 * 5);
     expect(r.fused.exact.separate).toHaveLength(5);
     expect(r.headError).toBeLessThanOrEqual(TOLERANCE.Q8_0! * r.headScale);
   });

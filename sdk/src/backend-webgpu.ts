@@ -112,12 +112,12 @@ export class WebGPULlama implements LoadingBackend {
     );
   }
 
-  async draftAndCheck(fromRow: number, headTokens: number[], pos: number, drafts: number, logitsFrom: number): Promise<{ drafts: number[]; picks: number[] }> {
-    const out = await sdkErrors(() => this.model.draftAndCheck(fromRow, headTokens, pos, drafts, logitsFrom));
+  async draftAndCheck(fromRow: number, headTokens: number[], pos: number, drafts: number, logitsFrom: number, output: 'argmax' | { topK: number }): Promise<number[]> {
+    const out = await sdkErrors(() => this.model.draftAndCheck(fromRow, headTokens, pos, drafts, logitsFrom, output));
     // As after the separate passes: the check is the last base forward, the last draft's pass the last head one.
-    this.last = { ids: out.picks };
+    this.last = out.logits ? { top: { ids: out.ids, logits: out.logits }, k: (output as { topK: number }).topK } : { ids: out.ids };
     this.lastRecycle = { ids: out.drafts.subarray(drafts - 1) };
-    return { drafts: [...out.drafts], picks: [...out.picks] };
+    return [...out.drafts];
   }
 
   recycleLogits(row = 0): Float32Array {

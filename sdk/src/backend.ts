@@ -31,13 +31,13 @@ export interface Backend {
   recycleLogits(row?: number): Float32Array;
   recycleArgmax(row?: number): number;
   /**
-   * Optional, where every pass is a round trip (WebGPU): greedy drafting and its check as one. The head runs on
-   * `headTokens` at positions pos - headTokens.length + 1 … pos (hidden rows from `fromRow` of the last base forward)
-   * and drafts `drafts` tokens by argmax, chaining; the base runs [last head token, ...drafts] at `pos`. Returns the
-   * drafts and the argmax of the base's rows logitsFrom… (`picks`); afterwards the backend stands as after those
-   * passes run separately (`argmax()` gives the picks, hidden rows are the check's).
+   * Optional, where every pass is a round trip (WebGPU): drafting and its check as one. The head runs on `headTokens`
+   * at positions pos - headTokens.length + 1 … pos (hidden rows from `fromRow` of the last base forward) and drafts
+   * `drafts` tokens by argmax, chaining; the base runs [last head token, ...drafts] at `pos` and keeps rows
+   * logitsFrom… as `output` ('argmax' or `{ topK }`) says. Returns the drafts; afterwards the backend stands as after
+   * those passes run separately (`argmax()`/`candidates()` read the check, hidden rows are the check's).
    */
-  draftAndCheck?(fromRow: number, headTokens: number[], pos: number, drafts: number, logitsFrom: number): Promise<{ drafts: number[]; picks: number[] }>;
+  draftAndCheck?(fromRow: number, headTokens: number[], pos: number, drafts: number, logitsFrom: number, output: 'argmax' | { topK: number }): Promise<number[]>;
   free(): void;
 }
 

@@ -97,7 +97,7 @@ export class Context<B extends Backend = Backend> {
       const one = await fastest(() => llama.forward([0], pos, 0, output));
       if (fused) {
         // The 1-token pass above left the base hidden row the head starts from.
-        const round = await fastest(() => llama.draftAndCheck!(0, [0], pos, drafts, 0));
+        const round = await fastest(() => llama.draftAndCheck!(0, [0], pos, drafts, 0, output as 'argmax' | { topK: number }));
         if (one > 0) cost = { head: 0, pass: round / one };
       } else {
         const pass = await fastest(() => llama.forward(new Array<number>(n).fill(0), pos, 0, output));
@@ -267,18 +267,15 @@ async function* recycledTokens(
     // x and its drafts run as one batch, which a backend may cap (WebGPU: 8 tokens).
     const room = Math.min(drafts, context.capacity - pos - 1, llama.config.maxBatch - 1);
     if (room < 0) return;
-    let round: { drafts: number[]; picks?: number[] };
+    let guesses: number[];
     if (fused && room > 0 && headTokens.length <= llama.recycleMaxBatch) {
-      // One round trip for the head rows, the drafts and their check; the pass's argmax is all greedy needs.
-      round = await llama.draftAndCheck!(fromRow, headTokens, pos, room, mode === 'fast' ? room : 0);
+      // One round trip for the head rows, the drafts and their check (which reads back picks or candidates alone).
+      guesses = await llama.draftAndCheck!(fromRow, headTokens, pos, room, mode === 'fast' ? room : 0, output as 'argmax' | { topK: number });
       context.headCached = pos;
     } else {
-      round = { drafts: await draftTokens(context, fromRow, headTokens, pos, room) };
-      await llama.forward([x, ...round.drafts], pos, mode === 'fast' ? round.drafts.length : 0, output);
+      guesses = await draftTokens(context, fromRow, headTokens, pos, room);
+      await llama.forward([x, ...guesses], pos, mode === 'fast' ? guesses.length : 0, output);
     }
-    const guesses = round.drafts;
-    // The check pass's pick at a row (counted from its logitsFrom).
-    const picked = (row: number): number => (round.picks ? round.picks[row]! : pick(llama, row, sampler, history));
     counters.fullPasses++;
     context.cached.push(x);
     counters.proposed += guesses.length;
@@ -289,7 +286,7 @@ async function* recycledTokens(
         context.cached.push(g);
         yield g;
       }
-      x = picked(0);
+      x = pick(llama, 0, sampler, history);
       headTokens = [...guesses, x];
       fromRow = 0;
       continue;
@@ -297,9 +294,9 @@ async function* recycledTokens(
     let kept = 0;
     let next = -1;
     while (next === -1) {
-      if (kept === guesses.length) next = picked(kept);
+      if (kept === guesses.length) next = pick(llama, kept, sampler, history);
       else {
-        const verdict = sampler.greedy ? picked(kept) : verify(sampler, distributionAt(llama, kept, sampler, history), guesses[kept]);
+        const verdict = sampler.greedy ? pick(llama, kept, sampler, history) : verify(sampler, distributionAt(llama, kept, sampler, history), guesses[kept]);
         if (verdict === guesses[kept]) {
           counters.accepted++;
           context.cached.push(verdict);
@@ -322,17 +319,16 @@ async function* recycledTokens(
  */
 function outputFor(llama: Backend, sampler: Sampler): ForwardOutput {
   if (sampler.argmaxOnly) return 'argmax';
-  const k = sampler.candidatesNeeded(llama.maxTopK ?? 0);
-  return k > 0 ? { topK: k } : 'logits';
+  return readsCandidates(llama, sampler) ? { topK: sampler.options.topK } : 'logits';
 }
 
 function readsCandidates(llama: Backend, sampler: Sampler): boolean {
   return llama.candidates !== undefined && sampler.candidatesNeeded(llama.maxTopK ?? 0) > 0;
 }
 
-/** Whether drafting runs as the backend's one-call draftAndCheck: greedy picks are all it reads back. */
+/** Whether drafting runs as the backend's one-call draftAndCheck: where the check reads back picks or candidates. */
 function fusesDrafting(llama: Backend, sampler: Sampler): boolean {
-  return llama.draftAndCheck !== undefined && sampler.argmaxOnly;
+  return llama.draftAndCheck !== undefined && outputFor(llama, sampler) !== 'logits';
 }
 
 /** Runs the head rows for `headTokens` (ending at `pos`), then drafts `count` tokens by argmax, chaining the head. */

@@ -119,9 +119,21 @@ async function fusedAgainstSeparate(llama: WebGPULlama, prompt: number[]) {
     await llama.forward([x, d1, d2], 6, logitsFrom, 'argmax');
     const separate = [d1, d2, ...Array.from({ length: 3 - logitsFrom }, (_, r) => llama.argmax(r))];
     await llama.forward(prompt, 0, prompt.length - 1);
-    const out = await llama.draftAndCheck(3, headTokens, 6, 2, logitsFrom);
-    results[name] = { separate, fused: [...out.drafts, ...out.picks] };
+    const drafts = await llama.draftAndCheck(3, headTokens, 6, 2, logitsFrom, 'argmax');
+    results[name] = { separate, fused: [...drafts, ...Array.from({ length: 3 - logitsFrom }, (_, r) => llama.argmax(r))] };
   }
+  // With the check reading back its top 5 candidates a row instead, for sampling.
+  const top = { topK: 5 };
+  const candidatesOf = () => [0, 1, 2].flatMap((r) => [...llama.candidates(r).ids, ...llama.candidates(r).logits]);
+  await llama.forward(prompt, 0, prompt.length - 1);
+  await llama.recycleForward('base', 3, headTokens, 4, 2, 'argmax');
+  const d1 = llama.recycleArgmax(0);
+  await llama.recycleForward('head', 2, [d1], 7, 0, 'argmax');
+  const d2 = llama.recycleArgmax(0);
+  await llama.forward([x, d1, d2], 6, 0, top);
+  const separate = [d1, d2, ...candidatesOf()];
+  await llama.forward(prompt, 0, prompt.length - 1);
+  results.sampled = { separate, fused: [...(await llama.draftAndCheck(3, headTokens, 6, 2, 0, top)), ...candidatesOf()] };
   return results;
 }
 
