@@ -422,9 +422,11 @@ export class WebGPUModel {
   private async submit(encoder: GPUCommandEncoder, readback: GPUBuffer, bytes: number): Promise<ArrayBuffer | undefined> {
     this.device.queue.submit([encoder.finish()]);
     const mapped = bytes === 0 ? undefined : this.mapReadback(readback, bytes);
+    // Handled now, so that a mapping refused before the error scope settles is not reported as unhandled.
+    const settled = mapped?.catch((cause: unknown) => cause);
     const error = await this.device.popErrorScope();
     if (error) {
-      await mapped?.catch(() => undefined);
+      await settled;
       throw engineError(`WebGPU rejected the forward pass: ${error.message}`);
     }
     return mapped;

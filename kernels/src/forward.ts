@@ -74,9 +74,9 @@ export function largestBufferBytes(config: ModelConfig): number {
   return Math.max(kvBytes, scores, readbackBytes(config));
 }
 
-/** Logits, hidden rows or top-k ids with their values, whichever is largest. */
+/** Logits, hidden rows or top-k ids with their values, whichever is largest, plus a draftAndCheck's drafts. */
 function readbackBytes(config: ModelConfig): number {
-  return 4 * config.maxBatch * Math.max(config.vocabSize, config.dim, 2 * Math.min(MAX_TOP_K_BUFFER, config.vocabSize));
+  return 4 * config.maxBatch * (Math.max(config.vocabSize, config.dim, 2 * Math.min(MAX_TOP_K_BUFFER, config.vocabSize)) + 1);
 }
 
 /** Allocates scratch and KV cache and builds the dispatch lists of one forward. */

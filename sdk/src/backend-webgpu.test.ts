@@ -30,7 +30,7 @@ interface Harness {
     fused: Record<'exact' | 'fast' | 'sampled', { separate: number[]; fused: number[] }>;
   }>;
   readbacks(model: string, head: string, prompt: number[], tokens: number): Promise<{
-    vocabSize: number; perToken: Record<'greedy' | 'exact' | 'sampled', { count: number; bytes: number }>;
+    vocabSize: number; perToken: Record<'greedy' | 'exact' | 'sampled' | 'sampledExact', { count: number; bytes: number }>;
     sampledTokens: { fromTop: number[]; fromLogits: number[] }; distributionsMatch: boolean;
   }>;
   auto(model: string): Promise<{ backend: string; backendReason: string }>;
@@ -120,6 +120,7 @@ describe('WebGPU backend in chromium', () => {
     // topK 40 (the default): 40 ids and 40 logits a row, where the whole row would be 4 × vocabulary bytes.
     expect(perToken.sampled.count).toBeLessThanOrEqual(1);
     expect(perToken.sampled.bytes / perToken.sampled.count).toBe(2 * 40 * 4);
+    expect(perToken.sampledExact.count, 'sampled exact drafts and checks in one round trip').toBeLessThan(1);
     expect(distributionsMatch, 'the candidates give the whole row\'s distribution').toBe(true);
     expect(sampledTokens.fromTop.length).toBe(24);
     expect(sampledTokens.fromTop).toEqual(sampledTokens.fromLogits);

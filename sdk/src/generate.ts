@@ -319,11 +319,17 @@ async function* recycledTokens(
  */
 function outputFor(llama: Backend, sampler: Sampler): ForwardOutput {
   if (sampler.argmaxOnly) return 'argmax';
-  return readsCandidates(llama, sampler) ? { topK: sampler.options.topK } : 'logits';
+  const k = candidatesFor(llama, sampler);
+  return k > 0 ? { topK: k } : 'logits';
+}
+
+/** The top-k candidates a base pass reads back for this sampler, or 0 for whole rows. */
+function candidatesFor(llama: Backend, sampler: Sampler): number {
+  return llama.candidates ? sampler.candidatesNeeded(llama.maxTopK ?? 0, llama.config.vocabSize) : 0;
 }
 
 function readsCandidates(llama: Backend, sampler: Sampler): boolean {
-  return llama.candidates !== undefined && sampler.candidatesNeeded(llama.maxTopK ?? 0) > 0;
+  return candidatesFor(llama, sampler) > 0;
 }
 
 /** Whether drafting runs as the backend's one-call draftAndCheck: where the check reads back picks or candidates. */

@@ -90,22 +90,30 @@ describe('Sampler', () => {
       const ids = Array.from(row.keys()).sort((a, b) => row[b]! - row[a]! || a - b).slice(0, k);
       return { ids, logits: ids.map((id) => row[id]!) };
     };
-    for (const options of [{ topK: 40 }, { topK: 5, topP: 1, minP: 0 }, { topK: 256, temperature: 1.3 }]) {
+    for (const options of [{ topK: 40 }, { topK: 5, topP: 1, minP: 0 }, { topK: 256, temperature: 1.3 }, { topK: 900, topP: 1, minP: 0 }]) {
       const [whole, fromTop] = [new Sampler({ ...options, seed: 3 }), new Sampler({ ...options, seed: 3 })];
-      const k = fromTop.candidatesNeeded(256);
-      expect(k).toBe(options.topK);
+      const k = fromTop.candidatesNeeded(1000, row.length);
+      expect(k).toBe(Math.min(options.topK, row.length)); // a top-k past the vocabulary takes the whole row
       expect(fromTop.candidateDistribution(topOf(k))).toEqual(whole.distribution(row));
       for (let i = 0; i < 20; i++) expect(fromTop.sampleCandidates(topOf(k))).toBe(whole.sample(row, []));
     }
   });
 
   it('needs every logit for greedy picks, a repetition penalty, no top-k or one past the backend maximum', () => {
-    expect(new Sampler({ temperature: 0 }).candidatesNeeded(256)).toBe(0);
-    expect(new Sampler({ repeatPenalty: 1.1 }).candidatesNeeded(256)).toBe(0);
-    expect(new Sampler({ repeatPenalty: 1.1, repeatLastN: 0 }).candidatesNeeded(256)).toBe(40);
-    expect(new Sampler({ topK: 0 }).candidatesNeeded(256)).toBe(0);
-    expect(new Sampler({ topK: 300 }).candidatesNeeded(256)).toBe(0);
-    expect(new Sampler().candidatesNeeded(0)).toBe(0);
+    expect(new Sampler({ temperature: 0 }).candidatesNeeded(256, 4096)).toBe(0);
+    expect(new Sampler({ repeatPenalty: 1.1 }).candidatesNeeded(256, 4096)).toBe(0);
+    expect(new Sampler({ repeatPenalty: 1.1, repeatLastN: 0 }).candidatesNeeded(256, 4096)).toBe(40);
+    expect(new Sampler({ topK: 0 }).candidatesNeeded(256, 4096)).toBe(0);
+    expect(new Sampler({ topK: 300 }).candidatesNeeded(256, 4096)).toBe(0);
+    expect(new Sampler({ topK: 300 }).candidatesNeeded(256, 200)).toBe(200); // all of a small vocabulary
+    expect(new Sampler().candidatesNeeded(0, 4096)).toBe(0);
+  });
+
+  it('drops a GPU top-k padding slot (u32 max) where a row has fewer finite logits than k', () => {
+    const s = new Sampler({ topK: 4, topP: 1, minP: 0, temperature: 1 });
+    const padded = s.candidateDistribution({ ids: [2, 0, 0xffffffff, 0xffffffff], logits: [1, 0, -3.4e38, -3.4e38] });
+    expect(padded.ids).toEqual([2, 0]);
+    expect(padded.probs[0]! + padded.probs[1]!).toBeCloseTo(1, 12);
   });
 
   it('rejects out-of-range options with a typed error', () => {

@@ -103,13 +103,14 @@ export class Sampler {
   }
 
   /**
-   * The k whose largest logits are all this sampler reads (no repetition penalty, a top-k of at most `maxTopK`),
-   * or 0 where it needs every logit.
+   * The k whose largest logits are all this sampler reads from a row of `vocabSize` (no repetition penalty, a top-k,
+   * at most `maxTopK` of them), or 0 where it needs every logit.
    */
-  candidatesNeeded(maxTopK: number): number {
+  candidatesNeeded(maxTopK: number, vocabSize: number): number {
     const { topK, repeatPenalty, repeatLastN } = this.options;
     const penalty = repeatPenalty !== 1 && repeatLastN > 0;
-    return !this.greedy && !penalty && topK > 0 && topK <= maxTopK ? topK : 0;
+    const k = Math.min(topK, vocabSize);
+    return !this.greedy && !penalty && k > 0 && k <= maxTopK ? k : 0;
   }
 
   /** Picks the next token; `recent` is the sequence so far (prompt and output), for the repetition penalty. */
@@ -130,10 +131,18 @@ export class Sampler {
 
   /**
    * `distribution` from a row's top-k candidates (largest first, ties lower id first) as a GPU reads them back,
-   * for a sampler whose `candidatesNeeded` is k: the same ids and probabilities as from the whole row.
+   * for a sampler whose `candidatesNeeded` is k: the same ids and probabilities as from the whole row of finite
+   * logits. Ids past the vocabulary (a GPU's padding where a row has fewer than k finite logits) are dropped.
    */
   candidateDistribution(top: { ids: ArrayLike<number>; logits: ArrayLike<number> }): Candidates {
-    return this.filter(Array.from(top.ids), Array.from(top.logits));
+    const ids: number[] = [];
+    const values: number[] = [];
+    for (let i = 0; i < top.ids.length; i++) {
+      if (top.ids[i]! === NO_TOKEN) continue;
+      ids.push(top.ids[i]!);
+      values.push(top.logits[i]!);
+    }
+    return this.filter(ids, values);
   }
 
   /** `sample` from a row's top-k candidates (see candidateDistribution). */
@@ -179,6 +188,9 @@ export class Sampler {
     return out;
   }
 }
+
+/** The id a GPU's top-k gives a slot no finite logit filled (u32 max). */
+const NO_TOKEN = 0xffffffff;
 
 export function argmax(values: ArrayLike<number>): number {
   let best = 0;

@@ -142,7 +142,12 @@ async function readbacks(model: string, head: string, prompt: number[], tokens: 
   const { context } = await openContext(await bytesOf(model), await options('webgpu', { recycle: await bytesOf(head) }));
   const llama = context.llama as unknown as WebGPULlama;
   const perToken: Record<string, { count: number; bytes: number }> = {};
-  const cases = { greedy: { temperature: 0 }, exact: { temperature: 0, decode: { mode: 'exact' as const, adaptive: false } }, sampled: { temperature: 0.8, seed: 1 } };
+  const cases = {
+    greedy: { temperature: 0 },
+    exact: { temperature: 0, decode: { mode: 'exact' as const, adaptive: false } },
+    sampled: { temperature: 0.8, seed: 1 },
+    sampledExact: { temperature: 0.8, seed: 1, decode: { mode: 'exact' as const, adaptive: false } },
+  };
   for (const [name, sampling] of Object.entries(cases)) {
     // Counted from the first token on: the prompt's pass reads back its logits.
     let before = llama.readbacks;
