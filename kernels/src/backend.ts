@@ -197,6 +197,7 @@ export class WebGPUModel {
   forward(tokens: ArrayLike<number>, pos: number, logitsFrom: number, output?: 'argmax'): Promise<Uint32Array>;
   forward(tokens: ArrayLike<number>, pos: number, logitsFrom: number, output: 'logits'): Promise<Float32Array>;
   forward(tokens: ArrayLike<number>, pos: number, logitsFrom: number, output: { topK: number }): Promise<TopK>;
+  forward(tokens: ArrayLike<number>, pos: number, logitsFrom: number, output: ForwardOutput): Promise<Uint32Array | Float32Array | TopK>;
   forward(tokens: ArrayLike<number>, pos: number, logitsFrom: number, output: ForwardOutput = 'argmax'): Promise<Uint32Array | Float32Array | TopK> {
     this.assertReady();
     const step = checkForward(this.config, tokens, pos, logitsFrom, output);
@@ -212,6 +213,7 @@ export class WebGPUModel {
   recycleForward(source: HiddenSource, fromRow: number, tokens: ArrayLike<number>, pos: number, logitsFrom: number, output?: 'argmax'): Promise<Uint32Array>;
   recycleForward(source: HiddenSource, fromRow: number, tokens: ArrayLike<number>, pos: number, logitsFrom: number, output: 'logits'): Promise<Float32Array>;
   recycleForward(source: HiddenSource, fromRow: number, tokens: ArrayLike<number>, pos: number, logitsFrom: number, output: { topK: number }): Promise<TopK>;
+  recycleForward(source: HiddenSource, fromRow: number, tokens: ArrayLike<number>, pos: number, logitsFrom: number, output: ForwardOutput): Promise<Uint32Array | Float32Array | TopK>;
   recycleForward(source: HiddenSource, fromRow: number, tokens: ArrayLike<number>, pos: number, logitsFrom: number, output: ForwardOutput = 'argmax'): Promise<Uint32Array | Float32Array | TopK> {
     const head = this.assertHead();
     if (!head.plan) throw invalidArgument('Call recycleReady() after reserving every head tensor, before recycleForward().');
@@ -269,24 +271,21 @@ export class WebGPUModel {
       device.pushErrorScope('validation');
       const encoder = device.createCommandEncoder();
       const rows = check.n - check.logitsFrom;
-      // Readback: the check rows' ids, their logits (top k), then the drafts.
-      const idBytes = 4 * rows * k;
-      const draftsAt = output === 'argmax' ? idBytes : 2 * idBytes;
+      // Readback: the drafts, then the check rows' ids and (top k) their logits.
       steps.forEach((step, j) => {
         encoder.copyBufferToBuffer(this.headSteps, 16 * j, heads.step, 0, 16);
         // A chained pass reads the head's own last hidden row and the draft just made.
         if (j > 0) encoder.copyBufferToBuffer(heads.topIds, 0, heads.tokens, 0, 4);
         this.encodeForward(encoder, head, step, 1, { hidden: j === 0 ? base.hidden : heads.hidden, fromRow: j === 0 ? fromRow : steps[j - 1]!.n - 1 });
         encoder.copyBufferToBuffer(heads.topIds, 0, base.tokens, 4 * (1 + j), 4);
-        encoder.copyBufferToBuffer(heads.topIds, 0, base.readback, draftsAt + 4 * j, 4);
+        encoder.copyBufferToBuffer(heads.topIds, 0, base.readback, 4 * j, 4);
       });
       this.encodeForward(encoder, this.base, check, rows > 0 ? k : 0);
-      if (rows > 0) encoder.copyBufferToBuffer(base.topIds, 0, base.readback, 0, idBytes);
-      if (rows > 0 && output !== 'argmax') encoder.copyBufferToBuffer(base.topValues, 0, base.readback, idBytes, idBytes);
-      const bytes = (await this.submit(encoder, base.readback, draftsAt + 4 * drafts))!;
-      const ids = new Uint32Array(bytes, 0, rows * k);
-      const logits = output === 'argmax' ? undefined : new Float32Array(bytes, idBytes, rows * k);
-      return { ids, logits, drafts: new Uint32Array(bytes, draftsAt, drafts) };
+      const idsOnly = output === 'argmax';
+      const bytes = (await this.submit(encoder, base.readback, this.encodeRowsReadback(encoder, this.base, rows, k, idsOnly, 4 * drafts)))!;
+      const ids = new Uint32Array(bytes, 4 * drafts, rows * k);
+      const logits = idsOnly ? undefined : new Float32Array(bytes, 4 * drafts + 4 * rows * k, rows * k);
+      return { ids, logits, drafts: new Uint32Array(bytes, 0, drafts) };
     });
   }
 
@@ -387,19 +386,31 @@ export class WebGPUModel {
     device.pushErrorScope('validation');
     const encoder = device.createCommandEncoder();
     this.encodeForward(encoder, stack, step, k, join);
-    const readBytes = (k > 0 ? rows * k : rows * stack.config.vocabSize) * 4;
-    if (k > 0) {
-      encoder.copyBufferToBuffer(scratch.topIds, 0, scratch.readback, 0, readBytes);
-      encoder.copyBufferToBuffer(scratch.topValues, 0, scratch.readback, readBytes, readBytes);
-    } else if (rows > 0) {
-      encoder.copyBufferToBuffer(scratch.logits, 0, scratch.readback, 0, readBytes);
-    }
-    // An argmax reads back the ids alone.
-    const bytes = await this.submit(encoder, scratch.readback, rows === 0 ? 0 : k > 1 || (k === 1 && output !== 'argmax') ? 2 * readBytes : readBytes);
-    if (!bytes) return output === 'logits' ? new Float32Array(0) : output === 'argmax' ? new Uint32Array(0) : { ids: new Uint32Array(0), logits: new Float32Array(0) };
+    const idsOnly = output === 'argmax';
+    const bytes = await this.submit(encoder, scratch.readback, this.encodeRowsReadback(encoder, stack, rows, k, idsOnly, 0));
+    if (!bytes) return output === 'logits' ? new Float32Array(0) : idsOnly ? new Uint32Array(0) : { ids: new Uint32Array(0), logits: new Float32Array(0) };
     if (k === 0) return new Float32Array(bytes);
     const ids = new Uint32Array(bytes, 0, rows * k);
-    return k === 1 && output === 'argmax' ? ids : { ids, logits: new Float32Array(bytes, readBytes, rows * k) };
+    return idsOnly ? ids : { ids, logits: new Float32Array(bytes, 4 * rows * k, rows * k) };
+  }
+
+  /**
+   * Copies a forward's `rows` kept rows into its readback buffer from byte `at`: their logits (k = 0), else k ids a
+   * row and, unless `idsOnly` (an argmax), their logits after them. Returns where the copies end.
+   */
+  private encodeRowsReadback(encoder: GPUCommandEncoder, stack: Stack<Scratch>, rows: number, k: number, idsOnly: boolean, at: number): number {
+    const { scratch } = stack.plan!;
+    if (rows === 0) return at;
+    if (k === 0) {
+      const bytes = 4 * rows * stack.config.vocabSize;
+      encoder.copyBufferToBuffer(scratch.logits, 0, scratch.readback, at, bytes);
+      return at + bytes;
+    }
+    const bytes = 4 * rows * k;
+    encoder.copyBufferToBuffer(scratch.topIds, 0, scratch.readback, at, bytes);
+    if (idsOnly) return at + bytes;
+    encoder.copyBufferToBuffer(scratch.topValues, 0, scratch.readback, at + bytes, bytes);
+    return at + 2 * bytes;
   }
 
   /** One forward's compute passes (with k > 0, the top-k selection) into `encoder`; the step and tokens are in place by then. */

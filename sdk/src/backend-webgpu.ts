@@ -17,12 +17,27 @@ export function limitProblem(config: Omit<LlamaConfig, 'maxBatch'>, adapter: Ada
   return needed > limit ? `it needs a ${needed}-byte buffer (KV cache of one layer, attention scores or logits), the adapter allows ${limit}` : undefined;
 }
 
-/** One forward's read-back rows: logits, only their argmax (4 bytes a row instead of 4 × vocabulary), or the top k. */
-type Rows = { logits: Float32Array } | { ids: Uint32Array } | { top: { ids: Uint32Array; logits: Float32Array }; k: number };
+/**
+ * One forward's read-back rows: whole rows of logits (k = 0), or k ids a row, largest first, with their logits unless
+ * only the argmax was read back (4 bytes a row instead of 4 × vocabulary).
+ */
+interface Rows {
+  k: number;
+  ids?: Uint32Array;
+  logits?: Float32Array;
+}
+
+/** The rows a kernels forward or draftAndCheck returned for `output`. */
+function rowsOf(output: ForwardOutput, result: Uint32Array | Float32Array | { ids: Uint32Array; logits?: Float32Array }): Rows {
+  if (output === 'logits') return { k: 0, logits: result as Float32Array };
+  if (output === 'argmax') return { k: 1, ids: 'ids' in result ? result.ids : (result as Uint32Array) };
+  const { ids, logits } = result as { ids: Uint32Array; logits: Float32Array };
+  return { k: output.topK, ids, logits };
+}
 
 export class WebGPULlama implements LoadingBackend {
-  private last: Rows = { ids: new Uint32Array(0) };
-  private lastRecycle: Rows = { ids: new Uint32Array(0) };
+  private last: Rows = { k: 1, ids: new Uint32Array(0) };
+  private lastRecycle: Rows = { k: 1, ids: new Uint32Array(0) };
 
   private constructor(private readonly model: WebGPUModel) {}
 
@@ -79,20 +94,14 @@ export class WebGPULlama implements LoadingBackend {
   readonly maxTopK = MAX_TOP_K;
 
   async forward(tokens: ArrayLike<number>, pos: number, logitsFrom: number, output: ForwardOutput = 'logits'): Promise<void> {
-    this.last = await sdkErrors(async () =>
-      output === 'argmax'
-        ? { ids: await this.model.forward(tokens, pos, logitsFrom, 'argmax') }
-        : output === 'logits'
-          ? { logits: await this.model.forward(tokens, pos, logitsFrom, 'logits') }
-          : { top: await this.model.forward(tokens, pos, logitsFrom, output), k: output.topK },
-    );
+    this.last = rowsOf(output, await sdkErrors(() => this.model.forward(tokens, pos, logitsFrom, output)));
   }
 
   candidates(row = 0): TopCandidates {
-    if (!('top' in this.last)) throw new RecycleGPTError('ENGINE', 'the last forward did not read back top-k candidates');
-    const { top, k } = this.last;
-    checkRow(row, top.ids.length / k);
-    return { ids: top.ids.subarray(row * k, (row + 1) * k), logits: top.logits.subarray(row * k, (row + 1) * k) };
+    const { k, ids, logits } = this.last;
+    if (!ids || !logits) throw new RecycleGPTError('ENGINE', 'the last forward did not read back top-k candidates');
+    checkRow(row, ids.length / k);
+    return { ids: ids.subarray(row * k, (row + 1) * k), logits: logits.subarray(row * k, (row + 1) * k) };
   }
 
   logits(row = 0): Float32Array {
@@ -105,18 +114,14 @@ export class WebGPULlama implements LoadingBackend {
 
   async recycleForward(source: 'base' | 'head', fromRow: number, tokens: ArrayLike<number>, pos: number, logitsFrom: number, output: ForwardOutput = 'logits'): Promise<void> {
     if (typeof output === 'object') throw new InvalidArgumentError('a head pass reads back logits or the argmax');
-    this.lastRecycle = await sdkErrors(async () =>
-      output === 'argmax'
-        ? { ids: await this.model.recycleForward(source, fromRow, tokens, pos, logitsFrom, 'argmax') }
-        : { logits: await this.model.recycleForward(source, fromRow, tokens, pos, logitsFrom, 'logits') },
-    );
+    this.lastRecycle = rowsOf(output, await sdkErrors(() => this.model.recycleForward(source, fromRow, tokens, pos, logitsFrom, output)));
   }
 
   async draftAndCheck(fromRow: number, headTokens: number[], pos: number, drafts: number, logitsFrom: number, output: 'argmax' | { topK: number }): Promise<number[]> {
     const out = await sdkErrors(() => this.model.draftAndCheck(fromRow, headTokens, pos, drafts, logitsFrom, output));
     // As after the separate passes: the check is the last base forward, the last draft's pass the last head one.
-    this.last = out.logits ? { top: { ids: out.ids, logits: out.logits }, k: (output as { topK: number }).topK } : { ids: out.ids };
-    this.lastRecycle = { ids: out.drafts.subarray(drafts - 1) };
+    this.last = rowsOf(output, out);
+    this.lastRecycle = { k: 1, ids: out.drafts.subarray(drafts - 1) };
     return [...out.drafts];
   }
 
@@ -149,20 +154,16 @@ function toSdkError(e: unknown): unknown {
   return e.code === 'INVALID_ARGUMENT' ? new InvalidArgumentError(e.message) : new RecycleGPTError(e.code, e.message, { cause: e });
 }
 
-function logitsRow(rows: Rows, row: number, width: number): Float32Array {
-  if (!('logits' in rows)) throw new RecycleGPTError('ENGINE', 'the last forward read back only its argmax; ask for logits');
-  checkRow(row, rows.logits.length / width);
-  return rows.logits.subarray(row * width, (row + 1) * width);
+function logitsRow({ k, logits }: Rows, row: number, width: number): Float32Array {
+  if (k !== 0 || !logits) throw new RecycleGPTError('ENGINE', 'the last forward read back only its argmax or top k; ask for logits');
+  checkRow(row, logits.length / width);
+  return logits.subarray(row * width, (row + 1) * width);
 }
 
 function argmaxOf(rows: Rows, row: number, width: number): number {
-  if ('top' in rows) {
-    checkRow(row, rows.top.ids.length / rows.k);
-    return rows.top.ids[row * rows.k]!;
-  }
-  if (!('ids' in rows)) return argmax(logitsRow(rows, row, width));
-  checkRow(row, rows.ids.length);
-  return rows.ids[row]!;
+  if (rows.k === 0) return argmax(logitsRow(rows, row, width));
+  checkRow(row, rows.ids!.length / rows.k);
+  return rows.ids![row * rows.k]!;
 }
 
 function checkRow(row: number, rows: number): void {

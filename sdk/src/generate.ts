@@ -208,12 +208,12 @@ interface DecodeCounters {
 /** Row `row`'s pick from the last base pass, which read back `outputFor(llama, sampler)`. */
 function pick(llama: Backend, row: number, sampler: Sampler, history: number[]): number {
   if (sampler.argmaxOnly) return llama.argmax(row);
-  return readsCandidates(llama, sampler) ? sampler.sampleCandidates(llama.candidates!(row)) : sampler.sample(llama.logits(row), history);
+  return candidatesFor(llama, sampler) > 0 ? sampler.sampleCandidates(llama.candidates!(row)) : sampler.sample(llama.logits(row), history);
 }
 
 /** Row `row`'s sampling distribution from the last base pass (see pick). */
 function distributionAt(llama: Backend, row: number, sampler: Sampler, history: number[]): Candidates {
-  return readsCandidates(llama, sampler) ? sampler.candidateDistribution(llama.candidates!(row)) : sampler.distribution(llama.logits(row), history);
+  return candidatesFor(llama, sampler) > 0 ? sampler.candidateDistribution(llama.candidates!(row)) : sampler.distribution(llama.logits(row), history);
 }
 
 /** Plain decoding from the first picked token: one full pass per token. */
@@ -328,9 +328,6 @@ function candidatesFor(llama: Backend, sampler: Sampler): number {
   return llama.candidates ? sampler.candidatesNeeded(llama.maxTopK ?? 0, llama.config.vocabSize) : 0;
 }
 
-function readsCandidates(llama: Backend, sampler: Sampler): boolean {
-  return candidatesFor(llama, sampler) > 0;
-}
 
 /** Whether drafting runs as the backend's one-call draftAndCheck: where the check reads back picks or candidates. */
 function fusesDrafting(llama: Backend, sampler: Sampler): boolean {

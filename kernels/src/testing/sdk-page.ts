@@ -104,36 +104,28 @@ async function headNumbers(file: Uint8Array, recycleFile: Uint8Array, prompt: nu
 
 /**
  * draftAndCheck (one submission) against the same work as separate passes: three head rows from base hidden rows
- * 3..5, a chained second draft, then the base on [x, d1, d2]; for exact (all rows) and fast (last row) checks.
+ * 3..5, a chained second draft, then the base on [x, d1, d2]; for exact (all rows' picks), fast (the last row's) and
+ * sampling (all rows' top 5 candidates) checks.
  */
 async function fusedAgainstSeparate(llama: WebGPULlama, prompt: number[]) {
   const x = prompt[0]!;
   const headTokens = [prompt[4]!, prompt[5]!, x];
   const results: Record<string, { separate: number[]; fused: number[] }> = {};
-  for (const [name, logitsFrom] of [['exact', 0], ['fast', 2]] as const) {
+  const cases = [['exact', 0, 'argmax'], ['fast', 2, 'argmax'], ['sampled', 0, { topK: 5 }]] as const;
+  for (const [name, logitsFrom, output] of cases) {
+    const checked = () =>
+      Array.from({ length: 3 - logitsFrom }, (_, r) => (output === 'argmax' ? [llama.argmax(r)] : [...llama.candidates(r).ids, ...llama.candidates(r).logits])).flat();
     await llama.forward(prompt, 0, prompt.length - 1);
     await llama.recycleForward('base', 3, headTokens, 4, 2, 'argmax');
     const d1 = llama.recycleArgmax(0);
     await llama.recycleForward('head', 2, [d1], 7, 0, 'argmax');
     const d2 = llama.recycleArgmax(0);
-    await llama.forward([x, d1, d2], 6, logitsFrom, 'argmax');
-    const separate = [d1, d2, ...Array.from({ length: 3 - logitsFrom }, (_, r) => llama.argmax(r))];
+    await llama.forward([x, d1, d2], 6, logitsFrom, output);
+    const separate = [d1, d2, ...checked()];
     await llama.forward(prompt, 0, prompt.length - 1);
-    const drafts = await llama.draftAndCheck(3, headTokens, 6, 2, logitsFrom, 'argmax');
-    results[name] = { separate, fused: [...drafts, ...Array.from({ length: 3 - logitsFrom }, (_, r) => llama.argmax(r))] };
+    const drafts = await llama.draftAndCheck(3, headTokens, 6, 2, logitsFrom, output);
+    results[name] = { separate, fused: [...drafts, ...checked()] };
   }
-  // With the check reading back its top 5 candidates a row instead, for sampling.
-  const top = { topK: 5 };
-  const candidatesOf = () => [0, 1, 2].flatMap((r) => [...llama.candidates(r).ids, ...llama.candidates(r).logits]);
-  await llama.forward(prompt, 0, prompt.length - 1);
-  await llama.recycleForward('base', 3, headTokens, 4, 2, 'argmax');
-  const d1 = llama.recycleArgmax(0);
-  await llama.recycleForward('head', 2, [d1], 7, 0, 'argmax');
-  const d2 = llama.recycleArgmax(0);
-  await llama.forward([x, d1, d2], 6, 0, top);
-  const separate = [d1, d2, ...candidatesOf()];
-  await llama.forward(prompt, 0, prompt.length - 1);
-  results.sampled = { separate, fused: [...(await llama.draftAndCheck(3, headTokens, 6, 2, 0, top)), ...candidatesOf()] };
   return results;
 }
 
