@@ -83,11 +83,11 @@ export class Context<B extends Backend = Backend> {
    * tokens. Measured once (fastest of a few tries) with passes at positions that hold nothing kept yet;
    * undefined where the clock does not move while code runs (Workers) or the context is too short.
    * Call before a prefill: it overwrites the backend's last logits and hidden rows. Passes read back what decoding
-   * will (`output`); with `fused`, drafting runs as the backend's draftAndCheck, whose one call is then measured as
-   * the pass (head rows included).
+   * will (`output`); where drafting runs as the backend's draftAndCheck, its one call is measured as the pass (head
+   * rows included).
    */
-  async draftCost(drafts: number, output: ForwardOutput, fused: boolean): Promise<DraftCost | undefined> {
-    const key = `${drafts} ${JSON.stringify(output)}${fused ? ' fused' : ''}`;
+  async draftCost(drafts: number, output: ForwardOutput): Promise<DraftCost | undefined> {
+    const key = `${drafts} ${JSON.stringify(output)}`;
     if (this.draftCosts.has(key)) return this.draftCosts.get(key);
     const n = drafts + 1;
     const pos = Math.min(this.capacity - n, CALIBRATION_POSITION);
@@ -95,9 +95,9 @@ export class Context<B extends Backend = Backend> {
     if (pos > 0 && n <= this.llama.config.maxBatch && n <= this.llama.recycleMaxBatch) {
       const { llama } = this;
       const one = await fastest(() => llama.forward([0], pos, 0, output));
-      if (fused) {
+      if (fusesDrafting(llama, output)) {
         // The 1-token pass above left the base hidden row the head starts from.
-        const round = await fastest(() => llama.draftAndCheck!(0, [0], pos, drafts, 0, output as 'argmax' | { topK: number }));
+        const round = await fastest(() => llama.draftAndCheck!(0, [0], pos, drafts, 0, output));
         if (one > 0) cost = { head: 0, pass: round / one };
       } else {
         const pass = await fastest(() => llama.forward(new Array<number>(n).fill(0), pos, 0, output));
@@ -246,7 +246,6 @@ async function* recycledTokens(
 ): AsyncGenerator<number> {
   const { llama } = context;
   const output = outputFor(llama, sampler);
-  const fused = fusesDrafting(llama, sampler);
   let x = first;
   // Head rows still to run: base hidden rows from `fromRow` paired with these tokens (the last is x).
   let fromRow = context.cached.length - 1 - context.lastPassStart;
@@ -268,9 +267,9 @@ async function* recycledTokens(
     const room = Math.min(drafts, context.capacity - pos - 1, llama.config.maxBatch - 1);
     if (room < 0) return;
     let guesses: number[];
-    if (fused && room > 0 && headTokens.length <= llama.recycleMaxBatch) {
+    if (fusesDrafting(llama, output) && room > 0 && headTokens.length <= llama.recycleMaxBatch) {
       // One round trip for the head rows, the drafts and their check (which reads back picks or candidates alone).
-      guesses = await llama.draftAndCheck!(fromRow, headTokens, pos, room, mode === 'fast' ? room : 0, output as 'argmax' | { topK: number });
+      guesses = await llama.draftAndCheck!(fromRow, headTokens, pos, room, mode === 'fast' ? room : 0, output);
       context.headCached = pos;
     } else {
       guesses = await draftTokens(context, fromRow, headTokens, pos, room);
@@ -330,8 +329,8 @@ function candidatesFor(llama: Backend, sampler: Sampler): number {
 
 
 /** Whether drafting runs as the backend's one-call draftAndCheck: where the check reads back picks or candidates. */
-function fusesDrafting(llama: Backend, sampler: Sampler): boolean {
-  return llama.draftAndCheck !== undefined && outputFor(llama, sampler) !== 'logits';
+function fusesDrafting(llama: Backend, output: ForwardOutput): output is Exclude<ForwardOutput, 'logits'> {
+  return llama.draftAndCheck !== undefined && output !== 'logits';
 }
 
 /** Runs the head rows for `headTokens` (ending at `pos`), then drafts `count` tokens by argmax, chaining the head. */
@@ -383,7 +382,7 @@ export async function* decode(
   const counters: DecodeCounters = { fullPasses: 0, proposed: 0, accepted: 0, draftingStopped: false };
 
   const adaptive = (mode === 'exact' || mode === 'chain') && options.decode?.adaptive !== false;
-  const cost = adaptive && !options.signal?.aborted ? await context.draftCost(drafts, outputFor(context.llama, sampler), fusesDrafting(context.llama, sampler)) : undefined;
+  const cost = adaptive && !options.signal?.aborted ? await context.draftCost(drafts, outputFor(context.llama, sampler)) : undefined;
 
   const t0 = now();
   // A caller that gave up while waiting for its turn gets no prefill.
