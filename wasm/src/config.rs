@@ -99,6 +99,11 @@ impl Config {
         Config::from_words(&full)
     }
 
+    /// An f16 cache stored at 2 bytes a value, which attention widens on every pass.
+    pub fn kv_packed_f16(&self) -> bool {
+        self.kv_f16 && !self.kv_wide
+    }
+
     /// Widest matmul input (the Q8_0 / f16 activation buffers are sized for it).
     pub fn max_input_cols(&self) -> usize {
         self.dim.max(self.q_dim).max(self.ffn_dim)
@@ -108,7 +113,7 @@ impl Config {
     /// An upper bound that mirrors `Runtime::new`; checked once so later usize arithmetic cannot overflow.
     fn runtime_bytes(&self) -> Option<u64> {
         let u = |v: usize| v as u64;
-        let kv_elem = if self.kv_f16 && !self.kv_wide { 2 } else { 4 };
+        let kv_elem = if self.kv_packed_f16() { 2 } else { 4 };
         let kv =
             u(self.n_layers).checked_mul(u(self.ctx_len))?.checked_mul(u(self.kv_dim))?.checked_mul(2 * kv_elem)?;
         // x, xb, xb2, hidden: dim; q, att, q_rounded: q_dim; k, v: kv_dim; hb, hb2: ffn; logits: vocab; rope;
@@ -123,7 +128,7 @@ impl Config {
         let per_token_bytes = per_token_f32 * 4 + u(self.max_input_cols()) * 9 + 8;
         let batch = u(self.max_batch).checked_mul(per_token_bytes)?;
         // Attention scores, plus one kv head's widened keys and values for an f16 cache kept narrow.
-        let widened = if self.kv_f16 && !self.kv_wide { 2 * u(self.head_dim) } else { 0 };
+        let widened = if self.kv_packed_f16() { 2 * u(self.head_dim) } else { 0 };
         let fixed = u(self.ctx_len) * 4 * (1 + widened);
         kv.checked_add(batch)?.checked_add(fixed)
     }

@@ -395,7 +395,7 @@ impl Scratch {
     fn new(cfg: &Config, input_cols: usize) -> Result<Scratch, Status> {
         // Sizes are bounded by Config::from_words, so these products cannot overflow.
         let b = cfg.max_batch;
-        let widened = if cfg.kv_f16 && !cfg.kv_wide { cfg.ctx_len * cfg.head_dim } else { 0 };
+        let widened = if cfg.kv_packed_f16() { cfg.ctx_len * cfg.head_dim } else { 0 };
         Ok(Scratch {
             x: try_vec(b * cfg.dim)?,
             xb: try_vec(b * cfg.dim)?,
