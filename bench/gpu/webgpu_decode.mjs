@@ -12,7 +12,8 @@
  */
 import { writeFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
-import { loadModel, provideNodeWebGPU } from '../../sdk/dist/index.js';
+import { provideNodeWebGPU } from '../../sdk/dist/index.js';
+import { decode } from '../../sdk/dist/generate.js';
 import { openContext } from '../../sdk/dist/model.js';
 
 // Token ids (no BOS), the same in bench/gpu/torch_decode.py.
@@ -43,18 +44,19 @@ for (const pair of positionals) {
   const [base, head] = pair.split(':');
   const options = { backend: 'webgpu', recycle: head, contextLength: 256 };
   const t0 = performance.now();
-  const model = await loadModel(base, options);
+  // One load serves the decode runs and the step costs (a 1.1B model takes seconds to load).
+  const { context, info } = await openContext(base, options);
   const loadMs = performance.now() - t0;
   // A first short plain run compiles the pipelines and says how many tokens fit the time budget.
-  const probe = await model.complete(PROMPT, { maxTokens: 17, temperature: 0 });
+  const probe = await complete(context, { maxTokens: 17, temperature: 0 });
   // Drafting modes that never stop run at ~0.4× `off` where drafts fail, hence the margin of 2.
   const affordable = Math.floor((probe.stats.decodeTokensPerSecond * Number(values.seconds)) / (MODES.length * RUNS * 2));
   const tokens = Math.min(Number(values.tokens), Math.max(16, affordable));
   console.error(`# ${base}: loaded in ${(loadMs / 1000).toFixed(1)} s, ${probe.stats.decodeTokensPerSecond.toFixed(1)} tok/s at first, ${tokens} tokens per run`);
   const modes = [];
   let offTokens;
-  for (const { name, decode } of MODES) {
-    const run = () => model.complete(PROMPT, { maxTokens: tokens + 1, temperature: 0, decode });
+  for (const { name, decode: mode } of MODES) {
+    const run = () => complete(context, { maxTokens: tokens + 1, temperature: 0, decode: mode });
     await run(); // warm-up (pipelines, and the adaptive modes' cost measurement)
     let best;
     for (let r = 1; r < RUNS; r++) {
@@ -70,24 +72,30 @@ for (const pair of positionals) {
     });
     console.error(`# ${base} ${name}: ${s.decodeTokensPerSecond.toFixed(1)} tok/s`);
   }
-  const info = model.info;
-  model.dispose();
   const off = modes[0].decodeTokensPerSecond;
   const result = {
     model: base, head, loadMs, backend: info.backend, decodeTokens: tokens, tokens: offTokens.slice(0, 16),
     modes: modes.map((m) => ({ ...m, overOff: m.decodeTokensPerSecond / off })),
   };
   report.results.push(result);
-  save(); // the decode modes, before the step costs (another load and ~100 timed passes)
-  result.step = await stepCosts(base, options);
+  save(); // the decode modes, before the step costs (~100 timed passes)
+  result.step = await stepCosts(context);
+  context.llama.free();
   save();
 }
 gpu.release();
 if (!values.out) console.log(JSON.stringify(report));
 
+/** Greedy generation on the context, as Model.complete runs it: the tokens and the stats. */
+async function complete(context, options) {
+  const tokens = [];
+  let stats;
+  for await (const token of decode(context, PROMPT, options, (s) => (stats = s))) tokens.push(token.id);
+  return { tokens, stats };
+}
+
 /** Medians (ms) of a 1-token and a 2-token forward reading back the argmax, and of a head guess, at position 64. */
-async function stepCosts(base, options) {
-  const { context } = await openContext(base, options);
+async function stepCosts(context) {
   const { llama } = context;
   const median = async (run) => {
     const times = [];
@@ -102,6 +110,5 @@ async function stepCosts(base, options) {
   const one = await median(() => llama.forward([5], 64, 0, 'argmax'));
   const two = await median(() => llama.forward([5, 6], 64, 0, 'argmax'));
   const head = await median(() => llama.recycleForward('base', 0, [5], 65, 0, 'argmax'));
-  llama.free();
   return { forwardMs: { 1: one, 2: two }, headGuessMs: head, batchRatio2: two / one, headOverPass: head / one };
 }
