@@ -7,7 +7,7 @@ export DEBIAN_FRONTEND=noninteractive
 # rustc/cargo 1.63 with the wasm32 standard library (the engine has no external crates, so no crates.io);
 # chromium for the browser tests (WebGPU on SwiftShader, the playground);
 # torch + sentencepiece + openblas for the trainer.
-packages=(rustc cargo libstd-rust-dev-wasm32 chromium python3-torch python3-numpy python3-sentencepiece libopenblas0-pthread)
+packages=(rustc cargo libstd-rust-dev-wasm32 lld-14 chromium python3-torch python3-numpy python3-sentencepiece libopenblas0-pthread)
 if ! dpkg -s "${packages[@]}" >/dev/null 2>&1; then
   if [ "$(id -u)" -ne 0 ]; then echo "setup: run as root, or: sudo apt-get install -y ${packages[*]}" >&2; exit 1; fi
   apt-get update -qq

@@ -2,11 +2,12 @@
 //! weights, KV cache, scratch, and the forward through them (llama.cpp CPU
 //! semantics, see docs/ARCHITECTURE.md "Numerics").
 
+use crate::catalog::{Kind, GLOBAL_KINDS, LAYER_KINDS};
 use crate::config::Config;
 use crate::error::*;
 use crate::kernels;
 use crate::quant::PreparedInput;
-use crate::tensor::{input_needs, Kind, Tensor, GLOBAL_KINDS, LAYER_KINDS};
+use crate::tensor::{input_needs, Tensor};
 
 pub struct Layer {
     attn_norm: Vec<f32>,

@@ -1,12 +1,13 @@
 //! The llama model: its global tensors around a decoder `Stack`, and the
 //! optional recycle head that shares its embedding and output matrix.
 
+use crate::catalog::Kind;
 use crate::config::Config;
 use crate::decoder::{check_batch, Slots, Stack};
 use crate::error::*;
 use crate::quant::GgmlType;
 use crate::recycle::RecycleHead;
-use crate::tensor::{Kind, Tensor};
+use crate::tensor::Tensor;
 
 pub struct Model {
     cfg: Config,

@@ -3,12 +3,13 @@
 //! `z = proj · [h_t ; embed(x_{t+1})]`, then the head's own llama layers (own KV
 //! cache), its own final RMSNorm, then the base's output matrix.
 
+use crate::catalog::Kind;
 use crate::config::Config;
 use crate::decoder::{check_batch, project, Slots, Stack};
 use crate::error::*;
 use crate::model::SharedTensors;
 use crate::quant::GgmlType;
-use crate::tensor::{Kind, Tensor};
+use crate::tensor::Tensor;
 
 pub struct RecycleHead {
     cfg: Config,
