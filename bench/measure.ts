@@ -1,35 +1,66 @@
-/** Runs one engine on one model: load, a warm-up decode, then the best of a few timed decodes. */
-import type { Engine } from './engines/types.js';
+/** Runs one engine on one model: load, a short warm-up, then the best of a few timed decode and prefill runs. */
+import { perSecond, type DecodeResult, type Engine } from './engines/types.js';
+
+/** A rate by both clocks: the wall clock (what a user waits) and this process's CPU time (steadier on a shared machine). */
+export interface Rate {
+  tokensPerSecond: number;
+  cpuTokensPerSecond: number;
+}
 
 export interface EngineResult {
   engine: string;
   description: string;
-  /** Best of the timed runs. */
-  decodeTokensPerSecond: number;
-  prefillTokensPerSecond: number;
+  /** Single-token passes (forward + greedy pick) per second after a short prompt; best run. */
+  decode: Rate;
+  /** Tokens per second of a long prompt up to the first generated token; best run. */
+  prefill: Rate;
   /** Every timed run, for judging noise. */
-  runs: Array<{ decodeTokensPerSecond: number; prefillTokensPerSecond: number }>;
-  /** Greedy output of the first timed run. */
+  runs: Array<{ decode: Rate; prefill: Rate }>;
+  /** Greedy output of the first timed decode run. */
   tokens: number[];
-  /** False when the timed runs did not all produce the same tokens (greedy decoding should). */
+  /** False when the timed decode runs did not all produce the same tokens (greedy decoding should). */
   deterministic: boolean;
 }
 
-export async function benchmarkEngine(engine: Engine, modelPath: string, promptIds: number[], nTokens: number, timedRuns: number): Promise<EngineResult> {
+export interface Workload {
+  /** Prompt of the decode runs (a few dozen tokens). */
+  decodePrompt: number[];
+  /** Tokens generated per decode run. */
+  decodeTokens: number;
+  /** Prompt of the prefill runs (e.g. 512 tokens); each generates one token. */
+  prefillPrompt: number[];
+  timedRuns: number;
+}
+
+const decodeRate = (r: DecodeResult): Rate => ({ tokensPerSecond: perSecond(r.tokens.length - 1, r.decodeMs), cpuTokensPerSecond: perSecond(r.tokens.length - 1, r.decodeCpuMs) });
+const prefillRate = (r: DecodeResult, n: number): Rate => ({ tokensPerSecond: perSecond(n, r.prefillMs), cpuTokensPerSecond: perSecond(n, r.prefillCpuMs) });
+const best = (rates: Rate[]): Rate => ({
+  tokensPerSecond: Math.max(...rates.map((r) => r.tokensPerSecond)),
+  cpuTokensPerSecond: Math.max(...rates.map((r) => r.cpuTokensPerSecond)),
+});
+
+export async function benchmarkEngine(engine: Engine, modelPath: string, work: Workload): Promise<EngineResult> {
   await engine.load(modelPath);
   try {
-    await engine.decode(promptIds, nTokens); // warm-up: JIT, caches, lazy allocations
+    // Warm-up: JIT tiers, caches, lazy allocations; short, because a large model's passes are long.
+    await engine.decode(work.decodePrompt.slice(0, 16), 8);
     const runs = [];
-    for (let i = 0; i < timedRuns; i++) runs.push(await engine.decode(promptIds, nTokens));
-    const tokens = runs[0].tokens;
+    const outputs: number[][] = [];
+    for (let i = 0; i < work.timedRuns; i++) {
+      const decoded = await engine.decode(work.decodePrompt, work.decodeTokens);
+      const prefilled = await engine.decode(work.prefillPrompt, 1);
+      outputs.push(decoded.tokens);
+      runs.push({ decode: decodeRate(decoded), prefill: prefillRate(prefilled, work.prefillPrompt.length) });
+    }
+    const tokens = outputs[0]!;
     return {
       engine: engine.name,
       description: engine.description,
-      decodeTokensPerSecond: Math.max(...runs.map((r) => r.decodeTokensPerSecond)),
-      prefillTokensPerSecond: Math.max(...runs.map((r) => r.prefillTokensPerSecond)),
-      runs: runs.map(({ decodeTokensPerSecond, prefillTokensPerSecond }) => ({ decodeTokensPerSecond, prefillTokensPerSecond })),
+      decode: best(runs.map((r) => r.decode)),
+      prefill: best(runs.map((r) => r.prefill)),
+      runs,
       tokens,
-      deterministic: runs.every((r) => r.tokens.length === tokens.length && r.tokens.every((t, i) => t === tokens[i])),
+      deterministic: outputs.every((o) => o.length === tokens.length && o.every((t, i) => t === tokens[i])),
     };
   } finally {
     await engine.dispose();

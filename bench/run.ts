@@ -1,119 +1,257 @@
 /**
- * `npm run bench`: ours vs llama.cpp native (node-llama-cpp) vs llama.cpp in WASM (wllama) on ~30M-parameter
- * random llama models, one thread each, greedy, same prompt; then our engine's JS↔WASM and batched-pass costs.
- * Reports ratios from one run; it asserts nothing about speed. See bench/README.md.
+ * `npm run bench`: our engine vs llama.cpp native (node-llama-cpp) vs llama.cpp in WASM (wllama) on random
+ * models of real shapes (models.ts), one thread each, greedy; the same engine inside workerd; its internals
+ * (t(n)/t(1), the recycle head's cost, memory); recycled decoding on the demo model. Writes
+ * bench/results/latest.json, bench/results/bench.svg and the tables in bench/README.md. Asserts nothing.
+ *
+ *   npm run bench -- [--models smollm2-135m-q4_0,…] [--engines ours,llama.cpp,wllama,workerd]
+ *                    [--parts engines,costs,step,coldstart,recycle,runtimes] [--quick] [--llama-cpu-variant haswell]
+ *
+ * --models / --engines / --parts rerun some rows and merge them into the recorded results; --quick runs short
+ * workloads and only prints (its figures are too rough to record).
  */
-import { statSync } from 'node:fs';
+import { readFileSync, statSync, writeFileSync, existsSync, mkdirSync } from 'node:fs';
 import os from 'node:os';
-import { basename } from 'node:path';
+import { basename, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
 import { readGGUFHeader } from '../sdk/src/gguf/load.js';
 import { summarizeGGUF } from '../sdk/src/gguf/summary.js';
 import { createTokenizer } from '../sdk/src/tokenizer/index.js';
 import { LlamaCppEngine } from './engines/llama-cpp.js';
+import { forceCpuVariant, restoreCpuVariants } from './engines/llama-cpp-build.js';
 import { OursEngine } from './engines/ours.js';
 import type { Engine } from './engines/types.js';
 import { WllamaEngine } from './engines/wllama.js';
-import { agreeingPrefix, benchmarkEngine, type EngineResult } from './measure.js';
-import { BENCH_MODELS, benchModelPath } from './models.js';
-import { machineInfo, renderMarkdown, writeReport, type BenchReport, type ModelReport, type Ratio } from './report.js';
-import { RECYCLE_MODELS, benchRecycle, type RecycleReport } from './recycle.js';
-import { loadInstrumented, measureBatchCost, measureCrossingShare } from './wasm-costs.js';
+import { SHAPES } from './forward/shapes.mjs';
+import { agreeingPrefix, benchmarkEngine, type Workload } from './measure.js';
+import { BENCH_MODELS, FILE_TYPES, benchHeadPath, benchModelPath, modelName, type BenchModel } from './models.js';
+import { renderPlot } from './plot.js';
+import { RECYCLE_MODELS, benchRecycle, stepCosts } from './recycle.js';
+import {
+  NATIVE,
+  REPORT_VERSION,
+  machineInfo,
+  mergeReports,
+  renderMarkdown,
+  type BenchReport,
+  type EngineReport,
+  type Measured,
+  type ModelReport,
+  type RuntimeComparison,
+} from './report.js';
+import { measureEngineCosts } from './wasm-costs.js';
+import { measureColdStart } from './workerd/cold-start.js';
+import { WorkerdEngine } from './workerd/engine.js';
+import { compareRuntimes, type Runtime } from './workerd/runtimes.js';
 
-const DECODE_TOKENS = 128;
-const TIMED_RUNS = 3;
-const CONTEXT = 512;
-const BATCH_SIZES = [1, 2, 4];
-const BATCH_REPS = 30;
+const PARTS = ['engines', 'costs', 'step', 'coldstart', 'recycle', 'runtimes'] as const;
+type Part = (typeof PARTS)[number];
+const ENGINE_NAMES = ['ours', 'llama.cpp', 'wllama', 'workerd'] as const;
+const CONTEXT = 1024;
 const PROMPT =
   'Once upon a time, in a small village by the sea, there lived an old fisherman who told stories to the children. ' +
   'Every evening they gathered on the beach to hear about storms, whales and the lights that danced over the water.';
+/** The bare-engine runtimes compared by default (see workerd/compare.ts for more). */
+const RUNTIMES: Runtime[] = [
+  { kind: 'node', flags: [] },
+  { kind: 'node', flags: ['--liftoff-only'] },
+  { kind: 'workerd', flags: [] },
+  { kind: 'workerd', flags: ['--liftoff-only'] },
+  { kind: 'workerd', flags: [], inspector: ['Runtime.enable', 'Network.enable'] },
+  { kind: 'workerd', flags: [], inspector: ['Debugger.enable'] },
+];
 
-interface BenchCase {
-  model: string;
-  path: string;
-  engines: Array<() => Engine>;
+const RESULTS_DIR = fileURLToPath(new URL('./results/', import.meta.url));
+const RESULTS_JSON = join(RESULTS_DIR, 'latest.json');
+const PLOT = join(RESULTS_DIR, 'bench.svg');
+const README = fileURLToPath(new URL('./README.md', import.meta.url));
+const SCRATCH = fileURLToPath(new URL('./.cache/workerd/', import.meta.url));
+const START = '<!-- results:start -->';
+const END = '<!-- results:end -->';
+
+const { values: args } = parseArgs({
+  options: {
+    models: { type: 'string' },
+    engines: { type: 'string' },
+    parts: { type: 'string' },
+    quick: { type: 'boolean', default: false },
+    'llama-cpu-variant': { type: 'string' },
+    'recycle-only': { type: 'boolean', default: false },
+  },
+});
+
+function pick<T extends string>(option: string | undefined, all: readonly T[], what: string): T[] {
+  if (!option) return [...all];
+  const chosen = option.split(',').map((s) => s.trim());
+  const unknown = chosen.filter((c) => !all.includes(c as T));
+  if (unknown.length) throw new Error(`unknown ${what} ${unknown.join(', ')}; one of ${all.join(', ')}`);
+  return chosen as T[];
 }
 
-const REFERENCE = 'llama.cpp';
+const parts = new Set<Part>(args['recycle-only'] ? ['recycle'] : pick(args.parts, PARTS, 'part'));
+const engines = new Set(pick(args.engines, ENGINE_NAMES, 'engine'));
+const models = args.models
+  ? args.models.split(',').flatMap((name) => {
+      const found = BENCH_MODELS.filter((m) => modelName(m) === name || m.shape === name);
+      if (!found.length) throw new Error(`unknown model ${name}; one of ${BENCH_MODELS.map(modelName).join(', ')}`);
+      return found;
+    })
+  : BENCH_MODELS;
+const quick = args.quick;
+const TIMED_RUNS = quick ? 1 : 3;
+const DECODE_TOKENS = quick ? 32 : 128;
+const PREFILL_TOKENS = quick ? 128 : 512;
 
-function baseCases(): BenchCase[] {
-  return Object.entries(BENCH_MODELS).map(([model, spec]) => ({
-    model,
-    path: benchModelPath(spec),
-    engines: [() => new OursEngine({ contextLength: CONTEXT }), () => new LlamaCppEngine(CONTEXT), () => new WllamaEngine(CONTEXT)],
-  }));
+function measuredNow(before: number[]): Measured {
+  return { date: new Date().toISOString(), loadAverageBefore: before, loadAverageAfter: os.loadavg() };
 }
 
-async function runCase(bench: BenchCase): Promise<ModelReport> {
-  const header = await readGGUFHeader(bench.path);
-  const promptIds = createTokenizer(header.metadata).encode(PROMPT);
-  const results: EngineResult[] = [];
-  for (const create of bench.engines) {
-    const engine = create();
-    console.log(`  ${bench.model}: ${engine.name} …`);
-    results.push(await benchmarkEngine(engine, bench.path, promptIds, DECODE_TOKENS, TIMED_RUNS));
-  }
-  const reference = results.find((r) => r.engine === REFERENCE);
-  console.log(`  ${bench.model}: engine internals …`);
-  const { context, engine } = await loadInstrumented(bench.path, CONTEXT);
-  const crossing = await measureCrossingShare(context, engine, promptIds, DECODE_TOKENS);
-  const batch = measureBatchCost(context, promptIds, promptIds.length, BATCH_SIZES, BATCH_REPS);
-  context.llama.free();
+/** `ids` repeated to `n` ids. */
+function repeated(ids: number[], n: number): number[] {
+  return Array.from({ length: n }, (_, i) => ids[i % ids.length]!);
+}
+
+async function workload(path: string): Promise<Workload> {
+  const tokenizer = createTokenizer((await readGGUFHeader(path)).metadata);
+  const ids = tokenizer.encode(PROMPT);
+  return { decodePrompt: ids, decodeTokens: DECODE_TOKENS, prefillPrompt: repeated(ids, PREFILL_TOKENS), timedRuns: TIMED_RUNS };
+}
+
+function enginesFor(): Array<() => Engine> {
+  const list: Array<() => Engine> = [];
+  if (engines.has('ours')) list.push(() => new OursEngine(CONTEXT));
+  if (engines.has('llama.cpp')) list.push(() => new LlamaCppEngine(CONTEXT));
+  if (engines.has('wllama')) list.push(() => new WllamaEngine(CONTEXT));
+  if (engines.has('workerd')) list.push(() => new WorkerdEngine(CONTEXT, SCRATCH));
+  return list;
+}
+
+let llamaCpuBuild: string | undefined;
+
+async function runModel(model: BenchModel): Promise<ModelReport> {
+  const name = modelName(model);
+  const path = benchModelPath(model, console.log);
+  const header = await readGGUFHeader(path);
+  const work = await workload(path);
   const summary = summarizeGGUF(header);
-  return {
-    name: bench.model,
-    file: basename(bench.path),
-    tensorTypes: Object.fromEntries(summary.types.map((t) => [t.name, t.tensors])),
+  const report: ModelReport = {
+    name,
+    label: `${SHAPES[model.shape].label}, ${FILE_TYPES[model.fileType].label}`,
+    file: basename(path),
     parameters: summary.parameterCount,
-    bytes: statSync(bench.path).size,
-    promptTokens: promptIds.length,
-    engines: results.map(({ tokens, ...rest }) => ({
-      ...rest,
-      tokensAgreeingWithLlamaCpp: reference && rest.engine !== REFERENCE ? agreeingPrefix(tokens, reference.tokens) : undefined,
-    })),
-    oursOver: oursOverPeers(results),
-    wasmCosts: { crossing, batch },
+    bytes: statSync(path).size,
+    tensorTypes: Object.fromEntries(summary.types.map((t) => [t.name, t.tensors])),
+    decodePromptTokens: work.decodePrompt.length,
+    decodeTokens: work.decodeTokens,
+    prefillTokens: work.prefillPrompt.length,
+    engines: [],
   };
+  if (parts.has('engines')) {
+    const tokens = new Map<string, number[]>();
+    for (const create of enginesFor()) {
+      const engine = create();
+      console.log(`  ${name}: ${engine.name} …`);
+      const before = os.loadavg();
+      const { tokens: out, ...result } = await benchmarkEngine(engine, path, work);
+      if (engine instanceof LlamaCppEngine) llamaCpuBuild = engine.cpuBuild.join('/');
+      const row: EngineReport = { ...result, description: engine.description, measured: measuredNow(before) };
+      if (engine instanceof WorkerdEngine) row.peakRssMiB = engine.lastPeakRssMiB;
+      tokens.set(engine.name, out);
+      report.engines.push(row);
+    }
+    const reference = tokens.get(NATIVE);
+    for (const row of report.engines) {
+      if (reference && row.engine !== NATIVE) row.tokensAgreeingWithLlamaCpp = agreeingPrefix(tokens.get(row.engine)!, reference);
+    }
+  }
+  if (parts.has('costs')) {
+    console.log(`  ${name}: engine internals …`);
+    const before = os.loadavg();
+    const costs = await measureEngineCosts(path, { contextLength: CONTEXT, promptIds: work.decodePrompt, decodeTokens: quick ? 8 : 32, batchSizes: [1, 2, 3, 4], batchReps: quick ? 3 : 10 });
+    report.costs = { ...costs, measured: measuredNow(before) };
+  }
+  if (parts.has('step')) {
+    console.log(`  ${name}: decode step and recycle head costs …`);
+    const before = os.loadavg();
+    const position = 256;
+    const step = await stepCosts(path, await benchHeadPath(model, console.log), {
+      contextLength: CONTEXT,
+      position,
+      reps: quick ? 3 : 15,
+      ids: () => repeated(work.decodePrompt, position + 10),
+    });
+    report.step = { ...step, measured: measuredNow(before) };
+  }
+  if (parts.has('coldstart') && model.shape === 'smollm2-135m') {
+    console.log(`  ${name}: cold start of the product Worker …`);
+    const before = os.loadavg();
+    const cold = await measureColdStart(path, work.decodePrompt, CONTEXT, SCRATCH);
+    report.coldStart = { ...cold, measured: measuredNow(before) };
+  }
+  return report;
 }
 
-/** ours ÷ each peer engine (plain decoding), keyed by the peer's name. */
-function oursOverPeers(results: EngineResult[]): Record<string, Ratio> {
-  const ours = results.find((r) => r.engine === 'ours');
-  if (!ours) return {};
-  const peers = results.filter((r) => !r.engine.startsWith('ours'));
-  return Object.fromEntries(
-    peers.map((peer) => [
-      peer.engine,
-      { decode: ours.decodeTokensPerSecond / peer.decodeTokensPerSecond, prefill: ours.prefillTokensPerSecond / peer.prefillTokensPerSecond },
-    ]),
-  );
+async function runtimeComparison(): Promise<RuntimeComparison> {
+  const shape = 'smollm2-135m';
+  const type = 'q4_0';
+  console.log(`bare engine in Node and workerd (${shape} ${type}) …`);
+  const before = os.loadavg();
+  mkdirSync(SCRATCH, { recursive: true });
+  const figures = await compareRuntimes({ shape, type, runtimes: RUNTIMES, rounds: quick ? 1 : 5, steps: quick ? 8 : 32, prefill: quick ? 64 : 256, sizes: [1, 2, 4], scratchDir: SCRATCH, log: console.log });
+  return { shape, type, figures, measured: measuredNow(before) };
+}
+
+function readPrevious(): BenchReport | undefined {
+  if (!existsSync(RESULTS_JSON)) return undefined;
+  const previous = JSON.parse(readFileSync(RESULTS_JSON, 'utf8')) as BenchReport;
+  return previous.version === REPORT_VERSION ? previous : undefined;
+}
+
+function write(report: BenchReport): void {
+  mkdirSync(RESULTS_DIR, { recursive: true });
+  writeFileSync(RESULTS_JSON, `${JSON.stringify(report, null, 2)}\n`);
+  writeFileSync(PLOT, renderPlot(report));
+  const readme = readFileSync(README, 'utf8');
+  const start = readme.indexOf(START);
+  const end = readme.indexOf(END);
+  if (start === -1 || end < start) throw new Error(`bench/README.md lacks the ${START} … ${END} markers`);
+  writeFileSync(README, `${readme.slice(0, start + START.length)}\n${renderMarkdown(report)}\n${readme.slice(end)}`);
 }
 
 async function main(): Promise<void> {
-  const loadAverageBefore = os.loadavg();
-  // `npm run bench -- --recycle-only` skips the peers and measures the decode modes alone.
-  const recycleOnly = process.argv.includes('--recycle-only');
-  const models: ModelReport[] = [];
-  for (const bench of recycleOnly ? [] : baseCases()) {
-    console.log(`${bench.model} (${bench.path})`);
-    models.push(await runCase(bench));
-  }
-  const recycle: RecycleReport[] = [];
-  for (const file of RECYCLE_MODELS) {
-    console.log(`${file} with its recycle head: decode modes …`);
-    recycle.push(await benchRecycle(file));
-  }
+  restoreCpuVariants();
+  const restore = args['llama-cpu-variant'] ? forceCpuVariant(args['llama-cpu-variant']) : undefined;
   const report: BenchReport = {
-    date: new Date().toISOString(),
-    machine: machineInfo(loadAverageBefore),
-    method: { threads: 1, sampling: 'greedy', decodeTokens: DECODE_TOKENS, warmupRuns: 1, timedRuns: TIMED_RUNS, statistic: `best of ${TIMED_RUNS}` },
-    models,
-    recycle,
+    version: REPORT_VERSION,
+    machine: machineInfo(),
+    method: { threads: 1, sampling: 'greedy', timedRuns: TIMED_RUNS, statistic: `best of ${TIMED_RUNS} timed runs after a short warm-up` },
+    models: [],
+    recycle: [],
+    runtimes: [],
   };
-  console.log(`\n${renderMarkdown(report)}\n`);
-  if (recycleOnly) return; // a partial run does not replace the recorded results
-  writeReport(report);
-  console.log('wrote bench/results/latest.json and the table in bench/README.md');
+  try {
+    const perModel = parts.has('engines') || parts.has('costs') || parts.has('step') || parts.has('coldstart');
+    for (const model of perModel ? models : []) {
+      console.log(`${modelName(model)}`);
+      report.models.push(await runModel(model));
+    }
+  } finally {
+    restore?.();
+  }
+  if (parts.has('runtimes')) report.runtimes.push(await runtimeComparison());
+  if (parts.has('recycle')) {
+    for (const file of RECYCLE_MODELS) {
+      console.log(`${file} with its recycle head: decode modes …`);
+      report.recycle.push(await benchRecycle(file));
+    }
+  }
+  report.machine = machineInfo(llamaCpuBuild);
+  const merged = mergeReports(readPrevious(), report);
+  console.log(`\n${renderMarkdown(quick ? report : merged)}\n`);
+  if (quick) return console.log('--quick: nothing written');
+  write(merged);
+  console.log(`wrote ${RESULTS_JSON}, ${PLOT} and the tables in ${README}`);
 }
 
 await main();

@@ -6,9 +6,10 @@
  *    the price recycled decoding pays per full pass.
  * The engine's exports are wrapped (not modified) to count calls and time rg_forward from the JS side.
  */
-import { WasmLlama, compileEngine, instantiateEngine, type EngineExports } from '../sdk/src/binding.js';
+import { WasmLlama, compileEngine, instantiateEngine, kvWord, type EngineExports } from '../sdk/src/binding.js';
 import { Context, decode } from '../sdk/src/generate.js';
 import { loadGGUF } from '../sdk/src/gguf/load.js';
+import type { ModelSource } from '../sdk/src/gguf/source.js';
 import { llamaShape, tensorSlot } from '../sdk/src/llama.js';
 import { createTokenizer } from '../sdk/src/tokenizer/index.js';
 import type { GenerationStats } from '../sdk/src/types.js';
@@ -38,9 +39,11 @@ export interface BatchCost {
 }
 
 /** Engine exports that count every call and time rg_forward. */
-class InstrumentedExports {
+export class InstrumentedExports {
   calls = 0;
   forwardTimes: number[] = [];
+  /** Tensor bytes loaded into the engine. */
+  reservedBytes = 0;
   readonly exports: EngineExports;
 
   constructor(readonly raw: EngineExports) {
@@ -65,16 +68,20 @@ class InstrumentedExports {
   }
 }
 
-/** Loads a GGUF the way loadModel does, but keeps the Context and the instrumented exports. */
-export async function loadInstrumented(path: string, contextLength: number): Promise<{ context: Context<WasmLlama>; engine: InstrumentedExports }> {
-  const engine = new InstrumentedExports(await instantiateEngine(await compileEngine()));
+/**
+ * Loads a GGUF the way loadModel does, but keeps the Context and the instrumented exports. `wasm`: the
+ * compiled engine where it cannot be read from disk (a Worker imports it).
+ */
+export async function loadInstrumented(source: ModelSource, contextLength: number, wasm?: WebAssembly.Module): Promise<{ context: Context<WasmLlama>; engine: InstrumentedExports }> {
+  const engine = new InstrumentedExports(await instantiateEngine(await compileEngine(wasm)));
   let context: Context<WasmLlama> | undefined;
-  await loadGGUF(path, {
+  await loadGGUF(source, {
     begin(header) {
       const llama = new WasmLlama(engine.exports, { ...llamaShape(header), contextLength, kvType: 'f16', maxBatch: MAX_BATCH });
       context = new Context(llama, createTokenizer(header.metadata));
     },
     reserve(tensor) {
+      engine.reservedBytes += tensor.byteSize;
       const slot = tensorSlot(tensor, context!.llama.config.layers);
       return context!.llama.reserve(slot.kind, slot.layer, tensor.type, slot.rows, slot.cols, tensor.byteSize, tensor.name);
     },
@@ -122,23 +129,65 @@ function timeBareCall(raw: EngineExports): number {
   return ((performance.now() - t0) * 1e6) / BARE_CALLS;
 }
 
-/** Median time of a forward of n tokens at position `pos` for each n (sizes include 1), interleaved so load noise hits all sizes alike. */
+/**
+ * Fastest time of a forward of n tokens at position `pos` for each n (sizes include 1), interleaved so that
+ * load from other jobs hits all sizes alike; the fastest shrugs off the rounds another job interrupted.
+ */
 export function measureBatchCost(context: Context, tokenIds: number[], pos: number, sizes: number[], reps: number): BatchCost {
-  const times: Record<number, number[]> = Object.fromEntries(sizes.map((n) => [n, []]));
+  const forwardMs: Record<number, number> = Object.fromEntries(sizes.map((n) => [n, Infinity]));
   for (let r = -1; r < reps; r++) {
     for (const n of sizes) {
       const t0 = performance.now();
       context.llama.forward(tokenIds.slice(0, n), pos, 0);
-      if (r >= 0) times[n].push(performance.now() - t0); // round -1 warms up
+      if (r >= 0) forwardMs[n] = Math.min(forwardMs[n]!, performance.now() - t0); // round -1 warms up
     }
   }
-  const forwardMs = Object.fromEntries(sizes.map((n) => [n, median(times[n])]));
-  const ratio = Object.fromEntries(sizes.map((n) => [n, forwardMs[n] / forwardMs[1]]));
+  const ratio = Object.fromEntries(sizes.map((n) => [n, forwardMs[n]! / forwardMs[1]!]));
   return { forwardMs, ratio };
 }
 
-function median(values: number[]): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  const mid = sorted.length >> 1;
-  return sorted.length % 2 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2;
+/** The engine's WebAssembly memory against what the model needs: weights plus KV cache. */
+export interface MemoryUse {
+  /** memory.buffer.byteLength after a decode (WebAssembly memory only grows, so this is the peak). */
+  peakBytes: number;
+  /** Tensor bytes in the GGUF. */
+  weightBytes: number;
+  /** KV cache bytes at the context length (as the engine keeps it: f16, or f16 values widened to f32). */
+  kvBytes: number;
+}
+
+export interface EngineCostsRequest {
+  contextLength: number;
+  promptIds: number[];
+  decodeTokens: number;
+  batchSizes: number[];
+  batchReps: number;
+}
+
+export interface EngineCosts {
+  crossing: CrossingShare;
+  batch: BatchCost;
+  memory: MemoryUse;
+}
+
+/** Everything this file measures, on one freshly loaded instance; in Node and inside a Worker alike. */
+export async function measureEngineCosts(source: ModelSource, request: EngineCostsRequest, wasm?: WebAssembly.Module): Promise<EngineCosts> {
+  const { context, engine } = await loadInstrumented(source, request.contextLength, wasm);
+  try {
+    const crossing = await measureCrossingShare(context, engine, request.promptIds, request.decodeTokens);
+    const batch = measureBatchCost(context, request.promptIds, request.promptIds.length, request.batchSizes, request.batchReps);
+    const { config } = context.llama;
+    const kvValueBytes = kvWord(config) === 2 ? 4 : 2;
+    return {
+      crossing,
+      batch,
+      memory: {
+        peakBytes: engine.raw.memory.buffer.byteLength,
+        weightBytes: engine.reservedBytes,
+        kvBytes: 2 * config.layers * config.contextLength * config.kvHeads * config.headDim * kvValueBytes,
+      },
+    };
+  } finally {
+    context.llama.free();
+  }
 }

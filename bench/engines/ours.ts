@@ -1,42 +1,35 @@
 /** Our engine through the SDK's public API: loadModel → generate (greedy) → stats. */
-import { loadModel, type DecodeMode, type Model } from '../../sdk/src/index.js';
-import type { DecodeResult, Engine } from './types.js';
-
-export interface OursOptions {
-  /** Decode mode passed to generate(); the recycle modes need `recycle` (see recycleCases in run.ts). */
-  decode?: { mode: DecodeMode; draftLength?: number };
-  /** Recycle head sidecar GGUF, passed to loadModel. */
-  recycle?: string;
-  contextLength?: number;
-}
+import { loadModel, type Model } from '../../sdk/src/index.js';
+import { Stopwatch, type DecodeResult, type Engine } from './types.js';
 
 export class OursEngine implements Engine {
-  readonly name: string;
-  readonly description: string;
+  readonly name = 'ours';
+  readonly description = 'RecycleGPT SDK, WASM SIMD128, single thread, plain decoding';
   private model: Model | undefined;
 
-  constructor(private readonly options: OursOptions = {}) {
-    const mode = options.decode?.mode ?? 'off';
-    this.name = mode === 'off' ? 'ours' : `ours-${mode}`;
-    this.description = `RecycleGPT SDK, WASM SIMD128, single thread, decode mode '${mode}'`;
-  }
+  constructor(private readonly contextLength: number) {}
 
   async load(path: string): Promise<void> {
-    this.model = await loadModel(path, { contextLength: this.options.contextLength, recycle: this.options.recycle });
+    this.model = await loadModel(path, { contextLength: this.contextLength });
   }
 
   async decode(promptIds: number[], nTokens: number): Promise<DecodeResult> {
     const model = this.loaded();
     await this.forgetCachedPrompt(model, promptIds);
-    const stream = model.generate(promptIds, { maxTokens: nTokens, temperature: 0, decode: this.options.decode });
+    const watch = new Stopwatch();
+    const stream = model.generate(promptIds, { maxTokens: nTokens, temperature: 0 });
     const tokens: number[] = [];
-    for await (const token of stream) tokens.push(token.id);
+    for await (const token of stream) {
+      if (tokens.length === 0) watch.mark();
+      tokens.push(token.id);
+    }
+    watch.mark();
     const stats = await stream.stats;
     // The SDK stops at end-of-generation; the benchmark needs the full count to compare like with like.
     if (tokens.length !== nTokens) {
       throw new Error(`ours generated ${tokens.length} of ${nTokens} tokens (finish: ${stats.finishReason}); pick a prompt whose greedy continuation does not reach EOS`);
     }
-    return { decodeTokensPerSecond: stats.decodeTokensPerSecond, prefillTokensPerSecond: stats.prefillTokensPerSecond, tokens };
+    return watch.result(tokens);
   }
 
   /**

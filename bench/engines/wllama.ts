@@ -5,7 +5,7 @@
  */
 import { readFile } from 'node:fs/promises';
 import { PEERS_NODE_MODULES } from './peers.js';
-import { perSecond, type DecodeResult, type Engine } from './types.js';
+import { Stopwatch, type DecodeResult, type Engine } from './types.js';
 import { installWebWorkerShim } from './web-worker-shim.js';
 
 // Typed from its wllama.d.ts: the package's index.d.ts re-exports without file extensions, which NodeNext cannot follow.
@@ -37,18 +37,18 @@ export class WllamaEngine implements Engine {
     await wllama.samplingInit({ temp: 0, top_k: 1 });
     await wllama.samplingAccept(promptIds);
     const tokens: number[] = [];
-    const t0 = performance.now();
+    const watch = new Stopwatch();
     await wllama.decode(promptIds, {});
-    const t1 = performance.now();
     for (;;) {
       const { token } = await wllama.samplingSample();
+      if (tokens.length === 0) watch.mark();
       tokens.push(token);
       if (tokens.length === nTokens) break;
       await wllama.samplingAccept([token]);
       await wllama.decode([token], {});
     }
-    const t2 = performance.now();
-    return { prefillTokensPerSecond: perSecond(promptIds.length, t1 - t0), decodeTokensPerSecond: perSecond(nTokens - 1, t2 - t1), tokens };
+    watch.mark();
+    return watch.result(tokens);
   }
 
   async dispose(): Promise<void> {

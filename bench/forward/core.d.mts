@@ -1,0 +1,38 @@
+import type { Shape } from './shapes.mjs';
+
+/** The engine exports the probe uses (a subset of sdk/src/binding.ts's EngineExports). */
+export interface ProbeExports {
+  memory: WebAssembly.Memory;
+  rg_alloc(bytes: number): number;
+  rg_free(ptr: number, bytes: number): void;
+  rg_model_new(cfg: number, words: number): number;
+  rg_tensor_reserve(model: number, kind: number, layer: number, type: number, rows: number, cols: number): number;
+  rg_model_ready(model: number): number;
+  rg_forward(model: number, tokens: number, n: number, pos: number, logitsFrom: number): number;
+  rg_logits(model: number): number;
+  rg_model_free(model: number): void;
+  rg_last_error(): number;
+}
+
+export type ProbeType = 'f32' | 'f16' | 'q4_0' | 'q8_0';
+export declare const TYPES: Record<ProbeType, { id: number; blockBytes: number; blockValues: number }>;
+
+export interface Probe {
+  model: number;
+  tokens: number;
+  params: number;
+  weightBytes: number;
+  vocab: number;
+  maxBatch: number;
+}
+
+export type Clock = () => number;
+
+export declare function buildRandomModel(rg: ProbeExports, shape: Shape, type: ProbeType, options?: { ctx?: number; maxBatch?: number; seed?: number }): Probe;
+export declare function decodeSteps(rg: ProbeExports, probe: Probe, steps: number, from?: number): void;
+export declare function prefillPrompt(rg: ProbeExports, probe: Probe, n: number): void;
+export declare function passes(rg: ProbeExports, probe: Probe, n: number, count: number, pos?: number): void;
+export declare function timeDecode(rg: ProbeExports, probe: Probe, options: { steps?: number; rounds?: number; from?: number; clock: Clock }): { msPerStep: number; rounds: number[] };
+export declare function timePrefill(rg: ProbeExports, probe: Probe, options: { n?: number; rounds?: number; clock: Clock }): { ms: number; rounds: number[] };
+export declare function timePasses(rg: ProbeExports, probe: Probe, options: { sizes?: number[]; pos?: number; rounds?: number; perRound?: number; clock: Clock }): Record<number, number>;
+export declare function freeModel(rg: ProbeExports, probe: Probe): void;
