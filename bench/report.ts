@@ -8,7 +8,7 @@ import type { EngineResult, Rate } from './measure.js';
 import { computedSpeedup, renderRecycle, type RecycleReport, type StepCosts } from './recycle.js';
 import type { EngineCosts } from './wasm-costs.js';
 import type { ColdStart } from './workerd/cold-start.js';
-import type { ProbeFigures } from './workerd/runtimes.js';
+import type { App, RuntimeFigures } from './workerd/runtimes.js';
 
 export const REPORT_VERSION = 2;
 export const OURS = 'ours';
@@ -61,9 +61,10 @@ export interface ModelReport {
 }
 
 export interface RuntimeComparison {
+  app: App;
   shape: string;
   type: string;
-  figures: ProbeFigures[];
+  figures: RuntimeFigures[];
   measured: Measured;
 }
 
@@ -111,7 +112,8 @@ export function mergeReports(previous: BenchReport | undefined, next: BenchRepor
     const engines = [...old.engines.filter((e) => !model.engines.some((n) => n.engine === e.engine)), ...model.engines];
     models[at] = { ...old, ...model, costs: model.costs ?? old.costs, step: model.step ?? old.step, coldStart: model.coldStart ?? old.coldStart, engines };
   }
-  const runtimes = [...previous.runtimes.filter((r) => !next.runtimes.some((n) => n.shape === r.shape && n.type === r.type)), ...next.runtimes];
+  const same = (a: RuntimeComparison, b: RuntimeComparison) => a.app === b.app && a.shape === b.shape && a.type === b.type;
+  const runtimes = [...previous.runtimes.filter((r) => !next.runtimes.some((n) => same(n, r))), ...next.runtimes];
   return {
     ...next,
     machine: { ...previous.machine, ...next.machine },
@@ -266,17 +268,22 @@ function overOurs(model: ModelReport, e: EngineReport, pick: (x: EngineReport) =
 
 export function renderRuntimes(r: RuntimeComparison): string {
   const base = r.figures[0]!;
+  const what =
+    r.app === 'probe'
+      ? `The bare engine (random weights of the ${r.shape} shape written into its memory, ${r.type}, no SDK)`
+      : `The SDK (loadModel → generate on the ${r.shape}-${r.type} bench file)`;
   const lines = [
-    `The bare engine (\`bench/workerd/compare.ts\`: random ${r.shape} weights, ${r.type}, no SDK) served by Node and by workerd with the V8 flags ` +
-      `shown, measured from outside by the serving process's CPU time, best of interleaved rounds (load ${load(r.measured)}).`,
+    `${what} served by Node and by workerd with the V8 flags and inspector sessions shown (\`bench/workerd/compare.ts --app ${r.app}\`), ` +
+      `measured from outside by the serving process's CPU time, best of interleaved rounds (load ${load(r.measured)}). ` +
+      'The inside clock is the runtime\'s own (workerd\'s ticks in whole milliseconds).',
     '',
-    '| runtime | decode ms/step | speed ÷ first row | prefill tok/s | ÷ first row | t(2)/t(1) | t(4)/t(1) |',
-    '| --- | ---: | ---: | ---: | ---: | ---: | ---: |',
+    '| runtime | decode ms/step | speed ÷ first row | inside clock ms/step | prefill tok/s | ÷ first row | t(2)/t(1) | t(4)/t(1) |',
+    '| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |',
   ];
   for (const f of r.figures) {
     const ratio = (n: number) => (f.passMs[n] && f.passMs[1] ? (f.passMs[n]! / f.passMs[1]!).toFixed(2) : '–');
     lines.push(
-      `| \`${f.runtime}\` | ${f.decodeMs.toFixed(2)} | ${times(base.decodeMs / f.decodeMs)} | ${f.prefillTokensPerSecond ? f.prefillTokensPerSecond.toFixed(0) : '–'} | ` +
+      `| \`${f.runtime}\` | ${f.decodeMs.toFixed(2)} | ${times(base.decodeMs / f.decodeMs)} | ${f.decodeInsideMs.toFixed(2)} | ${f.prefillTokensPerSecond ? f.prefillTokensPerSecond.toFixed(0) : '–'} | ` +
         `${f.prefillTokensPerSecond ? times(f.prefillTokensPerSecond / base.prefillTokensPerSecond) : '–'} | ${ratio(2)} | ${ratio(4)} |`,
     );
   }

@@ -17,7 +17,6 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { readGGUFHeader } from '../sdk/src/gguf/load.js';
 import { summarizeGGUF } from '../sdk/src/gguf/summary.js';
-import { createTokenizer } from '../sdk/src/tokenizer/index.js';
 import { LlamaCppEngine } from './engines/llama-cpp.js';
 import { forceCpuVariant, restoreCpuVariants } from './engines/llama-cpp-build.js';
 import { OursEngine } from './engines/ours.js';
@@ -27,6 +26,7 @@ import { SHAPES } from './forward/shapes.mjs';
 import { agreeingPrefix, benchmarkEngine, type Workload } from './measure.js';
 import { BENCH_MODELS, FILE_TYPES, benchHeadPath, benchModelPath, modelName, type BenchModel } from './models.js';
 import { renderPlot } from './plot.js';
+import { promptIds, repeated } from './prompt.js';
 import { RECYCLE_MODELS, benchRecycle, stepCosts } from './recycle.js';
 import {
   NATIVE,
@@ -49,9 +49,6 @@ const PARTS = ['engines', 'costs', 'step', 'coldstart', 'recycle', 'runtimes'] a
 type Part = (typeof PARTS)[number];
 const ENGINE_NAMES = ['ours', 'llama.cpp', 'wllama', 'workerd'] as const;
 const CONTEXT = 1024;
-const PROMPT =
-  'Once upon a time, in a small village by the sea, there lived an old fisherman who told stories to the children. ' +
-  'Every evening they gathered on the beach to hear about storms, whales and the lights that danced over the water.';
 /** The bare-engine runtimes compared by default (see workerd/compare.ts for more). */
 const RUNTIMES: Runtime[] = [
   { kind: 'node', flags: [] },
@@ -107,14 +104,8 @@ function measuredNow(before: number[]): Measured {
   return { date: new Date().toISOString(), loadAverageBefore: before, loadAverageAfter: os.loadavg() };
 }
 
-/** `ids` repeated to `n` ids. */
-function repeated(ids: number[], n: number): number[] {
-  return Array.from({ length: n }, (_, i) => ids[i % ids.length]!);
-}
-
 async function workload(path: string): Promise<Workload> {
-  const tokenizer = createTokenizer((await readGGUFHeader(path)).metadata);
-  const ids = tokenizer.encode(PROMPT);
+  const ids = await promptIds(path);
   return { decodePrompt: ids, decodeTokens: DECODE_TOKENS, prefillPrompt: repeated(ids, PREFILL_TOKENS), timedRuns: TIMED_RUNS };
 }
 
@@ -192,14 +183,32 @@ async function runModel(model: BenchModel): Promise<ModelReport> {
   return report;
 }
 
-async function runtimeComparison(): Promise<RuntimeComparison> {
-  const shape = 'smollm2-135m';
-  const type = 'q4_0';
-  console.log(`bare engine in Node and workerd (${shape} ${type}) …`);
-  const before = os.loadavg();
+/** The bare engine and the SDK, each in Node and in workerd with the settings that explain workerd's speed. */
+async function runtimeComparisons(): Promise<RuntimeComparison[]> {
+  const model: BenchModel = { shape: 'smollm2-135m', fileType: 'Q4_0' };
+  const modelPath = benchModelPath(model, console.log);
+  const comparisons: RuntimeComparison[] = [];
   mkdirSync(SCRATCH, { recursive: true });
-  const figures = await compareRuntimes({ shape, type, runtimes: RUNTIMES, rounds: quick ? 1 : 5, steps: quick ? 8 : 32, prefill: quick ? 64 : 256, sizes: [1, 2, 4], scratchDir: SCRATCH, log: console.log });
-  return { shape, type, figures, measured: measuredNow(before) };
+  for (const app of ['probe', 'sdk'] as const) {
+    console.log(`${app === 'probe' ? 'bare engine' : 'SDK'} in Node and workerd (${modelName(model)}) …`);
+    const before = os.loadavg();
+    const figures = await compareRuntimes({
+      app,
+      shape: model.shape,
+      type: model.fileType.toLowerCase(),
+      runtimes: RUNTIMES,
+      rounds: quick ? 1 : 5,
+      steps: quick ? 8 : 32,
+      prefill: quick ? 64 : 256,
+      sizes: [1, 2, 4],
+      modelPath,
+      promptIds: await promptIds(modelPath),
+      scratchDir: SCRATCH,
+      log: console.log,
+    });
+    comparisons.push({ app, shape: model.shape, type: model.fileType.toLowerCase(), figures, measured: measuredNow(before) });
+  }
+  return comparisons;
 }
 
 function readPrevious(): BenchReport | undefined {
@@ -239,7 +248,7 @@ async function main(): Promise<void> {
   } finally {
     restore?.();
   }
-  if (parts.has('runtimes')) report.runtimes.push(await runtimeComparison());
+  if (parts.has('runtimes')) report.runtimes.push(...(await runtimeComparisons()));
   if (parts.has('recycle')) {
     for (const file of RECYCLE_MODELS) {
       console.log(`${file} with its recycle head: decode modes …`);

@@ -1,14 +1,20 @@
 /**
- * `npx tsx bench/workerd/compare.ts [--shape S] [--type T] [--rounds N] [--steps N] [--prefill N] [--sizes 1,2]
- *  [--runtime 'node --flag' …]`: the bare-forward probe in Node and workerd with chosen V8 flags, side by
- * side (see runtimes.ts). Default runtimes: Node and workerd as they start, and each with the flags that
- * test the explanations for workerd's slower WebAssembly. Prints a table; asserts nothing.
+ * `NODE_OPTIONS=--experimental-websocket npx tsx bench/workerd/compare.ts [--app probe|sdk] [--shape S] [--type T]
+ *  [--rounds N] [--steps N] [--prefill N] [--sizes 1,2] [--runtime 'node --flag' …]`: the bare engine (probe) or the
+ * SDK (sdk, on the bench GGUF of that shape and type) in Node and in workerd with chosen V8 flags, side by side
+ * (see runtimes.ts). Default runtimes: both as they start, and each with the flags and settings that test the
+ * explanations for workerd's slower WebAssembly. Prints a markdown table; asserts nothing.
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { compareRuntimes, type Runtime } from './runtimes.js';
+import os from 'node:os';
+import type { ShapeName } from '../forward/shapes.mjs';
+import { FILE_TYPES, benchModelPath, type FileTypeName } from '../models.js';
+import { promptIds } from '../prompt.js';
+import { renderRuntimes } from '../report.js';
+import { compareRuntimes, type App, type Runtime } from './runtimes.js';
 
 export const DEFAULT_RUNTIMES = [
   'node',
@@ -18,6 +24,8 @@ export const DEFAULT_RUNTIMES = [
   'workerd',
   'workerd --no-wasm-bounds-checks',
   'workerd --liftoff-only',
+  'workerd +inspector=Runtime.enable,Network.enable',
+  'workerd +inspector=Debugger.enable',
 ];
 
 /**
@@ -40,39 +48,41 @@ export function parseRuntime(spec: string): Runtime {
 
 const { values: opt } = parseArgs({
   options: {
+    app: { type: 'string', default: 'probe' },
     shape: { type: 'string', default: 'smollm2-135m' },
-    type: { type: 'string', default: 'q8_0' },
+    type: { type: 'string', default: 'q4_0' },
     rounds: { type: 'string', default: '5' },
     steps: { type: 'string', default: '32' },
-    prefill: { type: 'string', default: '512' },
-    sizes: { type: 'string', default: '1,2,3,4' },
+    prefill: { type: 'string', default: '256' },
+    sizes: { type: 'string', default: '1,2,4' },
     runtime: { type: 'string', multiple: true },
   },
 });
-const scratchDir = mkdtempSync(join(tmpdir(), 'rg-probe-'));
+if (opt.app !== 'probe' && opt.app !== 'sdk') throw new Error(`--app is probe or sdk, not ${opt.app}`);
+const app: App = opt.app;
+const shape = opt.shape as ShapeName;
+const fileType = opt.type!.toUpperCase() as FileTypeName;
+if (app === 'sdk' && !FILE_TYPES[fileType]) throw new Error(`--type for the SDK is one of ${Object.keys(FILE_TYPES).join(', ')}`);
+const modelPath = app === 'sdk' ? benchModelPath({ shape, fileType }, console.log) : undefined;
+const scratchDir = mkdtempSync(join(tmpdir(), 'rg-runtimes-'));
 try {
+  const before = os.loadavg();
   const figures = await compareRuntimes({
-    shape: opt.shape!,
+    app,
+    shape,
     type: opt.type!,
     runtimes: (opt.runtime ?? DEFAULT_RUNTIMES).map(parseRuntime),
     rounds: Number(opt.rounds),
     steps: Number(opt.steps),
     prefill: Number(opt.prefill),
     sizes: opt.sizes ? opt.sizes.split(',').map(Number) : [],
+    modelPath,
+    promptIds: modelPath ? await promptIds(modelPath) : undefined,
     scratchDir,
     log: console.log,
   });
-  const base = figures[0]!;
-  console.log(`\n${opt.shape} ${opt.type}: CPU time of the serving process, best of ${opt.rounds} interleaved rounds`);
-  console.log('| runtime | decode ms/step | ÷ first (speed) | inside clock ms/step | prefill tok/s | ÷ first | t(2)/t(1) | t(4)/t(1) | WASM memory |');
-  console.log('| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |');
-  for (const f of figures) {
-    const ratio = (n: number) => (f.passMs[n] && f.passMs[1] ? (f.passMs[n]! / f.passMs[1]!).toFixed(2) : '–');
-    console.log(
-      `| ${f.runtime} | ${f.decodeMs.toFixed(2)} | ${(base.decodeMs / f.decodeMs).toFixed(2)}× | ${f.decodeInsideMs.toFixed(2)} | ` +
-        `${f.prefillTokensPerSecond.toFixed(0)} | ${(f.prefillTokensPerSecond / base.prefillTokensPerSecond).toFixed(2)}× | ${ratio(2)} | ${ratio(4)} | ${(f.memoryBytes / 2 ** 20).toFixed(0)} MiB |`,
-    );
-  }
+  const measured = { date: new Date().toISOString(), loadAverageBefore: before, loadAverageAfter: os.loadavg() };
+  console.log(`\n${renderRuntimes({ app, shape, type: opt.type!, figures, measured })}`);
 } finally {
   rmSync(scratchDir, { recursive: true, force: true });
 }

@@ -1,26 +1,31 @@
 /**
- * Starts the bare-forward probe (probe-handler.mjs) in Node and in workerd, each with chosen V8 flags,
- * and measures every runtime from outside the same way: an HTTP request runs the work, and the CPU time
- * the serving process spent on it is read from /proc (all its threads, nanoseconds), so that other
- * jobs on a shared machine inflate the figures far less than they would the wall clock.
+ * Serves one of two apps in Node and in workerd, each with chosen V8 flags, and measures every runtime from
+ * outside the same way: an HTTP request runs the work, and the CPU time the serving process spent on it is
+ * read from /proc (all its threads, nanoseconds), which other jobs on a shared machine inflate far less
+ * than the wall clock. Runtimes take turns round by round, and each keeps its best round.
+ *  - `probe`: the bare engine on random weights written into its memory (probe-handler.mjs, no SDK);
+ *  - `sdk`: the SDK's loadModel → generate on a bench GGUF (sdk-handler.ts), as the product runs it.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { copyFileSync, mkdirSync, writeFileSync } from 'node:fs';
+import { copyFileSync, mkdirSync, readdirSync, writeFileSync } from 'node:fs';
+import { request } from 'node:http';
 import { createServer } from 'node:net';
-import { dirname, join } from 'node:path';
+import { basename, dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { bundleBenchWorker } from './miniflare.js';
 import { processCpuMs } from './proc.js';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const WORKERD = join(ROOT, 'node_modules', 'workerd', 'bin', 'workerd');
 /** Files the probe Worker is made of, by module name (= path from the repository root). */
-const WORKER_MODULES = ['bench/workerd/probe-worker.mjs', 'bench/workerd/probe-handler.mjs', 'bench/forward/core.mjs', 'bench/forward/shapes.mjs'];
+const PROBE_MODULES = ['bench/workerd/probe-worker.mjs', 'bench/workerd/probe-handler.mjs', 'bench/forward/core.mjs', 'bench/forward/shapes.mjs'];
 const ENGINE = 'sdk/wasm/recyclegpt.wasm';
 /** As wrangler.toml. */
 const COMPATIBILITY_DATE = '2025-09-01';
 
+export type App = 'probe' | 'sdk';
+
 export interface Runtime {
-  /** 'node' or 'workerd'. */
   kind: 'node' | 'workerd';
   /** V8 flags the process starts with. */
   flags: string[];
@@ -36,11 +41,11 @@ export interface Runtime {
 export const runtimeName = (r: Runtime) =>
   [r.kind, ...r.flags, ...(r.serveArgs ?? []), ...(r.inspector ? [`+inspector[${r.inspector.join(',')}]`] : [])].join(' ');
 
-export interface RunningProbe {
+export interface Served {
   runtime: Runtime;
   pid: number;
-  /** Work done by one request: CPU ms of the serving process and wall ms measured inside it. */
-  request(path: string): Promise<{ cpuMs: number; insideMs: number; memoryBytes: number }>;
+  /** One request: CPU ms the serving process spent on it, and its JSON answer. */
+  request<T>(path: string, body?: unknown): Promise<{ cpuMs: number; answer: T }>;
   stop(): Promise<void>;
 }
 
@@ -55,61 +60,78 @@ async function freePort(): Promise<number> {
   });
 }
 
-/** A workerd config serving the probe Worker with `flags` (workerd refuses flags its V8 does not know). */
-function workerdConfig(dir: string, port: number, flags: string[]): string {
-  for (const file of [...WORKER_MODULES, ENGINE]) {
-    mkdirSync(join(dir, dirname(file)), { recursive: true });
-    copyFileSync(join(ROOT, file), join(dir, file));
-  }
-  const modules = [
-    ...WORKER_MODULES.map((m) => `(name = "${m}", esModule = embed "${m}")`),
-    `(name = "bench/workerd/recyclegpt.wasm", wasm = embed "${ENGINE}")`,
-  ];
+/** A workerd config serving `modules` (the first is the main one) with `flags` (workerd refuses flags its V8 does not know). */
+function workerdConfig(dir: string, port: number, flags: string[], modules: string[], modelDir?: string): string {
+  const files = modelDir ? `,\n    (name = "files", disk = (path = ${JSON.stringify(modelDir)}, writable = false))` : '';
+  const bindings = modelDir ? '\n  bindings = [(name = "MODEL_FILES", service = "files")],' : '';
   const config = `using Workerd = import "/workerd/workerd.capnp";
 const config :Workerd.Config = (
-  services = [(name = "probe", worker = .probe)],
-  sockets = [(name = "http", address = "127.0.0.1:${port}", http = (), service = "probe")],
+  services = [
+    (name = "app", worker = .app)${files}
+  ],
+  sockets = [(name = "http", address = "127.0.0.1:${port}", http = (), service = "app")],
   v8Flags = [${flags.map((f) => JSON.stringify(f)).join(', ')}],
 );
-const probe :Workerd.Worker = (
+const app :Workerd.Worker = (
   modules = [
     ${modules.join(',\n    ')}
-  ],
+  ],${bindings}
   compatibilityDate = "${COMPATIBILITY_DATE}",
 );
 `;
-  const path = join(dir, 'probe.capnp');
+  const path = join(dir, 'app.capnp');
   writeFileSync(path, config);
   return path;
 }
 
-export async function startProbe(runtime: Runtime, scratchDir: string): Promise<RunningProbe> {
+/** The probe's files copied under `dir`, as workerd module declarations. */
+function probeModules(dir: string): string[] {
+  for (const file of [...PROBE_MODULES, ENGINE]) {
+    mkdirSync(join(dir, dirname(file)), { recursive: true });
+    copyFileSync(join(ROOT, file), join(dir, file));
+  }
+  return [...PROBE_MODULES.map((m) => `(name = "${m}", esModule = embed "${m}")`), `(name = "bench/workerd/recyclegpt.wasm", wasm = embed "${ENGINE}")`];
+}
+
+/** The SDK Worker bundled into `dir`, as workerd module declarations. */
+async function sdkModules(dir: string): Promise<string[]> {
+  const main = await bundleBenchWorker(dir);
+  const wasm = readdirSync(dir).filter((f) => f.endsWith('.wasm'));
+  return [`(name = "${basename(main)}", esModule = embed "${basename(main)}")`, ...wasm.map((f) => `(name = "${f}", wasm = embed "${f}")`)];
+}
+
+export async function serve(runtime: Runtime, app: App, scratchDir: string, modelDir?: string): Promise<Served> {
   const port = await freePort();
   let child: ChildProcess;
   if (runtime.kind === 'node') {
-    child = spawn(process.execPath, [...runtime.flags, join(ROOT, 'bench/workerd/probe-node.mjs'), String(port)], { stdio: ['ignore', 'ignore', 'pipe'] });
+    const script = app === 'probe' ? [join(ROOT, 'bench/workerd/probe-node.mjs'), String(port)] : ['--import', 'tsx', join(ROOT, 'bench/workerd/sdk-node.ts'), String(port), modelDir!];
+    child = spawn(process.execPath, [...runtime.flags, ...script], { cwd: ROOT, stdio: ['ignore', 'ignore', 'pipe'] });
   } else {
-    const dir = join(scratchDir, `workerd-${port}`);
-    const config = workerdConfig(dir, port, runtime.flags);
+    const dir = join(scratchDir, `${app}-${port}`);
+    mkdirSync(dir, { recursive: true });
+    const modules = app === 'probe' ? probeModules(dir) : await sdkModules(dir);
+    const config = workerdConfig(dir, port, runtime.flags, modules, app === 'sdk' ? modelDir : undefined);
     const inspect = runtime.inspector ? [`--inspector-addr=127.0.0.1:${await freePort()}`] : [];
-    child = spawn(WORKERD, ['serve', config, ...inspect, ...(runtime.serveArgs ?? [])], { cwd: dir, stdio: ['ignore', 'ignore', 'pipe'] });
+    child = spawn(WORKERD, ['serve', '--verbose', config, ...inspect, ...(runtime.serveArgs ?? [])], { cwd: dir, stdio: ['ignore', 'pipe', 'pipe'] });
+    child.stdout!.on('data', (chunk) => (stderr += chunk));
   }
   let stderr = '';
   child.stderr!.on('data', (chunk) => (stderr += chunk));
-  const base = `http://127.0.0.1:${port}`;
-  const get = async (path: string) => {
-    const response = await fetch(base + path);
-    const body = (await response.json()) as { ms: number; memoryBytes: number; error?: string };
-    if (!response.ok) throw new Error(`${runtimeName(runtime)} ${path}: ${body.error ?? response.status}`);
-    return body;
+  const call = async <T>(path: string, body?: unknown): Promise<T> => {
+    const { status, text } = await post(port, path, body).catch((error: Error) => {
+      throw new Error(`${runtimeName(runtime)} ${path}: ${error.message}; its output: ${stderr.slice(-2000)}`);
+    });
+    const answer = JSON.parse(text) as T & { error?: string };
+    if (status !== 200) throw new Error(`${runtimeName(runtime)} ${path}: ${answer.error ?? status}`);
+    return answer;
   };
   for (let i = 0; ; i++) {
     if (child.exitCode !== null) throw new Error(`${runtimeName(runtime)} exited (${child.exitCode}): ${stderr}`);
     try {
-      await get('/health');
+      await call('/health');
       break;
     } catch (error) {
-      if (i > 200) throw new Error(`${runtimeName(runtime)} did not answer on ${base}: ${String(error)} ${stderr}`);
+      if (i > 400) throw new Error(`${runtimeName(runtime)} did not answer on port ${port}: ${String(error)} ${stderr}`);
       await new Promise((r) => setTimeout(r, 50));
     }
   }
@@ -117,10 +139,10 @@ export async function startProbe(runtime: Runtime, scratchDir: string): Promise<
   return {
     runtime,
     pid: child.pid!,
-    async request(path) {
+    async request<T>(path: string, body?: unknown) {
       const before = processCpuMs(child.pid!);
-      const { ms, memoryBytes } = await get(path);
-      return { cpuMs: processCpuMs(child.pid!) - before, insideMs: ms, memoryBytes };
+      const answer = await call<T>(path, body);
+      return { cpuMs: processCpuMs(child.pid!) - before, answer };
     },
     async stop() {
       session?.close();
@@ -132,75 +154,23 @@ export async function startProbe(runtime: Runtime, scratchDir: string): Promise<
   };
 }
 
-export interface ProbeFigures {
-  runtime: string;
-  /** ms per greedy decode step (CPU of the serving process), the best round. */
-  decodeMs: number;
-  /** Same, by the clock inside the runtime. */
-  decodeInsideMs: number;
-  /** Prompt tokens per second (CPU), the best round. */
-  prefillTokensPerSecond: number;
-  /** ms of one n-token pass (CPU), the best round, keyed by n. */
-  passMs: Record<number, number>;
-  memoryBytes: number;
-}
-
-export interface CompareOptions {
-  shape: string;
-  type: string;
-  runtimes: Runtime[];
-  rounds?: number;
-  steps?: number;
-  prefill?: number;
-  sizes?: number[];
-  passCount?: number;
-  scratchDir: string;
-  log?: (line: string) => void;
-}
-
 /**
- * Every runtime serves the same random model; the measurements are interleaved round by round (the
- * runtimes take turns) so that load from other jobs hits them alike, and each keeps its best round.
+ * One request on a new connection (fetch's pooled keep-alive connections race workerd closing idle ones:
+ * the next request then fails at once with "other side closed").
  */
-export async function compareRuntimes(options: CompareOptions): Promise<ProbeFigures[]> {
-  const { shape, type, rounds = 5, steps = 32, prefill = 512, sizes = [1, 2, 3, 4], passCount = 10, log = () => {} } = options;
-  const probes: RunningProbe[] = [];
-  try {
-    for (const runtime of options.runtimes) {
-      const probe = await startProbe(runtime, options.scratchDir);
-      probes.push(probe);
-      await probe.request(`/build?shape=${shape}&type=${type}&ctx=${Math.max(1024, prefill + 64)}`);
-      // Warm-up: V8 compiles hot functions with Liftoff first and tiers them up to TurboFan as they run.
-      for (let i = 0; i < 2; i++) await probe.request(`/decode?steps=${steps}`);
-      if (prefill > 0) await probe.request(`/prefill?n=${prefill}`);
-      log(`  ${runtimeName(runtime)}: ready`);
-    }
-    const best = probes.map(() => ({ decode: Infinity, decodeInside: Infinity, prefill: Infinity, pass: {} as Record<number, number>, memory: 0 }));
-    for (let round = 0; round < rounds; round++) {
-      for (let i = 0; i < probes.length; i++) {
-        const k = (i + round) % probes.length; // rotate who goes first
-        const probe = probes[k]!;
-        const b = best[k]!;
-        const decode = await probe.request(`/decode?steps=${steps}`);
-        b.decode = Math.min(b.decode, decode.cpuMs / steps);
-        b.decodeInside = Math.min(b.decodeInside, decode.insideMs / steps);
-        if (prefill > 0) b.prefill = Math.min(b.prefill, (await probe.request(`/prefill?n=${prefill}`)).cpuMs);
-        for (const n of sizes) b.pass[n] = Math.min(b.pass[n] ?? Infinity, (await probe.request(`/passes?n=${n}&count=${passCount}`)).cpuMs / passCount);
-        b.memory = decode.memoryBytes;
-      }
-      log(`  round ${round + 1}/${rounds}: ${probes.map((p, k) => `${runtimeName(p.runtime)} ${best[k]!.decode.toFixed(2)} ms`).join(', ')}`);
-    }
-    return probes.map((probe, k) => ({
-      runtime: runtimeName(probe.runtime),
-      decodeMs: best[k]!.decode,
-      decodeInsideMs: best[k]!.decodeInside,
-      prefillTokensPerSecond: prefill > 0 ? (prefill * 1000) / best[k]!.prefill : 0,
-      passMs: best[k]!.pass,
-      memoryBytes: best[k]!.memory,
-    }));
-  } finally {
-    for (const probe of probes) await probe.stop();
-  }
+function post(port: number, path: string, body?: unknown): Promise<{ status: number; text: string }> {
+  return new Promise((resolve, reject) => {
+    const payload = body === undefined ? undefined : JSON.stringify(body);
+    const req = request({ host: '127.0.0.1', port, path, method: payload ? 'POST' : 'GET', agent: false }, (res) => {
+      let text = '';
+      res.setEncoding('utf8');
+      res.on('data', (chunk) => (text += chunk));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, text }));
+      res.on('error', reject);
+    });
+    req.on('error', reject);
+    req.end(payload);
+  });
 }
 
 /** Connects a DevTools-protocol client to workerd's inspector and sends `methods` (answers are not awaited). */
@@ -214,4 +184,113 @@ async function attachInspector(child: ChildProcess, methods: string[]): Promise<
   await new Promise((resolve, reject) => ((socket.onopen = resolve), (socket.onerror = reject)));
   methods.forEach((method, id) => socket.send(JSON.stringify({ id: id + 1, method })));
   return socket;
+}
+
+export interface RuntimeFigures {
+  runtime: string;
+  /** ms per greedy decode step (CPU of the serving process), the best round. */
+  decodeMs: number;
+  /** Same, by the clock inside the runtime (workerd's ticks in whole milliseconds). */
+  decodeInsideMs: number;
+  /** Prompt tokens per second (CPU), the best round; 0 when not measured. */
+  prefillTokensPerSecond: number;
+  /** probe only: ms of one n-token pass (CPU), the best round, keyed by n. */
+  passMs: Record<number, number>;
+}
+
+export interface CompareOptions {
+  app: App;
+  shape: string;
+  type: string;
+  runtimes: Runtime[];
+  rounds?: number;
+  steps?: number;
+  prefill?: number;
+  /** probe only: n-token passes to time. */
+  sizes?: number[];
+  scratchDir: string;
+  /** sdk only: the model (a bench GGUF) and the decode prompt. */
+  modelPath?: string;
+  promptIds?: number[];
+  log?: (line: string) => void;
+}
+
+/** One app's workload on one served runtime: set up once, then measured round by round. */
+interface Subject {
+  served: Served;
+  best: RuntimeFigures;
+  /** Runs the workload once; its figures count only when `record`. */
+  round(record: boolean): Promise<void>;
+}
+
+const unmeasured = (served: Served): RuntimeFigures => ({ runtime: runtimeName(served.runtime), decodeMs: Infinity, decodeInsideMs: Infinity, prefillTokensPerSecond: 0, passMs: {} });
+
+function probeSubject(served: Served, o: Required<Pick<CompareOptions, 'steps' | 'prefill' | 'sizes'>>): Subject {
+  const best = unmeasured(served);
+  const passCount = 10;
+  return {
+    served,
+    best,
+    async round(record) {
+      const decode = await served.request<{ ms: number }>(`/decode?steps=${o.steps}`);
+      if (!record) return;
+      best.decodeMs = Math.min(best.decodeMs, decode.cpuMs / o.steps);
+      best.decodeInsideMs = Math.min(best.decodeInsideMs, decode.answer.ms / o.steps);
+      if (o.prefill > 0) best.prefillTokensPerSecond = Math.max(best.prefillTokensPerSecond, (o.prefill * 1000) / (await served.request(`/prefill?n=${o.prefill}`)).cpuMs);
+      for (const n of o.sizes) best.passMs[n] = Math.min(best.passMs[n] ?? Infinity, (await served.request(`/passes?n=${n}&count=${passCount}`)).cpuMs / passCount);
+    },
+  };
+}
+
+function sdkSubject(served: Served, o: Required<Pick<CompareOptions, 'steps' | 'prefill' | 'promptIds'>>): Subject {
+  const best = unmeasured(served);
+  const long = Array.from({ length: o.prefill }, (_, i) => o.promptIds[i % o.promptIds.length]!);
+  const run = (promptIds: number[], maxTokens: number) => served.request<{ decodeMs: number }>('/run', { promptIds, maxTokens });
+  // Decode steps only: the same prompt with 1 token and with steps + 1 tokens, the best of each, by difference
+  // (the best of the differences would favour rounds where the 1-token request happened to be slow).
+  let one = Infinity;
+  let many = Infinity;
+  return {
+    served,
+    best,
+    async round(record) {
+      const a = await run(o.promptIds, 1);
+      const b = await run(o.promptIds, o.steps + 1);
+      if (!record) return;
+      one = Math.min(one, a.cpuMs);
+      many = Math.min(many, b.cpuMs);
+      best.decodeMs = (many - one) / o.steps;
+      best.decodeInsideMs = Math.min(best.decodeInsideMs, b.answer.decodeMs / o.steps);
+      if (o.prefill > 0) best.prefillTokensPerSecond = Math.max(best.prefillTokensPerSecond, (o.prefill * 1000) / (await run(long, 1)).cpuMs);
+    },
+  };
+}
+
+export async function compareRuntimes(options: CompareOptions): Promise<RuntimeFigures[]> {
+  const { app, shape, type, rounds = 5, steps = 32, prefill = 256, sizes = [1, 2, 4], log = () => {} } = options;
+  const subjects: Subject[] = [];
+  try {
+    for (const runtime of options.runtimes) {
+      const modelDir = options.modelPath ? dirname(options.modelPath) : undefined;
+      const served = await serve(runtime, app, options.scratchDir, modelDir);
+      let subject: Subject;
+      if (app === 'probe') {
+        subjects.push((subject = probeSubject(served, { steps, prefill, sizes })));
+        await served.request(`/build?shape=${shape}&type=${type}&ctx=${Math.max(1024, prefill + 64)}`);
+      } else {
+        subjects.push((subject = sdkSubject(served, { steps, prefill, promptIds: options.promptIds! })));
+        await served.request('/load', { key: basename(options.modelPath!), contextLength: Math.max(1024, prefill + steps + options.promptIds!.length) });
+      }
+      // Warm-up: V8 compiles hot functions with Liftoff first and tiers them up to TurboFan as they run.
+      await subject.round(false);
+      log(`  ${runtimeName(runtime)}: ready`);
+    }
+    for (let round = 0; round < rounds; round++) {
+      for (let i = 0; i < subjects.length; i++) await subjects[(i + round) % subjects.length]!.round(true); // rotate who goes first
+      log(`  round ${round + 1}/${rounds}: ${subjects.map((s) => `${s.best.runtime} ${s.best.decodeMs.toFixed(2)} ms`).join(', ')}`);
+    }
+    return subjects.map((s) => s.best);
+  } finally {
+    for (const s of subjects) await s.served.stop();
+  }
 }

@@ -1,0 +1,16 @@
+/** sdk-handler.ts served by Node: `node [V8 flags] --import tsx bench/workerd/sdk-node.ts PORT MODEL_DIR`. */
+import { existsSync, readFileSync } from 'node:fs';
+import { createServer } from 'node:http';
+import { join } from 'node:path';
+import { makeSdkHandler } from './sdk-handler.js';
+
+const [port, modelDir] = process.argv.slice(2) as [string, string];
+const engine = await WebAssembly.compile(readFileSync(new URL('../../sdk/wasm/recyclegpt.wasm', import.meta.url)));
+const handle = makeSdkHandler(engine, async (key) => (existsSync(join(modelDir, key)) ? join(modelDir, key) : undefined));
+createServer(async (req, res) => {
+  const chunks: Buffer[] = [];
+  for await (const chunk of req) chunks.push(chunk as Buffer);
+  const response = await handle(new Request(`http://localhost${req.url}`, { method: req.method, body: req.method === 'GET' ? undefined : Buffer.concat(chunks) }));
+  res.writeHead(response.status, { 'content-type': 'application/json' });
+  res.end(await response.text());
+}).listen(Number(port), '127.0.0.1');
