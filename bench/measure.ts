@@ -14,7 +14,7 @@ export interface EngineResult {
   decode: Rate;
   /** Tokens per second of a long prompt up to the first generated token; best run. */
   prefill: Rate;
-  /** Every timed run, for judging noise. */
+  /** Every timed run, for judging noise (fewer than asked where the time budget ran out). */
   runs: Array<{ decode: Rate; prefill: Rate }>;
   /** Greedy output of the first timed decode run. */
   tokens: number[];
@@ -30,6 +30,8 @@ export interface Workload {
   /** Prompt of the prefill runs (e.g. 512 tokens); each generates one token. */
   prefillPrompt: number[];
   timedRuns: number;
+  /** Once this many seconds of timed runs have passed, no further run starts (slow engines on large models get fewer). */
+  budgetSeconds: number;
 }
 
 const decodeRate = (r: DecodeResult): Rate => ({ tokensPerSecond: perSecond(r.tokens.length - 1, r.decodeMs), cpuTokensPerSecond: perSecond(r.tokens.length - 1, r.decodeCpuMs) });
@@ -46,7 +48,8 @@ export async function benchmarkEngine(engine: Engine, modelPath: string, work: W
     await engine.decode(work.decodePrompt.slice(0, 16), 8);
     const runs = [];
     const outputs: number[][] = [];
-    for (let i = 0; i < work.timedRuns; i++) {
+    const start = performance.now();
+    for (let i = 0; i < work.timedRuns && (i === 0 || performance.now() - start < work.budgetSeconds * 1000); i++) {
       const decoded = await engine.decode(work.decodePrompt, work.decodeTokens);
       const prefilled = await engine.decode(work.prefillPrompt, 1);
       outputs.push(decoded.tokens);
