@@ -36,3 +36,4 @@ export declare function timeDecode(rg: ProbeExports, probe: Probe, options: { st
 export declare function timePrefill(rg: ProbeExports, probe: Probe, options: { n?: number; rounds?: number; clock: Clock }): { ms: number; rounds: number[] };
 export declare function timePasses(rg: ProbeExports, probe: Probe, options: { sizes?: number[]; pos?: number; rounds?: number; perRound?: number; clock: Clock }): Record<number, number>;
 export declare function freeModel(rg: ProbeExports, probe: Probe): void;
+export declare function wasmFeatures(): { relaxedSimd: boolean };

@@ -187,3 +187,19 @@ export function freeModel(rg, probe) {
   rg.rg_free(probe.tokens, 4 * probe.maxBatch);
   rg.rg_model_free(probe.model);
 }
+
+/**
+ * A module whose one function is `i32x4.relaxed_dot_i8x16_i7x16_add_s` (relaxed SIMD's 8-bit dot product):
+ * WebAssembly.validate says whether the runtime would run a relaxed-SIMD build of the engine.
+ */
+const RELAXED_DOT = new Uint8Array([
+  0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00, // magic, version
+  0x01, 0x08, 0x01, 0x60, 0x03, 0x7b, 0x7b, 0x7b, 0x01, 0x7b, // type: (v128 v128 v128) -> v128
+  0x03, 0x02, 0x01, 0x00, // one function of that type
+  0x0a, 0x0d, 0x01, 0x0b, 0x00, 0x20, 0x00, 0x20, 0x01, 0x20, 0x02, 0xfd, 0x93, 0x02, 0x0b, // local.get 0 1 2, 0xfd 0x113, end
+]);
+
+/** What the runtime's WebAssembly supports, of what the engine's builds use or could. */
+export function wasmFeatures() {
+  return { relaxedSimd: WebAssembly.validate(RELAXED_DOT) };
+}

@@ -4,8 +4,9 @@
 //   /decode?steps=32                       greedy decode steps from position 0
 //   /prefill?n=512                         a prompt from position 0, in passes of 32 tokens
 //   /passes?n=2&count=10                   n-token passes at position 64, logits for every row
+//   /features                              what the runtime's WebAssembly supports (relaxed SIMD)
 // Every answer: { ms } measured inside (wall clock), the engine's memory size, the model's size.
-import { buildRandomModel, decodeSteps, freeModel, passes, prefillPrompt } from '../forward/core.mjs';
+import { buildRandomModel, decodeSteps, freeModel, passes, prefillPrompt, wasmFeatures } from '../forward/core.mjs';
 import { SHAPES } from '../forward/shapes.mjs';
 
 export function makeHandler(engineModule) {
@@ -36,6 +37,8 @@ export function makeHandler(engineModule) {
           break;
         case '/health':
           break;
+        case '/features':
+          return Response.json(wasmFeatures());
         default:
           return Response.json({ error: `no route ${url.pathname}` }, { status: 404 });
       }

@@ -196,6 +196,8 @@ export interface RuntimeFigures {
   prefillTokensPerSecond: number;
   /** probe only: ms of one n-token pass (CPU), the best round, keyed by n. */
   passMs: Record<number, number>;
+  /** probe only: whether the runtime validates relaxed SIMD's 8-bit dot product. */
+  relaxedSimd?: boolean;
 }
 
 export interface CompareOptions {
@@ -276,6 +278,7 @@ export async function compareRuntimes(options: CompareOptions): Promise<RuntimeF
       let subject: Subject;
       if (app === 'probe') {
         subjects.push((subject = probeSubject(served, { steps, prefill, sizes })));
+        subject.best.relaxedSimd = (await served.request<{ relaxedSimd: boolean }>('/features')).answer.relaxedSimd;
         await served.request(`/build?shape=${shape}&type=${type}&ctx=${Math.max(1024, prefill + 64)}`);
       } else {
         subjects.push((subject = sdkSubject(served, { steps, prefill, promptIds: options.promptIds! })));
