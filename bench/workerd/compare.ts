@@ -29,7 +29,7 @@ export const DEFAULT_RUNTIMES = [
 ];
 
 /**
- * 'node --v8-flag …' or 'workerd --v8-flag … [+inspector=Runtime.enable,Network.enable] [+serve=--debug-port=…]'
+ * 'node --v8-flag … [+inspector=…]' or 'workerd --v8-flag … [+inspector=Runtime.enable,Network.enable] [+serve=--debug-port=…]'
  * → a Runtime: V8 flags, an attached inspector client and the methods it sends, more `workerd serve` options.
  */
 export function parseRuntime(spec: string): Runtime {
@@ -37,8 +37,8 @@ export function parseRuntime(spec: string): Runtime {
   if (kind !== 'node' && kind !== 'workerd') throw new Error(`runtime '${spec}' must start with node or workerd`);
   const runtime: Runtime = { kind, flags: words.filter((w) => !w.startsWith('+')) };
   for (const word of words.filter((w) => w.startsWith('+'))) {
-    if (kind !== 'workerd') throw new Error(`runtime '${spec}': ${word} is for workerd`);
     const [option, value = ''] = word.slice(1).split(/=(.*)/s);
+    if (option === 'serve' && kind !== 'workerd') throw new Error(`runtime '${spec}': +serve is for workerd`);
     if (option === 'inspector') runtime.inspector = value.split(',').filter(Boolean);
     else if (option === 'serve') (runtime.serveArgs ??= []).push(value);
     else throw new Error(`runtime '${spec}': unknown option ${word}`);

@@ -13,6 +13,7 @@ import { createServer } from 'node:net';
 import { basename, dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { bundleBenchWorker } from './miniflare.js';
+import { Cdp } from './cdp.js';
 import { processCpuMs } from './proc.js';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
@@ -30,8 +31,8 @@ export interface Runtime {
   /** V8 flags the process starts with. */
   flags: string[];
   /**
-   * workerd only: its inspector listening, and a DevTools-protocol client attached that sends these
-   * methods, as `wrangler dev`'s inspector proxy does (Runtime.enable, Network.enable).
+   * The runtime's inspector listening and a DevTools-protocol client attached that sends these methods
+   * (e.g. Runtime.enable, Network.enable, as `wrangler dev`'s inspector proxy does; Debugger.enable, as DevTools does).
    */
   inspector?: string[];
   /** workerd only: more `workerd serve` options (as `wrangler dev` passes --debug-port). */
@@ -44,6 +45,8 @@ export const runtimeName = (r: Runtime) =>
 export interface Served {
   runtime: Runtime;
   pid: number;
+  /** The attached inspector client, when the runtime asked for one. */
+  cdp?: Cdp;
   /** One request: CPU ms the serving process spent on it, and its JSON answer. */
   request<T>(path: string, body?: unknown): Promise<{ cpuMs: number; answer: T }>;
   stop(): Promise<void>;
@@ -103,15 +106,17 @@ async function sdkModules(dir: string): Promise<string[]> {
 export async function serve(runtime: Runtime, app: App, scratchDir: string, modelDir?: string): Promise<Served> {
   const port = await freePort();
   let child: ChildProcess;
+  const inspectorAddress = runtime.inspector ? `127.0.0.1:${await freePort()}` : undefined;
   if (runtime.kind === 'node') {
     const script = app === 'probe' ? [join(ROOT, 'bench/workerd/probe-node.mjs'), String(port)] : ['--import', 'tsx', join(ROOT, 'bench/workerd/sdk-node.ts'), String(port), modelDir!];
-    child = spawn(process.execPath, [...runtime.flags, ...script], { cwd: ROOT, stdio: ['ignore', 'ignore', 'pipe'] });
+    const inspect = inspectorAddress ? [`--inspect=${inspectorAddress}`] : [];
+    child = spawn(process.execPath, [...runtime.flags, ...inspect, ...script], { cwd: ROOT, stdio: ['ignore', 'ignore', 'pipe'] });
   } else {
     const dir = join(scratchDir, `${app}-${port}`);
     mkdirSync(dir, { recursive: true });
     const modules = app === 'probe' ? probeModules(dir) : await sdkModules(dir);
     const config = workerdConfig(dir, port, runtime.flags, modules, app === 'sdk' ? modelDir : undefined);
-    const inspect = runtime.inspector ? [`--inspector-addr=127.0.0.1:${await freePort()}`] : [];
+    const inspect = inspectorAddress ? [`--inspector-addr=${inspectorAddress}`] : [];
     child = spawn(WORKERD, ['serve', '--verbose', config, ...inspect, ...(runtime.serveArgs ?? [])], { cwd: dir, stdio: ['ignore', 'pipe', 'pipe'] });
     child.stdout!.on('data', (chunk) => (stderr += chunk));
   }
@@ -135,17 +140,20 @@ export async function serve(runtime: Runtime, app: App, scratchDir: string, mode
       await new Promise((r) => setTimeout(r, 50));
     }
   }
-  const session = runtime.inspector && (await attachInspector(child, runtime.inspector));
+  const cdp = inspectorAddress ? await Cdp.connect(inspectorAddress) : undefined;
+  // Sent, not awaited: wrangler's proxy does not wait either, and a method may answer only later.
+  for (const method of runtime.inspector ?? []) void cdp!.send(method).catch(() => undefined);
   return {
     runtime,
     pid: child.pid!,
+    cdp,
     async request<T>(path: string, body?: unknown) {
       const before = processCpuMs(child.pid!);
       const answer = await call<T>(path, body);
       return { cpuMs: processCpuMs(child.pid!) - before, answer };
     },
     async stop() {
-      session?.close();
+      cdp?.close();
       if (child.exitCode !== null) return;
       const exited = new Promise((r) => child.once('exit', r));
       child.kill('SIGTERM');
@@ -171,19 +179,6 @@ function post(port: number, path: string, body?: unknown): Promise<{ status: num
     req.on('error', reject);
     req.end(payload);
   });
-}
-
-/** Connects a DevTools-protocol client to workerd's inspector and sends `methods` (answers are not awaited). */
-async function attachInspector(child: ChildProcess, methods: string[]): Promise<WebSocket> {
-  if (typeof WebSocket === 'undefined') throw new Error('attaching an inspector needs a global WebSocket: on Node 20 run with NODE_OPTIONS=--experimental-websocket');
-  const address = (child.spawnargs.find((a) => a.startsWith('--inspector-addr=')) ?? '').slice('--inspector-addr='.length);
-  const targets = (await (await fetch(`http://${address}/json/list`)).json()) as Array<{ webSocketDebuggerUrl: string }>;
-  const url = targets[0]?.webSocketDebuggerUrl;
-  if (!url) throw new Error(`workerd's inspector at ${address} lists no worker`);
-  const socket = new WebSocket(url);
-  await new Promise((resolve, reject) => ((socket.onopen = resolve), (socket.onerror = reject)));
-  methods.forEach((method, id) => socket.send(JSON.stringify({ id: id + 1, method })));
-  return socket;
 }
 
 export interface RuntimeFigures {
