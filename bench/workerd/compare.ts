@@ -1,6 +1,6 @@
 /**
  * `NODE_OPTIONS=--experimental-websocket npx tsx bench/workerd/compare.ts [--app probe|sdk] [--shape S] [--type T]
- *  [--rounds N] [--steps N] [--prefill N] [--sizes 1,2] [--runtime 'node --flag' …]`: the bare engine (probe) or the
+ *  [--rounds N] [--steps N] [--prefill N] [--sizes 1,2] [--from N] [--runtime 'node --flag' …]`: the bare engine (probe) or the
  * SDK (sdk, on the bench GGUF of that shape and type) in Node and in workerd with chosen V8 flags, side by side
  * (see runtimes.ts). Default runtimes: both as they start, and each with the flags and settings that test the
  * explanations for workerd's slower WebAssembly. Prints a markdown table; asserts nothing.
@@ -55,6 +55,7 @@ const { values: opt } = parseArgs({
     steps: { type: 'string', default: '32' },
     prefill: { type: 'string', default: '256' },
     sizes: { type: 'string', default: '1,2,4' },
+    from: { type: 'string', default: '0' },
     runtime: { type: 'string', multiple: true },
   },
 });
@@ -76,6 +77,7 @@ try {
     steps: Number(opt.steps),
     prefill: Number(opt.prefill),
     sizes: opt.sizes ? opt.sizes.split(',').map(Number) : [],
+    from: Number(opt.from),
     modelPath,
     promptIds: modelPath ? await promptIds(modelPath) : undefined,
     scratchDir,

@@ -1,7 +1,7 @@
 // The bare-forward probe (bench/forward/core.mjs) behind a fetch handler, so that the same code is
 // served by workerd (probe-worker.mjs) and by Node (probe-node.mjs) and timed the same way from outside.
 //   /build?shape=smollm2-135m&type=q8_0   a random model (replaces the previous one)
-//   /decode?steps=32                       greedy decode steps from position 0
+//   /decode?steps=32&from=0                greedy decode steps from position `from`
 //   /prefill?n=512                         a prompt from position 0, in passes of 32 tokens
 //   /passes?n=2&count=10                   n-token passes at position 64, logits for every row
 //   /features                              what the runtime's WebAssembly supports (relaxed SIMD)
@@ -27,7 +27,7 @@ export function makeHandler(engineModule) {
           break;
         }
         case '/decode':
-          decodeSteps(rg, probe, Number(arg('steps', 32)));
+          decodeSteps(rg, probe, Number(arg('steps', 32)), Number(arg('from', 0)));
           break;
         case '/prefill':
           prefillPrompt(rg, probe, Number(arg('n', 512)));

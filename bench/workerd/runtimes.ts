@@ -205,6 +205,8 @@ export interface CompareOptions {
   prefill?: number;
   /** probe only: n-token passes to time. */
   sizes?: number[];
+  /** probe only: the position decode steps start at (attention's share grows with it). */
+  from?: number;
   scratchDir: string;
   /** sdk only: the model (a bench GGUF) and the decode prompt. */
   modelPath?: string;
@@ -222,14 +224,14 @@ interface Subject {
 
 const unmeasured = (served: Served): RuntimeFigures => ({ runtime: runtimeName(served.runtime), decodeMs: Infinity, decodeInsideMs: Infinity, prefillTokensPerSecond: 0, passMs: {} });
 
-function probeSubject(served: Served, o: Required<Pick<CompareOptions, 'steps' | 'prefill' | 'sizes'>>): Subject {
+function probeSubject(served: Served, o: Required<Pick<CompareOptions, 'steps' | 'prefill' | 'sizes' | 'from'>>): Subject {
   const best = unmeasured(served);
   const passCount = 10;
   return {
     served,
     best,
     async round(record) {
-      const decode = await served.request<{ ms: number }>(`/decode?steps=${o.steps}`);
+      const decode = await served.request<{ ms: number }>(`/decode?steps=${o.steps}&from=${o.from}`);
       if (!record) return;
       best.decodeMs = Math.min(best.decodeMs, decode.cpuMs / o.steps);
       best.decodeInsideMs = Math.min(best.decodeInsideMs, decode.answer.ms / o.steps);
@@ -264,7 +266,7 @@ function sdkSubject(served: Served, o: Required<Pick<CompareOptions, 'steps' | '
 }
 
 export async function compareRuntimes(options: CompareOptions): Promise<RuntimeFigures[]> {
-  const { app, shape, type, rounds = 5, steps = 32, prefill = 256, sizes = [1, 2, 4], log = () => {} } = options;
+  const { app, shape, type, rounds = 5, steps = 32, prefill = 256, sizes = [1, 2, 4], from = 0, log = () => {} } = options;
   const subjects: Subject[] = [];
   try {
     for (const runtime of options.runtimes) {
@@ -272,9 +274,9 @@ export async function compareRuntimes(options: CompareOptions): Promise<RuntimeF
       const served = await serve(runtime, app, options.scratchDir, modelDir);
       let subject: Subject;
       if (app === 'probe') {
-        subjects.push((subject = probeSubject(served, { steps, prefill, sizes })));
+        subjects.push((subject = probeSubject(served, { steps, prefill, sizes, from })));
         subject.best.relaxedSimd = (await served.request<{ relaxedSimd: boolean }>('/features')).answer.relaxedSimd;
-        await served.request(`/build?shape=${shape}&type=${type}&ctx=${Math.max(1024, prefill + 64)}`);
+        await served.request(`/build?shape=${shape}&type=${type}&ctx=${Math.max(1024, prefill + 64, from + steps)}`);
       } else {
         subjects.push((subject = sdkSubject(served, { steps, prefill, promptIds: options.promptIds! })));
         await served.request('/load', { key: basename(options.modelPath!), contextLength: Math.max(1024, prefill + steps + options.promptIds!.length) });
