@@ -227,9 +227,10 @@ export function renderMarkdown(report: BenchReport): string {
       `Recycled decoding at real size, **computed, not measured**: random heads accept almost nothing, so these are the speed-ups over plain ` +
         `decoding that the measured costs above give at the demo head's measured acceptance (${(acceptance * 100).toFixed(0)}%, \`exact\` always drafting on ` +
         'demo-q8_0, below; a 4096-token vocabulary says little about 49k or 151k). A round is one 2-token pass plus one head guess: `fast` keeps ' +
-        'both tokens, `exact` keeps the guess when the pass confirms it (adaptive `exact` stops drafting where that is below 1×).',
+        'both tokens, `exact` keeps the guess when the pass confirms it (adaptive `exact` stops drafting where that is below 1×). ' +
+        'Both costs are taken at the same position (`stepCosts`, medians), so t(2)/t(1) differs a little from the table above.',
       '',
-      '| model | t(2)/t(1) | head ÷ pass | fast (computed) | exact (computed) |',
+      `| model | t(2)/t(1) at position ${withStep[0]!.step!.position} | head ÷ pass | fast (computed) | exact (computed) |`,
       '| --- | ---: | ---: | ---: | ---: |',
     );
     for (const m of withStep) {

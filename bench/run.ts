@@ -6,6 +6,7 @@
  *
  *   npm run bench -- [--models smollm2-135m-q4_0,…] [--engines ours,llama.cpp,wllama,workerd]
  *                    [--parts engines,costs,step,coldstart,recycle,runtimes] [--quick] [--llama-cpu-variant haswell]
+ *   npm run bench -- --render     (rewrites the tables and the plot from results/latest.json, measuring nothing)
  *
  * --models / --engines / --parts rerun some rows and merge them into the recorded results; --quick runs short
  * workloads and only prints (its figures are too rough to record).
@@ -75,6 +76,7 @@ const { values: args } = parseArgs({
     quick: { type: 'boolean', default: false },
     'llama-cpu-variant': { type: 'string' },
     'recycle-only': { type: 'boolean', default: false },
+    render: { type: 'boolean', default: false },
   },
 });
 
@@ -229,6 +231,12 @@ function write(report: BenchReport): void {
 }
 
 async function main(): Promise<void> {
+  if (args.render) {
+    const recorded = readPrevious();
+    if (!recorded) throw new Error(`--render: no results of version ${REPORT_VERSION} in ${RESULTS_JSON}`);
+    write(recorded);
+    return console.log(`rewrote ${PLOT} and the tables in ${README} from ${RESULTS_JSON}`);
+  }
   restoreCpuVariants();
   const restore = args['llama-cpu-variant'] ? forceCpuVariant(args['llama-cpu-variant']) : undefined;
   const report: BenchReport = {
