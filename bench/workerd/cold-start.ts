@@ -4,6 +4,7 @@
  * the engine, prefills the prompt and generates one token.
  */
 import { basename, join } from 'node:path';
+import { callJson } from './http.js';
 import { bundleProductWorker, startWorker } from './miniflare.js';
 
 export interface ColdStart {
@@ -29,13 +30,7 @@ export async function measureColdStart(modelPath: string, promptIds: number[], c
   const worker = await startWorker(options);
   const t1 = performance.now();
   try {
-    const response = await fetch(`${worker.url}/v1/completions`, {
-      method: 'POST',
-      headers: { 'content-type': 'application/json' },
-      body: JSON.stringify({ model: 'bench', prompt: promptIds, max_tokens: 1, temperature: 0 }),
-    });
-    if (!response.ok) throw new Error(`cold start: the Worker answered ${response.status}: ${await response.text()}`);
-    await response.json();
+    await callJson(worker.url, '/v1/completions', { model: 'bench', prompt: promptIds, max_tokens: 1, temperature: 0 });
     const t2 = performance.now();
     return { readyMs: t1 - t0, firstTokenMs: t2 - t1, promptTokens: promptIds.length, peakRssMiB: worker.peakRssMiB() };
   } finally {

@@ -7,6 +7,7 @@
 import { mkdirSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import type { DecodeResult, Engine } from '../engines/types.js';
+import { callJson } from './http.js';
 import { bundleBenchWorker, startWorker, type RunningWorker } from './miniflare.js';
 
 interface RunAnswer {
@@ -65,11 +66,8 @@ export class WorkerdEngine implements Engine {
     return answer;
   }
 
-  private async post(path: string, body: unknown): Promise<unknown> {
-    const response = await fetch(this.running().url + path, { method: 'POST', body: JSON.stringify(body) });
-    const answer = (await response.json()) as { error?: string };
-    if (!response.ok) throw new Error(`workerd ${path}: ${answer.error ?? response.status}`);
-    return answer;
+  private post(path: string, body: unknown): Promise<unknown> {
+    return callJson(this.running().url, path, body);
   }
 
   private running(): RunningWorker {

@@ -14,6 +14,7 @@ import { startDevServer } from '../../workers/test/dev-server.js';
 import { benchModelPath, type FileTypeName } from '../models.js';
 import { promptIds } from '../prompt.js';
 import { bundleProductWorker, startWorker } from './miniflare.js';
+import { callJson } from './http.js';
 import { processCpuMs, workerdBelow } from './proc.js';
 import { serve } from './runtimes.js';
 
@@ -34,14 +35,9 @@ interface Subject {
   stop(): Promise<void>;
 }
 
-async function completions(url: string, maxTokens: number): Promise<unknown> {
-  const response = await fetch(`${url}/v1/completions`, {
-    method: 'POST',
-    headers: { 'content-type': 'application/json', connection: 'close' },
-    body: JSON.stringify({ model: 'bench', prompt: ids, max_tokens: maxTokens, temperature: 0 }),
-  });
-  if (!response.ok) throw new Error(`${url}: ${response.status} ${await response.text()}`);
-  return response.json();
+/** A greedy completion through the OpenAI route, for the model the Worker serves as `id`. */
+function completions(url: string, id: string, maxTokens: number): Promise<unknown> {
+  return callJson(url, '/v1/completions', { model: id, prompt: ids, max_tokens: maxTokens, temperature: 0 });
 }
 
 async function sdkSubject(kind: 'node' | 'workerd'): Promise<Subject> {
@@ -59,7 +55,7 @@ async function miniflareSubject(): Promise<Subject> {
   const options = { scriptPath: bundleProductWorker(join(scratch, 'bundle')), persistDir: join(scratch, 'state'), bindings: { MODEL_KEY: basename(model), MODEL_ID: 'bench', CONTEXT_LENGTH: '1024' } };
   const worker = await startWorker(options);
   await worker.upload(basename(model), model);
-  return { name: 'product Worker, Miniflare API', cpu: () => worker.cpuMs(), complete: (n) => completions(worker.url, n), stop: () => worker.dispose() };
+  return { name: 'product Worker, Miniflare API', cpu: () => worker.cpuMs(), complete: (n) => completions(worker.url, 'bench', n), stop: () => worker.dispose() };
 }
 
 async function wranglerDevSubject(): Promise<Subject> {
@@ -67,16 +63,8 @@ async function wranglerDevSubject(): Promise<Subject> {
   const pids = workerdBelow(dev.process.pid!);
   // npm start names the model after its file; the routes take that id.
   const id = basename(model, '.gguf');
-  const complete = async (maxTokens: number) => {
-    const response = await fetch(`${dev.url}/v1/completions`, {
-      method: 'POST',
-      headers: { 'content-type': 'application/json', connection: 'close' },
-      body: JSON.stringify({ model: id, prompt: ids, max_tokens: maxTokens, temperature: 0 }),
-    });
-    if (!response.ok) throw new Error(`wrangler dev: ${response.status} ${await response.text()}`);
-    return response.json();
-  };
-  return { name: 'product Worker, wrangler dev (npm start)', cpu: () => pids.reduce((sum, p) => sum + processCpuMs(p), 0), complete, stop: () => dev.stop() };
+  const cpu = () => pids.reduce((sum, p) => sum + processCpuMs(p), 0);
+  return { name: 'product Worker, wrangler dev (npm start)', cpu, complete: (n) => completions(dev.url, id, n), stop: () => dev.stop() };
 }
 
 const subjects: Subject[] = [];

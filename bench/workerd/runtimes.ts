@@ -8,12 +8,12 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { copyFileSync, mkdirSync, readdirSync, writeFileSync } from 'node:fs';
-import { request } from 'node:http';
 import { createServer } from 'node:net';
 import { basename, dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { bundleBenchWorker } from './miniflare.js';
 import { Cdp } from './cdp.js';
+import { callJson } from './http.js';
 import { processCpuMs } from './proc.js';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
@@ -122,14 +122,10 @@ export async function serve(runtime: Runtime, app: App, scratchDir: string, mode
   }
   let stderr = '';
   child.stderr!.on('data', (chunk) => (stderr += chunk));
-  const call = async <T>(path: string, body?: unknown): Promise<T> => {
-    const { status, text } = await post(port, path, body).catch((error: Error) => {
-      throw new Error(`${runtimeName(runtime)} ${path}: ${error.message}; its output: ${stderr.slice(-2000)}`);
+  const call = <T>(path: string, body?: unknown): Promise<T> =>
+    callJson<T>(`http://127.0.0.1:${port}`, path, body).catch((error: Error) => {
+      throw new Error(`${runtimeName(runtime)}: ${error.message}; its output: ${stderr.slice(-2000)}`);
     });
-    const answer = JSON.parse(text) as T & { error?: string };
-    if (status !== 200) throw new Error(`${runtimeName(runtime)} ${path}: ${answer.error ?? status}`);
-    return answer;
-  };
   for (let i = 0; ; i++) {
     if (child.exitCode !== null) throw new Error(`${runtimeName(runtime)} exited (${child.exitCode}): ${stderr}`);
     try {
@@ -160,25 +156,6 @@ export async function serve(runtime: Runtime, app: App, scratchDir: string, mode
       await exited;
     },
   };
-}
-
-/**
- * One request on a new connection (fetch's pooled keep-alive connections race workerd closing idle ones:
- * the next request then fails at once with "other side closed").
- */
-function post(port: number, path: string, body?: unknown): Promise<{ status: number; text: string }> {
-  return new Promise((resolve, reject) => {
-    const payload = body === undefined ? undefined : JSON.stringify(body);
-    const req = request({ host: '127.0.0.1', port, path, method: payload ? 'POST' : 'GET', agent: false }, (res) => {
-      let text = '';
-      res.setEncoding('utf8');
-      res.on('data', (chunk) => (text += chunk));
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, text }));
-      res.on('error', reject);
-    });
-    req.on('error', reject);
-    req.end(payload);
-  });
 }
 
 export interface RuntimeFigures {
