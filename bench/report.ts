@@ -2,7 +2,7 @@
  * The benchmark's results: their shape (results/latest.json), merging a partial run into the last full one,
  * and the markdown tables of bench/README.md (the plot is plot.ts).
  */
-import { execFileSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import os from 'node:os';
 import type { EngineResult, Rate } from './measure.js';
 import { computedSpeedup, renderRecycle, type RecycleReport, type StepCosts } from './recycle.js';
@@ -18,6 +18,8 @@ export const WLLAMA = 'wllama';
 
 export interface Machine {
   cpu: string;
+  /** The x86 extensions llama.cpp's builds choose by (from /proc/cpuinfo), e.g. ['AVX2', 'AVX-512', 'AVX512-VNNI']. */
+  cpuFeatures?: string[];
   cores: number;
   node: string;
   platform: string;
@@ -77,22 +79,35 @@ export interface BenchReport {
   runtimes: RuntimeComparison[];
 }
 
+/** /proc/cpuinfo flag → the name the report gives it. */
+const CPU_FEATURES: Array<[string, string]> = [
+  ['avx2', 'AVX2'],
+  ['avx_vnni', 'AVX-VNNI'],
+  ['avx512f', 'AVX-512'],
+  ['avx512_vnni', 'AVX512-VNNI'],
+  ['avx512_bf16', 'AVX512-BF16'],
+  ['amx_int8', 'AMX-INT8'],
+];
+
+function cpuFeatures(): string[] | undefined {
+  try {
+    const flags = new Set(/^flags\s*:(.*)$/m.exec(readFileSync('/proc/cpuinfo', 'utf8'))?.[1]?.trim().split(/\s+/));
+    return CPU_FEATURES.filter(([flag]) => flags.has(flag)).map(([, name]) => name);
+  } catch {
+    return undefined; // not Linux
+  }
+}
+
 export function machineInfo(llamaCpuBuild?: string): Machine {
+  const features = cpuFeatures();
   return {
     cpu: os.cpus()[0]?.model ?? 'unknown',
+    ...(features ? { cpuFeatures: features } : {}),
     cores: os.cpus().length,
     node: process.version,
     platform: `${os.platform()} ${os.release()} ${os.arch()}`,
     ...(llamaCpuBuild ? { llamaCpuBuild } : {}),
   };
-}
-
-export function uptime(): string {
-  try {
-    return execFileSync('uptime', { encoding: 'utf8' }).trim();
-  } catch {
-    return `load average ${os.loadavg().map((l) => l.toFixed(2)).join(', ')}`;
-  }
 }
 
 /**
@@ -160,7 +175,8 @@ export function renderMarkdown(report: BenchReport): string {
   const dates = measured.map((m) => m.date).sort();
   const { machine } = report;
   const lines = [
-    `Measured ${dates[0]?.slice(0, 16) ?? '–'} – ${dates[dates.length - 1]?.slice(0, 16) ?? '–'} on ${machine.cpu} (${machine.cores} cores), ${machine.platform}, Node ${machine.node}; ` +
+    `Measured ${dates[0]?.slice(0, 16) ?? '–'} – ${dates[dates.length - 1]?.slice(0, 16) ?? '–'} on ${machine.cpu} ` +
+      `(${machine.cores} cores${machine.cpuFeatures ? `; ${machine.cpuFeatures.join(', ')}${machine.cpuFeatures.includes('AMX-INT8') ? '' : ', no AMX'}` : ''}), ${machine.platform}, Node ${machine.node}; ` +
       `llama.cpp: node-llama-cpp 3.22.1 with its ${machine.llamaCpuBuild ? `\`libggml-cpu-${machine.llamaCpuBuild}.so\`` : 'default'} CPU build. ` +
       `${report.method.statistic}; one thread everywhere; the load column is the 1-minute load average before → after each engine's runs.`,
     '',
