@@ -247,28 +247,34 @@ async function main(): Promise<void> {
     recycle: [],
     runtimes: [],
   };
+  // Each finished piece is merged into the recorded results at once, so that a failure later loses only its own piece.
+  const save = () => {
+    report.machine = machineInfo(llamaCpuBuild);
+    if (!quick) write(mergeReports(readPrevious(), report));
+  };
   try {
     const perModel = parts.has('engines') || parts.has('costs') || parts.has('step') || parts.has('coldstart');
     for (const model of perModel ? models : []) {
       console.log(`${modelName(model)}`);
       report.models.push(await runModel(model));
+      save();
     }
   } finally {
     restore?.();
   }
-  if (parts.has('runtimes')) report.runtimes.push(...(await runtimeComparisons()));
+  if (parts.has('runtimes')) {
+    report.runtimes.push(...(await runtimeComparisons()));
+    save();
+  }
   if (parts.has('recycle')) {
     for (const file of RECYCLE_MODELS) {
       console.log(`${file} with its recycle head: decode modes …`);
       report.recycle.push(await benchRecycle(file));
     }
+    save();
   }
-  report.machine = machineInfo(llamaCpuBuild);
-  const merged = mergeReports(readPrevious(), report);
-  console.log(`\n${renderMarkdown(quick ? report : merged)}\n`);
-  if (quick) return console.log('--quick: nothing written');
-  write(merged);
-  console.log(`wrote ${RESULTS_JSON}, ${PLOT} and the tables in ${README}`);
+  console.log(`\n${renderMarkdown(quick ? report : mergeReports(readPrevious(), report))}\n`);
+  console.log(quick ? '--quick: nothing written' : `wrote ${RESULTS_JSON}, ${PLOT} and the tables in ${README}`);
 }
 
 await main();
