@@ -99,9 +99,10 @@ export function readVocab(metadata: GGUFMetadata, defaults: VocabDefaults): Voca
   for (const { role, eog: endsGeneration, texts: candidates } of DETECTED_ROLES) {
     let id = specialId(`${role}_token_id`, undefined);
     if (id === undefined) {
-      // llama.cpp walks a hash map here, so which of several candidates wins is unspecified; the lowest id is our pick.
-      const found = candidates.flatMap((text) => ids.get(text) ?? []);
-      id = found.length > 0 ? Math.min(...found) : undefined;
+      // llama.cpp takes the first candidate its hash-map walk meets, an order it does not specify; we take the first
+      // text in its list, which is what it picks for the real vocabularies (Llama 3: <|eot_id|> over <|end_of_text|>,
+      // Qwen and SmolLM: <|im_end|> over <|endoftext|>).
+      id = candidates.map((text) => ids.get(text)).find((found) => found !== undefined);
       if (id !== undefined) attrs[id]! |= Attr.CONTROL;
     }
     if (role === 'eot') eot = id;
