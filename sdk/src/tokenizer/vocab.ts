@@ -99,9 +99,10 @@ export function readVocab(metadata: GGUFMetadata, defaults: VocabDefaults): Voca
   for (const { role, eog: endsGeneration, texts: candidates } of DETECTED_ROLES) {
     let id = specialId(`${role}_token_id`, undefined);
     if (id === undefined) {
-      // llama.cpp takes the first candidate its hash-map walk meets, an order it does not specify; we take the first
-      // text in its list, which is what it picks for the real vocabularies (Llama 3: <|eot_id|> over <|end_of_text|>,
-      // Qwen and SmolLM: <|im_end|> over <|endoftext|>).
+      // llama.cpp takes the first candidate its std::unordered_map walk meets, so its pick depends on the C++ library
+      // it was built with. We take the first text in its list: on the real vocabularies that is what it picks
+      // (Llama 3: <|eot_id|> over <|end_of_text|>; Qwen, SmolLM2: <|im_end|> over <|endoftext|>). Every candidate ends
+      // generation anyway, so the pick only changes `eot`, never which tokens stop a generation.
       id = candidates.map((text) => ids.get(text)).find((found) => found !== undefined);
       if (id !== undefined) attrs[id]! |= Attr.CONTROL;
     }
