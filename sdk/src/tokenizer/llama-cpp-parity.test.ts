@@ -58,7 +58,7 @@ const VARIANTS: Variant[] = [
   { name: 'Llama 3 (128k BPE, llama-bpe)', kind: 'llama3' },
   { name: 'Qwen3 (151k BPE, qwen2)', kind: 'qwen3' },
   { name: 'Gemma 3 (262k SentencePiece)', kind: 'gemma3' },
-  { name: 'Llama 2 / Mistral (32k SentencePiece)', kind: 'llama2' },
+  { name: 'Llama 2 (32k SentencePiece)', kind: 'llama2' },
   { name: 'SmolLM2 stand-in (49k BPE, smollm)', kind: 'smollm' },
   { name: 'llama', kind: 'llama' },
   { name: 'llama, 2000 tokens', kind: 'llama', size: 2000 },
