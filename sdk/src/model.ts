@@ -2,7 +2,8 @@
 import { openBackend, type LoadingBackend } from './backend.js';
 import { TensorKind } from './binding.js';
 import { InvalidArgumentError, RecycleGPTError } from './errors.js';
-import { Context, checkGenerateOptions, decode } from './generate.js';
+import { checkGenerateOptions } from './decode/options.js';
+import { Context, decode } from './generate.js';
 import { loadGGUF } from './gguf/load.js';
 import { summarizeGGUF } from './gguf/summary.js';
 import type { ModelSource } from './gguf/source.js';

@@ -6,11 +6,11 @@
  * kept and rejected.
  */
 import { describe, expect, it } from 'vitest';
-import type { Backend, ForwardOutput, TopCandidates } from './backend.js';
-import type { LlamaConfig } from './binding.js';
-import { Context, decode } from './generate.js';
-import type { Tokenizer } from './tokenizer/types.js';
-import type { DecodeMode, GenerateOptions } from './types.js';
+import type { Backend, ForwardOutput, TopCandidates } from '../backend.js';
+import type { LlamaConfig } from '../binding.js';
+import { Context, decode } from '../generate.js';
+import type { Tokenizer } from '../tokenizer/types.js';
+import type { DecodeMode, GenerateOptions } from '../types.js';
 
 const VOCAB = 12;
 

@@ -1,12 +1,12 @@
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
-import { COPY_HEAD, buildHeadGGUF, type HeadSpec } from '../../test/fixtures/recycle-head.js';
-import { makeTestModel, STANDARD_SPECS } from '../../test/fixtures/models.js';
-import { InvalidArgumentError } from './errors.js';
-import { decode, draftingPays } from './generate.js';
-import { openContext } from './model.js';
-import { loadModel } from './model.js';
-import type { DecodeMode, GenerateOptions, Model } from './types.js';
+import { COPY_HEAD, buildHeadGGUF, type HeadSpec } from '../../../test/fixtures/recycle-head.js';
+import { makeTestModel, STANDARD_SPECS } from '../../../test/fixtures/models.js';
+import { InvalidArgumentError } from '../errors.js';
+import { draftingPays } from './modes.js';
+import { decode } from '../generate.js';
+import { loadModel, openContext } from '../model.js';
+import type { DecodeMode, GenerateOptions, Model } from '../types.js';
 
 const copyHead = COPY_HEAD;
 const randomHead: HeadSpec = { kind: 'random', layers: 2, heads: 4, kvHeads: 4, ffn: 128, type: 'Q8_0', seed: 2 };
@@ -102,7 +102,7 @@ describe('recycled decoding', () => {
 
   it('rebuilds the head row of the first changed token when a prompt diverges from the cached one', async () => {
     // The demo model and its trained head: with a random head a stale row rarely changes a guess.
-    const demo = (file: string) => fileURLToPath(new URL(`../../models/demo/${file}`, import.meta.url));
+    const demo = (file: string) => fileURLToPath(new URL(`../../../models/demo/${file}`, import.meta.url));
     const load = () => loadModel(demo('demo-q8_0.gguf'), { recycle: demo('demo-recycle.gguf') });
     const reused = await load();
     const base = reused.tokenize('Once upon a time, there was a little girl named');
