@@ -1,15 +1,24 @@
 /** The decode loop: prefill, pick the first token, run a decode mode, stream text, stop, report stats. */
-import { InvalidArgumentError } from './errors.js';
 import { Context } from './decode/context.js';
-import { recycledTokens, plainTokens, type DecodeCounters } from './decode/modes.js';
-import { checkDrafts, checkMaxTokens } from './decode/options.js';
-import { outputFor } from './decode/readback.js';
+import { plainTokens, recycledTokens, type DecodeCounters, type Step } from './decode/modes.js';
+import { planGeneration, type GenerationPlan } from './decode/options.js';
+import { Readback, logprobsOf } from './decode/readback.js';
 import { Sampler } from './sampler.js';
 import { StopMatcher } from './stop.js';
 import { StreamingDecoder } from './tokenizer/stream.js';
-import type { FinishReason, GeneratedToken, GenerateOptions, GenerationStats } from './types.js';
+import type { Channel, FinishReason, GeneratedToken, GenerateOptions, GenerationStats } from './types.js';
 
 export { Context };
+
+/**
+ * The tokens that open and close a reasoning block (`<think>`, `</think>`) in this vocabulary, for a generation whose
+ * tokens are told apart by channel; `inside`: the prompt left a block open, so output starts as reasoning.
+ */
+export interface ReasoningMarkers {
+  open: number;
+  close: number;
+  inside: boolean;
+}
 
 // A long synchronous decode would starve the event loop (abort signals, other streams, socket writes):
 // hand control back every few tokens. Counted in tokens because Workers' clock stands still while
@@ -20,37 +29,55 @@ const macrotask: () => Promise<void> =
     ? () => new Promise((resolve) => setImmediate(resolve))
     : () => new Promise((resolve) => setTimeout(resolve, 0));
 
-/** Generates from `promptIds`, yielding tokens; `report` gets the stats when it ends, however it ends. */
-export async function* decode(
+/**
+ * Generates from `promptIds`. Every error the caller can cause (options, token ids, a prompt longer than the context,
+ * a decode mode without a head) is thrown here, by the call; the returned generator runs nothing until iterated.
+ * It yields tokens; `report` gets the stats when it ends, however it ends. With `reasoning`, tokens carry a channel.
+ */
+export function decode(
   context: Context,
   promptIds: number[],
   options: GenerateOptions,
   report: (stats: GenerationStats) => void,
+  reasoning?: ReasoningMarkers,
 ): AsyncGenerator<GeneratedToken> {
-  const maxTokens = checkMaxTokens(options.maxTokens);
-  const mode = options.decode?.mode ?? 'off';
-  const drafts = checkDrafts(mode, options.decode?.draftLength);
-  if (mode !== 'off' && !context.hasHead) {
-    throw new InvalidArgumentError(`decode mode '${mode}' needs a recycle head; load one with the \`recycle\` option`);
-  }
+  const { vocabSize } = context.llama.config;
+  const plan = planGeneration(promptIds, options, { vocabSize, contextLength: context.capacity, hasHead: context.hasHead });
+  return run(context, [...promptIds], options, plan, report, reasoning);
+}
+
+async function* run(
+  context: Context,
+  promptIds: number[],
+  options: GenerateOptions,
+  plan: GenerationPlan,
+  report: (stats: GenerationStats) => void,
+  reasoning: ReasoningMarkers | undefined,
+): AsyncGenerator<GeneratedToken> {
+  const { maxTokens, mode, drafts } = plan;
   const sampler = new Sampler(options);
+  const readback = new Readback(context.llama, sampler, plan.logprobs);
   const stop = new StopMatcher(options.stop ?? []);
   const decoder = new StreamingDecoder(context.tokenizer);
   const history = [...promptIds];
   const counters: DecodeCounters = { fullPasses: 0, proposed: 0, accepted: 0, draftingStopped: false };
 
   const adaptive = (mode === 'exact' || mode === 'chain') && options.decode?.adaptive !== false;
-  const cost = adaptive && !options.signal?.aborted ? await context.draftCost(drafts, outputFor(context.llama, sampler)) : undefined;
+  const cost = adaptive && !options.signal?.aborted ? await context.draftCost(drafts, readback.output) : undefined;
 
   const t0 = now();
   // A caller that gave up while waiting for its turn gets no prefill.
   const aborted = options.signal?.aborted ?? false;
-  const first = aborted ? -1 : sampler.sample((await context.prefill(promptIds))[0]!, history);
+  let first: Step = { id: -1, source: 'pass' };
+  if (!aborted) {
+    const row = (await context.prefill(promptIds))[0]!;
+    const id = sampler.sample(row, history);
+    first = { id, source: 'pass', logprobs: plan.logprobs === undefined ? undefined : logprobsOf(row, id, plan.logprobs) };
+  }
+  const reusedPromptTokens = aborted ? 0 : context.reusedPrompt;
   const t1 = now();
-  const tokens =
-    mode === 'off'
-      ? plainTokens(context, first, sampler, history, counters)
-      : recycledTokens(context, first, sampler, history, counters, mode, drafts, cost);
+  const steps = mode === 'off' ? plainTokens(context, first, readback, history, counters) : recycledTokens(context, first, readback, history, counters, mode, drafts, cost);
+  const channels = reasoning && new Channels(reasoning);
   let generated = 0;
   let sinceYield = 0;
   let finish: FinishReason = 'abort';
@@ -65,23 +92,31 @@ export async function* decode(
         finish = 'abort';
         break;
       }
-      const next = await tokens.next();
+      const next = await steps.next();
       if (next.done) break;
-      const id = next.value;
-      if (context.tokenizer.isEog(id)) {
+      const step = next.value;
+      if (context.tokenizer.isEog(step.id)) {
         finish = 'stop';
         break;
       }
       generated++;
-      history.push(id);
-      const { text, stopped } = stop.push(decoder.push(id));
+      history.push(step.id);
+      let piece: string;
+      let channel = channels?.current;
+      if (channels?.isMarker(step.id)) {
+        // A marker's own text is not output, and the text held back so far ends the section it belongs to.
+        if (previous) previous.text += channels.trim(stop.flush(decoder.flush()));
+        channel = channels.enter(step.id);
+        piece = '';
+      } else piece = decoder.push(step.id);
+      const { text, stopped } = stop.push(piece);
       if (previous) {
         // A caller that stops iterating here ends the generation as an abort.
         finish = 'abort';
         yield previous;
         finish = 'length';
       }
-      previous = { id, text };
+      previous = token(step, channels ? channels.trim(text) : text, channel);
       if (stopped) {
         finish = 'stop';
         break;
@@ -91,9 +126,12 @@ export async function* decode(
         await macrotask();
       }
     }
-    await tokens.return(undefined);
+    await steps.return(undefined);
     if (previous) {
-      if (!stop.stopped) previous.text += stop.flush(decoder.flush());
+      if (!stop.stopped) {
+        const rest = stop.flush(decoder.flush());
+        previous.text += channels ? channels.trim(rest) : rest;
+      }
       const reason = finish;
       finish = 'abort';
       yield previous;
@@ -104,13 +142,20 @@ export async function* decode(
     throw error;
   } finally {
     const t2 = now();
+    // Where the clock stands still while code runs (production Workers: it moves only at I/O), a phase that ran a
+    // pass measures 0 ms; then no time is reported rather than a wrong one.
+    const measured = (aborted || t1 > t0) && (counters.fullPasses === 0 || t2 > t1);
+    const prefillMs = measured ? t1 - t0 : 0;
+    const decodeMs = measured ? t2 - t1 : 0;
     if (!failed) report({
       promptTokens: promptIds.length,
+      reusedPromptTokens,
       generatedTokens: generated,
-      prefillMs: t1 - t0,
-      decodeMs: t2 - t1,
-      prefillTokensPerSecond: rate(promptIds.length, t1 - t0),
-      decodeTokensPerSecond: rate(Math.max(0, generated - 1), t2 - t1),
+      timing: measured ? 'measured' : 'unmeasured',
+      prefillMs,
+      decodeMs,
+      prefillTokensPerSecond: rate(promptIds.length - reusedPromptTokens, prefillMs),
+      decodeTokensPerSecond: rate(Math.max(0, generated - 1), decodeMs),
       finishReason: finish,
       decodeMode: mode,
       fullPasses: counters.fullPasses,
@@ -120,6 +165,48 @@ export async function* decode(
       tokensPerPass: counters.fullPasses > 0 ? Math.max(0, generated - 1) / counters.fullPasses : undefined,
       draftingStopped: counters.draftingStopped || undefined,
     });
+  }
+}
+
+function token(step: Step, text: string, channel: Channel | undefined): GeneratedToken {
+  const out: GeneratedToken = { id: step.id, text, source: step.source };
+  if (step.logprobs) {
+    out.logprob = step.logprobs.logprob;
+    out.topLogprobs = step.logprobs.topLogprobs;
+  }
+  if (channel) out.channel = channel;
+  return out;
+}
+
+/**
+ * Which channel the output is in, switched by the reasoning markers. The whitespace that opens a section (the
+ * newline after `<think>`, the blank line after `</think>`) is layout, not text, and is left out.
+ */
+class Channels {
+  current: Channel;
+  private atSectionStart: boolean;
+
+  constructor(private readonly markers: ReasoningMarkers) {
+    this.current = markers.inside ? 'reasoning' : 'content';
+    this.atSectionStart = markers.inside;
+  }
+
+  isMarker(id: number): boolean {
+    return id === this.markers.open || id === this.markers.close;
+  }
+
+  /** Switches at a marker; returns the marker's own channel (both belong to the reasoning block). */
+  enter(marker: number): Channel {
+    this.current = marker === this.markers.open ? 'reasoning' : 'content';
+    this.atSectionStart = true;
+    return 'reasoning';
+  }
+
+  trim(text: string): string {
+    if (!this.atSectionStart) return text;
+    const trimmed = text.trimStart();
+    if (trimmed) this.atSectionStart = false;
+    return trimmed;
   }
 }
 

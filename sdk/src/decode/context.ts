@@ -1,9 +1,8 @@
 /** The KV prefix cache: what the engine's caches hold, so a prompt that extends the last one reuses them. */
 import type { Backend, ForwardOutput } from '../backend.js';
-import { InvalidArgumentError, RecycleGPTError } from '../errors.js';
-import type { Sampler } from '../sampler.js';
 import type { Tokenizer } from '../tokenizer/types.js';
-import { fusesDrafting, outputFor, pick } from './readback.js';
+import { checkPromptIds } from './options.js';
+import { fusesDrafting, type Readback } from './readback.js';
 
 /**
  * The engine with what its KV caches hold, so a prompt that extends the last one reuses them.
@@ -16,6 +15,8 @@ export class Context<B extends Backend = Backend> {
   headCached = 0;
   /** Position of the first row of the prefill's last base pass, so its hidden rows can be addressed. */
   lastPassStart = 0;
+  /** Prompt tokens the last prefill took from the cache instead of running them. */
+  reusedPrompt = 0;
   private readonly draftCosts = new Map<string, DraftCost | undefined>();
   private readonly draftRecords = new Map<number, { rounds: number; tokens: number }>();
 
@@ -39,18 +40,7 @@ export class Context<B extends Backend = Backend> {
    */
   async prefill(ids: number[], allLogits = false): Promise<Float32Array[]> {
     const { maxBatch, vocabSize } = this.llama.config;
-    for (const id of ids) {
-      if (!Number.isInteger(id) || id < 0 || id >= vocabSize) {
-        throw new InvalidArgumentError(`token id ${id} is out of range: the vocabulary has ${vocabSize} tokens`);
-      }
-    }
-    if (ids.length === 0) throw new InvalidArgumentError('the prompt is empty: give at least one token');
-    if (ids.length > this.capacity) {
-      throw new RecycleGPTError(
-        'CONTEXT_FULL',
-        `the prompt has ${ids.length} tokens but the context holds ${this.capacity}; shorten it or load the model with a larger contextLength`,
-      );
-    }
+    checkPromptIds(ids, vocabSize, this.capacity);
     // Keep at least the last token to run, since its logits are what comes next. With a head, rerun from
     // where its rows end (the next row needs the base hidden state before it), and from before the first
     // changed token, whose head row was built with the old one.
@@ -59,6 +49,7 @@ export class Context<B extends Backend = Backend> {
     if (this.hasHead) start = Math.min(start, this.headCached, Math.max(prefix - 1, 0));
     this.cached.length = start;
     this.headCached = Math.min(this.headCached, start);
+    this.reusedPrompt = start;
     const rows: Float32Array[] = [];
     while (start < ids.length) {
       const chunk = ids.slice(start, start + maxBatch);
@@ -117,11 +108,10 @@ export class Context<B extends Backend = Backend> {
     return record;
   }
 
-  /** Appends one token and picks the next (reading back only its argmax where the sampler needs no more). */
-  async step(id: number, sampler: Sampler, history: number[]): Promise<number> {
-    await this.llama.forward([id], this.cached.length, 0, outputFor(this.llama, sampler));
+  /** Appends one token in a pass that reads back what `readback` says (the next token is then at row 0). */
+  async step(id: number, readback: Readback): Promise<void> {
+    await this.llama.forward([id], this.cached.length, 0, readback.output);
     this.cached.push(id);
-    return pick(this.llama, 0, sampler, history);
   }
 
   /**

@@ -1,10 +1,18 @@
 /**
  * The decode modes: `off` (one full pass per token) and the recycled ones, `fast`, `exact` and `chain`, as
- * generators of token ids from the first picked token on.
+ * generators of tokens from the first picked one on, each with where it came from.
  */
 import { draw, type Candidates, type Sampler } from '../sampler.js';
+import type { TokenSource } from '../types.js';
 import type { Context, DraftCost } from './context.js';
-import { distributionAt, fusesDrafting, outputFor, pick } from './readback.js';
+import type { Logprobs, Readback } from './readback.js';
+
+/** A decoded token: its id, where it came from, and its log-probabilities where the generation reports them. */
+export interface Step {
+  id: number;
+  source: TokenSource;
+  logprobs?: Logprobs;
+}
 
 /** What a decode mode did, for the stats. */
 export interface DecodeCounters {
@@ -26,14 +34,21 @@ export function draftingPays(cost: DraftCost, drafts: number, tokensPerRound: nu
   return tokensPerRound >= cost.pass + cost.head * (tokensPerRound + drafts - 1);
 }
 
+/** The token a full pass picks at `row` of its readback. */
+function passStep(readback: Readback, row: number, history: number[]): Step {
+  const id = readback.pick(row, history);
+  return { id, source: 'pass', logprobs: readback.logprobsAt(row, id) };
+}
+
 /** Plain decoding from the first picked token: one full pass per token. */
-export async function* plainTokens(context: Context, first: number, sampler: Sampler, history: number[], counters: DecodeCounters): AsyncGenerator<number> {
-  let id = first;
+export async function* plainTokens(context: Context, first: Step, readback: Readback, history: number[], counters: DecodeCounters): AsyncGenerator<Step> {
+  let step = first;
   for (;;) {
-    yield id;
+    yield step;
     if (context.cached.length >= context.capacity) return;
-    id = await context.step(id, sampler, history);
+    await context.step(step.id, readback);
     counters.fullPasses++;
+    step = passStep(readback, 0, history);
   }
 }
 
@@ -46,20 +61,21 @@ export async function* plainTokens(context: Context, first: number, sampler: Sam
  */
 export async function* recycledTokens(
   context: Context,
-  first: number,
-  sampler: Sampler,
+  first: Step,
+  readback: Readback,
   history: number[],
   counters: DecodeCounters,
   mode: 'fast' | 'exact' | 'chain',
   drafts: number,
   cost: DraftCost | undefined,
-): AsyncGenerator<number> {
+): AsyncGenerator<Step> {
   const { llama } = context;
-  const output = outputFor(llama, sampler);
+  const { sampler } = readback;
   let x = first;
-  // Head rows still to run: base hidden rows from `fromRow` paired with these tokens (the last is x).
+  // Head rows still to run: base hidden rows from `fromRow` paired with these tokens (the last is x). The first
+  // pairs the prompt's last hidden state (h_{P-1}) with the first generated token.
   let fromRow = context.cached.length - 1 - context.lastPassStart;
-  let headTokens = [x];
+  let headTokens = [x.id];
   // What drafting yielded so far on this context, earlier generations included.
   const record = context.draftRecord(drafts);
   for (;;) {
@@ -68,8 +84,9 @@ export async function* recycledTokens(
       // Plain passes from here on: the output is the same, and they are cheaper on this backend.
       counters.draftingStopped = true;
       if (context.cached.length >= context.capacity) return;
+      await context.step(x.id, readback);
       counters.fullPasses++;
-      yield* plainTokens(context, await context.step(x, sampler, history), sampler, history, counters);
+      yield* plainTokens(context, passStep(readback, 0, history), readback, history, counters);
       return;
     }
     const pos = context.cached.length;
@@ -77,45 +94,47 @@ export async function* recycledTokens(
     const room = Math.min(drafts, context.capacity - pos - 1, llama.config.maxBatch - 1);
     if (room < 0) return;
     let guesses: number[];
-    if (fusesDrafting(llama, output) && room > 0 && headTokens.length <= llama.recycleMaxBatch) {
+    if (readback.fusesDrafting && room > 0 && headTokens.length <= llama.recycleMaxBatch) {
       // One round trip for the head rows, the drafts and their check (which reads back picks or candidates alone).
+      const output = readback.output as Exclude<typeof readback.output, 'logits'>;
       guesses = await llama.draftAndCheck!(fromRow, headTokens, pos, room, mode === 'fast' ? room : 0, output);
       context.headCached = pos;
     } else {
       guesses = await draftTokens(context, fromRow, headTokens, pos, room);
-      await llama.forward([x, ...guesses], pos, mode === 'fast' ? guesses.length : 0, output);
+      await llama.forward([x.id, ...guesses], pos, mode === 'fast' ? guesses.length : 0, readback.output);
     }
     counters.fullPasses++;
-    context.cached.push(x);
+    context.cached.push(x.id);
     counters.proposed += guesses.length;
 
     if (mode === 'fast') {
       for (const g of guesses) {
         counters.accepted++;
         context.cached.push(g);
-        yield g;
+        yield { id: g, source: 'recycled' };
       }
-      x = pick(llama, 0, sampler, history);
-      headTokens = [...guesses, x];
+      x = passStep(readback, 0, history);
+      headTokens = [...guesses, x.id];
       fromRow = 0;
       continue;
     }
     let kept = 0;
-    let next = -1;
-    while (next === -1) {
-      if (kept === guesses.length) next = pick(llama, kept, sampler, history);
+    let next: Step | undefined;
+    while (!next) {
+      if (kept === guesses.length) next = passStep(readback, kept, history);
       else {
-        const verdict = sampler.greedy ? pick(llama, kept, sampler, history) : verify(sampler, distributionAt(llama, kept, sampler, history), guesses[kept]);
+        const verdict = sampler.greedy ? readback.pick(kept, history) : verify(sampler, readback.distribution(kept, history), guesses[kept]!);
+        const logprobs = readback.logprobsAt(kept, verdict);
         if (verdict === guesses[kept]) {
           counters.accepted++;
           context.cached.push(verdict);
           kept++;
-          yield verdict;
-        } else next = verdict;
+          yield { id: verdict, source: 'recycled', logprobs };
+        } else next = { id: verdict, source: 'pass', logprobs };
       }
     }
     x = next;
-    headTokens = [...guesses.slice(0, kept), x];
+    headTokens = [...guesses.slice(0, kept), x.id];
     fromRow = 0;
     record.rounds++;
     record.tokens += kept + 1;
@@ -129,7 +148,7 @@ async function draftTokens(context: Context, fromRow: number, headTokens: number
   const guesses: number[] = [];
   while (guesses.length < count) {
     if (guesses.length > 0) {
-      await llama.recycleForward('head', headRow, [guesses[guesses.length - 1]], pos + guesses.length, 0, 'argmax');
+      await llama.recycleForward('head', headRow, [guesses[guesses.length - 1]!], pos + guesses.length, 0, 'argmax');
       headRow = 0;
     }
     guesses.push(llama.recycleArgmax(0));
@@ -144,7 +163,7 @@ async function draftTokens(context: Context, fromRow: number, headTokens: number
  */
 function verify(sampler: Sampler, p: Candidates, draft: number): number {
   const at = p.ids.indexOf(draft);
-  const pDraft = at === -1 ? 0 : p.probs[at];
+  const pDraft = at === -1 ? 0 : p.probs[at]!;
   if (sampler.random.next() < pDraft) return draft;
   const rest = { ids: p.ids.filter((_, i) => i !== at), probs: p.probs.filter((_, i) => i !== at) };
   const mass = 1 - pDraft;
