@@ -1,6 +1,7 @@
 /** loadModel: a GGUF source → a ready Model (engine instance, weights, tokenizer, KV cache). */
 import { openBackend, type LoadingBackend } from './backend.js';
 import { TensorKind } from './binding.js';
+import { collectChat } from './chat/completion.js';
 import { buildChatPrompt } from './chat/prompt.js';
 import { chatFormat, type ChatFormat } from './chat/template.js';
 import { InvalidArgumentError, RecycleGPTError } from './errors.js';
@@ -179,17 +180,7 @@ class LoadedModel implements Model {
   }
 
   async completeChat(messages: ChatMessage[], options: ChatOptions = {}): Promise<ChatCompletion> {
-    const stream = this.chat(messages, options);
-    const tokens: number[] = [];
-    let content = '';
-    let reasoning: string | undefined;
-    for await (const token of stream) {
-      tokens.push(token.id);
-      if (token.channel === 'reasoning') reasoning = (reasoning ?? '') + token.text;
-      else content += token.text;
-    }
-    const stats = await stream.stats;
-    return { content, ...(reasoning !== undefined && { reasoning: reasoning.trimEnd() }), tokens, finishReason: stats.finishReason, stats };
+    return collectChat(this.chat(messages, options));
   }
 
   /** A generation of `ids`, checked now (decode throws every caller error at once), run when its turn comes. */
