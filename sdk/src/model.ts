@@ -203,7 +203,7 @@ class LoadedModel implements Model {
         release();
       }
     }
-    return { stats, [Symbol.asyncIterator]: run };
+    return { promptTokens: ids.length, stats, [Symbol.asyncIterator]: run };
   }
 
   /** Built on first use: parsing a large template takes a moment. */

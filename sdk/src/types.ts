@@ -231,6 +231,8 @@ export interface Completion {
 
 /** An async iterable of tokens; `stats` resolves when the generation ends. */
 export interface TokenStream extends AsyncIterable<GeneratedToken> {
+  /** The prompt's length in tokens (for a chat, as rendered), known at the call: a server can check its limits before iterating. */
+  readonly promptTokens: number;
   readonly stats: Promise<GenerationStats>;
 }
 

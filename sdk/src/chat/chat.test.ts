@@ -46,6 +46,7 @@ describe('chat with the GGUF template', () => {
   it('streams what generate() gives for the rendered prompt, with the same stats', async () => {
     const options = { maxTokens: 12, temperature: 0 };
     const stream = mistral.chat(hello, options);
+    expect(stream.promptTokens).toBe(mistral.renderChat(hello).ids.length);
     const tokens = [];
     for await (const token of stream) tokens.push(token);
     const stats = await stream.stats;

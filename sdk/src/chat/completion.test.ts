@@ -5,6 +5,7 @@ import { collectChat } from './completion.js';
 function streamOf(tokens: Omit<GeneratedToken, 'source'>[]): TokenStream {
   const stats = { finishReason: 'stop' } as GenerationStats;
   return {
+    promptTokens: 1,
     stats: Promise.resolve(stats),
     async *[Symbol.asyncIterator]() {
       for (const t of tokens) yield { source: 'pass', ...t };
