@@ -1,8 +1,8 @@
 /** The decode loop: prefill, pick the first token, run a decode mode, stream text, stop, report stats. */
 import { Context } from './decode/context.js';
-import { plainTokens, recycledTokens, type DecodeCounters, type Step } from './decode/modes.js';
+import { plainTokens, recycledTokens, type DecodeCounters } from './decode/modes.js';
 import { planGeneration, type GenerationPlan } from './decode/options.js';
-import { Readback, logprobsOf } from './decode/readback.js';
+import { Readback, type Step } from './decode/readback.js';
 import { Sampler } from './sampler.js';
 import { StopMatcher } from './stop.js';
 import { StreamingDecoder } from './tokenizer/stream.js';
@@ -68,12 +68,7 @@ async function* run(
   const t0 = now();
   // A caller that gave up while waiting for its turn gets no prefill.
   const aborted = options.signal?.aborted ?? false;
-  let first: Step = { id: -1, source: 'pass' };
-  if (!aborted) {
-    const row = (await context.prefill(promptIds))[0]!;
-    const id = sampler.sample(row, history);
-    first = { id, source: 'pass', logprobs: plan.logprobs === undefined ? undefined : logprobsOf(row, id, plan.logprobs) };
-  }
+  const first: Step = aborted ? { id: -1, source: 'pass' } : readback.first((await context.prefill(promptIds))[0]!, history);
   const reusedPromptTokens = aborted ? 0 : context.reusedPrompt;
   const t1 = now();
   const steps = mode === 'off' ? plainTokens(context, first, readback, history, counters) : recycledTokens(context, first, readback, history, counters, mode, drafts, cost);

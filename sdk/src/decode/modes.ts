@@ -3,16 +3,8 @@
  * generators of tokens from the first picked one on, each with where it came from.
  */
 import { draw, type Candidates, type Sampler } from '../sampler.js';
-import type { TokenSource } from '../types.js';
 import type { Context, DraftCost } from './context.js';
-import type { Logprobs, Readback } from './readback.js';
-
-/** A decoded token: its id, where it came from, and its log-probabilities where the generation reports them. */
-export interface Step {
-  id: number;
-  source: TokenSource;
-  logprobs?: Logprobs;
-}
+import type { Readback, Step } from './readback.js';
 
 /** What a decode mode did, for the stats. */
 export interface DecodeCounters {
@@ -34,12 +26,6 @@ export function draftingPays(cost: DraftCost, drafts: number, tokensPerRound: nu
   return tokensPerRound >= cost.pass + cost.head * (tokensPerRound + drafts - 1);
 }
 
-/** The token a full pass picks at `row` of its readback. */
-function passStep(readback: Readback, row: number, history: number[]): Step {
-  const id = readback.pick(row, history);
-  return { id, source: 'pass', logprobs: readback.logprobsAt(row, id) };
-}
-
 /** Plain decoding from the first picked token: one full pass per token. */
 export async function* plainTokens(context: Context, first: Step, readback: Readback, history: number[], counters: DecodeCounters): AsyncGenerator<Step> {
   let step = first;
@@ -48,7 +34,7 @@ export async function* plainTokens(context: Context, first: Step, readback: Read
     if (context.cached.length >= context.capacity) return;
     await context.step(step.id, readback);
     counters.fullPasses++;
-    step = passStep(readback, 0, history);
+    step = readback.step(0, history);
   }
 }
 
@@ -86,7 +72,7 @@ export async function* recycledTokens(
       if (context.cached.length >= context.capacity) return;
       await context.step(x.id, readback);
       counters.fullPasses++;
-      yield* plainTokens(context, passStep(readback, 0, history), readback, history, counters);
+      yield* plainTokens(context, readback.step(0, history), readback, history, counters);
       return;
     }
     const pos = context.cached.length;
@@ -113,7 +99,7 @@ export async function* recycledTokens(
         context.cached.push(g);
         yield { id: g, source: 'recycled' };
       }
-      x = passStep(readback, 0, history);
+      x = readback.step(0, history);
       headTokens = [...guesses, x.id];
       fromRow = 0;
       continue;
@@ -121,7 +107,7 @@ export async function* recycledTokens(
     let kept = 0;
     let next: Step | undefined;
     while (!next) {
-      if (kept === guesses.length) next = passStep(readback, kept, history);
+      if (kept === guesses.length) next = readback.step(kept, history);
       else {
         const verdict = sampler.greedy ? readback.pick(kept, history) : verify(sampler, readback.distribution(kept, history), guesses[kept]!);
         const logprobs = readback.logprobsAt(kept, verdict);

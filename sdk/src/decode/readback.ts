@@ -4,7 +4,17 @@
  */
 import type { Backend, ForwardOutput } from '../backend.js';
 import { topIds, type Candidates, type Sampler } from '../sampler.js';
-import type { TokenLogprob } from '../types.js';
+import type { TokenLogprob, TokenSource } from '../types.js';
+
+/**
+ * A decoded token: its id, where it came from, and its log-probabilities where the generation reports them. Every
+ * token a pass picks is made here (`Readback.step`, `Readback.first`): the place for a per-step constraint on picks.
+ */
+export interface Step {
+  id: number;
+  source: TokenSource;
+  logprobs?: Logprobs;
+}
 
 /** What the passes of one generation read back, and what it takes from a row of the last base pass. */
 export class Readback {
@@ -28,6 +38,18 @@ export class Readback {
   /** Whether drafting runs as the backend's one-call draftAndCheck: where the check reads back picks or candidates. */
   get fusesDrafting(): boolean {
     return fusesDrafting(this.llama, this.output);
+  }
+
+  /** The token the last full pass picks at `row`. */
+  step(row: number, history: number[]): Step {
+    const id = this.pick(row, history);
+    return { id, source: 'pass', logprobs: this.logprobsAt(row, id) };
+  }
+
+  /** The first token, from the prefill's copy of the prompt's last row. */
+  first(logits: Float32Array, history: number[]): Step {
+    const id = this.sampler.sample(logits, history);
+    return { id, source: 'pass', logprobs: this.logprobs === undefined ? undefined : logprobsOf(logits, id, this.logprobs) };
   }
 
   /** Row `row`'s pick; `history` is the sequence so far, for the repetition penalty. */
