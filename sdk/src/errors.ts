@@ -9,7 +9,9 @@ export type ErrorCode =
   | 'INVALID_ARGUMENT'
   | 'ABORTED'
   | 'DISPOSED'
-  | 'ENGINE';
+  | 'ENGINE'
+  /** The `cache` load option asked for (`required: true`) a store this runtime lacks, or one that could not keep the file. */
+  | 'CACHE_UNAVAILABLE';
 
 export class RecycleGPTError extends Error {
   readonly code: ErrorCode;

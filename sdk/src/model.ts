@@ -77,7 +77,7 @@ export async function openContext(source: ModelSource, options: LoadOptions = {}
           await llama!.ready();
         },
       },
-      { signal: options.signal, onProgress: progress('model') },
+      { signal: options.signal, onProgress: progress('model'), cache: options.cache, onCache: (report) => (info!.cache = report) },
     );
 
     if (options.recycle !== undefined) {

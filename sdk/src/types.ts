@@ -1,7 +1,8 @@
+import type { CachedModel, CacheOption, CacheOptions, CacheReport, CacheStoreName } from './gguf/cache.js';
 import type { ModelSource } from './gguf/source.js';
 import type { Tokenizer } from './tokenizer/types.js';
 
-export type { ModelSource, Tokenizer };
+export type { CachedModel, CacheOption, CacheOptions, CacheReport, CacheStoreName, ModelSource, Tokenizer };
 
 /** How tokens after the first are produced. `off`: plain decoding; `fast`: RecycleGPT (unverified recycled tokens);
  * `exact`: recycled tokens verified by the next full pass (output identical to `off`); `chain`: k drafted tokens verified at once. */
@@ -12,6 +13,8 @@ export interface LoadProgress {
   total?: number;
   /** What is loading now: the base model or the recycle head. */
   phase: 'model' | 'recycle';
+  /** With the `cache` option: where these bytes come from, the browser's store or the network. */
+  from?: 'cache' | 'network';
 }
 
 export interface LoadOptions {
@@ -34,6 +37,13 @@ export interface LoadOptions {
    * WebGPU computes activations in f32 where WebAssembly quantizes them as llama.cpp does, so their tokens may differ at near ties.
    */
   backend?: 'auto' | 'wasm' | 'webgpu';
+  /**
+   * Browsers, for a model loaded from an http(s) URL: keep the file in the Origin Private File System ('opfs') or the
+   * Cache API ('cache-api') as it downloads, and read it from there on later loads (see CacheOptions for resuming,
+   * keys and quota). Where the store is missing (Node, Workers) the model loads without it; `model.info.cache` says
+   * what happened. Not applied to the recycle head.
+   */
+  cache?: CacheOption;
 }
 
 export interface ModelInfo {
@@ -56,6 +66,8 @@ export interface ModelInfo {
   backend: 'wasm' | 'webgpu';
   /** Why that backend: 'asked for', 'WebGPU adapter found', or what ruled WebGPU out (e.g. 'no navigator.gpu'). */
   backendReason: string;
+  /** With the `cache` load option: whether the file came from the store, was kept there, or why not. */
+  cache?: CacheReport;
 }
 
 export interface SamplingOptions {
