@@ -5,11 +5,13 @@
  * chromium is missing.
  */
 import { readFileSync } from 'node:fs';
+import { build } from 'esbuild';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { fileURLToPath } from 'node:url';
 import type { Page } from 'playwright-core';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { openBrowserPage, type BrowserPage } from '../../../kernels/src/testing/browser.js';
+import { KERNELS_SOURCE } from '../../../kernels/src/testing/source-alias.js';
 import { makeTestModel, STANDARD_SPECS } from '../../../test/fixtures/models.js';
 import type { CachedModel, CacheOptions, CacheReport, CacheStoreName } from './cache.js';
 
@@ -92,6 +94,34 @@ function cutStalled(): void {
   for (const res of stalled.splice(0)) res.destroy();
 }
 
+/** README's "Loading in the browser" example, bundled against the SDK's sources, with the files it asks for. */
+const readme = { script: '', demo: readFileSync(new URL('../../../models/demo/demo-q8_0.gguf', import.meta.url)), demoRequests: 0 };
+const wasmFile = readFileSync(new URL('../../wasm/recyclegpt.wasm', import.meta.url));
+
+async function bundleReadmeExample(): Promise<string> {
+  const text = readFileSync(new URL('../../../README.md', import.meta.url), 'utf8');
+  const code = /## Loading in the browser\n[^]*?```ts\n([^]*?)```/.exec(text)?.[1];
+  if (!code) throw new Error('README.md has no ts example under "## Loading in the browser"');
+  const result = await build({
+    stdin: { contents: code, loader: 'ts', resolveDir: fileURLToPath(new URL('.', import.meta.url)) },
+    bundle: true, format: 'esm', platform: 'browser', target: 'es2022', write: false, external: ['node:*'],
+    alias: { ...KERNELS_SOURCE, recyclegpt: fileURLToPath(new URL('../index.ts', import.meta.url)) },
+  });
+  return result.outputFiles[0]!.text;
+}
+
+/** The README example's files: the script, and the engine and model at the URLs it resolves them to. */
+function serveReadme(req: IncomingMessage, res: ServerResponse): boolean {
+  const path = req.url?.split('?')[0];
+  const body = path === '/readme.js' ? readme.script : path === '/wasm/recyclegpt.wasm' ? wasmFile : path === '/models/demo/demo-q8_0.gguf' ? readme.demo : undefined;
+  if (body === undefined) return false;
+  if (path === '/models/demo/demo-q8_0.gguf') readme.demoRequests++;
+  res.setHeader('content-type', path === '/readme.js' ? 'text/javascript' : 'application/octet-stream');
+  res.setHeader('cache-control', 'no-store');
+  res.end(body);
+  return true;
+}
+
 let browser: BrowserPage | undefined;
 let page: Page;
 let skipReason: string | undefined;
@@ -115,8 +145,9 @@ async function newTab(): Promise<void> {
 
 beforeAll(async () => {
   model = readFileSync(await makeTestModel(STANDARD_SPECS.f32_llama!));
-  const files = { 'recyclegpt.wasm': readFileSync(new URL('../../wasm/recyclegpt.wasm', import.meta.url)) };
-  browser = await openBrowserPage(fileURLToPath(new URL('./cache-page.ts', import.meta.url)), files, serveModel);
+  readme.script = await bundleReadmeExample();
+  const files = { 'recyclegpt.wasm': wasmFile };
+  browser = await openBrowserPage(fileURLToPath(new URL('./cache-page.ts', import.meta.url)), files, (req, res) => serveModel(req, res) || serveReadme(req, res));
   skipReason = browser.skipReason;
   if (skipReason) return;
   page = browser.page!;
@@ -370,5 +401,26 @@ describe('cache in chromium, either store', () => {
     expect((await call('load', { store: 'opfs' }, undefined, '?token=2')).cache).toMatchObject({ key: `${modelUrl}?token=2`, status: 'stored' });
     expect(await call('remove', undefined, 'smollm2')).toBe(true);
     expect((await call('list')).map((m) => m.key)).toEqual([`${modelUrl}?token=2`]);
+  });
+});
+
+describe('README "Loading in the browser", word for word', () => {
+  it('stores the demo model on the first run and reads it back with no request on the second', async () => {
+    const logs: string[] = [];
+    page.on('console', (message) => logs.push(message.text()));
+    // A string, so that vitest's transform leaves the page's import() alone.
+    const run = (n: number) => page.evaluate(`import('/readme.js?run=${n}').then(() => {})`);
+    await run(1);
+    expect(readme.demoRequests).toBe(1);
+    await run(2);
+    expect(readme.demoRequests, 'no request on the second run').toBe(1);
+    const statuses = logs.filter((line) => /^(stored|hit)$/.test(line));
+    expect(statuses).toEqual(['stored', 'hit']);
+    const size = readme.demo.length;
+    expect(logs).toContain(`${size} / ${size} bytes from the network`);
+    expect(logs).toContain(`${size} / ${size} bytes from the cache`);
+    const [stored] = await call('list');
+    expect(stored).toMatchObject({ store: 'opfs', size, storedBytes: size, complete: true });
+    expect(browser!.errors).toEqual([]);
   });
 });
