@@ -1,13 +1,14 @@
 /**
  * The `cache` load option. A model downloaded over http(s) in a browser is written to OPFS or the Cache API while
- * it streams into the engine (one pass; JS holds one chunk at a time), and later loads read it from there with no
+ * it streams into the engine (one pass; JS holds a chunk and up to two 1 MiB writes), and later loads read it with no
  * request at all. A stored copy is trusted only when its record says complete and every part has its length. A
  * download cut off (network error, abort, closed tab) keeps its whole parts: the next load resumes with an HTTP
  * Range request when the server serves ranges of the same file (same length and ETag or Last-Modified), and
  * otherwise discards them and starts over.
  */
 import { InvalidArgumentError, RecycleGPTError } from '../errors.js';
-import { freeBytes, lockEntry, openStore, STORE_NAMES, type CacheStoreName, type Entry, type EntryMeta, type PartWriter, type Store } from './cache-store.js';
+import { freeBytes, lockEntry, openStore, STORE_NAMES, type CacheStoreName, type Entry, type EntryMeta, type Store } from './cache-store.js';
+import { CopyWriter } from './cache-writer.js';
 import { describe, fetchModel, openResponse, throwIfAborted } from './http.js';
 import type { OpenedSource } from './source.js';
 
@@ -97,8 +98,8 @@ interface Plan {
   size?: number;
   /** Whether the network bytes are written to the store. */
   storing: boolean;
-  /** What became of an earlier copy, for the report. */
-  discarded?: string;
+  /** For the report: what became of an earlier copy that could not be used, or why the file is not kept. */
+  note?: string;
 }
 
 export async function openCachedUrl(url: URL, option: CacheOption, signal?: AbortSignal): Promise<OpenedSource> {
@@ -109,7 +110,7 @@ export async function openCachedUrl(url: URL, option: CacheOption, signal?: Abor
     if (options.required) throw unavailable(store);
     const response = await fetchModel(url, signal);
     const { size } = openResponse(response, url.href);
-    return cachingSource({ options, url, report, storedParts: 0, response, size, storing: false, discarded: store }, () => {});
+    return cachingSource({ options, url, report, storedParts: 0, response, size, storing: false, note: store }, () => {});
   }
   const release = await lockEntry(options.store, options.key, signal).catch((error: unknown) => {
     throwIfAborted(signal);
@@ -164,7 +165,7 @@ async function planLoad(entry: Entry, url: URL, options: Resolved, report: Cache
       return { ...plan, meta, storedParts: partCount(meta), size: meta.size, storing: false };
     }
     await discard(entry);
-    return startDownload({ ...plan, discarded: `the stored copy was incomplete (${problem}) and was deleted` }, await fetchModel(url, signal));
+    return startDownload({ ...plan, note: `the stored copy was incomplete (${problem}) and was deleted` }, await fetchModel(url, signal));
   }
   if (!meta) {
     await discard(entry); // parts without a readable record: nothing can say what they belong to
@@ -172,8 +173,9 @@ async function planLoad(entry: Entry, url: URL, options: Resolved, report: Cache
   }
   const parts = await wholeParts(entry, meta);
   if (parts === partCount(meta)) {
-    // Every part came under this record's validators: only the record's last write was missed.
-    await entry.writeMeta({ ...meta, complete: true });
+    // Every part came under this record's validators: only the record's last write was missed. (Should the write
+    // fail now, the parts are still whole for this load.)
+    await entry.writeMeta({ ...meta, complete: true }).catch(() => {});
     report.status = 'hit';
     return { ...plan, meta, storedParts: parts, size: meta.size, storing: false };
   }
@@ -181,17 +183,17 @@ async function planLoad(entry: Entry, url: URL, options: Resolved, report: Cache
   const cannot = !options.resume ? 'resume is false' : !resumable(meta) ? 'the server gave no strong ETag or Last-Modified to check that the file is unchanged' : undefined;
   if (cannot || parts === 0) {
     await discard(entry);
-    const discarded = parts > 0 ? `an interrupted download (${mib(stored)} stored) was discarded: ${cannot}` : undefined;
-    return startDownload({ ...plan, discarded }, await fetchModel(url, signal));
+    const note = parts > 0 ? `an interrupted download (${mib(stored)} stored) was discarded: ${cannot}` : undefined;
+    return startDownload({ ...plan, note }, await fetchModel(url, signal));
   }
   const response = await fetchModel(url, signal, { range: `bytes=${stored}-` });
   const mismatch = rangeMismatch(response, meta, stored);
   if (!mismatch) return { ...plan, meta, storedParts: parts, response, size: meta.size, storing: true };
   await discard(entry);
-  const discarded = `an interrupted download (${mib(stored)} stored) was discarded: ${mismatch}`;
-  if (response.status === 200) return startDownload({ ...plan, discarded }, response);
+  const note = `an interrupted download (${mib(stored)} stored) was discarded: ${mismatch}`;
+  if (response.status === 200) return startDownload({ ...plan, note }, response);
   await response.body?.cancel();
-  return startDownload({ ...plan, discarded }, await fetchModel(url, signal));
+  return startDownload({ ...plan, note }, await fetchModel(url, signal));
 }
 
 /** A whole-file response: stored when its size is known, the quota allows and the record can be written. */
@@ -219,7 +221,7 @@ async function startDownload(plan: Omit<Plan, 'storedParts' | 'storing' | 'size'
     await response.body?.cancel();
     throw unavailable(cannot);
   }
-  return { ...plan, meta, storedParts: 0, response, size, storing: !cannot, discarded: [plan.discarded, cannot].filter(Boolean).join('; ') || undefined };
+  return { ...plan, meta, storedParts: 0, response, size, storing: !cannot, note: [plan.note, cannot].filter(Boolean).join('; ') || undefined };
 }
 
 /** Why a Range response does not continue the stored bytes, or undefined when it does. */
@@ -242,55 +244,34 @@ function rangeMismatch(response: Response, meta: EntryMeta, from: number): strin
 }
 
 /**
- * The file's bytes: stored parts first, then the network body, whose bytes are written part by part before they are
- * handed on. Whatever ends the stream (its end, a cancel, an error), only whole parts remain, and the record is
+ * The file's bytes: stored parts first, then the network body, whose bytes also go to the store (CopyWriter) while
+ * it is kept. Whatever ends the stream (its end, a cancel, an error), only whole parts remain, and the record is
  * marked complete only after the last one.
  */
 function cachingSource(plan: Plan, release: () => void): OpenedSource {
   const { options, url, report, entry, meta } = plan;
   const network = plan.response?.body?.getReader();
-  let storing = plan.storing;
-  let writer: PartWriter | undefined;
-  /** Parts whole in the store; bytes of the file handed on. */
-  let kept = plan.storedParts;
-  let position = 0;
+  /** Writes the network bytes while they are being stored. */
+  let copy = plan.storing ? new CopyWriter(entry!, meta!, plan.storedParts) : undefined;
   let committed = false;
+  /** Bytes of the file handed on. */
+  let position = 0;
   let cancelled = false;
   /** Why a download that was being stored is not kept. */
   let notStored: string | undefined = 'the download did not finish';
   const cachedEnd = plan.response ? Math.min(plan.size ?? 0, plan.storedParts * (meta?.partBytes ?? 0)) : Infinity;
 
-  const stopStoring = async (error: unknown) => {
-    storing = false;
-    await writer?.abort().catch(() => {});
-    writer = undefined;
-    await discard(entry);
-    const reason = storeFailure(error, options.store, position, meta!.size);
-    if (options.required) throw unavailable(reason, error);
-    notStored = reason;
-  };
-
-  /** Writes `chunk`, which starts at `position`, into its parts. */
   const store = async (chunk: Uint8Array) => {
-    for (let offset = 0; offset < chunk.length; ) {
-      const at = position + offset;
-      const index = Math.floor(at / meta!.partBytes);
-      const partEnd = Math.min((index + 1) * meta!.partBytes, meta!.size);
-      if (at >= meta!.size) throw new Error(`the server sent more than the ${meta!.size} bytes its Content-Length announced`);
-      const count = Math.min(chunk.length - offset, partEnd - at);
-      writer ??= await entry!.writePart(index, partEnd - index * meta!.partBytes);
-      await writer.write(chunk.subarray(offset, offset + count));
-      offset += count;
-      if (at + count === partEnd) {
-        await writer.close();
-        writer = undefined;
-        kept = index + 1;
-        // The last byte is in: the copy is complete, even if the loader stops before the body reports its end.
-        if (partEnd === meta!.size) {
-          await entry!.writeMeta({ ...meta!, complete: true });
-          committed = true;
-        }
-      }
+    try {
+      await copy!.write(chunk, position);
+      committed = copy!.committed;
+    } catch (error) {
+      await copy!.abort();
+      copy = undefined;
+      await discard(entry);
+      const reason = storeFailure(error, options.store, position, meta!.size);
+      if (options.required) throw unavailable(reason, error);
+      notStored = reason;
     }
   };
 
@@ -328,11 +309,11 @@ function cachingSource(plan: Plan, release: () => void): OpenedSource {
         if (result.done) break;
         const chunk = result.value;
         report.downloadedBytes += chunk.length;
-        if (storing) await store(chunk).catch(stopStoring);
+        if (copy) await store(chunk);
         position += chunk.length;
         yield chunk;
       }
-      if (storing && !committed) {
+      if (copy && !committed) {
         notStored = `the server sent ${position} of the ${meta!.size} bytes it announced; the whole parts are kept for the next load to resume`;
       }
     } finally {
@@ -341,8 +322,8 @@ function cachingSource(plan: Plan, release: () => void): OpenedSource {
   }
 
   const brokenOff = (error: unknown) => {
-    const keeps = storing && resumable(meta!) && kept > 0;
-    const next = keeps
+    const kept = copy && resumable(meta!) ? copy.kept : 0;
+    const next = kept > 0
       ? `the ${mib(Math.min(meta!.size, kept * meta!.partBytes))} stored so far in ${options.store} are kept: loading again resumes from there if the server serves Range requests`
       : 'loading again starts over';
     return new RecycleGPTError('SOURCE_UNREADABLE', `the download of ${url.href} broke off after ${mib(position)}: ${describe(error)}; ${next}`, { cause: error });
@@ -352,9 +333,8 @@ function cachingSource(plan: Plan, release: () => void): OpenedSource {
   let settled: Promise<void> | undefined;
   const settle = () =>
     (settled ??= (async () => {
-      await writer?.abort().catch(() => {});
-      writer = undefined;
-      if (storing && !committed && (kept === 0 || !resumable(meta!))) await discard(entry);
+      await copy?.abort();
+      if (copy && !committed && (copy.kept === 0 || !resumable(meta!))) await discard(entry);
       release();
     })());
 
@@ -393,7 +373,7 @@ function cachingSource(plan: Plan, release: () => void): OpenedSource {
         }
         if (committed) report.status = plan.storedParts > 0 ? 'resumed' : 'stored';
         const failed = plan.storing && !committed ? notStored : undefined;
-        const reason = [plan.discarded, failed].filter(Boolean).join('; ');
+        const reason = [plan.note, failed].filter(Boolean).join('; ');
         return { ...report, ...(reason && { reason }) };
       },
     },
