@@ -95,8 +95,9 @@ function cutStalled(): void {
 }
 
 /** README's "Loading in the browser" example, bundled against the SDK's sources, with the files it asks for. */
-const readme = { script: '', demo: readFileSync(new URL('../../../models/demo/demo-q8_0.gguf', import.meta.url)), demoRequests: 0 };
-const wasmFile = readFileSync(new URL('../../wasm/recyclegpt.wasm', import.meta.url));
+const readme = { script: '', demo: new Uint8Array(), demoRequests: 0 };
+/** The engine, as built by `npm run build` (read in beforeAll, so that listing the tests needs no build). */
+let wasmFile: Uint8Array;
 
 async function bundleReadmeExample(): Promise<string> {
   const text = readFileSync(new URL('../../../README.md', import.meta.url), 'utf8');
@@ -145,7 +146,9 @@ async function newTab(): Promise<void> {
 
 beforeAll(async () => {
   model = readFileSync(await makeTestModel(STANDARD_SPECS.f32_llama!));
+  wasmFile = readFileSync(new URL('../../wasm/recyclegpt.wasm', import.meta.url));
   readme.script = await bundleReadmeExample();
+  readme.demo = readFileSync(new URL('../../../models/demo/demo-q8_0.gguf', import.meta.url));
   const files = { 'recyclegpt.wasm': wasmFile };
   browser = await openBrowserPage(fileURLToPath(new URL('./cache-page.ts', import.meta.url)), files, (req, res) => serveModel(req, res) || serveReadme(req, res));
   skipReason = browser.skipReason;

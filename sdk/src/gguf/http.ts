@@ -22,7 +22,7 @@ export function openResponse(response: Response, name: string): OpenedSource {
 }
 
 /** Content-Length is the body's size only when no content coding (gzip, br) sits in between. */
-export function contentLength(response: Response): number | undefined {
+function contentLength(response: Response): number | undefined {
   const encoding = response.headers.get('content-encoding');
   if (encoding && encoding !== 'identity') return undefined;
   const header = response.headers.get('content-length');
