@@ -67,7 +67,7 @@ interface Shape {
 }
 
 interface Arch {
-  /** Word 13: 1 NEOX RoPE, 2 Q/K norms, 4 post norms, 8 GELU, 16 scaled embedding, 32 scaled queries. */
+  /** Word 13: 1 NEOX RoPE, 2 Q/K norms, 4 post norms, 8 GELU, 16 scaled embedding, 32 scaled queries, 64 RoPE factors. */
   flags: number;
   /** Words 14..23 after the flags. */
   words: number[];
@@ -80,7 +80,7 @@ const f32Bits = (x: number) => new Uint32Array(new Float32Array([x]).buffer)[0]!
 const PLAIN_WORDS = (ctx: number) => [1, 0, 0, f32Bits(1), ctx, 0, 0, 0, 0, 0];
 /** The architectures' options as the SDK passes them (binding.ts modelWords), on small shapes. */
 const ARCHS: Record<string, (ctx: number) => Arch> = {
-  llama3: () => ({ flags: 0, words: [1, 2, f32Bits(4), f32Bits(1), 4, 0, 0, 0, 0, 0], ropeFreqs: true }),
+  llama3: () => ({ flags: 64, words: [1, 2, f32Bits(4), f32Bits(1), 4, 0, 0, 0, 0, 0], ropeFreqs: true }),
   qwen2: (ctx) => ({ flags: 1, words: PLAIN_WORDS(ctx), biases: true }),
   qwen3: (ctx) => ({ flags: 3, words: PLAIN_WORDS(ctx) }),
   gemma3: (ctx) => ({ flags: 63, words: [1, 1, f32Bits(2), f32Bits(1), ctx, 3, 2, f32Bits(10000), 0, f32Bits(30)] }),

@@ -11,7 +11,7 @@ import { ggmlTypeName } from './contract/ggml-types.js';
 import { InvalidArgumentError, RecycleGPTError } from './errors.js';
 import { argmax } from './sampler.js';
 
-const KIND_NAMES = new Map(Object.values(TENSOR_KINDS).map((k) => [k.id as number, k.gguf]));
+const KIND_NAMES = new Map(Object.values(TENSOR_KINDS).map((k) => [k.id as number, k.gguf.replace('{L}', 'N')]));
 
 /** What of this model the kernels do not run (architecture, options, tensors, types), in words, or undefined. */
 export function unsupportedProblem(config: Omit<ModelConfig, 'maxBatch'>, needs: ModelNeeds): string | undefined {

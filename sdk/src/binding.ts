@@ -280,7 +280,8 @@ export function archFlags(name: ModelConfig['architecture']): number {
     (spec.tensors.attnPostNorm === 'required' ? 4 : 0) |
     (spec.ffnActivation === 'gelu-tanh' ? 8 : 0) |
     (spec.scaleEmbedding ? 16 : 0) |
-    (spec.scaleQueries ? 32 : 0)
+    (spec.scaleQueries ? 32 : 0) |
+    (spec.tensors.ropeFreqs ? 64 : 0)
   );
 }
 

@@ -92,12 +92,14 @@ impl Kind {
         )
     }
 
-    /// Whether a model with `cfg` has this kind. Output (else tied to token_embd), RoPE frequency
-    /// factors and Q/K/V biases are optional everywhere, as in llama.cpp.
+    /// Whether a model with `cfg` has this kind. Output (else tied to token_embd) and Q/K/V biases
+    /// are optional everywhere, as in llama.cpp; the rest as the architecture's flags say.
     pub fn presence(self, cfg: &Config) -> Presence {
         let with = |flag: u32| if cfg.arch.has(flag) { Presence::Required } else { Presence::Absent };
         match self {
-            Kind::Output | Kind::RopeFreqs | Kind::AttnQBias | Kind::AttnKBias | Kind::AttnVBias => Presence::Optional,
+            Kind::Output | Kind::AttnQBias | Kind::AttnKBias | Kind::AttnVBias => Presence::Optional,
+            Kind::RopeFreqs if cfg.arch.has(ArchFlags::ROPE_FACTORS) => Presence::Optional,
+            Kind::RopeFreqs => Presence::Absent,
             Kind::AttnQNorm | Kind::AttnKNorm => with(ArchFlags::QK_NORM),
             Kind::AttnPostNorm | Kind::FfnPostNorm => with(ArchFlags::POST_NORMS),
             _ => Presence::Required,

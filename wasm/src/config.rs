@@ -26,7 +26,9 @@ impl ArchFlags {
     pub const SCALE_EMBEDDING: u32 = 16;
     /// Queries multiplied by the attention scale before attention (whose scores are then not scaled).
     pub const SCALE_QUERIES: u32 = 32;
-    const ALL: u32 = 63;
+    /// The architecture may carry RoPE frequency factors (Llama 3's `rope_freqs.weight`).
+    pub const ROPE_FACTORS: u32 = 64;
+    const ALL: u32 = 127;
 
     pub fn has(self, flag: u32) -> bool {
         self.0 & flag != 0
@@ -301,7 +303,7 @@ mod tests {
         assert_eq!(with(10, (-1.0f32).to_bits()), Err(ERR_INVALID_CONFIG));
         assert_eq!(with(11, 3), Err(ERR_INVALID_CONFIG)); // kv_type
         assert_eq!(with(12, 0), Err(ERR_INVALID_CONFIG)); // max_batch
-        assert_eq!(with(13, 64), Err(ERR_INVALID_CONFIG)); // unknown arch flag
+        assert_eq!(with(13, 128), Err(ERR_INVALID_CONFIG)); // unknown arch flag
         assert_eq!(with(14, 0), Err(ERR_INVALID_CONFIG)); // no KV cache
         assert_eq!(with(15, 3), Err(ERR_INVALID_CONFIG)); // unknown RoPE scaling
         assert_eq!(with(16, (-2.0f32).to_bits()), Err(ERR_INVALID_CONFIG));

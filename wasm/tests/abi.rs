@@ -20,7 +20,8 @@ const SPEC: Spec = Spec {
     eps: 1e-5,
     kv: KV_F16,
     max_batch: 3,
-    arch: LLAMA,
+    // llama as the SDK passes it: RoPE factors allowed.
+    arch: Arch { flags: ROPE_FACTORS, ..LLAMA },
 };
 
 fn new_with(words: &[u32]) -> (u32, i32) {
@@ -61,6 +62,10 @@ fn tensor_reserve_checks_kind_shape_type_and_duplicates() {
     assert_eq!(reserve(4, 0, 16, 64, 64), (true, ERR_UNSUPPORTED_TYPE)); // IQ2_XXS
     assert_eq!(reserve(12, 0, F16, 1, 8), (true, ERR_UNSUPPORTED_TYPE)); // RoPE factors are F32
     assert_eq!(reserve(12, 0, F32, 1, 16), (true, ERR_BAD_SHAPE)); // rope_dim / 2 = 8
+    let qwen2 = new_model(&Spec { arch: QWEN2, ..SPEC });
+    assert!(rg_tensor_reserve(qwen2, 12, 0, F32, 1, 8).is_null()); // qwen2 has no RoPE factors
+    assert_eq!(rg_last_error(), ERR_UNKNOWN_KIND);
+    rg_model_free(qwen2);
     assert_eq!(reserve(3, 0, F16, 1, 64), (false, OK)); // a norm in F16 is widened
     assert_eq!(reserve(5, 0, Q8_0, 64, 64), (true, ERR_BAD_SHAPE)); // k is 32 × 64
     assert_eq!(reserve(0, 0, F32, 40, u32::MAX), (true, ERR_BAD_SHAPE));

@@ -83,6 +83,7 @@ pub const POST_NORMS: u32 = 4;
 pub const GELU: u32 = 8;
 pub const SCALE_EMBEDDING: u32 = 16;
 pub const SCALE_QUERIES: u32 = 32;
+pub const ROPE_FACTORS: u32 = 64;
 
 pub const LLAMA: Arch = Arch {
     flags: 0,
@@ -101,7 +102,7 @@ pub const LLAMA: Arch = Arch {
 };
 
 /// Llama 3.1's options: frequency factors and YaRN scaling (a context longer than the original).
-pub const LLAMA3_YARN: Arch = Arch { rope_freqs: true, rope_scaling: 2, rope_factor: 4.0, yarn_orig_ctx: 6, ..LLAMA };
+pub const LLAMA3_YARN: Arch = Arch { flags: ROPE_FACTORS, rope_freqs: true, rope_scaling: 2, rope_factor: 4.0, yarn_orig_ctx: 6, ..LLAMA };
 /// Linear RoPE scaling with an attention factor.
 pub const LINEAR: Arch = Arch { rope_scaling: 1, rope_factor: 2.0, rope_attn_factor: 0.9, ..LLAMA };
 pub const QWEN2: Arch = Arch { flags: ROPE_NEOX, biases: true, ..LLAMA };
