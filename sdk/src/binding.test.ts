@@ -1,5 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
+import { buildModelGGUF } from '../../test/fixtures/models.js';
+import { loadModel } from './model.js';
 import { WasmLlama, instantiateEngine, kvWord, type EngineExports } from './binding.js';
 import type { ModelConfig } from './contract/config.js';
 import { RecycleGPTError } from './errors.js';
@@ -63,7 +65,6 @@ describe('WasmLlama KV sequences', () => {
       interleaved.push(Array.from(model.logits()));
     });
     expect(interleaved).toEqual(alone);
-    expect(model.selectedSequence).toBe(0);
     expect(() => model.selectSequence(2)).toThrow(/sequence must be an integer from 0 to 1/);
     model.free();
   });
@@ -88,8 +89,19 @@ describe('WasmLlama memory check', () => {
     // One tensor too large for one wasm32 allocation is named.
     const huge = { bytes: 3 * 2 ** 30, largest: { name: 'output.weight', bytes: 2.1 * 2 ** 30 } };
     expect(() => new WasmLlama(e, { ...eightB, contextLength: 2048 }, huge)).toThrow(/tensor 'output.weight' takes 2150\.4 MiB/);
+    // The engine keeps KV caches and scratch below 2 GiB, whatever the weights leave free.
+    expect(() => new WasmLlama(e, { ...eightB, contextLength: 16384 }, { ...weights, bytes: 2 ** 29 })).toThrow(/KV cache \(2048\.0 MiB for 16384 tokens × 1 sequence\(s\)\) and scratch .* exceed the 2 GiB/);
     // The 8B weights alone are too much even at a short context; 3B's Q4_K_M (1.9 GiB) fits.
     expect(() => new WasmLlama(e, { ...eightB, contextLength: 2048 }, weights)).toThrow(/needs 4949\.6 MiB/);
     new WasmLlama(e, { ...eightB, contextLength: 2048 }, { ...weights, bytes: 1.9 * 2 ** 30 }).free();
+  });
+
+  it('is what loadModel answers for a context the memory cannot hold, before any tensor is written', async () => {
+    const file = buildModelGGUF({ dim: 64, layers: 2, heads: 4, kvHeads: 4, ffn: 96, vocab: 'gpt2', type: 'F32', ctx: 1 << 24, seed: 3 });
+    let tensors = 0;
+    const error = await loadModel(file, { contextLength: 1 << 24, onProgress: (p) => void (tensors = p.loaded) }).catch((e: unknown) => e);
+    expect((error as RecycleGPTError).code).toBe('OUT_OF_MEMORY');
+    expect((error as RecycleGPTError).message).toMatch(/KV cache 8192\.0 MiB for 16777216 tokens/);
+    expect(tensors).toBe(0);
   });
 });

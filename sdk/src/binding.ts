@@ -128,9 +128,6 @@ export class WasmLlama {
   /** Rows one recycle pass takes at most; 0 without a head. */
   recycleMaxBatch = 0;
 
-  /** The KV cache forwards use (see selectSequence). */
-  private sequence = 0;
-
   /**
    * A model for `config` whose weights `weights` says about; refused before anything is allocated, with the sizes,
    * when weights, KV caches and scratch cannot fit the 4 GiB of wasm32 memory.
@@ -161,12 +158,6 @@ export class WasmLlama {
       throw new RecycleGPTError('INVALID_ARGUMENT', `sequence must be an integer from 0 to ${this.config.sequences - 1}, got ${String(sequence)}`);
     }
     this.check(this.engine.rg_select_sequence(this.handle, sequence), `selecting KV sequence ${sequence}`);
-    this.sequence = sequence;
-  }
-
-  /** The selected KV sequence. */
-  get selectedSequence(): number {
-    return this.sequence;
   }
 
   /** Room for one tensor's raw bytes; write them before the next reserve (memory may grow and move). */
@@ -335,6 +326,12 @@ function checkMemory(engine: EngineExports, words: number[], weights: WeightsNee
       'OUT_OF_MEMORY',
       `the model needs ${MiB(total)} (weights ${MiB(weights.bytes)} + KV cache ${MiB(kv)} for ${config.contextLength} tokens × ${config.sequences} sequence(s) + scratch ${MiB(scratch)}), ` +
         `more than WebAssembly's 4096 MiB; use a smaller model or type, or a smaller contextLength`,
+    );
+  }
+  if (kv + scratch > WASM_ALLOCATION_BYTES) {
+    throw new RecycleGPTError(
+      'OUT_OF_MEMORY',
+      `the KV cache (${MiB(kv)} for ${config.contextLength} tokens × ${config.sequences} sequence(s)) and scratch (${MiB(scratch)}) exceed the 2 GiB the engine gives them in wasm32; use a smaller contextLength`,
     );
   }
 }

@@ -38,6 +38,8 @@ function topOf(row: Float32Array, k: number): TopCandidates {
 class PrefixBackend implements Backend {
   readonly config = { vocabSize: VOCAB, contextLength: 64, maxBatch: 8 } as ModelConfig;
   readonly recycleMaxBatch = 8;
+  readonly sequences = 1;
+  selectSequence(): void {}
   readonly maxTopK?: number;
   readonly candidates?: (row?: number) => TopCandidates;
   readonly draftAndCheck?: Backend['draftAndCheck'];

@@ -92,6 +92,11 @@ impl Kind {
         )
     }
 
+    /// One of a plain llama stack's per-layer kinds (ids 3..=11): what a recycle head's layers have.
+    pub fn is_llama_layer(self) -> bool {
+        (Kind::AttnNorm as usize..=Kind::FfnDown as usize).contains(&(self as usize))
+    }
+
     /// Whether a model with `cfg` has this kind. Output (else tied to token_embd) and Q/K/V biases
     /// are optional everywhere, as in llama.cpp; the rest as the architecture's flags say.
     pub fn presence(self, cfg: &Config) -> Presence {

@@ -129,11 +129,6 @@ impl Slots {
     }
 }
 
-/// The per-layer kinds a llama stack (the recycle head) has: ids 3..=11.
-pub fn is_llama_layer_kind(kind: Kind) -> bool {
-    (Kind::AttnNorm as usize..=Kind::FfnDown as usize).contains(&(kind as usize))
-}
-
 /// Refuses a batch that does not fit the config: n, pos + n, logits_from, token ids.
 pub fn check_batch(cfg: &Config, tokens: &[u32], pos: usize, logits_from: usize) -> Result<(), Status> {
     let n = tokens.len();

@@ -6,7 +6,7 @@
 
 use crate::catalog::Kind;
 use crate::config::Config;
-use crate::decoder::{check_batch, is_llama_layer_kind, project, Slots, Stack};
+use crate::decoder::{check_batch, project, Slots, Stack};
 use crate::error::*;
 use crate::model::SharedTensors;
 use crate::quant::GgmlType;
@@ -45,7 +45,7 @@ impl RecycleHead {
             return Err(ERR_WRONG_STATE);
         }
         let kind = Kind::from_id(kind)?;
-        if !(kind == Kind::TokenEmbd || kind == Kind::OutputNorm || is_llama_layer_kind(kind)) {
+        if !(kind == Kind::TokenEmbd || kind == Kind::OutputNorm || kind.is_llama_layer()) {
             return Err(ERR_UNKNOWN_KIND);
         }
         let slot = kind.slot(layer as usize, &self.cfg)?;
