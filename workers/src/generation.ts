@@ -180,6 +180,7 @@ async function drive(stream: TokenStream, ticket: Ticket, body: ResponseBody, fo
     for await (const token of stream) {
       ticket.progress();
       body.write(format.token(token));
+      await body.flow();
     }
     const stats = await stream.stats;
     budget?.observe(stats);
