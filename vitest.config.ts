@@ -46,6 +46,8 @@ export default defineConfig(async () => ({
           testTimeout: 300_000,
           hookTimeout: 300_000,
           pool: 'forks',
+          // Tests import the SDK's modules directly: give them what its Node entry registers (files, WebGPU).
+          setupFiles: ['sdk/src/node.ts'],
         },
       },
       await workersProject(),
