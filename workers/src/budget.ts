@@ -18,14 +18,19 @@ export interface CpuCosts {
 
 /** Part of the CPU limit the tokens may use; the rest covers tokenizing, JSON, the runtime. */
 const USABLE_SHARE = 0.8;
-/** From bench/README.md: a ~32 MB Q8_0 model decodes at ~1.7 ms a token on one core (≈19 MB/ms); taken at 2.4× slower. */
+/**
+ * From bench/README.md (2026-11-30, AMD EPYC): the 5.9 MB demo Q8_0 decodes at 3286 tok/s and a ~30 MB Q8_0
+ * model at 592 tok/s on one core, both ≈ 18–20 MB of weights per ms; taken at 8 MB/ms for slower CPUs, plus
+ * a fixed cost per token for sampling, detokenizing and the response's JSON.
+ */
 const WEIGHT_BYTES_PER_MS = 8e6;
+const FIXED_MS_PER_TOKEN = 0.1;
 /** Prefill runs ~1.8× decode's tokens per second there (batched passes). */
-const PREFILL_SHARE = 0.6;
+export const PREFILL_SHARE = 0.6;
 
 /** Cost estimates from the model's size in bytes (its weights are read once per decoded token). */
 export function costsFromSize(weightBytes: number): CpuCosts {
-  const decodeMs = Math.max(0.05, weightBytes / WEIGHT_BYTES_PER_MS);
+  const decodeMs = FIXED_MS_PER_TOKEN + weightBytes / WEIGHT_BYTES_PER_MS;
   return { decodeMs, prefillMs: decodeMs * PREFILL_SHARE };
 }
 

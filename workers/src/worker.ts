@@ -5,7 +5,7 @@ import { loadModel, type Model } from 'recyclegpt';
 // Workers cannot compile WebAssembly from bytes at run time: the engine is bundled as a compiled module.
 import engine from 'recyclegpt/recyclegpt.wasm';
 import { createApp, lazyModels } from './app.js';
-import { CpuBudget, costsFromSize } from './budget.js';
+import { CpuBudget, costsFromSize, PREFILL_SHARE } from './budget.js';
 import { modelUnavailable, toOpenAIError } from './errors.js';
 
 export interface Env {
@@ -88,7 +88,7 @@ const intVar = (env: Env, name: NumberVar, min = 1) => numberVar(env, name, { in
 function buildApp(env: Env): Hono {
   const id = env.MODEL_ID || env.MODEL_KEY.replace(/\.gguf$/i, '');
   const decodeMs = numberVar(env, 'MS_PER_TOKEN');
-  const budget = new CpuBudget(numberVar(env, 'CPU_MS') ?? 30_000, decodeMs ? { decodeMs, prefillMs: numberVar(env, 'PREFILL_MS_PER_TOKEN') ?? decodeMs } : undefined);
+  const budget = new CpuBudget(numberVar(env, 'CPU_MS') ?? 30_000, decodeMs ? { decodeMs, prefillMs: numberVar(env, 'PREFILL_MS_PER_TOKEN') ?? decodeMs * PREFILL_SHARE } : undefined);
   const load = () => {
     const loading = loadFromR2(env, budget);
     // The load outlives the request that started it: other requests are waiting for it too.
