@@ -4,6 +4,7 @@
  */
 import type { ModelConfig } from '@recyclegpt/kernels/config';
 import { RecycleGPTError } from './errors.js';
+import { runtime } from './runtime.js';
 import { argmax } from './sampler.js';
 
 export interface EngineExports {
@@ -67,8 +68,9 @@ async function compileFrom(url: URL): Promise<WebAssembly.Module> {
   let bytes: BufferSource;
   try {
     if (url.protocol === 'file:') {
-      const { readFile } = await import('node:fs/promises');
-      bytes = await readFile(url);
+      // The Node entry reads files; elsewhere a file: URL (the default next to the SDK) cannot be read.
+      if (!runtime.files) throw new Error('reading files needs Node.js (the package\'s Node entry)');
+      bytes = await runtime.files.read(url);
     } else {
       const response = await fetch(url);
       if (!response.ok) throw new Error(`HTTP ${response.status}`);
