@@ -198,10 +198,19 @@ pub fn quantize_row_q8_0<Q: From<i8>>(x: &[f32], scales: &mut [f32], q8_1_s: &mu
     }
 }
 
+/// Where element e of a Q8_K block is stored in `Q8KActivation::qs`: each 16 values are kept
+/// in pairs (k, k + 8), so that one i32x4.dot_i16x8 lane adds two values of the same lane of
+/// ggml's eight lane sums (element e goes to lane e % 8; see `kernels::scalar`).
+#[inline(always)]
+pub const fn q8_k_position(e: usize) -> usize {
+    e - e % 16 + 2 * (e % 8) + (e % 16) / 8
+}
+
 /// Activation quantization exactly as ggml's `quantize_row_q8_K_ref`: per super-block of 256,
 /// max = the first value of largest magnitude, iscale = -127 / max, q = nearest_int(iscale · x)
 /// capped at 127 (and, here, at -128 below, which only a non-finite input reaches), d = 1 / iscale
-/// kept in f32, and the sums of each 16 q. An all-zero block has d = 0 and q = 0.
+/// kept in f32, and the sums of each 16 q. An all-zero block has d = 0 and q = 0. `qs` holds the
+/// values in `q8_k_position` order.
 pub fn quantize_row_q8_k(x: &[f32], d: &mut [f32], qs: &mut [i16], bsums: &mut [i16]) {
     let blocks = x.chunks_exact(QK_K).zip(d.iter_mut()).zip(qs.chunks_exact_mut(QK_K)).zip(bsums.chunks_exact_mut(16));
     for (((values, d), q), bsums) in blocks {
@@ -219,8 +228,8 @@ pub fn quantize_row_q8_k(x: &[f32], d: &mut [f32], qs: &mut [i16], bsums: &mut [
             continue;
         }
         let iscale = -127.0 / max;
-        for (qj, &v) in q.iter_mut().zip(values) {
-            *qj = nearest_int(iscale * v).clamp(-128, 127) as i16;
+        for (e, &v) in values.iter().enumerate() {
+            q[q8_k_position(e)] = nearest_int(iscale * v).clamp(-128, 127) as i16;
         }
         for (sum, group) in bsums.iter_mut().zip(q.chunks_exact(16)) {
             *sum = group.iter().sum();
@@ -400,7 +409,7 @@ pub struct Q8ActivationMut<'a> {
 }
 
 /// One token's activation in Q8_K form: per super-block of 256 its f32 d, the values q in
-/// [-127, 127] (widened to i16) and the sum of each 16 of them.
+/// [-127, 127] (widened to i16, in `q8_k_position` order) and the sum of each 16 of them.
 #[derive(Clone, Copy)]
 pub struct Q8KActivation<'a> {
     pub d: &'a [f32],
@@ -480,11 +489,22 @@ mod tests {
         let (mut d, mut qs, mut bsums) = (vec![0.0; 2], vec![0i16; 512], vec![0i16; 32]);
         quantize_row_q8_k(&x, &mut d, &mut qs, &mut bsums);
         assert_eq!(d[0], 1.0);
-        assert_eq!(&qs[..4], &[-127, 127, 0, 2]);
-        assert_eq!(qs[17], 2);
+        let q = |e: usize| qs[q8_k_position(e)];
+        assert_eq!([q(0), q(1), q(2), q(3), q(17)], [-127, 127, 0, 2, 2]);
+        assert_eq!(&qs[..6], &[-127, 0, 127, 0, 0, 0]); // pairs (0, 8), (1, 9), (2, 10)
         assert_eq!(&bsums[..2], &[2, 2]);
         assert_eq!(d[1], 0.0);
         assert!(qs[256..].iter().all(|&q| q == 0) && bsums[16..].iter().all(|&s| s == 0));
+    }
+
+    #[test]
+    fn q8_k_positions_pair_each_value_with_the_one_8_later() {
+        let positions: Vec<usize> = (0..32).map(q8_k_position).collect();
+        let mut seen = positions.clone();
+        seen.sort_unstable();
+        assert_eq!(seen, (0..32).collect::<Vec<_>>());
+        assert_eq!(&positions[..16], &[0, 2, 4, 6, 8, 10, 12, 14, 1, 3, 5, 7, 9, 11, 13, 15]);
+        assert_eq!(positions[16], 16);
     }
 
     #[test]

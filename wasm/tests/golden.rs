@@ -7,7 +7,7 @@ use std::collections::HashMap;
 use recyclegpt_wasm::blocks::dequantize_row;
 use recyclegpt_wasm::f16::f32_to_f16;
 use recyclegpt_wasm::kernels;
-use recyclegpt_wasm::quant::{GgmlType, Needs, PreparedInput};
+use recyclegpt_wasm::quant::{q8_k_position, GgmlType, Needs, PreparedInput};
 use recyclegpt_wasm::tensor::Tensor;
 
 struct Golden {
@@ -82,7 +82,7 @@ fn activation_conversions_are_ggmls_bit_for_bit() {
         for (b, qs) in q8_k.qs.chunks_exact(256).enumerate() {
             let bytes = ours.entry("Q8_K").or_default();
             bytes.extend(q8_k.d[b].to_le_bytes());
-            bytes.extend(qs.iter().map(|&q| q as i8 as u8));
+            bytes.extend((0..256).map(|e| qs[q8_k_position(e)] as i8 as u8));
             bytes.extend(q8_k.bsums[b * 16..][..16].iter().flat_map(|s| s.to_le_bytes()));
         }
         let high_halves = |v: &[f32]| v.iter().flat_map(|f| ((f.to_bits() >> 16) as u16).to_le_bytes()).collect();

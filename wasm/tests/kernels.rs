@@ -8,7 +8,7 @@ use recyclegpt_wasm::blocks::dequantize_row;
 use recyclegpt_wasm::f16::{bf16_to_f32, f16_to_f32, f32_to_bf16, f32_to_f16};
 use recyclegpt_wasm::kernels::{self, scalar, MAX_TOKENS};
 use recyclegpt_wasm::packed::{pack_in_place, GroupLayout, PackedMatrix, ROWS};
-use recyclegpt_wasm::quant::{Activation, GgmlType, Needs, PreparedInput};
+use recyclegpt_wasm::quant::{q8_k_position, Activation, GgmlType, Needs, PreparedInput};
 use recyclegpt_wasm::rg_kernel_dot;
 use recyclegpt_wasm::tensor::{input_needs, Tensor};
 
@@ -70,7 +70,7 @@ fn converted(ty: GgmlType, input: &PreparedInput, x: &[f32]) -> Vec<f32> {
         }
         Activation::Q8_K => {
             let q8 = input.q8_k(0);
-            q8.qs.iter().enumerate().map(|(i, &q)| q as f32 * q8.d[i / 256]).collect()
+            (0..x.len()).map(|e| q8.qs[e - e % 256 + q8_k_position(e % 256)] as f32 * q8.d[e / 256]).collect()
         }
     }
 }

@@ -16,8 +16,8 @@ use crate::blocks::{
 use crate::f16::{bf16_to_f32, f16_to_f32, f32_to_f16};
 use crate::packed::{GroupLayout, ROWS};
 use crate::quant::{
-    q4_extras, quantize_row_q8_0, quantize_row_q8_k, Q8Activation, Q8ActivationMut, Q8KActivation, Q8KActivationMut,
-    Quantizers, QK, QK_K,
+    q4_extras, q8_k_position, quantize_row_q8_0, quantize_row_q8_k, Q8Activation, Q8ActivationMut, Q8KActivation,
+    Q8KActivationMut, Quantizers, QK, QK_K,
 };
 
 pub const QUANTIZERS: Quantizers = Quantizers { q8: quantize_q8_0, q8_k: quantize_q8_k };
@@ -213,11 +213,12 @@ fn dot_group<B: Block32, const N: usize>(
 // ---- Q2_K .. Q6_K · Q8_K: super-blocks of 256 ----
 
 /// ggml's generic K-quant kernels keep eight i32 lane sums per super-block (element e into lane
-/// e % 8) of scale(e) · w(e) · q(e), and eight f32 sums across super-blocks of d · lane.
+/// e % 8) of scale(e) · w(e) · q(e), and eight f32 sums across super-blocks of d · lane. `q` is
+/// the super-block's activation values (in `q8_k_position` order).
 fn lane_sums(values: &[i32; QK_K], scale: impl Fn(usize) -> i32, q: &[i16]) -> [i32; 8] {
     let mut lanes = [0i32; 8];
-    for (e, (&v, &q)) in values.iter().zip(q).enumerate() {
-        lanes[e % 8] += scale(e) * (v * q as i32);
+    for (e, &v) in values.iter().enumerate() {
+        lanes[e % 8] += scale(e) * (v * q[q8_k_position(e)] as i32);
     }
     lanes
 }
@@ -267,7 +268,8 @@ pub fn dot_q2_k_q8_k_tokens<const N: usize>(w: &[u8], xs: [Q8KActivation; N]) ->
             let q = &x.qs[b * QK_K..][..QK_K];
             let summs: i32 =
                 x.bsums[b * 16..][..16].iter().zip(&block.scales).map(|(&s, &sc)| s as i32 * (sc >> 4) as i32).sum();
-            let isum: i32 = (0..QK_K).map(|e| (block.scales[e / 16] & 15) as i32 * (values[e] * q[e] as i32)).sum();
+            let isum: i32 =
+                (0..QK_K).map(|e| (block.scales[e / 16] & 15) as i32 * (values[e] * q[q8_k_position(e)] as i32)).sum();
             let (dall, dmin) = (x.d[b] * half(block.d), x.d[b] * half(block.dmin));
             *sum += dall * isum as f32 - dmin * summs as f32;
         }

@@ -452,7 +452,7 @@ fn clamp_i8(v: v128) -> v128 {
 
 /// `quant::quantize_row_q8_k`, eight values at a time with the same steps: amax ignoring NaN,
 /// max the first value of that magnitude, q = nearest_int(iscale · x) (ggml's 1.5·2^23
-/// trick, lane by lane) clamped to [-128, 127], the sums of each 16.
+/// trick, lane by lane) clamped to [-128, 127] and stored in pair order, the sums of each 16.
 pub fn quantize_q8_k(x: &[f32], out: Q8KActivationMut) {
     let Q8KActivationMut { d, qs, bsums } = out;
     let blocks = (x.len() / QK_K).min(d.len()).min(qs.len() / QK_K).min(bsums.len() / 16);
@@ -477,50 +477,59 @@ pub fn quantize_q8_k(x: &[f32], out: Q8KActivationMut) {
         };
         for (group, sum) in sums.iter_mut().enumerate() {
             // SAFETY: group < 16: values and q hold 16 from 16·group.
-            let halves: [v128; 2] = core::array::from_fn(|h| unsafe {
+            let [first, second]: [v128; 2] = core::array::from_fn(|h| unsafe {
                 let at = values.as_ptr().add(16 * group + 8 * h) as *const u8;
                 clamp_i8(i16x8_narrow_i32x4(nearest(load(at)), nearest(load(at.add(16)))))
             });
-            for (h, &half) in halves.iter().enumerate() {
+            // Stored in pairs (k, k + 8): `quant::q8_k_position`.
+            let paired = [
+                i16x8_shuffle::<0, 8, 1, 9, 2, 10, 3, 11>(first, second),
+                i16x8_shuffle::<4, 12, 5, 13, 6, 14, 7, 15>(first, second),
+            ];
+            for (h, &half) in paired.iter().enumerate() {
                 unsafe { core::ptr::write_unaligned(q.as_mut_ptr().add(16 * group + 8 * h) as *mut v128, half) };
             }
-            *sum = sum_i32x4(i32x4_extadd_pairwise_i16x8(i16x8_add(halves[0], halves[1]))) as i16;
+            *sum = sum_i32x4(i32x4_extadd_pairwise_i16x8(i16x8_add(first, second))) as i16;
         }
         d[b] = 1.0 / iscale;
     }
 }
 
 // ---- Q2_K .. Q6_K · Q8_K: super-blocks of 256 ----
+//
+// The Q8_K activation keeps each 16 values in pairs (k, k + 8) (`quant::q8_k_position`), so one
+// i32x4.dot_i16x8 lane adds two products of the same lane of ggml's eight lane sums. Weight bytes
+// are put in that order by one shuffle (`pairs`), then a dot over 16 values yields lanes 0..4 of
+// the sums from its first half and 4..8 from its second.
 
-/// Adds one sub-block's share to a token's eight i32 lane sums (`scalar::lane_sums`): the
-/// products of its i16 weights and values summed per lane in i16 (at most 4 · 31 · 128 in
-/// magnitude), then times the sub-block's scale, widened: `lanes` are lanes 0..4 and 4..8.
+/// Sixteen weight bytes at `p` (elements k..k + 16 of a super-block, k a multiple of 16) in the
+/// activation's pair order, widened to u16 lanes (where shifts by a run-time count are native).
 #[inline(always)]
-unsafe fn add_sub_block<const V: usize>(w: &[v128; V], x: *const u8, scale: i32, lanes: &mut [v128; 2]) {
-    let mut sum = i16x8_mul(w[0], load(x));
-    for (v, &w) in w.iter().enumerate().skip(1) {
-        sum = i16x8_add(sum, i16x8_mul(w, load(x.add(16 * v))));
-    }
+unsafe fn load_pairs(p: *const u8) -> [v128; 2] {
+    let bytes = load(p);
+    let paired = i8x16_shuffle::<0, 8, 1, 9, 2, 10, 3, 11, 4, 12, 5, 13, 6, 14, 7, 15>(bytes, bytes);
+    [u16x8_extend_low_u8x16(paired), u16x8_extend_high_u8x16(paired)]
+}
+
+/// (v >> shift) & mask in both vectors' u16 lanes.
+#[inline(always)]
+fn bits(v: [v128; 2], shift: u32, mask: u16) -> [v128; 2] {
+    v.map(|v| v128_and(u16x8_shr(v, shift), u16x8_splat(mask)))
+}
+
+/// Sixteen i16 weights times their sub-block's scale (at most 31 · 63 in magnitude).
+#[inline(always)]
+fn scaled(weights: [v128; 2], scale: i32) -> [v128; 2] {
     let scale = i16x8_splat(scale as i16);
-    lanes[0] = i32x4_add(lanes[0], i32x4_extmul_low_i16x8(sum, scale));
-    lanes[1] = i32x4_add(lanes[1], i32x4_extmul_high_i16x8(sum, scale));
+    weights.map(|w| i16x8_mul(w, scale))
 }
 
-/// Two i8x16 of weights as four i16x8.
+/// Adds 16 scaled weights · the activation values at `x` to a token's eight i32 lane sums
+/// (`lanes`: lanes 0..4 and 4..8).
 #[inline(always)]
-fn widen_i8x32(v: [v128; 2]) -> [v128; 4] {
-    [
-        i16x8_extend_low_i8x16(v[0]),
-        i16x8_extend_high_i8x16(v[0]),
-        i16x8_extend_low_i8x16(v[1]),
-        i16x8_extend_high_i8x16(v[1]),
-    ]
-}
-
-/// One i8x16 of weights as two i16x8.
-#[inline(always)]
-fn widen_i8x16(v: v128) -> [v128; 2] {
-    [i16x8_extend_low_i8x16(v), i16x8_extend_high_i8x16(v)]
+unsafe fn add_16(w: &[v128; 2], x: *const u8, lanes: &mut [v128; 2]) {
+    lanes[0] = i32x4_add(lanes[0], i32x4_dot_i16x8(w[0], load(x)));
+    lanes[1] = i32x4_add(lanes[1], i32x4_dot_i16x8(w[1], load(x.add(16))));
 }
 
 /// `scalar::dot_k_lanes`: per super-block, `block_lanes` adds each token's eight i32 lane sums
@@ -563,31 +572,35 @@ pub fn dot_q2_k_q8_k_tokens<const N: usize>(w: &[u8], xs: [Q8KActivation; N]) ->
     let count = xs.iter().fold(row.len(), |m, x| m.min(x.d.len()).min(x.qs.len() / QK_K).min(x.bsums.len() / 16));
     let mut sums = [0.0f32; N];
     for (b, block) in row[..count].iter().enumerate() {
-        // SAFETY: the block holds 64 bytes of quants and 16 scales.
-        let (scales, q) =
-            unsafe { (load(block.scales.as_ptr()), [0, 16, 32, 48].map(|at| load(block.qs.as_ptr().add(at)))) };
-        let mins = u8x16_shr(scales, 4);
-        let mut isum = [i32x4_splat(0); N];
-        for i in 0..16 {
-            // Sub-block i (elements 16i..16i + 16): bits 2·((i / 2) % 4) of bytes 16·(i % 2).. of half i / 8,
-            // times its 4-bit scale (at most 45: the products stay exact in i16 pairs).
-            let values = v128_and(u8x16_shr(q[2 * (i / 8) + i % 2], 2 * ((i / 2) % 4) as u32), u8x16_splat(3));
-            let scale = i16x8_splat((block.scales[i] & 15) as i16);
-            let [w0, w1] = widen_i8x16(values).map(|v| i16x8_mul(v, scale));
-            for t in 0..N {
-                // SAFETY: sub-block i of super-block b is within the activation.
-                let x = unsafe { xs[t].qs.as_ptr().add(b * QK_K + 16 * i) as *const u8 };
-                let dot = unsafe { i32x4_add(i32x4_dot_i16x8(w0, load(x)), i32x4_dot_i16x8(w1, load(x.add(16)))) };
-                isum[t] = i32x4_add(isum[t], dot);
+        let x = xs.map(|x| x.qs[b * QK_K..].as_ptr() as *const u8);
+        // Only the total counts here: the lanes are summed at the end.
+        let mut isum = [[i32x4_splat(0); 2]; N];
+        for h in 0..2 {
+            // SAFETY: half h's 32 bytes of quants are within the block.
+            let q =
+                unsafe { [load_pairs(block.qs.as_ptr().add(32 * h)), load_pairs(block.qs.as_ptr().add(32 * h + 16))] };
+            for j in 0..4 {
+                for half in 0..2 {
+                    // Sub-block i: bits 2j..2j + 2 of the half's first or second 16 bytes.
+                    let i = 8 * h + 2 * j + half;
+                    let weights = scaled(bits(q[half], 2 * j as u32, 3), (block.scales[i] & 15) as i32);
+                    for t in 0..N {
+                        // SAFETY: sub-block i is within the super-block's 256 values.
+                        unsafe { add_16(&weights, x[t].add(32 * i), &mut isum[t]) };
+                    }
+                }
             }
         }
+        // SAFETY: the block holds 16 scales.
+        let mins = u8x16_shr(unsafe { load(block.scales.as_ptr()) }, 4);
         let mins = [u16x8_extend_low_u8x16(mins), u16x8_extend_high_u8x16(mins)];
         for t in 0..N {
             // SAFETY: super-block b's 16 sums are within the activation.
             let bsums = unsafe { [0, 16].map(|at| load((xs[t].bsums.as_ptr().add(b * 16) as *const u8).add(at))) };
             let summs = i32x4_add(i32x4_dot_i16x8(bsums[0], mins[0]), i32x4_dot_i16x8(bsums[1], mins[1]));
             let (dall, dmin) = (xs[t].d[b] * half(block.d), xs[t].d[b] * half(block.dmin));
-            sums[t] += dall * sum_i32x4(isum[t]) as f32 - dmin * sum_i32x4(summs) as f32;
+            let isum = sum_i32x4(i32x4_add(isum[t][0], isum[t][1]));
+            sums[t] += dall * isum as f32 - dmin * sum_i32x4(summs) as f32;
         }
     }
     sums
@@ -599,22 +612,27 @@ pub fn dot_q3_k_q8_k_tokens<const N: usize>(w: &[u8], xs: [Q8KActivation; N]) ->
         xs,
         |block: &BlockQ3K, x| {
             let scales = block.scales();
-            // SAFETY: the block holds 64 bytes of quants and 32 of high bits.
-            let (q, hmask) = unsafe {
-                (
-                    [0, 16, 32, 48].map(|at| load(block.qs.as_ptr().add(at))),
-                    [0, 16].map(|at| load(block.hmask.as_ptr().add(at))),
-                )
-            };
+            // SAFETY: the block holds 32 bytes of high bits.
+            let hmask = unsafe { [load_pairs(block.hmask.as_ptr()), load_pairs(block.hmask.as_ptr().add(16))] };
             let mut lanes = [[i32x4_splat(0); 2]; N];
-            for i in 0..16 {
-                // Sub-block i: 2 bits as Q2_K's; high bit (i / 2) of hmask bytes 16·(i % 2)..; minus 4 without it.
-                let low = v128_and(u8x16_shr(q[2 * (i / 8) + i % 2], 2 * ((i / 2) % 4) as u32), u8x16_splat(3));
-                let high = v128_and(u8x16_shl(u8x16_shr(hmask[i % 2], (i / 2) as u32), 2), u8x16_splat(4));
-                let weights = widen_i8x16(i8x16_sub(v128_or(low, high), i8x16_splat(4)));
-                for t in 0..N {
-                    // SAFETY: sub-block i is within the super-block's 256 values.
-                    unsafe { add_sub_block(&weights, x[t].add(32 * i), scales[i] as i32, &mut lanes[t]) };
+            for h in 0..2 {
+                // SAFETY: half h's 32 bytes of quants are within the block.
+                let q = unsafe {
+                    [load_pairs(block.qs.as_ptr().add(32 * h)), load_pairs(block.qs.as_ptr().add(32 * h + 16))]
+                };
+                for j in 0..4 {
+                    for half in 0..2 {
+                        // Sub-block i: 2 bits as Q2_K's, high bit 4h + j of hmask's first or second 16 bytes;
+                        // minus 4 without it.
+                        let i = 8 * h + 2 * j + half;
+                        let (low, high) = (bits(q[half], 2 * j as u32, 3), bits(hmask[half], (4 * h + j) as u32, 1));
+                        let values = [0, 1].map(|v| i16x8_sub(v128_or(low[v], i16x8_shl(high[v], 2)), i16x8_splat(4)));
+                        let weights = scaled(values, scales[i] as i32);
+                        for t in 0..N {
+                            // SAFETY: sub-block i is within the super-block's 256 values.
+                            unsafe { add_16(&weights, x[t].add(32 * i), &mut lanes[t]) };
+                        }
+                    }
                 }
             }
             lanes
@@ -624,29 +642,33 @@ pub fn dot_q3_k_q8_k_tokens<const N: usize>(w: &[u8], xs: [Q8KActivation; N]) ->
     )
 }
 
-/// Q4_K's and Q5_K's eight sub-blocks: the nibbles of bytes 32·(s / 2).. (low for even s),
-/// with `high(s)` (0 or 16 per element, as two i8x16) or-ed in.
+/// Q4_K's and Q5_K's eight sub-blocks of 32: the nibbles of bytes 32·(s / 2).. (low for even s),
+/// with `high(s, k)` (0 or 16 per element of its 16 bytes k = 0, 1, as `load_pairs` gives them)
+/// or-ed in.
 #[inline(always)]
 fn k4_lanes<const N: usize>(
     qs: &[u8; 128],
     scales: &[u8; 8],
-    high: impl Fn(usize) -> [v128; 2],
+    high: impl Fn(usize, usize) -> [v128; 2],
     x: [*const u8; N],
 ) -> [[v128; 2]; N] {
     let mut lanes = [[i32x4_splat(0); 2]; N];
-    for chunk in 0..4 {
-        // SAFETY: chunk < 4: 32 bytes within qs.
-        let bytes = unsafe { [load(qs.as_ptr().add(32 * chunk)), load(qs.as_ptr().add(32 * chunk + 16))] };
-        for nibble in 0..2 {
-            let s = 2 * chunk + nibble;
-            let [h0, h1] = high(s);
-            let values = bytes.map(|b| if nibble == 0 { v128_and(b, u8x16_splat(15)) } else { u8x16_shr(b, 4) });
-            let weights = widen_i8x32([v128_or(values[0], h0), v128_or(values[1], h1)]);
+    // Sub-block s from its 32 values as two times 16 u16 lanes.
+    let mut add_sub_block = |s: usize, values: [[v128; 2]; 2]| {
+        for (k, values) in values.iter().enumerate() {
+            let high = high(s, k);
+            let weights = scaled([v128_or(values[0], high[0]), v128_or(values[1], high[1])], scales[s] as i32);
             for t in 0..N {
-                // SAFETY: sub-block s is within the super-block's 256 values.
-                unsafe { add_sub_block(&weights, x[t].add(64 * s), scales[s] as i32, &mut lanes[t]) };
+                // SAFETY: the 16 values are within the super-block's 256.
+                unsafe { add_16(&weights, x[t].add(64 * s + 32 * k), &mut lanes[t]) };
             }
         }
+    };
+    for chunk in 0..4 {
+        // SAFETY: chunk < 4: 32 bytes within qs.
+        let bytes = unsafe { [load_pairs(qs.as_ptr().add(32 * chunk)), load_pairs(qs.as_ptr().add(32 * chunk + 16))] };
+        add_sub_block(2 * chunk, bytes.map(|b| b.map(|v| v128_and(v, u16x8_splat(15)))));
+        add_sub_block(2 * chunk + 1, bytes.map(|b| b.map(|v| u16x8_shr(v, 4))));
     }
     lanes
 }
@@ -657,7 +679,7 @@ pub fn dot_q4_k_q8_k_tokens<const N: usize>(w: &[u8], xs: [Q8KActivation; N]) ->
         xs,
         |block: &BlockQ4K, x| {
             let (scales, _) = scales_and_mins(&block.scales);
-            k4_lanes(&block.qs, &scales, |_| [i8x16_splat(0); 2], x)
+            k4_lanes(&block.qs, &scales, |_, _| [i16x8_splat(0); 2], x)
         },
         |block, x, b| min_term(block.dmin, &scales_and_mins(&block.scales).1, x, b),
         |block| half(block.d),
@@ -671,9 +693,9 @@ pub fn dot_q5_k_q8_k_tokens<const N: usize>(w: &[u8], xs: [Q8KActivation; N]) ->
         |block: &BlockQ5K, x| {
             let (scales, _) = scales_and_mins(&block.scales);
             // SAFETY: qh holds 32 bytes.
-            let qh = unsafe { [load(block.qh.as_ptr()), load(block.qh.as_ptr().add(16))] };
+            let qh = unsafe { [load_pairs(block.qh.as_ptr()), load_pairs(block.qh.as_ptr().add(16))] };
             // Bit s of each qh byte, as 16.
-            let high = |s: usize| qh.map(|h| v128_and(u8x16_shl(u8x16_shr(h, s as u32), 4), u8x16_splat(16)));
+            let high = |s: usize, k: usize| bits(qh[k], s as u32, 1).map(|b| i16x8_shl(b, 4));
             k4_lanes(&block.qs, &scales, high, x)
         },
         |block, x, b| min_term(block.dmin, &scales_and_mins(&block.scales).1, x, b),
@@ -691,21 +713,21 @@ pub fn dot_q6_k_q8_k_tokens<const N: usize>(w: &[u8], xs: [Q8KActivation; N]) ->
                 // SAFETY: half h's 64 bytes of ql and 32 of qh are within the block.
                 let (ql, qh) = unsafe {
                     let (ql, qh) = (block.ql.as_ptr().add(64 * h), block.qh.as_ptr().add(32 * h));
-                    ([0, 16, 32, 48].map(|at| load(ql.add(at))), [load(qh), load(qh.add(16))])
+                    ([0, 16, 32, 48].map(|at| load_pairs(ql.add(at))), [load_pairs(qh), load_pairs(qh.add(16))])
                 };
-                for i in 8 * h..8 * h + 8 {
-                    // Sub-block i: k = (i / 2) % 4 picks ql's low / high nibbles of bytes 0.. or 32..
-                    // and bits 2k..2k + 2 of qh; i % 2 the first or second 16 of them.
-                    let (k, second) = ((i / 2) % 4, i % 2);
-                    let bytes = ql[2 * (k % 2) + second];
-                    let low = if k < 2 { v128_and(bytes, u8x16_splat(15)) } else { u8x16_shr(bytes, 4) };
-                    let high = v128_and(u8x16_shl(u8x16_shr(qh[second], 2 * k as u32), 4), u8x16_splat(0x30));
-                    let weights = widen_i8x16(i8x16_sub(v128_or(low, high), i8x16_splat(32)));
-                    for t in 0..N {
-                        // SAFETY: sub-block i is within the super-block's 256 values.
-                        unsafe {
-                            add_sub_block(&weights, x[t].add(32 * i), block.scales[i] as i8 as i32, &mut lanes[t])
-                        };
+                for k in 0..4 {
+                    for half in 0..2 {
+                        // Sub-block i: ql's low (k < 2) or high nibbles of bytes 0.. (even k) or 32..,
+                        // bits 2k..2k + 2 of qh; the first or second 16 of them.
+                        let i = 8 * h + 2 * k + half;
+                        let low = bits(ql[2 * (k % 2) + half], 4 * (k / 2) as u32, 15);
+                        let high = bits(qh[half], 2 * k as u32, 3);
+                        let values = [0, 1].map(|v| i16x8_sub(v128_or(low[v], i16x8_shl(high[v], 4)), i16x8_splat(32)));
+                        let weights = scaled(values, block.scales[i] as i8 as i32);
+                        for t in 0..N {
+                            // SAFETY: sub-block i is within the super-block's 256 values.
+                            unsafe { add_16(&weights, x[t].add(32 * i), &mut lanes[t]) };
+                        }
                     }
                 }
             }
