@@ -29,7 +29,7 @@ const PROMPT = 'The quick brown fox jumps over the lazy dog while the lighthouse
 const STEPS = 24;
 
 describe.skipIf(!SDK_READY)(`llama.cpp's quantization mixes${SDK_READY ? '' : ` (skipped: ${SDK_MISSING_REASON})`}`, () => {
-  describe.each(CASES)('%s, dim %#', (fileType, spec) => {
+  describe.each(CASES.map(([fileType, spec]) => ({ fileType, spec, dim: spec.dim })))('$fileType, dim $dim', ({ fileType, spec }) => {
     let model: Model;
     let oracle: LlamaCppModel;
     let path: string;
