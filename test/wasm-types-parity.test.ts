@@ -2,7 +2,7 @@
  * Every weight type the engine reads, in the mixes llama.cpp's own quantizer makes (llama_model_quantize on a
  * random F32 model): each file loads through the SDK and its logits agree with llama.cpp's. Two shapes:
  * dim 256 (every matrix K-quantizable) and dim 320 (rows of 320 are not a multiple of 256, so llama.cpp
- * falls back to Q5_0 / Q5_1 / Q8_0 there, as in SmolLM2's 576: real files mix types).
+ * falls back to Q4_0 / Q5_0 / Q5_1 / Q8_0 there, as in SmolLM2's 576: real files mix types).
  *
  * The bound: max |Δlogit| over teacher-forced positions, against llama.cpp's own spread between its
  * flash-attention on and off paths on the same file (the engine mirrors the off path, but llama.cpp's x86
@@ -23,7 +23,7 @@ const CASES: [LlamaFileType, ModelSpec][] = [
   ...(['Q4_1', 'Q5_0', 'Q5_1', 'Q2_K', 'Q3_K_S', 'Q3_K_M', 'Q3_K_L', 'Q4_K_S', 'Q4_K_M', 'Q5_K_S', 'Q5_K_M', 'Q6_K', 'BF16'] as const).map(
     (t): [LlamaFileType, ModelSpec] => [t, K_SHAPE],
   ),
-  ...(['Q4_K_M', 'Q5_K_M', 'Q6_K'] as const).map((t): [LlamaFileType, ModelSpec] => [t, MIXED_SHAPE]),
+  ...(['Q2_K', 'Q3_K_M', 'Q4_K_M', 'Q5_K_M', 'Q6_K'] as const).map((t): [LlamaFileType, ModelSpec] => [t, MIXED_SHAPE]),
 ];
 const PROMPT = 'The quick brown fox jumps over the lazy dog while the lighthouse keeper';
 const STEPS = 24;
