@@ -6,6 +6,7 @@ import { WasmLlama, compileEngine, instantiateEngine, type EngineSource, type We
 import type { ModelConfig, RecycleConfig } from './contract/config.js';
 import { BACKEND_CHOICES, isBackendChoice, type BackendChoice, type BackendName } from './contract/modes.js';
 import { InvalidArgumentError, RecycleGPTError } from './errors.js';
+import { runtime } from './runtime.js';
 
 export type { BackendChoice, BackendName };
 
@@ -106,10 +107,11 @@ export async function openBackend(choice: BackendChoice, config: Omit<ModelConfi
     if (choice === 'webgpu') throw new RecycleGPTError('ENGINE', `backend 'webgpu' needs WebGPU, but ${found}; use backend 'wasm' or 'auto'`);
     return openWasm(found);
   }
-  // Only now, with WebGPU at hand, is the kernels package loaded.
+  // Only now, with WebGPU at hand, is the kernels package loaded (where the package's entry registered it).
   let webgpu: typeof import('./backend-webgpu.js');
   try {
-    webgpu = await import('./backend-webgpu.js');
+    if (!runtime.webgpu) throw new Error("this build of the SDK has no WebGPU backend (the Workers entry); import the package's browser or Node entry");
+    webgpu = await runtime.webgpu();
   } catch (cause) {
     const missing = `the WebGPU kernels (@recyclegpt/kernels) could not be loaded: ${(cause as Error).message}`;
     if (choice === 'webgpu') throw new RecycleGPTError('ENGINE', `backend 'webgpu' needs ${missing.slice(4)}; install @recyclegpt/kernels or use backend 'wasm'`, { cause });

@@ -6,6 +6,7 @@ import { architecture } from './contract/architectures.js';
 import type { ModelConfig, RecycleConfig } from './contract/config.js';
 import { ENGINE_TYPE_NAMES } from './contract/ggml-types.js';
 import { RecycleGPTError } from './errors.js';
+import { runtime } from './runtime.js';
 import { argmax } from './sampler.js';
 
 export interface EngineExports {
@@ -38,7 +39,7 @@ const ENGINE_ERRORS: Record<number, string> = {
   [-2]: 'out of memory: the model does not fit in WebAssembly memory (4 GiB at most, 128 MB in Cloudflare Workers)',
   [-3]: 'the model was freed',
   [-4]: 'unknown tensor kind or layer (or a tensor the model\'s architecture does not have)',
-  [-5]: 'tensor shape does not match the model hyperparameters (quantized rows must be whole blocks)',
+  [-5]: 'tensor shape does not match the model hyperparameters (quantized rows must be whole blocks: multiples of 32, of 256 for K-quants)',
   [-6]: `tensor type is not supported by the engine (it runs ${ENGINE_TYPE_NAMES.join(', ')}; RoPE factors must be F32)`,
   [-7]: 'tensor given twice',
   [-8]: 'a required tensor is missing',
@@ -73,8 +74,9 @@ async function compileFrom(url: URL): Promise<WebAssembly.Module> {
   let bytes: BufferSource;
   try {
     if (url.protocol === 'file:') {
-      const { readFile } = await import('node:fs/promises');
-      bytes = await readFile(url);
+      // The Node entry reads files; elsewhere a file: URL (the default next to the SDK) cannot be read.
+      if (!runtime.files) throw new Error('reading files needs Node.js (the package\'s Node entry)');
+      bytes = await runtime.files.read(url);
     } else {
       const response = await fetch(url);
       if (!response.ok) throw new Error(`HTTP ${response.status}`);

@@ -6,8 +6,7 @@ import { summarizeGGUF } from './gguf/summary.js';
 import { BACKEND_CHOICES, DECODE_MODES, isBackendChoice, isDecodeMode } from './contract/modes.js';
 import { RecycleGPTError } from './errors.js';
 import { modelShape } from './model-file.js';
-import { loadModel } from './model.js';
-import { provideNodeWebGPU } from './node-webgpu.js';
+import { loadModel, provideNodeWebGPU } from './node.js';
 import type { GenerateOptions, LoadOptions } from './types.js';
 
 const USAGE = `usage:

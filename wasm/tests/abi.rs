@@ -67,6 +67,7 @@ fn tensor_reserve_checks_kind_shape_type_and_duplicates() {
     assert_eq!(rg_last_error(), ERR_UNKNOWN_KIND);
     rg_model_free(qwen2);
     assert_eq!(reserve(3, 0, F16, 1, 64), (false, OK)); // a norm in F16 is widened
+    assert_eq!(reserve(4, 0, 12, 64, 64), (true, ERR_BAD_SHAPE)); // Q4_K rows are whole 256-blocks
     assert_eq!(reserve(5, 0, Q8_0, 64, 64), (true, ERR_BAD_SHAPE)); // k is 32 × 64
     assert_eq!(reserve(0, 0, F32, 40, u32::MAX), (true, ERR_BAD_SHAPE));
     assert_eq!(reserve(4, 0, Q8_0, 64, 64), (false, OK));
