@@ -12,12 +12,6 @@ import { ARCHITECTURE_NAMES, ARCHITECTURES, TENSOR_KINDS, architecture, isGlobal
 import type { ModelConfig } from '../sdk/src/contract/config.js';
 import { GGML_TYPES } from '../sdk/src/contract/ggml-types.js';
 
-/**
- * Types the contract marks as run by the engine whose kernels land with the `quant` branch. Once that is merged the
- * engine reports them and this test fails until the set is emptied (and removed).
- */
-const AWAITING_QUANT = new Set(['Q4_1', 'Q5_0', 'Q5_1', 'Q2_K', 'Q3_K', 'Q4_K', 'Q5_K', 'Q6_K', 'BF16']);
-
 const ERR_UNSUPPORTED_TYPE = -6;
 const ERR_UNKNOWN_KIND = -4;
 
@@ -45,11 +39,11 @@ function query(call: (cfg: number, words: number, out: number) => number, words:
 describe('ggml types: TS table vs the engine', () => {
   it.each(GGML_TYPES.map((t) => [t.name, t] as const))('%s', (name, type) => {
     const [status, [blockSize, blockBytes]] = query((_, __, out) => rg.rg_type_info(type.id, out));
-    if (type.engine && !AWAITING_QUANT.has(name)) {
+    if (type.engine) {
       expect(status).toBe(0);
       expect([blockSize, blockBytes]).toEqual([type.blockSize, type.blockBytes]);
     } else {
-      expect(status, `the engine runs ${name}, which the contract ${type.engine ? 'lists in AWAITING_QUANT' : 'says it does not'}`).toBe(ERR_UNSUPPORTED_TYPE);
+      expect(status, `the engine runs ${name}, which the contract says it does not`).toBe(ERR_UNSUPPORTED_TYPE);
     }
   });
 

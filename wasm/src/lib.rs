@@ -283,11 +283,7 @@ pub unsafe extern "C" fn rg_runtime_bytes(cfg: *const u32, words: u32, out: *mut
 pub unsafe extern "C" fn rg_type_info(ggml_type: u32, out: *mut u32) -> i32 {
     let result = (|| {
         let ty = GgmlType::from_id(ggml_type).ok_or(ERR_UNSUPPORTED_TYPE)?;
-        // The smallest row a whole block fills: 1 value for plain types, else the block.
-        let (size, bytes) = [1, 32, 256]
-            .iter()
-            .find_map(|&n| ty.row_bytes(n).map(|b| (n, b)))
-            .ok_or(ERR_UNSUPPORTED_TYPE)?;
+        let (size, bytes) = (ty.block_size(), ty.block_bytes());
         write_out(out, &[size as u32, bytes as u32])
     })();
     status(result)
