@@ -122,7 +122,7 @@ class Malformed(unittest.TestCase):
         # the tensor's type id follows its name, n_dims and two dims
         at = data.index(b"x\x02\x00\x00\x00") + 1 + 4 + 16
         bad = data[:at] + struct.pack("<I", 99) + data[at + 4:]
-        with self.assertRaisesRegex(gguf.GGUFError, "unsupported ggml type 99"):
+        with self.assertRaisesRegex(gguf.GGUFError, "unknown ggml type 99"):
             gguf.GGUFFile(bad)
 
     def test_missing_file(self):
