@@ -2,12 +2,14 @@
 
 Module names mirror GGUF tensor names (layers.N.attn_q <-> blk.N.attn_q), so
 conversion (convert.py) is a rename. RoPE uses llama.cpp's "normal" mode:
-adjacent pairs (2i, 2i+1) rotate by pos * base^(-2i/rope_dim).
+adjacent pairs (2i, 2i+1) rotate by pos * base^(-2i/rope_dim), the angles computed as ggml
+computes them (rope_angles, shared with the frozen bases of base_model.py).
 """
 import math
 import struct
 from dataclasses import asdict, dataclass
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -59,25 +61,82 @@ class RMSNorm(nn.Module):
         return x * torch.rsqrt(x.pow(2).mean(-1, keepdim=True) + self.eps) * self.weight
 
 
+def rope_angles(positions, n_dims: int, base: float, freq_scale: float = 1.0, ext_factor: float = 0.0,
+                attn_factor: float = 1.0, n_ctx_orig: int = 0, freq_factors=None, beta_fast: float = 32.0,
+                beta_slow: float = 1.0):
+    """cos and sin, (T, n_dims/2) float32, of ggml's RoPE cache (ggml_rope_cache_init) in its float32
+    order: theta_i = p·s·s·…·s (i factors, s = base^(-2/n_dims)), divided by the frequency factor
+    (Llama 3's rope_freqs), times freq_scale (linear scaling) or YaRN-blended with the unscaled angle
+    per pair (ext_factor 1), both times the magnitude scale."""
+    f32 = np.float32
+    half = n_dims // 2
+    pos = np.asarray(positions.cpu() if torch.is_tensor(positions) else positions, dtype=f32)
+    steps = np.empty((len(pos), half), dtype=f32)
+    steps[:, 0] = pos
+    steps[:, 1:] = np.power(f32(base), f32(-2.0) / f32(n_dims))
+    theta = np.cumprod(steps, axis=1, dtype=f32)
+    if freq_factors is not None:
+        theta = theta / np.asarray(freq_factors, dtype=f32)[:half]
+    interp = f32(freq_scale) * theta
+    mscale = f32(attn_factor)
+    if ext_factor:
+        low, high = yarn_corr_dims(n_dims, n_ctx_orig, base, beta_fast, beta_slow)
+        y = (np.arange(half, dtype=f32) - low) / max(f32(0.001), high - low)
+        ramp = (f32(1) - np.minimum(f32(1), np.maximum(f32(0), y))) * f32(ext_factor)
+        theta = interp * (f32(1) - ramp) + theta * ramp
+        mscale = mscale * (f32(1) + f32(0.1) * np.log(f32(1) / f32(freq_scale)))
+    else:
+        theta = interp
+    device = positions.device if torch.is_tensor(positions) else None
+    return (torch.from_numpy(np.cos(theta) * mscale).to(device), torch.from_numpy(np.sin(theta) * mscale).to(device))
+
+
+def yarn_corr_dims(n_dims: int, n_ctx_orig: int, base: float, beta_fast: float, beta_slow: float):
+    """ggml_rope_yarn_corr_dims: the pair indices between which YaRN blends from extrapolation to interpolation."""
+    f32 = np.float32
+
+    def dim(n_rot):
+        return f32(n_dims) * np.log(f32(n_ctx_orig) / (f32(n_rot) * f32(2 * math.pi))) / (f32(2) * np.log(f32(base)))
+
+    return max(f32(0), np.floor(dim(beta_fast))), min(f32(n_dims - 1), np.ceil(dim(beta_slow)))
+
+
+def apply_rope(x, cos, sin, neox: bool = False):
+    """x: (B, T, H, head_dim). Rotates the first 2·cos.shape[-1] dims: adjacent pairs (2i, 2i+1) in
+    llama.cpp's normal mode, pairs (i, i + n/2) in NEOX mode; the rest pass through."""
+    half = cos.shape[-1]
+    rot, rest = x[..., :2 * half].float(), x[..., 2 * half:]
+    x0, x1 = (rot[..., :half], rot[..., half:]) if neox else (rot[..., 0::2], rot[..., 1::2])
+    cos, sin = cos[None, :, None, :], sin[None, :, None, :]
+    a, b = x0 * cos - x1 * sin, x0 * sin + x1 * cos
+    rotated = torch.cat([a, b], dim=-1) if neox else torch.stack([a, b], dim=-1).flatten(-2)
+    return torch.cat([rotated.type_as(x), rest], dim=-1) if rest.shape[-1] else rotated.type_as(x)
+
+
 def rope(x, positions, base: float):
-    """x: (B, T, H, head_dim); rotates adjacent pairs like llama.cpp's normal mode."""
-    half = x.shape[-1] // 2
-    inv_freq = base ** (-torch.arange(half, device=x.device, dtype=torch.float32) * 2 / x.shape[-1])
-    angles = positions.to(torch.float32)[:, None] * inv_freq[None, :]  # (T, half)
-    cos, sin = angles.cos()[None, :, None, :], angles.sin()[None, :, None, :]
-    x0, x1 = x[..., 0::2].float(), x[..., 1::2].float()
-    rotated = torch.stack([x0 * cos - x1 * sin, x0 * sin + x1 * cos], dim=-1)
-    return rotated.flatten(-2).type_as(x)
+    """llama.cpp's normal-mode RoPE over the whole head: x (B, T, H, head_dim)."""
+    return apply_rope(x, *rope_angles(positions, x.shape[-1], base))
 
 
-def causal_attention(q, k, v):
-    """q, k, v: (B, H, T, head_dim) -> (B, H, T, head_dim), scale 1/sqrt(head_dim)."""
-    if hasattr(F, "scaled_dot_product_attention"):
-        return F.scaled_dot_product_attention(q, k, v, is_causal=True)
-    scores = (q @ k.transpose(-2, -1)) / math.sqrt(q.shape[-1])
+# torch >= 2.1 takes the scale; older versions (Debian's 1.13) use the explicit path below.
+_SDPA_SCALE = hasattr(F, "scaled_dot_product_attention") and tuple(
+    int(v) for v in torch.__version__.split(".")[:2]) >= (2, 1)
+
+
+def causal_attention(q, k, v, scale: float = None, window: int = 0):
+    """q, k, v: (B, H, T, head_dim) -> (B, H, T, head_dim). Scores times `scale` (default
+    1/sqrt(head_dim)); with a window, query t sees keys t-window+1..t (llama.cpp's standard SWA)."""
     t = q.shape[-2]
-    mask = torch.ones(t, t, dtype=torch.bool, device=q.device).triu(1)
-    scores = scores.masked_fill(mask, float("-inf"))
+    scale = 1.0 / math.sqrt(q.shape[-1]) if scale is None else scale
+    i = torch.arange(t, device=q.device)
+    allowed = i[None, :] <= i[:, None]
+    if window:
+        allowed &= i[:, None] - i[None, :] < window
+    if _SDPA_SCALE:
+        mask = allowed if window else None
+        return F.scaled_dot_product_attention(q, k, v, attn_mask=mask, is_causal=mask is None, scale=scale)
+    scores = (q @ k.transpose(-2, -1)) * scale
+    scores = scores.masked_fill(~allowed, float("-inf"))
     return torch.softmax(scores.float(), dim=-1).type_as(q) @ v
 
 
@@ -169,11 +228,12 @@ class RecycleHead(nn.Module):
         return base.logits(self.hidden(base, base_hidden, next_tokens))
 
 
-def head_config_for(base: LlamaConfig, n_layers: int = 1) -> LlamaConfig:
-    """A head shaped like one of the base's layers (same attention layout and ffn)."""
-    fields = base.to_dict()
-    fields.update(n_layers=n_layers, tied_output=True)
-    return LlamaConfig(**fields)
+def head_config_for(base, n_layers: int = 1) -> LlamaConfig:
+    """A head shaped like one of the base's layers (same heads and ffn; head_dim = dim / heads,
+    whatever the base's), for a LlamaConfig or any base_model.BaseConfig."""
+    return LlamaConfig(vocab_size=base.vocab_size, dim=base.dim, n_layers=n_layers, n_heads=base.n_heads,
+                       n_kv_heads=base.n_kv_heads, ffn_dim=base.ffn_dim, context_length=base.context_length,
+                       rope_base=base.rope_base, rms_eps=base.rms_eps, tied_output=True)
 
 
 def recycle_losses(base: Llama, head: RecycleHead, tokens, hidden_weight: float = 0.0):

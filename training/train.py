@@ -132,7 +132,9 @@ class Progress:
 
 
 def save_checkpoint(path, base, head, optimizer, step, elapsed, args, rng) -> None:
-    state = {"base": base.state_dict(), "head": head.state_dict(), "optimizer": optimizer.state_dict(),
+    # A frozen base is re-read from its GGUF: only a jointly trained one is saved.
+    state = {"base": base.state_dict() if args.mode == "joint" else None, "head": head.state_dict(),
+             "optimizer": optimizer.state_dict(),
              "step": step, "elapsed": elapsed, "base_cfg": base.cfg.to_dict(), "head_cfg": head.cfg.to_dict(),
              "mode": args.mode, "rng": rng.bit_generator.state}
     torch.save(state, path + ".tmp")
@@ -145,7 +147,8 @@ def restore_checkpoint(path, base, head, optimizer, args, rng):
     state = torch.load(path, map_location="cpu")
     if state["mode"] != args.mode or state["base_cfg"] != base.cfg.to_dict() or state["head_cfg"] != head.cfg.to_dict():
         sys.exit(f"--resume: {path} was made by a run with another mode or model shape")
-    base.load_state_dict(state["base"])
+    if state["base"] is not None:
+        base.load_state_dict(state["base"])
     head.load_state_dict(state["head"])
     optimizer.load_state_dict(state["optimizer"])
     rng.bit_generator.state = state["rng"]
