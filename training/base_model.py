@@ -92,7 +92,8 @@ class BaseConfig:
         return asdict(self)
 
 
-def _f32(x: float) -> float:
+def f32(x: float) -> float:
+    """x as the f32 a GGUF stores and llama.cpp computes with."""
     return float(np.float32(x))
 
 
@@ -129,18 +130,18 @@ def config_from_gguf(f: gguf.GGUFFile) -> BaseConfig:
         raise ModelFileError(f"{f.path}: rope scaling {scaling!r} is not supported (the trainer reads "
                              f"{', '.join(ROPE_SCALING_TYPES)})")
     factor = f.metadata.get(f"{arch}.rope.scaling.factor", f.metadata.get(f"{arch}.rope.scale_linear", 0.0))
-    freq_scale = 1.0 if scaling == "none" or not factor else _f32(1.0 / np.float32(factor))
+    freq_scale = 1.0 if scaling == "none" or not factor else f32(1.0 / np.float32(factor))
     ext_factor, attn_factor = (1.0, _yarn_attn_factor(freq_scale)) if scaling == "yarn" else (0.0, 1.0)
-    attn_factor = _f32(np.float32(attn_factor) * np.float32(key("rope.scaling.attn_factor", 1.0)))
-    rope = RopeConfig(dims=rope_dims, base=_f32(key("rope.freq_base", 10000.0)), freq_scale=freq_scale,
+    attn_factor = f32(np.float32(attn_factor) * np.float32(key("rope.scaling.attn_factor", 1.0)))
+    rope = RopeConfig(dims=rope_dims, base=f32(key("rope.freq_base", 10000.0)), freq_scale=freq_scale,
                       ext_factor=ext_factor, attn_factor=attn_factor,
                       n_ctx_orig=key("rope.scaling.original_context_length", context_length))
     cfg = BaseConfig(
         arch=arch, vocab_size=f.tensors["token_embd.weight"].dims[1], dim=dim, n_layers=n_layers,
         n_heads=n_heads, n_kv_heads=key("attention.head_count_kv", n_heads), head_dim=head_dim,
         ffn_dim=key("feed_forward_length"), context_length=context_length,
-        rms_eps=_f32(key("attention.layer_norm_rms_epsilon")), rope=rope,
-        attention_scale=_f32(1.0 / math.sqrt(head_dim)), tied_output="output.weight" not in f.tensors,
+        rms_eps=f32(key("attention.layer_norm_rms_epsilon")), rope=rope,
+        attention_scale=f32(1.0 / math.sqrt(head_dim)), tied_output="output.weight" not in f.tensors,
         qkv_bias="blk.0.attn_q.bias" in f.tensors, swa_layers=[False] * n_layers)
     if cfg.n_heads % cfg.n_kv_heads:
         raise ModelFileError(f"{f.path}: {n_heads} heads cannot share {cfg.n_kv_heads} KV heads evenly")
@@ -155,14 +156,14 @@ def _yarn_attn_factor(freq_scale: float) -> float:
     f32 = np.float32
     factor = f32(1) / f32(freq_scale)
     mscale = f32(1) if factor <= 1 else f32(0.1) * np.log(factor) + f32(1)
-    return _f32(mscale * (f32(1) / (f32(1) + f32(0.1) * np.log(factor))))
+    return f32(mscale * (f32(1) / (f32(1) + f32(0.1) * np.log(factor))))
 
 
 def _gemma3_options(f: gguf.GGUFFile, cfg: BaseConfig, key) -> None:
-    cfg.final_softcap = _f32(key("final_logit_softcapping", 0.0))
+    cfg.final_softcap = f32(key("final_logit_softcapping", 0.0))
     # gemma_pytorch's query scale: 1/sqrt(dim / heads) for the 27B model (62 layers), 1/sqrt(head_dim) otherwise.
     if cfg.n_layers == 62:
-        cfg.attention_scale = _f32(1.0 / math.sqrt(cfg.dim // cfg.n_heads))
+        cfg.attention_scale = f32(1.0 / math.sqrt(cfg.dim // cfg.n_heads))
     window = key("attention.sliding_window", 0)
     if not window:
         return
@@ -175,7 +176,7 @@ def _gemma3_options(f: gguf.GGUFFile, cfg: BaseConfig, key) -> None:
         cfg.swa_layers = [pattern == 0 or il % pattern < pattern - 1 for il in range(cfg.n_layers)]
     cfg.swa_window = window
     # The sliding-window layers keep their own base (llama.cpp's default 10000) and no frequency scaling.
-    cfg.rope_swa = RopeConfig(dims=cfg.rope.dims, base=_f32(key("rope.freq_base_swa", 10000.0)),
+    cfg.rope_swa = RopeConfig(dims=cfg.rope.dims, base=f32(key("rope.freq_base_swa", 10000.0)),
                               ext_factor=cfg.rope.ext_factor, attn_factor=cfg.rope.attn_factor,
                               n_ctx_orig=cfg.rope.n_ctx_orig)
 
@@ -263,7 +264,7 @@ class BaseModel(nn.Module):
         angles_swa = self._angles(cfg.rope_swa, positions) if cfg.rope_swa else None
         x = self.token_embd(tokens)
         if cfg.spec.scale_embedding:
-            x = x * _f32(math.sqrt(np.float32(cfg.dim)))
+            x = x * f32(math.sqrt(np.float32(cfg.dim)))
         for layer in self.layers:
             x = layer(x, angles_swa if layer.window else angles)
         return self.output_norm(x)
@@ -279,7 +280,8 @@ class BaseModel(nn.Module):
 
 
 # -- reading a GGUF --------------------------------------------------------------------------------
-def _gguf_name(state_name: str) -> str:
+def gguf_name(state_name: str) -> str:
+    """The GGUF tensor a state_dict entry is read from."""
     if state_name == "rope_freqs":
         return "rope_freqs.weight"
     return state_name.replace("layers.", "blk.", 1)
@@ -287,7 +289,7 @@ def _gguf_name(state_name: str) -> str:
 
 def expected_tensors(model: BaseModel) -> Dict[str, Tuple[int, ...]]:
     """GGUF name -> numpy shape of every tensor the model reads."""
-    return {_gguf_name(name): tuple(t.shape) for name, t in model.state_dict().items()}
+    return {gguf_name(name): tuple(t.shape) for name, t in model.state_dict().items()}
 
 
 def load_base_model(f: gguf.GGUFFile) -> BaseModel:
@@ -311,6 +313,6 @@ def load_base_model(f: gguf.GGUFFile) -> BaseModel:
         type_name = gguf.type_name(info.ggml_type)
         if type_name not in quants.TYPES:
             raise ModelFileError(f"{f.path}: tensor {name} is {type_name}; the trainer reads {', '.join(quants.TYPES)}")
-    model.load_state_dict({name: torch.from_numpy(np.ascontiguousarray(f.tensor(_gguf_name(name))))
+    model.load_state_dict({name: torch.from_numpy(np.ascontiguousarray(f.tensor(gguf_name(name))))
                            for name in model.state_dict()})
     return model
