@@ -13,6 +13,7 @@ import torch
 import torch.nn.functional as F
 
 from . import convert
+from .tokenizer import token_dtype
 
 
 def windows(tokens: np.ndarray, ctx: int, limit: int):
@@ -50,13 +51,13 @@ def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--base", required=True, nargs="+", help="one or more base GGUFs (e.g. each quantization)")
     parser.add_argument("--head", help="recycle head GGUF")
-    parser.add_argument("--tokens", required=True, help="uint16 held-out token file")
+    parser.add_argument("--tokens", required=True, help="held-out token file (uint16, uint32 over 65536 tokens)")
     parser.add_argument("--ctx", type=int, default=256)
     parser.add_argument("--max-windows", type=int, default=1_000_000)
     args = parser.parse_args(argv)
-    tokens = np.fromfile(args.tokens, dtype="<u2")
     for path in args.base:
         base, _ = convert.load_base(path)
+        tokens = np.fromfile(args.tokens, dtype=token_dtype(base.cfg.vocab_size))
         head = convert.load_head(args.head, base) if args.head else None
         r = evaluate(base.eval(), head.eval() if head else None, tokens, args.ctx, args.max_windows)
         line = f"{path}: {r['tokens']} tokens, loss {r['loss']:.4f}, perplexity {r['perplexity']:.2f}"

@@ -236,14 +236,17 @@ def head_config_for(base, n_layers: int = 1) -> LlamaConfig:
                        rope_base=base.rope_base, rms_eps=base.rms_eps, tied_output=True)
 
 
-def recycle_losses(base: Llama, head: RecycleHead, tokens, hidden_weight: float = 0.0):
-    """LM loss, recycle loss (x_{t+2} from h_t, x_{t+1}) and optional hidden regression.
+def recycle_losses(base, head: RecycleHead, tokens, hidden_weight: float = 0.0, lm: bool = True):
+    """LM loss (zero unless `lm`: a frozen base needs none), recycle loss (x_{t+2} from h_t, x_{t+1})
+    and optional hidden regression.
 
     tokens: (B, T+1) ids; the base reads tokens[:, :-1] and predicts tokens[:, 1:].
     """
     inputs, targets = tokens[:, :-1], tokens[:, 1:]
     hidden = base.hidden(inputs)
-    lm_loss = F.cross_entropy(base.logits(hidden).flatten(0, 1).float(), targets.flatten())
+    lm_loss = hidden.new_zeros(())
+    if lm:
+        lm_loss = F.cross_entropy(base.logits(hidden).flatten(0, 1).float(), targets.flatten())
     # h_t with x_{t+1} = targets[:, t] predicts x_{t+2} = targets[:, t+1].
     head_hidden = head.hidden(base, hidden[:, :-1], targets[:, :-1])
     head_logits = base.logits(head_hidden)
