@@ -4,6 +4,7 @@
  */
 import { WasmLlama, compileEngine, instantiateEngine, type EngineSource, type LlamaConfig, type RecycleConfig } from './binding.js';
 import { InvalidArgumentError, RecycleGPTError } from './errors.js';
+import { runtime } from './runtime.js';
 
 /** A llama model with its KV cache, and optionally a recycle head with its own. */
 export interface Backend {
@@ -92,10 +93,11 @@ export async function openBackend(choice: BackendChoice, config: Omit<LlamaConfi
     if (choice === 'webgpu') throw new RecycleGPTError('ENGINE', `backend 'webgpu' needs WebGPU, but ${found}; use backend 'wasm' or 'auto'`);
     return openWasm(found);
   }
-  // Only now, with WebGPU at hand, is the kernels package loaded.
+  // Only now, with WebGPU at hand, is the kernels package loaded (where the package's entry registered it).
   let webgpu: typeof import('./backend-webgpu.js');
   try {
-    webgpu = await import('./backend-webgpu.js');
+    if (!runtime.webgpu) throw new Error("this build of the SDK has no WebGPU backend (the Workers entry); import the package's browser or Node entry");
+    webgpu = await runtime.webgpu();
   } catch (cause) {
     const missing = `the WebGPU kernels (@recyclegpt/kernels) could not be loaded: ${(cause as Error).message}`;
     if (choice === 'webgpu') throw new RecycleGPTError('ENGINE', `backend 'webgpu' needs ${missing.slice(4)}; install @recyclegpt/kernels or use backend 'wasm'`, { cause });

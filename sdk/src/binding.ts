@@ -4,6 +4,7 @@
  */
 import type { ModelConfig } from '@recyclegpt/kernels/config';
 import { RecycleGPTError } from './errors.js';
+import { runtime } from './runtime.js';
 import { argmax } from './sampler.js';
 
 export interface EngineExports {
@@ -32,8 +33,8 @@ const ENGINE_ERRORS: Record<number, string> = {
   [-2]: 'out of memory: the model does not fit in WebAssembly memory (4 GiB at most, 128 MB in Cloudflare Workers)',
   [-3]: 'the model was freed',
   [-4]: 'unknown tensor kind or layer',
-  [-5]: 'tensor shape does not match the model hyperparameters (quantized rows must be multiples of 32)',
-  [-6]: 'tensor type is not supported by the engine (F32, F16, Q8_0 and Q4_0 are; norm weights must be F32)',
+  [-5]: 'tensor shape does not match the model hyperparameters (quantized rows must be whole blocks: multiples of 32, of 256 for K-quants)',
+  [-6]: 'tensor type is not supported by the engine (F32, F16, BF16, Q4_0, Q4_1, Q5_0, Q5_1, Q8_0 and Q2_K to Q6_K are; norm weights must be F32)',
   [-7]: 'tensor given twice',
   [-8]: 'a required tensor is missing',
   [-9]: 'engine call out of order',
@@ -67,8 +68,9 @@ async function compileFrom(url: URL): Promise<WebAssembly.Module> {
   let bytes: BufferSource;
   try {
     if (url.protocol === 'file:') {
-      const { readFile } = await import('node:fs/promises');
-      bytes = await readFile(url);
+      // The Node entry reads files; elsewhere a file: URL (the default next to the SDK) cannot be read.
+      if (!runtime.files) throw new Error('reading files needs Node.js (the package\'s Node entry)');
+      bytes = await runtime.files.read(url);
     } else {
       const response = await fetch(url);
       if (!response.ok) throw new Error(`HTTP ${response.status}`);

@@ -4,8 +4,7 @@ import { parseArgs } from 'node:util';
 import { readGGUFHeader } from './gguf/load.js';
 import { summarizeGGUF } from './gguf/summary.js';
 import { llamaShape } from './llama.js';
-import { loadModel } from './model.js';
-import { provideNodeWebGPU } from './node-webgpu.js';
+import { loadModel, provideNodeWebGPU } from './node.js';
 import type { DecodeMode, GenerateOptions, LoadOptions } from './types.js';
 
 const USAGE = `usage:

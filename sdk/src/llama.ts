@@ -120,7 +120,7 @@ export function tensorSlot(tensor: GGUFTensorInfo, layers: number, prefix = ''):
   }
   if (!ENGINE_TYPES.has(tensor.type)) {
     throw new UnsupportedError(
-      `tensor '${tensor.name}' has type ${ggmlTypeName(tensor.type)}; this engine runs F32, F16, Q8_0 and Q4_0 (requantize with llama-quantize)`,
+      `tensor '${tensor.name}' has type ${ggmlTypeName(tensor.type)}; this engine runs ${Object.keys(GGMLType).join(', ')} (requantize with llama-quantize)`,
     );
   }
   if (tensor.dims.length > 2) throw new GGUFError(`tensor '${tensor.name}' has ${tensor.dims.length} dimensions; expected at most 2`);

@@ -2,6 +2,7 @@
 //! buffer size derived from them fits in 32-bit memory.
 
 use crate::error::{Status, ERR_INVALID_CONFIG, ERR_TOO_LARGE};
+use crate::quant::PreparedInput;
 
 /// Each count is capped so products of two never overflow u64 before the size checks.
 const MAX_COUNT: u32 = 1 << 24;
@@ -117,15 +118,14 @@ impl Config {
         let kv =
             u(self.n_layers).checked_mul(u(self.ctx_len))?.checked_mul(u(self.kv_dim))?.checked_mul(2 * kv_elem)?;
         // x, xb, xb2, hidden: dim; q, att, q_rounded: q_dim; k, v: kv_dim; hb, hb2: ffn; logits: vocab; rope;
-        // prepared input: f16-rounded f32, i16 values and their Q4_0 mix, an f32 scale and an
-        // i32 sum per 32 (counted as one byte per value).
+        // and the prepared matmul input.
         let per_token_f32 = 4 * u(self.dim)
             + 3 * u(self.q_dim)
             + 2 * u(self.kv_dim)
             + 2 * u(self.ffn_dim)
             + u(self.n_vocab)
             + u(self.rope_dim);
-        let per_token_bytes = per_token_f32 * 4 + u(self.max_input_cols()) * 9 + 8;
+        let per_token_bytes = per_token_f32 * 4 + PreparedInput::bytes_per_token(u(self.max_input_cols()));
         let batch = u(self.max_batch).checked_mul(per_token_bytes)?;
         // Attention scores, plus one kv head's widened keys and values for an f16 cache kept narrow.
         let widened = if self.kv_packed_f16() { 2 * u(self.head_dim) } else { 0 };

@@ -200,8 +200,7 @@ pub fn project(input: &mut PreparedInput, w: &Tensor, x: &[f32], n: usize, out: 
 
 /// Converts a matmul input once per token for every weight type that consumes it.
 fn prepare(input: &mut PreparedInput, x: &[f32], n: usize, consumers: &[&Tensor]) {
-    let (want_f16, want_q8) = input_needs(consumers);
-    input.prepare(x, n, want_f16, want_q8);
+    input.prepare(x, n, input_needs(consumers));
 }
 
 /// Per row: `(x · 1/sqrt(mean(x²) + eps)) · w`, with ggml's f64 sum of squares.

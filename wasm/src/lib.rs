@@ -1,6 +1,7 @@
 //! C ABI of the engine (docs/ARCHITECTURE.md, "WASM C ABI"). Thin: checks raw
 //! pointers and handles, forwards to `Model`, records the status for `rg_last_error`.
 
+pub mod blocks;
 pub mod catalog;
 pub mod config;
 pub mod decoder;

@@ -56,7 +56,8 @@ fn tensor_reserve_checks_kind_shape_type_and_duplicates() {
     };
     assert_eq!(reserve(12, 0, F32, 1, 64), (true, ERR_UNKNOWN_KIND));
     assert_eq!(reserve(4, 2, Q8_0, 64, 64), (true, ERR_UNKNOWN_KIND)); // layer 2 of 2
-    assert_eq!(reserve(4, 0, 3, 64, 64), (true, ERR_UNSUPPORTED_TYPE)); // Q4_1
+    assert_eq!(reserve(4, 0, 16, 64, 64), (true, ERR_UNSUPPORTED_TYPE)); // IQ2_XXS
+    assert_eq!(reserve(4, 0, 12, 64, 64), (true, ERR_BAD_SHAPE)); // Q4_K rows are whole 256-blocks
     assert_eq!(reserve(3, 0, F16, 1, 64), (true, ERR_UNSUPPORTED_TYPE)); // norms are F32
     assert_eq!(reserve(5, 0, Q8_0, 64, 64), (true, ERR_BAD_SHAPE)); // k is 32 × 64
     assert_eq!(reserve(0, 0, F32, 40, u32::MAX), (true, ERR_BAD_SHAPE));

@@ -215,7 +215,7 @@ fn recycle_abi_validates_its_arguments() {
     assert_eq!(reserve(4, 0, F32, q_dim, 2 * dim), (true, ERR_BAD_SHAPE)); // q reads the base's dim
     assert_eq!(reserve(1, 0, F32, 1, 2 * dim), (true, ERR_BAD_SHAPE));
     assert_eq!(reserve(3, 0, F16, 1, dim), (true, ERR_UNSUPPORTED_TYPE)); // norms are F32
-    assert_eq!(reserve(4, 0, 3, q_dim, dim), (true, ERR_UNSUPPORTED_TYPE)); // Q4_1
+    assert_eq!(reserve(4, 0, 16, q_dim, dim), (true, ERR_UNSUPPORTED_TYPE)); // IQ2_XXS
     assert_eq!(reserve(0, 0, F16, dim, 2 * dim), (false, OK));
     assert_eq!(reserve(0, 0, F16, dim, 2 * dim), (true, ERR_DUPLICATE_TENSOR));
     assert_eq!(rg_recycle_ready(handle), ERR_MISSING_TENSOR);
