@@ -1,17 +1,16 @@
 /**
  * Random-weight base GGUFs of every architecture for training/base-parity.test.ts, laid out as
  * convert_hf_to_gguf.py writes them (tensor names, shapes, the keys each model class adds), in F32, then
- * quantized by llama.cpp's own llama_model_quantize (llama-quantize's engine, its per-tensor mixes included).
- * Interim: test/fixtures/models.ts (architectures) and test/oracle/llama-quantize.ts replace this file once
- * they are on main; the spec fields are theirs.
+ * quantized by llama.cpp's own llama_model_quantize (test/oracle/llama-quantize.ts: its per-tensor mixes included).
+ * Interim: test/fixtures/models.ts replaces this file once it knows the architectures; the spec fields are its.
  */
-import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, renameSync, writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { writeGGUF, type GGUFKV, type GGUFTensorInput } from '../test/fixtures/gguf-writer.js';
 import { Prng } from '../test/fixtures/prng.js';
 import { buildVocab } from '../test/fixtures/vocab.js';
+import { llamaQuantize, type LlamaFileType } from '../test/oracle/llama-quantize.js';
 
 export type Architecture = 'llama' | 'qwen2' | 'qwen3' | 'gemma3';
 
@@ -36,15 +35,10 @@ export interface BaseSpec {
   slidingWindow?: { size: number; ropeFreqBase: number };
 }
 
-/** llama.cpp's `enum llama_ftype` for the file types the tests make. */
-export const LLAMA_FTYPE = {
-  F32: 0, F16: 1, Q4_0: 2, Q4_1: 3, Q8_0: 7, Q5_0: 8, Q5_1: 9, Q2_K: 10, Q3_K_M: 12, Q4_K_M: 15, Q5_K_M: 17, Q6_K: 18, BF16: 32,
-} as const;
-export type FileType = keyof typeof LLAMA_FTYPE;
+export type FileType = LlamaFileType | 'F32';
 
 const GENERATOR_VERSION = 1;
 const CACHE_DIR = fileURLToPath(new URL('../test/.cache/', import.meta.url));
-const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const F32 = 0;
 
 export function headDimOf(spec: BaseSpec): number {
@@ -59,34 +53,14 @@ function specName(spec: BaseSpec): string {
 /** Path of the spec's GGUF in `fileType`, built (and quantized) on first use, cached under test/.cache/. */
 export function makeBase(spec: BaseSpec, fileType: FileType): string {
   mkdirSync(CACHE_DIR, { recursive: true });
-  const f32 = `${CACHE_DIR}${specName(spec)}.gguf`;
-  if (!existsSync(f32)) writeAtomically(f32, (partial) => writeFileSync(partial, buildBase(spec)));
-  if (fileType === 'F32') return f32;
-  const out = f32.replace(/\.gguf$/, `.${fileType}.gguf`);
-  if (!existsSync(out)) writeAtomically(out, (partial) => llamaQuantize(f32, partial, LLAMA_FTYPE[fileType]));
-  return out;
-}
-
-function writeAtomically(path: string, write: (partial: string) => void): void {
-  // Parallel test workers may build the same file: write aside, then rename.
-  const partial = `${path}.${process.pid}.partial`;
-  write(partial);
-  renameSync(partial, path);
-}
-
-const QUANTIZE = `
-import ctypes, glob, sys
-lib = ctypes.CDLL(glob.glob('tools/peers/node_modules/@node-llama-cpp/linux-x64/bins/*/libllama.*so')[0])
-class Params(ctypes.Structure):  # nthread and ftype lead llama_model_quantize_params; the rest as the library fills it
-    _fields_ = [('nthread', ctypes.c_int32), ('ftype', ctypes.c_int32), ('rest', ctypes.c_uint8 * 504)]
-lib.llama_model_quantize_default_params.restype = Params
-params = lib.llama_model_quantize_default_params()
-params.nthread, params.ftype = 1, int(sys.argv[3])
-sys.exit(lib.llama_model_quantize(sys.argv[1].encode(), sys.argv[2].encode(), ctypes.byref(params)))
-`;
-
-function llamaQuantize(input: string, output: string, ftype: number): void {
-  execFileSync('python3', ['-c', QUANTIZE, input, output, String(ftype)], { cwd: ROOT, stdio: ['ignore', 'ignore', 'pipe'] });
+  const path = `${CACHE_DIR}${specName(spec)}.gguf`;
+  if (!existsSync(path)) {
+    // Parallel test workers may build the same file: write aside, then rename.
+    const partial = `${path}.${process.pid}.partial`;
+    writeFileSync(partial, buildBase(spec));
+    renameSync(partial, path);
+  }
+  return fileType === 'F32' ? path : llamaQuantize(path, fileType);
 }
 
 /**
@@ -138,7 +112,7 @@ function buildBase(s: BaseSpec): Uint8Array {
   const metadata: GGUFKV[] = [
     { key: 'general.architecture', type: 'string', value: a },
     { key: 'general.name', type: 'string', value: specName(s) },
-    { key: 'general.file_type', type: 'u32', value: LLAMA_FTYPE.F32 },
+    { key: 'general.file_type', type: 'u32', value: 0 }, // LLAMA_FTYPE_ALL_F32
     u32('block_count', s.layers),
     u32('context_length', s.ctx),
     u32('embedding_length', s.dim),
