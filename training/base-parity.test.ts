@@ -62,9 +62,9 @@ const CASES: { name: string; spec: BaseSpec; types: FileType[] }[] = [
 /** What today's engine runs (plain llama in every type); refusing one of these is a failure, not a gap in coverage. */
 const ENGINE_MUST_RUN = new Set(ALL_TYPES.map((type) => `llama (GQA, untied) ${type}`));
 
-interface Case { name: string; type: FileType; path: string; ids: number[]; logitsFile: string }
+interface Case { name: string; type: FileType; path: string; f32Path: string; ids: number[] }
 interface Delta { absolute: number; relative: number }
-interface Row { case: string; types: string; llamacpp: Delta; engine: Delta | string }
+interface Row { case: string; types: string; llamacpp: Delta; engine: Delta | string; quantization?: Delta }
 
 function torchMissing(): string | undefined {
   const probe = spawnSync(PYTHON, ['-c', 'import torch, numpy'], { encoding: 'utf8' });
@@ -92,38 +92,37 @@ function rows(flat: Float32Array, vocab: number): Float32Array[] {
 describe.skipIf(SKIP !== undefined)(`trainer base vs llama.cpp and the engine${SKIP ? ` (skipped: ${SKIP})` : ''}`, () => {
   const dir = mkdtempSync(join(tmpdir(), 'base-parity-'));
   const cases: Case[] = [];
-  const torchLogits = new Map<string, { logits: Float32Array[]; types: string }>();
+  /** The trainer's logits per file, and the file's tensor types. */
+  const torch = new Map<string, { logits: Float32Array[]; types: string }>();
   const table: Row[] = [];
 
   beforeAll(() => {
     for (const { name, spec, types } of CASES) {
-      for (const type of types) {
-        const path = makeBase(spec, type);
-        const rng = new Prng(spec.seed + 1);
-        const vocab = buildVocab(spec.vocab).tokens.length;
-        const ids = Array.from({ length: SEQUENCE }, () => Math.floor(rng.next() * vocab));
-        cases.push({ name, type, path, ids, logitsFile: join(dir, `${cases.length}.f32`) });
-      }
+      const rng = new Prng(spec.seed + 1);
+      const vocab = buildVocab(spec.vocab).tokens.length;
+      const ids = Array.from({ length: SEQUENCE }, () => Math.floor(rng.next() * vocab));
+      for (const type of types) cases.push({ name, type, path: makeBase(spec, type), f32Path: makeBase(spec, 'F32'), ids });
     }
+    // One Python process for every file (and each quantized file's F32 original): torch starts once.
+    const files = [...new Map(cases.flatMap((c) => [[c.path, c.ids], [c.f32Path, c.ids]] as const)).entries()];
     const request = join(dir, 'request.json');
-    writeFileSync(request, JSON.stringify(cases.map((c) => ({ path: c.path, ids: c.ids, out: c.logitsFile }))));
+    writeFileSync(request, JSON.stringify(files.map(([path, ids], i) => ({ path, ids, out: join(dir, `${i}.f32`) }))));
     const run = spawnSync(PYTHON, ['-m', 'training.dump_logits', request], { cwd: ROOT, encoding: 'utf8', env: { ...process.env, OPENBLAS_NUM_THREADS: '1' } });
     if (run.status !== 0) throw new Error(`training.dump_logits failed: ${run.stderr || run.stdout}`);
-    const lines = run.stdout.trim().split('\n').map((line) => JSON.parse(line) as { vocab: number; types: Record<string, number> });
-    cases.forEach((c, i) => {
-      const { vocab, types } = lines[i]!;
-      const flat = new Float32Array(readFileSync(c.logitsFile).buffer.slice(0));
-      torchLogits.set(`${c.name} ${c.type}`, { logits: rows(flat, vocab), types: Object.entries(types).map(([t, n]) => `${t}×${n}`).join(' ') });
+    run.stdout.trim().split('\n').forEach((line, i) => {
+      const { vocab, types } = JSON.parse(line) as { vocab: number; types: Record<string, number> };
+      const flat = new Float32Array(readFileSync(join(dir, `${i}.f32`)).buffer.slice(0));
+      torch.set(files[i]![0], { logits: rows(flat, vocab), types: Object.entries(types).map(([t, n]) => `${t}×${n}`).join(' ') });
     });
   }, 900_000);
 
   afterAll(() => {
     rmSync(dir, { recursive: true, force: true });
     if (table.length === 0) return;
-    const fmt = (d: Delta | string) => (typeof d === 'string' ? d : `${d.absolute.toExponential(2)} (${d.relative.toExponential(1)})`);
-    const lines = table.map((r) => `${r.case.padEnd(58)} ${fmt(r.llamacpp).padEnd(20)} ${fmt(r.engine).padEnd(20)} ${r.types}`);
-    const header = `${'architecture, file type'.padEnd(58)} ${'vs llama.cpp'.padEnd(20)} ${'vs engine'.padEnd(20)} tensor types`;
-    console.log(['trainer (PyTorch) logits: max |Δlogit| (÷ max |logit|)', header, ...lines].join('\n'));
+    const fmt = (d: Delta | string | undefined) => (d === undefined ? '' : typeof d === 'string' ? d : `${d.absolute.toExponential(2)} (${d.relative.toExponential(1)})`);
+    const lines = table.map((r) => `${r.case.padEnd(58)} ${fmt(r.llamacpp).padEnd(20)} ${fmt(r.engine).padEnd(20)} ${fmt(r.quantization).padEnd(20)} ${r.types}`);
+    const header = `${'architecture, file type'.padEnd(58)} ${'vs llama.cpp'.padEnd(20)} ${'vs engine'.padEnd(20)} ${'F32 file vs this'.padEnd(20)} tensor types`;
+    console.log(['trainer (PyTorch) logits: max |Δlogit| (÷ max |logit|); the last column is what quantization itself moves them', header, ...lines].join('\n'));
   });
 
   for (const { name, types } of CASES) {
@@ -131,7 +130,7 @@ describe.skipIf(SKIP !== undefined)(`trainer base vs llama.cpp and the engine${S
       const bound = type === 'F32' && name.startsWith('gemma3') ? GEMMA3_F32_BOUND : RELATIVE_BOUND[type];
       it(`matches llama.cpp within ${bound} of the largest logit, and the engine where it runs the file`, async () => {
         const c = cases.find((x) => x.name === name && x.type === type)!;
-        const ours = torchLogits.get(`${name} ${type}`)!;
+        const ours = torch.get(c.path)!;
         const oracle = await openLlamaCpp(c.path, { kvType: 'f32' });
         let llamacpp: Delta;
         try {
@@ -154,7 +153,8 @@ describe.skipIf(SKIP !== undefined)(`trainer base vs llama.cpp and the engine${S
             engine = 'refused';
           }
         }
-        table.push({ case: `${name} ${type}`, types: ours.types, llamacpp, engine });
+        const quantization = type === 'F32' ? undefined : delta(torch.get(c.f32Path)!.logits, ours.logits);
+        table.push({ case: `${name} ${type}`, types: ours.types, llamacpp, engine, quantization });
         expect(llamacpp.relative).toBeLessThanOrEqual(bound);
         if (typeof engine !== 'string') expect(engine.relative).toBeLessThanOrEqual(bound);
       }, 120_000);
