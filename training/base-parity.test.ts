@@ -23,46 +23,46 @@ import { maxAbsDiff } from '../test/reference/compare.js';
 import { Prng } from '../test/fixtures/prng.js';
 import { buildVocab } from '../test/fixtures/vocab.js';
 import { importSdk, SDK_READY } from '../test/sdk.js';
-import { makeBase, type BaseSpec, type FileType } from './base-fixtures.js';
+import { BASE_SPECS, makeBase, type BaseSpec, type FileType } from './base-fixtures.js';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const PYTHON = '/usr/bin/python3';
 const SEQUENCE = 48; // longer than gemma3's window (8) and the YaRN case's original context (16)
 
-const ALL_TYPES: FileType[] = ['F32', 'F16', 'BF16', 'Q8_0', 'Q4_0', 'Q4_1', 'Q5_0', 'Q5_1', 'Q2_K', 'Q3_K_M', 'Q4_K_M', 'Q5_K_M', 'Q6_K'];
+const ALL_TYPES = ['F32', 'F16', 'BF16', 'Q8_0', 'Q4_0', 'Q4_1', 'Q5_0', 'Q5_1', 'Q2_K', 'Q3_K_M', 'Q4_K_M', 'Q5_K_M', 'Q6_K'] as const satisfies readonly FileType[];
+type TestedType = (typeof ALL_TYPES)[number];
 /**
  * Largest |Δlogit| / largest |logit| allowed, per file type: about 3× the largest measured on this machine (see the
  * printed table). F32 differs in summation order only (≤ 1e-6), except in gemma3, whose GELU goes through ggml's f16
  * table and whose post-norms rescale small outputs: there a summation-order difference alone (the trainer's own f32
  * against f64 matmuls) moves the logits by 1e-4.
  */
-const RELATIVE_BOUND: Record<FileType, number> = {
+const RELATIVE_BOUND: Record<TestedType, number> = {
   F32: 1e-5, F16: 2e-3, BF16: 1e-2, Q8_0: 5e-2, Q4_0: 5e-2, Q4_1: 5e-2, Q5_0: 5e-2, Q5_1: 5e-2,
   Q2_K: 5e-2, Q3_K_M: 5e-2, Q4_K_M: 5e-2, Q5_K_M: 5e-2, Q6_K: 5e-2,
 };
 const GEMMA3_F32_BOUND = 5e-4;
 
-const SHAPE = { layers: 2, ffn: 768, ctx: 256, seed: 31 } as const;
 /**
  * Every type on llama; on the other architectures the types that reach their own tensors in another way (F16 and
  * BF16 norms stay F32, Q8_0 everywhere, a K-quant mix with Q6_K rows) at K-quantizable dims (256), and SmolLM2's
  * 576, where llama.cpp's quantizer falls back to Q5_0 / Q8_0 per tensor.
  */
-const CASES: { name: string; spec: BaseSpec; types: FileType[] }[] = [
-  { name: 'llama (GQA, untied)', spec: { ...SHAPE, arch: 'llama', dim: 256, heads: 4, kvHeads: 2, vocab: 'llama' }, types: ALL_TYPES },
-  { name: 'llama 3.2 (rope_freqs, head_dim key)', spec: { ...SHAPE, arch: 'llama', dim: 256, heads: 4, kvHeads: 2, headDim: 64, vocab: 'gpt2', ropeFreqs: true, ropeFreqBase: 500000 }, types: ['F32', 'Q4_K_M'] },
-  { name: 'llama linear RoPE ×4', spec: { ...SHAPE, arch: 'llama', dim: 256, heads: 4, kvHeads: 4, vocab: 'llama', ropeScaling: { type: 'linear', factor: 4 } }, types: ['F32'] },
-  { name: 'llama YaRN ×4 from 16 tokens', spec: { ...SHAPE, arch: 'llama', dim: 256, heads: 4, kvHeads: 2, vocab: 'gpt2', ropeScaling: { type: 'yarn', factor: 4, originalContext: 16 } }, types: ['F32'] },
-  { name: 'llama SmolLM2 shape (576, 9/3 heads, tied)', spec: { ...SHAPE, arch: 'llama', dim: 576, heads: 9, kvHeads: 3, ffn: 1536, vocab: 'gpt2', tiedOutput: true, ropeFreqBase: 100000 }, types: ['Q4_K_M'] },
-  { name: 'qwen2 (Q/K/V biases, NEOX, tied)', spec: { ...SHAPE, arch: 'qwen2', dim: 256, heads: 4, kvHeads: 2, vocab: 'gpt2', tiedOutput: true, ropeFreqBase: 1e6 }, types: ['F32', 'F16', 'Q8_0', 'Q4_K_M'] },
-  { name: 'qwen3 (Q/K norms, head_dim 128 ≠ 256/4, tied)', spec: { ...SHAPE, arch: 'qwen3', dim: 256, heads: 4, kvHeads: 2, headDim: 128, vocab: 'gpt2', tiedOutput: true, ropeFreqBase: 1e6 }, types: ['F32', 'F16', 'BF16', 'Q4_K_M'] },
-  { name: 'gemma3 (window 8 on 5 of 6 layers, two RoPE bases)', spec: { ...SHAPE, arch: 'gemma3', layers: 6, dim: 256, heads: 4, kvHeads: 1, headDim: 128, vocab: 'llama', tiedOutput: true, slidingWindow: { size: 8, ropeFreqBase: 10000 } }, types: ['F32', 'F16', 'Q8_0', 'Q4_K_M', 'Q6_K'] },
-  { name: 'gemma3 linear ×8 on global layers', spec: { ...SHAPE, arch: 'gemma3', layers: 6, dim: 256, heads: 4, kvHeads: 2, headDim: 64, vocab: 'llama', tiedOutput: true, slidingWindow: { size: 8, ropeFreqBase: 10000 }, ropeScaling: { type: 'linear', factor: 8 } }, types: ['F32'] },
+const CASES: { name: string; spec: BaseSpec; types: readonly TestedType[] }[] = [
+  { name: 'llama (GQA, untied)', spec: BASE_SPECS.llama, types: ALL_TYPES },
+  { name: 'llama 3.2 (rope_freqs, head_dim key)', spec: BASE_SPECS.llama32, types: ['F32', 'Q4_K_M'] },
+  { name: 'llama linear RoPE ×4', spec: BASE_SPECS.llamaLinear, types: ['F32'] },
+  { name: 'llama YaRN ×4 from 16 tokens', spec: BASE_SPECS.llamaYarn, types: ['F32'] },
+  { name: 'llama SmolLM2 shape (576, 9/3 heads, tied)', spec: BASE_SPECS.smollm, types: ['Q4_K_M'] },
+  { name: 'qwen2 (Q/K/V biases, NEOX, tied)', spec: BASE_SPECS.qwen2, types: ['F32', 'F16', 'Q8_0', 'Q4_K_M'] },
+  { name: 'qwen3 (Q/K norms, head_dim 128 ≠ 256/4, tied)', spec: BASE_SPECS.qwen3, types: ['F32', 'F16', 'BF16', 'Q4_K_M'] },
+  { name: 'gemma3 (window 8 on 5 of 6 layers, two RoPE bases)', spec: BASE_SPECS.gemma3, types: ['F32', 'F16', 'Q8_0', 'Q4_K_M', 'Q6_K'] },
+  { name: 'gemma3 linear ×8 on global layers', spec: BASE_SPECS.gemma3Linear, types: ['F32'] },
 ];
 /** What today's engine runs (plain llama in every type); refusing one of these is a failure, not a gap in coverage. */
 const ENGINE_MUST_RUN = new Set(ALL_TYPES.map((type) => `llama (GQA, untied) ${type}`));
 
-interface Case { name: string; type: FileType; path: string; f32Path: string; ids: number[] }
+interface Case { name: string; type: TestedType; path: string; f32Path: string; ids: number[] }
 interface Delta { absolute: number; relative: number }
 interface Row { case: string; types: string; llamacpp: Delta; engine: Delta | string; quantization?: Delta }
 

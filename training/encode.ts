@@ -10,6 +10,7 @@
 import { readFileSync, writeFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { pathToFileURL } from 'node:url';
+import '../sdk/src/node.js'; // the SDK's Node entry: model files by path
 import { readGGUFHeader } from '../sdk/src/gguf/load.js';
 import { createTokenizer } from '../sdk/src/tokenizer/index.js';
 

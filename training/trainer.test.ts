@@ -1,11 +1,13 @@
 // Runs the Python training smoke test (tiny head on a tiny random base, export, reload)
 // and, when the SDK and its engine are built, generates from the exported base GGUF.
 import { execFileSync, spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, describe, expect, it } from 'vitest';
+import { RecycleGPTError } from '../sdk/src/errors.js';
+import { BASE_SPECS, makeBase } from './base-fixtures.js';
 
 const repoRoot = fileURLToPath(new URL('..', import.meta.url));
 const python = '/usr/bin/python3';
@@ -77,5 +79,49 @@ describe.skipIf(skipReason !== undefined)(`training smoke ${skipReason ? `(skipp
         model.dispose();
       }
     }
+  });
+});
+
+/**
+ * A head for a base shaped like the files people download: each architecture quantized to Q4_K_M by llama.cpp's own
+ * quantizer (training/base-fixtures.ts), trained for a few steps by `training.train head` and loaded with its base
+ * by the engine, whose exact decoding must equal its plain decoding. Covers the architectures the engine runs and
+ * lists the others.
+ */
+describe.skipIf(skipReason !== undefined)('a head for a downloaded-style base', () => {
+  const outDir = mkdtempSync(join(tmpdir(), 'recycle-head-'));
+  afterAll(() => rmSync(outDir, { recursive: true, force: true }));
+  const ARCHS = { llama: BASE_SPECS.smollm, qwen2: BASE_SPECS.qwen2, qwen3: BASE_SPECS.qwen3, gemma3: BASE_SPECS.gemma3 } as const;
+
+  it.skipIf(!existsSync(engine))('trains on each architecture the engine runs; exact decoding equals plain decoding with the head', async () => {
+    const { loadModel } = await import('../sdk/src/node.js');
+    const runnable: [string, string][] = [];
+    const refused: string[] = [];
+    for (const [arch, spec] of Object.entries(ARCHS)) {
+      const base = makeBase(spec, 'Q4_K_M');
+      try {
+        (await loadModel(base)).dispose();
+        runnable.push([arch, base]);
+      } catch (error) {
+        if (!(error instanceof RecycleGPTError && error.code === 'GGUF_UNSUPPORTED') || arch === 'llama') throw error;
+        refused.push(arch);
+      }
+    }
+    const tokens = join(outDir, 'tokens.bin');
+    writeFileSync(tokens, new Uint16Array(Array.from({ length: 4000 }, (_, i) => (i * 7919) % 640)));
+    const train = runnable.map(([arch, base]) => `train.main(["head", "--base", "${base}", "--train-tokens", "${tokens}", "--out", "${join(outDir, arch)}", "--name", "${arch}", "--ctx", "32", "--batch", "2", "--steps", "3", "--threads", "1"])`);
+    execFileSync(python, ['-c', ['from training import train', ...train].join('\n')], { cwd: repoRoot, env: { ...process.env, OPENBLAS_NUM_THREADS: '1' }, stdio: ['ignore', 'pipe', 'pipe'] });
+    for (const [arch, base] of runnable) {
+      const model = await loadModel(base, { recycle: join(outDir, arch, `${arch}-recycle.gguf`) });
+      try {
+        expect(model.info.hasRecycleHead).toBe(true);
+        const off = await model.complete('the model', { maxTokens: 12, temperature: 0 });
+        const exact = await model.complete('the model', { maxTokens: 12, temperature: 0, decode: { mode: 'exact' } });
+        expect(exact.tokens, arch).toEqual(off.tokens);
+      } finally {
+        model.dispose();
+      }
+    }
+    console.log(`heads trained and run on ${runnable.map(([a]) => a).join(', ')}${refused.length ? `; the engine refuses ${refused.join(', ')} bases so far` : ''}`);
   });
 });
