@@ -313,6 +313,7 @@ def load_base_model(f: gguf.GGUFFile) -> BaseModel:
         type_name = gguf.type_name(info.ggml_type)
         if type_name not in quants.TYPES:
             raise ModelFileError(f"{f.path}: tensor {name} is {type_name}; the trainer reads {', '.join(quants.TYPES)}")
-    model.load_state_dict({name: torch.from_numpy(np.ascontiguousarray(f.tensor(gguf_name(name))))
-                           for name in model.state_dict()})
+    with torch.no_grad():  # one tensor at a time into the model's own storage: the peak is the model plus one tensor
+        for name, target in model.state_dict().items():
+            target.copy_(torch.from_numpy(np.ascontiguousarray(f.tensor(gguf_name(name)))))
     return model

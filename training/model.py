@@ -126,15 +126,15 @@ _SDPA_SCALE = hasattr(F, "scaled_dot_product_attention") and tuple(
 def causal_attention(q, k, v, scale: float = None, window: int = 0):
     """q, k, v: (B, H, T, head_dim) -> (B, H, T, head_dim). Scores times `scale` (default
     1/sqrt(head_dim)); with a window, query t sees keys t-window+1..t (llama.cpp's standard SWA)."""
-    t = q.shape[-2]
     scale = 1.0 / math.sqrt(q.shape[-1]) if scale is None else scale
-    i = torch.arange(t, device=q.device)
+    if _SDPA_SCALE and not window:
+        return F.scaled_dot_product_attention(q, k, v, is_causal=True, scale=scale)
+    i = torch.arange(q.shape[-2], device=q.device)
     allowed = i[None, :] <= i[:, None]
     if window:
         allowed &= i[:, None] - i[None, :] < window
     if _SDPA_SCALE:
-        mask = allowed if window else None
-        return F.scaled_dot_product_attention(q, k, v, attn_mask=mask, is_causal=mask is None, scale=scale)
+        return F.scaled_dot_product_attention(q, k, v, attn_mask=allowed, scale=scale)
     scores = (q @ k.transpose(-2, -1)) * scale
     scores = scores.masked_fill(~allowed, float("-inf"))
     return torch.softmax(scores.float(), dim=-1).type_as(q) @ v
