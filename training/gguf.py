@@ -1,5 +1,6 @@
 """GGUF v3 reader and writer (metadata, tensors).
 
+The type table mirrors sdk/src/contract/ggml-types.ts (test/contract.test.ts checks it).
 The reader gives float32 values of every type the engine runs (quants.py); the writer
 stores F32/F16/Q8_0/Q4_0, its quantizers reproducing ggml's reference
 quantize_row_q8_0 / quantize_row_q4_0 bit for bit.

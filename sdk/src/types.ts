@@ -1,11 +1,8 @@
+import type { BackendChoice, BackendName, DecodeMode } from './contract/modes.js';
 import type { ModelSource } from './gguf/source.js';
 import type { Tokenizer } from './tokenizer/types.js';
 
-export type { ModelSource, Tokenizer };
-
-/** How tokens after the first are produced. `off`: plain decoding; `fast`: RecycleGPT (unverified recycled tokens);
- * `exact`: recycled tokens verified by the next full pass (output identical to `off`); `chain`: k drafted tokens verified at once. */
-export type DecodeMode = 'off' | 'fast' | 'exact' | 'chain';
+export type { BackendChoice, BackendName, DecodeMode, ModelSource, Tokenizer };
 
 export interface LoadProgress {
   loaded: number;
@@ -33,7 +30,7 @@ export interface LoadOptions {
    * there is one and the model fits its buffer limits, else WebAssembly. See `ModelInfo.backend` for the outcome.
    * WebGPU computes activations in f32 where WebAssembly quantizes them as llama.cpp does, so their tokens may differ at near ties.
    */
-  backend?: 'auto' | 'wasm' | 'webgpu';
+  backend?: BackendChoice;
 }
 
 export interface ModelInfo {
@@ -53,7 +50,7 @@ export interface ModelInfo {
   chatTemplate?: string;
   hasRecycleHead: boolean;
   /** The backend the model runs on. */
-  backend: 'wasm' | 'webgpu';
+  backend: BackendName;
   /** Why that backend: 'asked for', 'WebGPU adapter found', or what ruled WebGPU out (e.g. 'no navigator.gpu'). */
   backendReason: string;
 }
