@@ -1,16 +1,15 @@
 /**
  * The trainer's frozen base (training/base_model.py: PyTorch, weights dequantized to float32) against llama.cpp
  * (node-llama-cpp, flash attention off, f32 KV cache) and against the engine (the SDK's evaluate(), f32 KV cache)
- * on the same small random-weight files: every architecture in the options real files use × every weight type
- * the engine runs, made by llama.cpp's own quantizer (so K-quant files carry its per-tensor mixes).
+ * on the same small random-weight files (training/base-fixtures.ts): every architecture in the options real files use
+ * × every weight type the engine runs, made by llama.cpp's own quantizer (so K-quant files carry its per-tensor mixes).
  *
  * The measure is the largest |Δlogit| over all positions of one teacher-forced sequence, relative to the largest
  * |logit| there. F32 differs only in summation order. Other types differ because llama.cpp (and the engine, which
  * mirrors it) rounds the activations a matrix multiplies to that matrix's vec_dot type (F16 to f16, BF16 to bf16,
  * Q4_0/Q5_0/Q8_0 to Q8_0 blocks, Q4_1/Q5_1 to Q8_1, K-quants to Q8_K) while the trainer multiplies float32
- * activations by the dequantized weights: RELATIVE_BOUND states how far that may take them. The engine is compared
- * on the files it loads; what it refuses (GGUF_UNSUPPORTED) is listed, except the cases it must run. A table of
- * everything covered is printed at the end.
+ * activations by the dequantized weights: RELATIVE_BOUND states how far that may take them. A table of everything
+ * covered is printed at the end, with what quantizing the weights itself moves the logits beside it.
  */
 import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -20,10 +19,11 @@ import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openLlamaCpp } from '../test/oracle/llamacpp.js';
 import { maxAbsDiff } from '../test/reference/compare.js';
+import { loadModel } from '../sdk/src/node.js';
 import { Prng } from '../test/fixtures/prng.js';
 import { buildVocab } from '../test/fixtures/vocab.js';
-import { importSdk, SDK_READY } from '../test/sdk.js';
-import { BASE_SPECS, makeBase, type BaseSpec, type FileType } from './base-fixtures.js';
+import type { ModelSpec } from '../test/fixtures/models.js';
+import { BASE_SPECS, makeBase, type FileType } from './base-fixtures.js';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const PYTHON = '/usr/bin/python3';
@@ -48,7 +48,7 @@ const GEMMA3_F32_BOUND = 5e-4;
  * BF16 norms stay F32, Q8_0 everywhere, a K-quant mix with Q6_K rows) at K-quantizable dims (256), and SmolLM2's
  * 576, where llama.cpp's quantizer falls back to Q5_0 / Q8_0 per tensor.
  */
-const CASES: { name: string; spec: BaseSpec; types: readonly TestedType[] }[] = [
+const CASES: { name: string; spec: ModelSpec; types: readonly TestedType[] }[] = [
   { name: 'llama (GQA, untied)', spec: BASE_SPECS.llama, types: ALL_TYPES },
   { name: 'llama 3.2 (rope_freqs, head_dim key)', spec: BASE_SPECS.llama32, types: ['F32', 'Q4_K_M'] },
   { name: 'llama linear RoPE ×4', spec: BASE_SPECS.llamaLinear, types: ['F32'] },
@@ -59,12 +59,10 @@ const CASES: { name: string; spec: BaseSpec; types: readonly TestedType[] }[] = 
   { name: 'gemma3 (window 8 on 5 of 6 layers, two RoPE bases)', spec: BASE_SPECS.gemma3, types: ['F32', 'F16', 'Q8_0', 'Q4_K_M', 'Q6_K'] },
   { name: 'gemma3 linear ×8 on global layers', spec: BASE_SPECS.gemma3Linear, types: ['F32'] },
 ];
-/** What today's engine runs (plain llama in every type); refusing one of these is a failure, not a gap in coverage. */
-const ENGINE_MUST_RUN = new Set(ALL_TYPES.map((type) => `llama (GQA, untied) ${type}`));
 
 interface Case { name: string; type: TestedType; path: string; f32Path: string; ids: number[] }
 interface Delta { absolute: number; relative: number }
-interface Row { case: string; types: string; llamacpp: Delta; engine: Delta | string; quantization?: Delta }
+interface Row { case: string; types: string; llamacpp: Delta; engine: Delta; quantization?: Delta }
 
 function torchMissing(): string | undefined {
   const probe = spawnSync(PYTHON, ['-c', 'import torch, numpy'], { encoding: 'utf8' });
@@ -96,12 +94,12 @@ describe.skipIf(SKIP !== undefined)(`trainer base vs llama.cpp and the engine${S
   const torch = new Map<string, { logits: Float32Array[]; types: string }>();
   const table: Row[] = [];
 
-  beforeAll(() => {
+  beforeAll(async () => {
     for (const { name, spec, types } of CASES) {
       const rng = new Prng(spec.seed + 1);
       const vocab = buildVocab(spec.vocab).tokens.length;
       const ids = Array.from({ length: SEQUENCE }, () => Math.floor(rng.next() * vocab));
-      for (const type of types) cases.push({ name, type, path: makeBase(spec, type), f32Path: makeBase(spec, 'F32'), ids });
+      for (const type of types) cases.push({ name, type, path: await makeBase(spec, type), f32Path: await makeBase(spec, 'F32'), ids });
     }
     // One Python process for every file (and each quantized file's F32 original): torch starts once.
     const files = [...new Map(cases.flatMap((c) => [[c.path, c.ids], [c.f32Path, c.ids]] as const)).entries()];
@@ -119,7 +117,7 @@ describe.skipIf(SKIP !== undefined)(`trainer base vs llama.cpp and the engine${S
   afterAll(() => {
     rmSync(dir, { recursive: true, force: true });
     if (table.length === 0) return;
-    const fmt = (d: Delta | string | undefined) => (d === undefined ? '' : typeof d === 'string' ? d : `${d.absolute.toExponential(2)} (${d.relative.toExponential(1)})`);
+    const fmt = (d: Delta | undefined) => (d === undefined ? '' : `${d.absolute.toExponential(2)} (${d.relative.toExponential(1)})`);
     const lines = table.map((r) => `${r.case.padEnd(58)} ${fmt(r.llamacpp).padEnd(20)} ${fmt(r.engine).padEnd(20)} ${fmt(r.quantization).padEnd(20)} ${r.types}`);
     const header = `${'architecture, file type'.padEnd(58)} ${'vs llama.cpp'.padEnd(20)} ${'vs engine'.padEnd(20)} ${'F32 file vs this'.padEnd(20)} tensor types`;
     console.log(['trainer (PyTorch) logits: max |Δlogit| (÷ max |logit|); the last column is what quantization itself moves them', header, ...lines].join('\n'));
@@ -128,7 +126,7 @@ describe.skipIf(SKIP !== undefined)(`trainer base vs llama.cpp and the engine${S
   for (const { name, types } of CASES) {
     describe.each(types)(`${name} %s`, (type) => {
       const bound = type === 'F32' && name.startsWith('gemma3') ? GEMMA3_F32_BOUND : RELATIVE_BOUND[type];
-      it(`matches llama.cpp within ${bound} of the largest logit, and the engine where it runs the file`, async () => {
+      it(`matches llama.cpp and the engine within ${bound} of the largest logit`, async () => {
         const c = cases.find((x) => x.name === name && x.type === type)!;
         const ours = torch.get(c.path)!;
         const oracle = await openLlamaCpp(c.path, { kvType: 'f32' });
@@ -138,25 +136,17 @@ describe.skipIf(SKIP !== undefined)(`trainer base vs llama.cpp and the engine${S
         } finally {
           await oracle.dispose();
         }
-        let engine: Delta | string = 'no SDK';
-        if (SDK_READY) {
-          const { loadModel, RecycleGPTError } = await importSdk();
-          try {
-            const model = await loadModel(c.path, { kvType: 'f32' });
-            try {
-              engine = delta(ours.logits, await model.evaluate(c.ids));
-            } finally {
-              model.dispose();
-            }
-          } catch (error) {
-            if (!(error instanceof RecycleGPTError && error.code === 'GGUF_UNSUPPORTED') || ENGINE_MUST_RUN.has(`${name} ${type}`)) throw error;
-            engine = 'refused';
-          }
+        const model = await loadModel(c.path, { kvType: 'f32' });
+        let engine: Delta;
+        try {
+          engine = delta(ours.logits, await model.evaluate(c.ids));
+        } finally {
+          model.dispose();
         }
         const quantization = type === 'F32' ? undefined : delta(torch.get(c.f32Path)!.logits, ours.logits);
         table.push({ case: `${name} ${type}`, types: ours.types, llamacpp, engine, quantization });
         expect(llamacpp.relative).toBeLessThanOrEqual(bound);
-        if (typeof engine !== 'string') expect(engine.relative).toBeLessThanOrEqual(bound);
+        expect(engine.relative).toBeLessThanOrEqual(bound);
       }, 120_000);
     });
   }

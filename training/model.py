@@ -123,16 +123,22 @@ _SDPA_SCALE = hasattr(F, "scaled_dot_product_attention") and tuple(
     int(v) for v in torch.__version__.split(".")[:2]) >= (2, 1)
 
 
-def causal_attention(q, k, v, scale: float = None, window: int = 0):
+def causal_attention(q, k, v, scale: float = None, window: int = 0, empty_slot: bool = False):
     """q, k, v: (B, H, T, head_dim) -> (B, H, T, head_dim). Scores times `scale` (default
-    1/sqrt(head_dim)); with a window, query t sees keys t-window+1..t (llama.cpp's standard SWA)."""
+    1/sqrt(head_dim)); with a window, query t sees keys t-window+1..t (llama.cpp's standard SWA).
+    `empty_slot`: every query also sees one key and value of zeros before the sequence (score 0,
+    adding nothing but weight to the softmax), as the engine's recycle head sees the position-0 slot
+    of its KV cache, which it never writes (its rows sit at positions 1, 2, ...)."""
     scale = 1.0 / math.sqrt(q.shape[-1]) if scale is None else scale
-    if _SDPA_SCALE and not window:
+    if _SDPA_SCALE and not window and not empty_slot:
         return F.scaled_dot_product_attention(q, k, v, is_causal=True, scale=scale)
     i = torch.arange(q.shape[-2], device=q.device)
     allowed = i[None, :] <= i[:, None]
     if window:
         allowed &= i[:, None] - i[None, :] < window
+    if empty_slot:
+        k, v = (torch.cat([z.new_zeros(z.shape[:-2] + (1, z.shape[-1])), z], dim=-2) for z in (k, v))
+        allowed = torch.cat([allowed.new_ones(allowed.shape[0], 1), allowed], dim=1)
     if _SDPA_SCALE:
         return F.scaled_dot_product_attention(q, k, v, attn_mask=allowed, scale=scale)
     scores = (q @ k.transpose(-2, -1)) * scale
@@ -141,9 +147,9 @@ def causal_attention(q, k, v, scale: float = None, window: int = 0):
 
 
 class DecoderLayer(nn.Module):
-    def __init__(self, cfg: LlamaConfig):
+    def __init__(self, cfg: LlamaConfig, empty_slot: bool = False):
         super().__init__()
-        self.cfg = cfg
+        self.cfg, self.empty_slot = cfg, empty_slot
         hd = cfg.head_dim
         self.attn_norm = RMSNorm(cfg.dim, cfg.rms_eps)
         self.attn_q = nn.Linear(cfg.dim, cfg.n_heads * hd, bias=False)
@@ -163,7 +169,7 @@ class DecoderLayer(nn.Module):
         v = self.attn_v(h).view(b, t, cfg.n_kv_heads, cfg.head_dim)
         group = cfg.n_heads // cfg.n_kv_heads  # query head h reads kv head h // group
         k, v = (z.transpose(1, 2).repeat_interleave(group, dim=1) for z in (k, v))
-        attn = causal_attention(q.transpose(1, 2), k, v).transpose(1, 2).reshape(b, t, -1)
+        attn = causal_attention(q.transpose(1, 2), k, v, empty_slot=self.empty_slot).transpose(1, 2).reshape(b, t, -1)
         x = x + self.attn_output(attn)
         h = self.ffn_norm(x)
         return x + self.ffn_down(F.silu(self.ffn_gate(h)) * self.ffn_up(h))
@@ -205,7 +211,8 @@ class Llama(nn.Module):
 class RecycleHead(nn.Module):
     """Predicts x_{t+2} from [h_t ; embed(x_{t+1})] through the base's embedding and output.
 
-    The head's sequence index t runs at RoPE position t + 1 (the position of x_{t+1}).
+    The head's sequence index t runs at RoPE position t + 1 (the position of x_{t+1}); its attention
+    also sees the empty position-0 slot of the engine's head cache (causal_attention's empty_slot).
     cfg.vocab_size is the base's vocabulary; the head owns no vocab-sized tensor.
     """
 
@@ -213,7 +220,7 @@ class RecycleHead(nn.Module):
         super().__init__()
         self.cfg = cfg
         self.proj = nn.Linear(2 * cfg.dim, cfg.dim, bias=False)
-        self.layers = nn.ModuleList(DecoderLayer(cfg) for _ in range(cfg.n_layers))
+        self.layers = nn.ModuleList(DecoderLayer(cfg, empty_slot=True) for _ in range(cfg.n_layers))
         self.output_norm = RMSNorm(cfg.dim, cfg.rms_eps)
         _init_weights(self, cfg.n_layers)
 

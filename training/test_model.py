@@ -1,4 +1,5 @@
 """Model numerics and GGUF export/reload of the base and the recycle head."""
+import math
 import os
 import tempfile
 import unittest
@@ -8,7 +9,7 @@ import torch
 
 from . import convert, gguf
 from .fixtures import tiny_config, tiny_tokenizer_metadata, write_tiny_base
-from .model import Llama, RecycleHead, head_config_for, rope
+from .model import Llama, RecycleHead, causal_attention, head_config_for, rope
 
 torch.set_num_threads(1)
 
@@ -108,6 +109,23 @@ class ExportReload(unittest.TestCase):
         other.cfg.dim = 32  # pretend the base is another shape
         with self.assertRaisesRegex(convert.ModelFileError, "dim 64"):
             convert.load_head(self._path("h.gguf"), other)
+
+
+class HeadAttention(unittest.TestCase):
+    def test_the_empty_slot_adds_a_zero_score_and_nothing_else(self):
+        # One query over its own key and the empty slot: weight e^s / (1 + e^s) on its value, the rest on zeros.
+        torch.manual_seed(0)
+        q, k, v = torch.randn(1, 1, 1, 8), torch.randn(1, 1, 1, 8), torch.randn(1, 1, 1, 8)
+        score = (q * k).sum() / math.sqrt(8)
+        got = causal_attention(q, k, v, empty_slot=True)
+        torch.testing.assert_close(got, v * torch.sigmoid(score))
+        # Without it, attention to a single key is that key's value.
+        torch.testing.assert_close(causal_attention(q, k, v), v)
+
+    def test_head_layers_have_it_and_base_layers_do_not(self):
+        cfg = tiny_config(300)
+        self.assertTrue(all(layer.empty_slot for layer in RecycleHead(head_config_for(cfg)).layers))
+        self.assertFalse(any(layer.empty_slot for layer in Llama(cfg).layers))
 
 
 class RecycleCausality(unittest.TestCase):

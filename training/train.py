@@ -59,7 +59,7 @@ def parse_args(argv=None):
     p.add_argument("--eval-every", type=int, default=200)
     p.add_argument("--save-every", type=int, default=200)
     p.add_argument("--export", default="f16,q8_0,q4_0", help="base quantizations to export (joint mode)")
-    p.add_argument("--head-type", choices=["f16", "q8_0"], default="f16")
+    p.add_argument("--head-type", choices=["f16", "q8_0", "f32"], default="f16")
     p.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: torch default)")
     p.add_argument("--device", default="auto", help="auto, cpu, cuda, ...")
     p.add_argument("--seed", type=int, default=0)
