@@ -103,7 +103,6 @@ def config_from_gguf(f: gguf.GGUFFile) -> BaseConfig:
     if arch not in ARCHITECTURES:
         raise ModelFileError(f"{f.path}: architecture {arch!r} is not supported; the trainer reads "
                              f"{', '.join(ARCHITECTURES)}")
-    spec = ARCHITECTURES[arch]
 
     def key(name, default=None):
         value = f.metadata.get(f"{arch}.{name}", default)
@@ -153,10 +152,10 @@ def config_from_gguf(f: gguf.GGUFFile) -> BaseConfig:
 def _yarn_attn_factor(freq_scale: float) -> float:
     """llama_context's yarn_attn_factor: get_mscale(factor), cancelled by 1/(1 + 0.1 ln factor) since
     ggml's kernel applies that itself; the net magnitude is the kernel's."""
-    f32 = np.float32
-    factor = f32(1) / f32(freq_scale)
-    mscale = f32(1) if factor <= 1 else f32(0.1) * np.log(factor) + f32(1)
-    return f32(mscale * (f32(1) / (f32(1) + f32(0.1) * np.log(factor))))
+    one, tenth = np.float32(1), np.float32(0.1)
+    factor = one / np.float32(freq_scale)
+    mscale = one if factor <= 1 else tenth * np.log(factor) + one
+    return f32(mscale * (one / (one + tenth * np.log(factor))))
 
 
 def _gemma3_options(f: gguf.GGUFFile, cfg: BaseConfig, key) -> None:
