@@ -1,14 +1,17 @@
-"""GGUF v3 reader and writer (metadata, tensors; F32/F16/Q8_0/Q4_0 values).
+"""GGUF v3 reader and writer (metadata, tensors).
 
-The type table mirrors sdk/src/contract/ggml-types.ts (test/contract.test.ts checks
-it); the quantizers reproduce ggml's reference quantize_row_q8_0 / quantize_row_q4_0
-bit for bit.
+The type table mirrors sdk/src/contract/ggml-types.ts (test/contract.test.ts checks it).
+The reader gives float32 values of every type the engine runs (quants.py); the writer
+stores F32/F16/Q8_0/Q4_0, its quantizers reproducing ggml's reference
+quantize_row_q8_0 / quantize_row_q4_0 bit for bit.
 """
 import struct
 from dataclasses import dataclass
 from typing import Any, Dict, List, Tuple
 
 import numpy as np
+
+from . import quants
 
 MAGIC = b"GGUF"
 VERSION = 3
@@ -17,7 +20,8 @@ QK = 32  # elements per Q8_0 / Q4_0 block
 
 F32, F16, Q4_0, Q8_0 = 0, 1, 2, 8
 # Every ggml type a file may hold: id -> (name, elements per block, bytes per block), so any
-# file can be parsed; values are read and written for F32, F16, Q4_0 and Q8_0.
+# file can be parsed; values are read for the engine's types (quants.TYPES) and written for
+# F32, F16, Q4_0 and Q8_0.
 GGML_TYPES = {
     0: ("F32", 1, 4), 1: ("F16", 1, 2), 2: ("Q4_0", 32, 18), 3: ("Q4_1", 32, 20),
     6: ("Q5_0", 32, 22), 7: ("Q5_1", 32, 24), 8: ("Q8_0", 32, 34), 9: ("Q8_1", 32, 36),
@@ -188,25 +192,16 @@ def _align(n: int, alignment: int) -> int:
 
 
 # -- quantization -------------------------------------------------------
+def type_name(ggml_type: int) -> str:
+    return GGML_TYPES.get(ggml_type, (f"type {ggml_type}",))[0]
+
+
 def dequantize(raw: bytes, ggml_type: int) -> np.ndarray:
-    buf = np.frombuffer(raw, dtype=np.uint8)
-    if ggml_type == F32:
-        return buf.view("<f4").astype(np.float32)
-    if ggml_type == F16:
-        return buf.view("<f2").astype(np.float32)
-    if ggml_type == Q8_0:
-        blocks = buf.reshape(-1, 34)
-        d = blocks[:, :2].copy().view("<f2").astype(np.float32)
-        q = blocks[:, 2:].view(np.int8).astype(np.float32)
-        return (d * q).reshape(-1)
-    if ggml_type == Q4_0:
-        blocks = buf.reshape(-1, 18)
-        d = blocks[:, :2].copy().view("<f2").astype(np.float32)
-        qs = blocks[:, 2:]
-        q = np.concatenate([(qs & 15).astype(np.int8) - 8, (qs >> 4).astype(np.int8) - 8], axis=1)
-        return (d * q.astype(np.float32)).reshape(-1)
-    name = GGML_TYPES.get(ggml_type, (f"type {ggml_type}",))[0]
-    raise GGUFError(f"cannot dequantize {name} (this reader's values are F32, F16, Q4_0 and Q8_0)")
+    """Tensor bytes -> flat float32 values, for every type the engine runs (quants.py)."""
+    try:
+        return quants.dequantize(raw, type_name(ggml_type))
+    except quants.UnsupportedType as e:
+        raise GGUFError(str(e)) from None
 
 
 def quantize(values: np.ndarray, ggml_type: int) -> bytes:

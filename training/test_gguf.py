@@ -128,10 +128,10 @@ class Malformed(unittest.TestCase):
     def test_known_types_parse_and_refuse_values_by_name(self):
         data = self._valid()
         at = data.index(b"x\x02\x00\x00\x00") + 1 + 4 + 16
-        # Q4_1: 2 rows of one 20-byte block each, within the Q8_0 tensor's 68 bytes.
-        f = gguf.GGUFFile(data[:at] + struct.pack("<I", 3) + data[at + 4:])
-        self.assertEqual(f.tensors["x"].n_bytes, 40)
-        with self.assertRaisesRegex(gguf.GGUFError, "cannot dequantize Q4_1"):
+        # IQ4_NL: 2 rows of one 18-byte block each, within the Q8_0 tensor's 68 bytes.
+        f = gguf.GGUFFile(data[:at] + struct.pack("<I", 20) + data[at + 4:])
+        self.assertEqual(f.tensors["x"].n_bytes, 36)
+        with self.assertRaisesRegex(gguf.GGUFError, "cannot read IQ4_NL values"):
             f.tensor("x")
 
     def test_missing_file(self):
