@@ -4,4 +4,3 @@ export { RecycleGPTError, GGUFError, UnsupportedError, InvalidArgumentError, Con
 export type { ErrorCode } from './errors.js';
 export { Sampler, Random } from './sampler.js';
 export * from './types.js';
-export { provideNodeWebGPU } from './node-webgpu.js';

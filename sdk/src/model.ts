@@ -1,6 +1,6 @@
 /** loadModel: a GGUF source → a ready Model (engine instance, weights, tokenizer, KV cache). */
 import { openBackend, type LoadingBackend } from './backend.js';
-import { TensorKind } from './binding.js';
+import { TensorKind } from './contract/architectures.js';
 import { collectChat } from './chat/completion.js';
 import { buildChatPrompt } from './chat/prompt.js';
 import { chatFormat, type ChatFormat } from './chat/template.js';
@@ -10,7 +10,7 @@ import { loadGGUF } from './gguf/load.js';
 import { summarizeGGUF } from './gguf/summary.js';
 import type { ModelSource } from './gguf/source.js';
 import type { GGUFHeader } from './gguf/types.js';
-import { architectureOf, llamaShape, tensorSlot } from './llama.js';
+import { architectureOf, modelShape, recycleTensorSlot, tensorSlot, weightBytes, type ModelShape } from './model-file.js';
 import { fnv1a64, recycleConfig } from './recycle.js';
 import { createTokenizer } from './tokenizer/index.js';
 import type { Tokenizer } from './tokenizer/types.js';
@@ -58,16 +58,17 @@ export async function openContext(source: ModelSource, options: LoadOptions = {}
       source,
       {
         async begin(header: GGUFHeader) {
-          const { trainedContextLength, ...shape } = llamaShape(header);
+          const { trainedContextLength, ...shape } = modelShape(header);
           tokenizer = createTokenizer(header.metadata);
           const contextLength = resolveContextLength(options.contextLength, trainedContextLength);
-          const opened = await openBackend(options.backend ?? 'wasm', { ...shape, contextLength, kvType: options.kvType ?? 'f16' }, options.wasm);
+          const config = { ...shape, contextLength, kvType: options.kvType ?? 'f16', sequences: 1 } as const;
+          const opened = await openBackend(options.backend ?? 'wasm', config, options.wasm, modelNeeds(header, shape));
           llama = opened.backend;
           info = { ...describe(header, shape, contextLength, tokenizer), backend: opened.name, backendReason: opened.reason };
         },
         reserve(tensor) {
           hashEmbd();
-          const slot = tensorSlot(tensor, llama!.config.layers);
+          const slot = tensorSlot(tensor, llama!.config);
           const view = llama!.reserve(slot.kind, slot.layer, tensor.type, slot.rows, slot.cols, tensor.byteSize, tensor.name);
           if (slot.kind === TensorKind.tokenEmbd) embd = view;
           return view;
@@ -91,7 +92,7 @@ export async function openContext(source: ModelSource, options: LoadOptions = {}
             headLayers = config.layers;
           },
           reserve(tensor) {
-            const slot = tensorSlot(tensor, headLayers, 'recycle.');
+            const slot = recycleTensorSlot(tensor, headLayers);
             return llama!.recycleReserve(slot.kind, slot.layer, tensor.type, slot.rows, slot.cols, tensor.byteSize, tensor.name);
           },
           async end() {
@@ -118,7 +119,14 @@ function resolveContextLength(requested: number | undefined, trained: number): n
   return requested;
 }
 
-function describe(header: GGUFHeader, shape: Omit<ReturnType<typeof llamaShape>, 'trainedContextLength'>, contextLength: number, tokenizer: Tokenizer): Omit<ModelInfo, 'backend' | 'backendReason'> {
+/** What the file will ask of the backend: memory for its weights, and its tensors' kinds and types. */
+function modelNeeds(header: GGUFHeader, shape: Omit<ModelShape, 'trainedContextLength'>) {
+  const largest = header.tensors.reduce((a, b) => (b.byteSize > a.byteSize ? b : a));
+  const tensors = new Map(header.tensors.map((t) => [`${t.type}:${t.name.replace(/^blk\.\d+\./, '')}`, { kind: tensorSlot(t, shape).kind, type: t.type }]));
+  return { weights: { bytes: weightBytes(header), largest: { name: largest.name, bytes: largest.byteSize } }, tensors: [...tensors.values()] };
+}
+
+function describe(header: GGUFHeader, shape: Omit<ModelShape, 'trainedContextLength'>, contextLength: number, tokenizer: Tokenizer): Omit<ModelInfo, 'backend' | 'backendReason'> {
   const meta = header.metadata;
   const template = meta['tokenizer.chat_template'];
   const summary = summarizeGGUF(header);

@@ -1,12 +1,9 @@
+import type { BackendChoice, BackendName, DecodeMode } from './contract/modes.js';
 import type { CachedModel, CacheOption, CacheOptions, CacheReport, CacheStoreName } from './gguf/cache.js';
 import type { ModelSource } from './gguf/source.js';
 import type { Tokenizer } from './tokenizer/types.js';
 
-export type { CachedModel, CacheOption, CacheOptions, CacheReport, CacheStoreName, ModelSource, Tokenizer };
-
-/** How tokens after the first are produced. `off`: plain decoding; `fast`: RecycleGPT (unverified recycled tokens);
- * `exact`: recycled tokens verified by the next full pass (output identical to `off`); `chain`: k drafted tokens verified at once. */
-export type DecodeMode = 'off' | 'fast' | 'exact' | 'chain';
+export type { BackendChoice, BackendName, CachedModel, CacheOption, CacheOptions, CacheReport, CacheStoreName, DecodeMode, ModelSource, Tokenizer };
 
 export interface LoadProgress {
   loaded: number;
@@ -36,7 +33,7 @@ export interface LoadOptions {
    * there is one and the model fits its buffer limits, else WebAssembly. See `ModelInfo.backend` for the outcome.
    * WebGPU computes activations in f32 where WebAssembly quantizes them as llama.cpp does, so their tokens may differ at near ties.
    */
-  backend?: 'auto' | 'wasm' | 'webgpu';
+  backend?: BackendChoice;
   /**
    * Browsers, for a model loaded from an http(s) URL: keep the file in the Origin Private File System ('opfs') or the
    * Cache API ('cache-api') as it downloads, and read it from there on later loads (see CacheOptions for resuming,
@@ -63,7 +60,7 @@ export interface ModelInfo {
   chatTemplate?: string;
   hasRecycleHead: boolean;
   /** The backend the model runs on. */
-  backend: 'wasm' | 'webgpu';
+  backend: BackendName;
   /** Why that backend: 'asked for', 'WebGPU adapter found', or what ruled WebGPU out (e.g. 'no navigator.gpu'). */
   backendReason: string;
   /** With the `cache` load option: whether the file came from the store, was kept there, or why not. */

@@ -2,7 +2,7 @@
  * Browser page of cache.chromium.test.ts: loads /model.gguf through the SDK with the `cache` option, and reaches
  * into the stores' layout to damage a copy the way a crash or a full disk would. Returns plain data to the test.
  */
-import { deleteCachedModel, listCachedModels, loadModel, type CacheOption, type CacheStoreName, type LoadOptions } from '../index.js';
+import { deleteCachedModel, listCachedModels, loadModel, type CacheOption, type CacheStoreName, type LoadOptions } from '../browser.js';
 
 const MODEL_URL = new URL('/model.gguf', location.href).href;
 /** The stores' names for their directory / cache (cache-store.ts). */

@@ -106,7 +106,7 @@ async function bundleReadmeExample(): Promise<string> {
   const result = await build({
     stdin: { contents: code, loader: 'ts', resolveDir: fileURLToPath(new URL('.', import.meta.url)) },
     bundle: true, format: 'esm', platform: 'browser', target: 'es2022', write: false, external: ['node:*'],
-    alias: { ...KERNELS_SOURCE, recyclegpt: fileURLToPath(new URL('../index.ts', import.meta.url)) },
+    alias: { ...KERNELS_SOURCE, recyclegpt: fileURLToPath(new URL('../browser.ts', import.meta.url)) },
   });
   return result.outputFiles[0]!.text;
 }
