@@ -39,3 +39,14 @@ export class InvalidArgumentError extends RecycleGPTError {
     super('INVALID_ARGUMENT', message);
   }
 }
+
+/** A prompt or conversation longer than the context the model was loaded with; both numbers are on the error. */
+export class ContextFullError extends RecycleGPTError {
+  constructor(
+    readonly promptTokens: number,
+    readonly contextLength: number,
+    remedy = 'shorten it or load the model with a larger contextLength',
+  ) {
+    super('CONTEXT_FULL', `the prompt has ${promptTokens} tokens but the context holds ${contextLength}; ${remedy}`);
+  }
+}

@@ -1,6 +1,5 @@
 export { loadModel } from './model.js';
-export { RecycleGPTError, GGUFError, UnsupportedError, InvalidArgumentError } from './errors.js';
+export { RecycleGPTError, GGUFError, UnsupportedError, InvalidArgumentError, ContextFullError } from './errors.js';
 export type { ErrorCode } from './errors.js';
 export { Sampler, Random } from './sampler.js';
 export * from './types.js';
-export { provideNodeWebGPU } from './node-webgpu.js';

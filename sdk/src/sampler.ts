@@ -217,7 +217,7 @@ function softmax(values: number[]): number[] {
 }
 
 /** The k largest entries, largest first (ties: lower id first), in O(n log k). */
-function topIds(values: Float32Array, k: number): number[] {
+export function topIds(values: Float32Array, k: number): number[] {
   if (k >= values.length) {
     return Array.from(values.keys()).sort((a, b) => values[b] - values[a] || a - b);
   }

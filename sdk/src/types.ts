@@ -1,11 +1,8 @@
+import type { BackendChoice, BackendName, DecodeMode } from './contract/modes.js';
 import type { ModelSource } from './gguf/source.js';
 import type { Tokenizer } from './tokenizer/types.js';
 
-export type { ModelSource, Tokenizer };
-
-/** How tokens after the first are produced. `off`: plain decoding; `fast`: RecycleGPT (unverified recycled tokens);
- * `exact`: recycled tokens verified by the next full pass (output identical to `off`); `chain`: k drafted tokens verified at once. */
-export type DecodeMode = 'off' | 'fast' | 'exact' | 'chain';
+export type { BackendChoice, BackendName, DecodeMode, ModelSource, Tokenizer };
 
 export interface LoadProgress {
   loaded: number;
@@ -33,7 +30,7 @@ export interface LoadOptions {
    * there is one and the model fits its buffer limits, else WebAssembly. See `ModelInfo.backend` for the outcome.
    * WebGPU computes activations in f32 where WebAssembly quantizes them as llama.cpp does, so their tokens may differ at near ties.
    */
-  backend?: 'auto' | 'wasm' | 'webgpu';
+  backend?: BackendChoice;
 }
 
 export interface ModelInfo {
@@ -53,7 +50,7 @@ export interface ModelInfo {
   chatTemplate?: string;
   hasRecycleHead: boolean;
   /** The backend the model runs on. */
-  backend: 'wasm' | 'webgpu';
+  backend: BackendName;
   /** Why that backend: 'asked for', 'WebGPU adapter found', or what ruled WebGPU out (e.g. 'no navigator.gpu'). */
   backendReason: string;
 }
@@ -85,22 +82,58 @@ export interface GenerateOptions extends SamplingOptions {
   addSpecial?: boolean;
   /** Parse special-token text such as "<s>" in the prompt (default false). */
   parseSpecial?: boolean;
+  /**
+   * Report each token's log-probability and this many most likely alternatives (0–20), from the full model's
+   * distribution before any sampling filter (temperature 1, as OpenAI reports them). Not in `fast` mode, whose
+   * recycled tokens the full model never scores. Passes then read back whole rows of logits.
+   */
+  logprobs?: number;
 }
 
 /** `abort`: the signal fired, or the caller stopped iterating. */
 export type FinishReason = 'stop' | 'length' | 'abort';
 
+/** Where a token came from: picked from a full pass's row, or the recycle head's guess (kept by the check in `exact`/`chain`). */
+export type TokenSource = 'pass' | 'recycled';
+
+/** Which part of a chat answer a token belongs to: the answer, or a reasoning block (`<think>…</think>`). */
+export type Channel = 'content' | 'reasoning';
+
+export interface TokenLogprob {
+  id: number;
+  /** Natural log of the token's probability. */
+  logprob: number;
+}
+
 export interface GeneratedToken {
   id: number;
   /** The text this token completes (may be '' while a multi-byte character is split across tokens). */
   text: string;
+  source: TokenSource;
+  /** With `logprobs`: this token's log-probability. */
+  logprob?: number;
+  /** With `logprobs`: the `logprobs` most likely tokens at this position, most likely first. */
+  topLogprobs?: TokenLogprob[];
+  /**
+   * From `chat()` with reasoning 'separate' (the default) on a vocabulary that has the `<think>` and `</think>` tokens:
+   * the channel. The markers themselves give no text and count as reasoning.
+   */
+  channel?: Channel;
 }
 
 export interface GenerationStats {
   promptTokens: number;
+  /** Prompt tokens whose KV entries were reused from the previous generation (a common prefix) instead of run again. */
+  reusedPromptTokens: number;
   generatedTokens: number;
+  /**
+   * Whether the times below were measured. 'unmeasured' where the clock stands still while code runs (inside
+   * production Cloudflare Workers, `performance.now()` moves only at I/O): times and rates are then 0, not wrong.
+   */
+  timing: 'measured' | 'unmeasured';
   prefillMs: number;
   decodeMs: number;
+  /** Prompt tokens run (not reused) per second. */
   prefillTokensPerSecond: number;
   decodeTokensPerSecond: number;
   finishReason: FinishReason;
@@ -119,6 +152,73 @@ export interface GenerationStats {
   draftingStopped?: true;
 }
 
+export interface TextPart {
+  type: 'text';
+  text: string;
+}
+
+/** A tool call an assistant message made (OpenAI's shape); `arguments` is a JSON string or an object. */
+export interface ToolCall {
+  id?: string;
+  type?: 'function';
+  function: { name: string; arguments: string | Record<string, unknown> };
+}
+
+/** A tool the model may call, as chat templates that take `tools` render it (OpenAI's shape). */
+export interface ToolDefinition {
+  type: 'function';
+  function: { name: string; description?: string; parameters?: Record<string, unknown> };
+}
+
+export interface ChatMessage {
+  /** `developer` is OpenAI's newer name for `system`; templates see it as `system`. */
+  role: 'system' | 'developer' | 'user' | 'assistant' | 'tool';
+  /** Text, or text parts (joined by newlines); null only in an assistant message with tool calls. */
+  content: string | null | TextPart[];
+  toolCalls?: ToolCall[];
+  /** In a `tool` message: the call it answers. */
+  toolCallId?: string;
+  name?: string;
+}
+
+/** `addSpecial`/`parseSpecial` do not apply: a rendered chat prompt always parses its template's special tokens. */
+export interface ChatOptions extends Omit<GenerateOptions, 'addSpecial' | 'parseSpecial'> {
+  /** Further variables for the model's chat template, e.g. `{ enable_thinking: false }` for Qwen3. */
+  templateOptions?: Record<string, unknown>;
+  /** Tool definitions, for templates that render them (calls in the output are not parsed yet). */
+  tools?: ToolDefinition[];
+  /**
+   * A conversation longer than the context: 'error' (default) throws CONTEXT_FULL; 'oldest' drops the oldest turns
+   * (never system messages, never the last turn) until the prompt leaves room for `maxTokens`.
+   */
+  truncate?: 'error' | 'oldest';
+  /**
+   * 'separate' (default): tokens of a `<think>…</think>` block come with channel 'reasoning', the answer's with
+   * 'content', and the markers give no text. 'inline': the block stays in the text. Needs a vocabulary with both tokens.
+   */
+  reasoning?: 'separate' | 'inline';
+}
+
+/** A conversation as the model sees it. */
+export interface RenderedChat {
+  text: string;
+  ids: number[];
+  /** 'template': the GGUF's own chat template; else the fallback format used (the GGUF has no template this SDK can parse). */
+  renderer: 'template' | 'chatml' | 'llama3' | 'llama2' | 'zephyr' | 'phi3' | 'gemma' | 'plain';
+  /** Messages left out by `truncate: 'oldest'`. */
+  droppedMessages: number;
+}
+
+export interface ChatCompletion {
+  /** The answer. */
+  content: string;
+  /** The reasoning block's text, when the model wrote one (reasoning 'separate'). */
+  reasoning?: string;
+  tokens: number[];
+  finishReason: FinishReason;
+  stats: GenerationStats;
+}
+
 export interface Completion {
   text: string;
   tokens: number[];
@@ -128,6 +228,8 @@ export interface Completion {
 
 /** An async iterable of tokens; `stats` resolves when the generation ends. */
 export interface TokenStream extends AsyncIterable<GeneratedToken> {
+  /** The prompt's length in tokens (for a chat, as rendered), known at the call: a server can check its limits before iterating. */
+  readonly promptTokens: number;
   readonly stats: Promise<GenerationStats>;
 }
 
@@ -138,10 +240,21 @@ export interface Model {
   detokenize(ids: ArrayLike<number>): string;
   /**
    * Streams generated tokens. Generations on one model run one at a time; later callers wait their turn.
-   * Invalid options throw an InvalidArgumentError here, before anything streams.
+   * Every error the caller can cause (options, token ids, a prompt longer than the context, a decode mode without a
+   * recycle head) is thrown here, before anything streams.
    */
   generate(prompt: string | number[], options?: GenerateOptions): TokenStream;
   complete(prompt: string | number[], options?: GenerateOptions): Promise<Completion>;
+  /**
+   * Streams the assistant's answer to `messages`, rendered by the model's own chat template; stops at its
+   * end-of-turn tokens. Same streaming, stats and decode modes as `generate`; every error the caller can cause
+   * (messages, options, a conversation longer than the context) is thrown here, before anything streams.
+   */
+  chat(messages: ChatMessage[], options?: ChatOptions): TokenStream;
+  /** `chat`, collected: the answer, and the reasoning apart from it. */
+  completeChat(messages: ChatMessage[], options?: ChatOptions): Promise<ChatCompletion>;
+  /** The prompt `chat` would run for these messages and options (text and token ids), without running it. */
+  renderChat(messages: ChatMessage[], options?: ChatOptions): RenderedChat;
   /** Logits of every position of `ids` from a fresh context (tests, scoring). */
   evaluate(ids: number[]): Promise<Float32Array[]>;
   /** Frees the WASM memory (or GPU buffers); the model is unusable afterwards. */

@@ -2,7 +2,7 @@
 /**
  * `npm start`: build, put a model into local R2, run the Worker with `wrangler dev`, fully offline.
  *
- *   node workers/scripts/start.mjs [--skip-build] [--port 8787] [--model file.gguf] [--recycle head.gguf] [--persist-to dir]
+ *   node workers/scripts/start.mjs [--skip-build] [--port 8787] [--model file.gguf] [--recycle head.gguf] [--persist-to dir] [--var NAME:VALUE]…
  *
  * The model is --model, else models/demo/*.gguf (a file named *recycle* there is the recycle head),
  * else a small random-weight test model from test/fixtures/models.ts (it writes nonsense, but it runs).
@@ -21,6 +21,8 @@ const { values: args } = parseArgs({
     model: { type: 'string' },
     recycle: { type: 'string' },
     'persist-to': { type: 'string', default: join(root, '.wrangler', 'state') },
+    // More Worker variables (wrangler dev's --var), e.g. --var MAX_QUEUE:4 --var API_KEY:secret.
+    var: { type: 'string', multiple: true, default: [] },
   },
 });
 // Wrangler must not phone home: no metrics, no error reports, no request.cf lookup.
@@ -70,7 +72,7 @@ function upload(file) {
 
 if (!args['skip-build']) run('npm', ['run', 'build']);
 const { model, recycle } = await chooseModels();
-const vars = [`MODEL_KEY:${upload(model)}`];
+const vars = [`MODEL_KEY:${upload(model)}`, ...args.var];
 if (recycle) vars.push(`RECYCLE_KEY:${upload(recycle)}`);
 
 const dev = spawn(

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { detectTemplate, renderChat } from './chat-template.js';
-import type { ChatMessage } from './validate.js';
+import type { ChatMessage } from './schema.js';
 
 const messages: ChatMessage[] = [
   { role: 'system', content: 'Be brief.' },

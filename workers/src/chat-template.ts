@@ -1,4 +1,4 @@
-import type { ChatMessage } from './validate.js';
+import type { ChatMessage } from './schema.js';
 
 /**
  * Chat prompts without a Jinja engine: the GGUF's `tokenizer.chat_template` is recognised by the

@@ -1,11 +1,15 @@
 import type { Context } from 'hono';
 import type { GeneratedToken, GenerationStats, Model, TokenStream } from 'recyclegpt';
-import { badRequest } from './errors.js';
-import type { InFlight } from './limits.js';
-import { sseResponse } from './sse.js';
-import type { Limits, SamplingRequest } from './validate.js';
+import { responseBody, type ResponseBody } from './body.js';
+import type { CpuBudget } from './budget.js';
+import { badRequest, toOpenAIError, type OpenAIError } from './errors.js';
+import { inOwnContext } from './own-context.js';
+import type { Ticket, TurnQueue } from './queue.js';
+import type { Limits, SamplingRequest } from './schema.js';
 
 export type FinishReason = 'stop' | 'length';
+/** What ended a generation before the request's max_tokens (null: max_tokens itself, a stop, or the end of text). */
+export type Limit = 'cpu_time' | 'context_length' | null;
 
 /** How one endpoint shapes its JSON: the two OpenAI endpoints differ only in these pieces. */
 export interface ResponseShape {
@@ -30,6 +34,13 @@ export interface GenerationJob {
   promptParam: string;
 }
 
+/** What the generation routes share: the limits, the line for each model, the CPU budget. */
+export interface GenerationDeps {
+  limits: Limits;
+  queue(modelId: string): TurnQueue;
+  budget?: CpuBudget;
+}
+
 /** Tokenizes and checks the prompt before any response byte is sent, so limit errors are proper 4xx responses. */
 function promptIds(job: GenerationJob, limits: Limits): number[] {
   const { model, prompt, promptParam } = job;
@@ -39,7 +50,7 @@ function promptIds(job: GenerationJob, limits: Limits): number[] {
   if (ids.length > limits.maxPromptTokens) {
     throw badRequest(`The prompt is ${ids.length} tokens; this server accepts at most ${limits.maxPromptTokens}. Shorten it.`, promptParam, 'context_length_exceeded');
   }
-  if (ids.length >= job.model.info.contextLength) {
+  if (ids.length >= model.info.contextLength) {
     throw badRequest(`The prompt is ${ids.length} tokens but the model's context holds ${model.info.contextLength}. Shorten it.`, promptParam, 'context_length_exceeded');
   }
   return ids;
@@ -51,12 +62,19 @@ function checkDecodeMode(job: GenerationJob): void {
   }
 }
 
+/** The request's max_tokens, cut to the room left in the context and to the CPU budget. */
+function tokenLimit(job: GenerationJob, promptTokens: number, budget: CpuBudget | undefined): { maxTokens: number; limit: Limit } {
+  const room = job.model.info.contextLength - promptTokens;
+  const cpu = budget?.tokens(promptTokens, job.promptParam) ?? Number.POSITIVE_INFINITY;
+  const maxTokens = Math.min(job.request.maxTokens, room, cpu);
+  return { maxTokens, limit: maxTokens === job.request.maxTokens ? null : maxTokens === room ? 'context_length' : 'cpu_time' };
+}
+
 /** Starts a generation; the SDK checks the options here, so a bad one is a 400 before any byte is sent. */
-function startGeneration(job: GenerationJob, ids: number[], signal: AbortSignal): TokenStream {
+function startGeneration(job: GenerationJob, ids: number[], maxTokens: number, signal: AbortSignal): TokenStream {
   const { request, model } = job;
   return model.generate(ids, {
-    // Room left in the context caps the length, so a long prompt ends with 'length' instead of an engine error.
-    maxTokens: Math.min(request.maxTokens, model.info.contextLength - ids.length),
+    maxTokens,
     temperature: request.temperature,
     topP: request.topP,
     seed: request.seed,
@@ -66,24 +84,15 @@ function startGeneration(job: GenerationJob, ids: number[], signal: AbortSignal)
   });
 }
 
-async function* tokens(stream: TokenStream, release: () => void): AsyncGenerator<GeneratedToken, GenerationStats> {
-  try {
-    for await (const token of stream) yield token;
-    return await stream.stats;
-  } finally {
-    release();
-  }
-}
-
 function usage(stats: GenerationStats) {
   return { prompt_tokens: stats.promptTokens, completion_tokens: stats.generatedTokens, total_tokens: stats.promptTokens + stats.generatedTokens };
 }
 
 /**
  * The `recyclegpt` extension field: how fast it ran and how well recycling did. Rates are null when no
- * time was measured: inside Workers the clock only moves across I/O, so a generation without I/O takes "0 ms".
+ * time was measured: inside deployed Workers the clock only moves across I/O, so a generation without I/O takes "0 ms".
  */
-export function recycleStats(stats: GenerationStats) {
+export function recycleStats(stats: GenerationStats, limit: Limit) {
   const rate = (tokensPerSecond: number, ms: number) => (ms > 0 ? round(tokensPerSecond) : null);
   return {
     decode_mode: stats.decodeMode,
@@ -94,17 +103,102 @@ export function recycleStats(stats: GenerationStats) {
     full_passes: stats.fullPasses,
     recycled_tokens: stats.recycled,
     acceptance_rate: stats.acceptanceRate ?? null,
+    // Set when the generation stopped at the context or the CPU budget instead of max_tokens.
+    limit: stats.finishReason === 'length' ? limit : null,
   };
 }
 
 const round = (x: number) => Math.round(x * 100) / 100;
 const finishReason = (stats: GenerationStats): FinishReason => (stats.finishReason === 'length' ? 'length' : 'stop');
 
+/** How a response is written: server-sent events, or one JSON object after spaces. */
+interface Format {
+  contentType: string;
+  heartbeat: string;
+  token(token: GeneratedToken): string;
+  end(stats: GenerationStats, limit: Limit): string;
+  error(error: OpenAIError): string;
+}
+
+type Head = { id: string; created: number; model: string };
+
+/** OpenAI's server-sent events: `data: {chunk}` per token, the finish chunk, optional usage, `data: [DONE]`. */
+function eventFormat(shape: ResponseShape, head: Head, includeUsage: boolean): Format {
+  const event = (data: unknown) => `data: ${JSON.stringify(data)}\n\n`;
+  const chunk = (choices: unknown[], extra?: object) => event({ ...head, object: shape.chunkObject, choices, ...extra });
+  let first = true;
+  return {
+    contentType: 'text/event-stream; charset=utf-8',
+    // A comment line: SSE clients skip it.
+    heartbeat: ': waiting for the model\n\n',
+    token(token) {
+      if (token.text === '' && !first) return '';
+      const text = chunk([shape.delta(token.text, null, first)]);
+      first = false;
+      return text;
+    },
+    end(stats, limit) {
+      const finish = chunk([shape.delta('', finishReason(stats), first)], { recyclegpt: recycleStats(stats, limit) });
+      return finish + (includeUsage ? chunk([], { usage: usage(stats) }) : '') + 'data: [DONE]\n\n';
+    },
+    // Headers are gone already: the error travels as a last event, OpenAI-style.
+    error: (error) => event(error.body()),
+  };
+}
+
 /**
- * On Workers, a request whose client went away is cancelled together with its timers, and the SDK's
- * decode loop yields to the event loop through a timer: the generation would stall before its end and
- * never hand the model to the next request. waitUntil keeps the request alive until the generator has
- * finished. Other runtimes have no execution context and need nothing.
+ * A non-streamed response: the whole JSON object at the end. A space per token (JSON allows whitespace
+ * before a value) keeps bytes going to the socket, which is how a disconnect is noticed at all.
+ */
+function jsonFormat(shape: ResponseShape, head: Head): Format {
+  let text = '';
+  return {
+    contentType: 'application/json; charset=utf-8',
+    heartbeat: ' ',
+    token(token) {
+      text += token.text;
+      return ' ';
+    },
+    end: (stats, limit) =>
+      JSON.stringify({ ...head, object: shape.object, choices: [shape.choice(text, finishReason(stats))], usage: usage(stats), recyclegpt: recycleStats(stats, limit) }),
+    error: (error) => JSON.stringify(error.body()),
+  };
+}
+
+/** Waits for the turn (heartbeats meanwhile), generates, writes; the turn is released however it ends. */
+async function drive(stream: TokenStream, ticket: Ticket, body: ResponseBody, format: Format, limit: Limit, budget: CpuBudget | undefined): Promise<void> {
+  const stopHeartbeat = body.heartbeat(format.heartbeat);
+  try {
+    await inOwnContext(ticket.ready(body.gone));
+  } catch {
+    // The client left while waiting: nothing ran.
+    return body.close();
+  } finally {
+    stopHeartbeat();
+  }
+  try {
+    for await (const token of stream) {
+      ticket.progress();
+      body.write(format.token(token));
+      await body.flow();
+    }
+    const stats = await stream.stats;
+    budget?.observe(stats);
+    body.write(format.end(stats, limit));
+  } catch (err) {
+    const error = toOpenAIError(err);
+    if (error.status >= 500) console.error(err);
+    body.write(format.error(error));
+  } finally {
+    ticket.release();
+    body.close();
+  }
+}
+
+/**
+ * Workers cancel a request whose client went away together with its timers, and the SDK's decode loop
+ * yields to the event loop through a timer: without waitUntil the generation would stall at its next
+ * yield and never hand the model on. Other runtimes have no execution context and need nothing.
  */
 function keepAlive(c: Context, until: Promise<void>): void {
   let context: { waitUntil(promise: Promise<unknown>): void } | undefined;
@@ -116,49 +210,19 @@ function keepAlive(c: Context, until: Promise<void>): void {
   context.waitUntil(until);
 }
 
-/** Runs one generation and answers with JSON or, for `stream: true`, server-sent events. */
-export async function respond(c: Context, shape: ResponseShape, job: GenerationJob, limits: Limits, inFlight: InFlight): Promise<Response> {
+/**
+ * Runs one generation: every check that can refuse the request runs first (400, 429), then the response
+ * starts at once and the generation writes into it when its turn comes (see body.ts for why at once).
+ */
+export function respond(c: Context, shape: ResponseShape, job: GenerationJob, deps: GenerationDeps): Response {
   checkDecodeMode(job);
-  const ids = promptIds(job, limits);
-  const abort = new AbortController();
-  const stream = startGeneration(job, ids, abort.signal);
-  const slot = inFlight.enter();
-  let ended!: () => void;
-  const generationEnded = new Promise<void>((resolve) => (ended = resolve));
-  keepAlive(c, generationEnded);
-  const release = () => (slot(), ended());
-  // A client that goes away stops its generation: through the request's signal, or through the stream's cancel.
-  c.req.raw.signal?.addEventListener('abort', () => abort.abort(), { once: true });
-  const generator = tokens(stream, release);
-  const id = `${shape.idPrefix}-${crypto.randomUUID().replaceAll('-', '')}`;
-  const head = { id, created: Math.floor(Date.now() / 1000), model: job.modelId };
-
-  if (!job.request.stream) {
-    let text = '';
-    let step = await generator.next();
-    for (; !step.done; step = await generator.next()) text += step.value.text;
-    const stats = step.value;
-    return c.json({ ...head, object: shape.object, choices: [shape.choice(text, finishReason(stats))], usage: usage(stats), recyclegpt: recycleStats(stats) });
-  }
-
-  async function* chunks() {
-    const chunk = (choices: unknown[], extra?: object) => ({ ...head, object: shape.chunkObject, choices, ...extra });
-    let first = true;
-    let step = await generator.next();
-    for (; !step.done; step = await generator.next()) {
-      if (step.value.text === '' && !first) continue;
-      yield chunk([shape.delta(step.value.text, null, first)]);
-      first = false;
-    }
-    const stats = step.value;
-    yield chunk([shape.delta('', finishReason(stats), first)], { recyclegpt: recycleStats(stats) });
-    if (job.request.includeUsage) yield chunk([], { usage: usage(stats) });
-  }
-  return sseResponse(chunks(), () => {
-    abort.abort();
-    // The slot is free at once; the generation ends at its next step. A generator cancelled before its
-    // first step never runs its finally block, hence `ended` here too.
-    slot();
-    void generator.return(undefined as never).finally(ended);
-  });
+  const ids = promptIds(job, deps.limits);
+  const { maxTokens, limit } = tokenLimit(job, ids.length, deps.budget);
+  const body = responseBody(c.req.raw.signal);
+  const stream = startGeneration(job, ids, maxTokens, body.gone);
+  const ticket = deps.queue(job.modelId).enter();
+  const head = { id: `${shape.idPrefix}-${crypto.randomUUID().replaceAll('-', '')}`, created: Math.floor(Date.now() / 1000), model: job.modelId };
+  const format = job.request.stream ? eventFormat(shape, head, job.request.includeUsage) : jsonFormat(shape, head);
+  keepAlive(c, drive(stream, ticket, body, format, limit, deps.budget));
+  return new Response(body.stream, { headers: { 'content-type': format.contentType, 'cache-control': 'no-cache' } });
 }

@@ -1,5 +1,5 @@
 import type { Model } from 'recyclegpt';
-import { HttpError } from './errors.js';
+import { OpenAIError } from './errors.js';
 
 /** One entry of GET /v1/models, in OpenAI's shape. */
 export interface ModelCard {
@@ -9,10 +9,15 @@ export interface ModelCard {
   owned_by: string;
 }
 
+/** Where a model stands, for /healthz. `failed`: the last load failed (the next request tries again). */
+export type ModelState = { state: 'not_loaded' | 'loading' | 'ready' } | { state: 'failed'; error: string };
+
 /** Where the routes get models from. `get` may load lazily; callers share one instance per id. */
 export interface ModelProvider {
   list(): ModelCard[];
   get(id: string): Promise<Model>;
+  /** Optional: lets /healthz tell a loaded model from one that is loading or failed. */
+  state?(id: string): ModelState;
 }
 
 export interface ModelEntry {
@@ -27,6 +32,7 @@ export interface ModelEntry {
 export function lazyModels(entries: ModelEntry[], ownedBy = 'recyclegpt'): ModelProvider {
   const created = Math.floor(Date.now() / 1000);
   const loads = new Map<string, Promise<Model>>();
+  const states = new Map<string, ModelState>();
   return {
     list: () => entries.map((e) => ({ id: e.id, object: 'model', created, owned_by: ownedBy })),
     get(id) {
@@ -36,13 +42,21 @@ export function lazyModels(entries: ModelEntry[], ownedBy = 'recyclegpt'): Model
       if (!load) {
         load = entry.load();
         loads.set(id, load);
-        load.catch(() => loads.delete(id));
+        states.set(id, { state: 'loading' });
+        load.then(
+          () => states.set(id, { state: 'ready' }),
+          (error: unknown) => {
+            loads.delete(id);
+            states.set(id, { state: 'failed', error: error instanceof Error ? error.message : String(error) });
+          },
+        );
       }
       return load;
     },
+    state: (id) => states.get(id) ?? { state: 'not_loaded' },
   };
 }
 
-export function modelNotFound(id: string, known: string[]): HttpError {
-  return new HttpError(404, 'not_found_error', `The model '${id}' does not exist. Available: ${known.join(', ') || 'none'}.`, 'model', 'model_not_found');
+export function modelNotFound(id: string, known: string[]): OpenAIError {
+  return new OpenAIError(404, 'not_found_error', `The model '${id}' does not exist. Available: ${known.join(', ') || 'none'}.`, 'model', 'model_not_found');
 }

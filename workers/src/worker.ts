@@ -1,11 +1,12 @@
 /// <reference types="@cloudflare/workers-types" />
 import { waitUntil } from 'cloudflare:workers';
+import type { Hono } from 'hono';
 import { loadModel, type Model } from 'recyclegpt';
 // Workers cannot compile WebAssembly from bytes at run time: the engine is bundled as a compiled module.
-import engine from '../../sdk/wasm/recyclegpt.wasm';
+import engine from 'recyclegpt/recyclegpt.wasm';
 import { createApp, lazyModels } from './app.js';
-import { HttpError } from './errors.js';
-import type { Hono } from 'hono';
+import { CpuBudget, costsFromSize, PREFILL_SHARE } from './budget.js';
+import { modelUnavailable, toOpenAIError } from './errors.js';
 
 export interface Env {
   /** The R2 bucket holding the GGUF files. */
@@ -20,35 +21,76 @@ export interface Env {
   API_KEY?: string;
   MAX_TOKENS?: string;
   MAX_PROMPT_TOKENS?: string;
-  MAX_CONCURRENT?: string;
+  /** Requests that may wait while one generates; past it, 429. */
+  MAX_QUEUE?: string;
   /** KV cache capacity in tokens (memory grows with it). */
   CONTEXT_LENGTH?: string;
   /** Allowed CORS origin(s), comma-separated, or '*'; CORS is off when unset. */
   CORS_ORIGIN?: string;
+  /** The CPU limit per request in ms: keep it equal to `[limits] cpu_ms`. Generations stop before it. */
+  CPU_MS?: string;
+  /** CPU ms per generated / prompt token; default: estimated from the model's size. */
+  MS_PER_TOKEN?: string;
+  PREFILL_MS_PER_TOKEN?: string;
+  /** Memory the isolate may use (Workers: 128 MB); a model that cannot fit is refused before loading. */
+  MEMORY_LIMIT_MB?: string;
 }
 
-async function objectBody(env: Env, key: string): Promise<ReadableStream<Uint8Array>> {
-  const object = await env.MODELS.get(key);
-  if (!object) throw new HttpError(503, 'server_error', `The model object '${key}' is not in the MODELS bucket; upload it or fix MODEL_KEY/RECYCLE_KEY.`, null, 'model_unavailable');
-  return object.body;
-}
+/** Memory besides the weights: the JS heap, the engine's scratch, a small model's KV cache. */
+const MEMORY_OVERHEAD_BYTES = 24 << 20;
 
 /** Streams the GGUF from R2 straight into WASM memory: the isolate never holds a second copy of the weights. */
-async function loadFromR2(env: Env): Promise<Model> {
+async function loadFromR2(env: Env, budget: CpuBudget): Promise<Model> {
   const model = await objectBody(env, env.MODEL_KEY);
-  const recycle = env.RECYCLE_KEY ? await objectBody(env, env.RECYCLE_KEY) : undefined;
-  return loadModel(model, { wasm: engine, recycle, contextLength: optionalInt(env.CONTEXT_LENGTH) });
+  const recycle = env.RECYCLE_KEY ? await objectBody(env, env.RECYCLE_KEY).catch((error) => Promise.reject((model.body.cancel(), error))) : undefined;
+  const cancel = () => Promise.all([model.body.cancel(), recycle?.body.cancel()]).catch(() => {});
+  const weights = model.size + (recycle?.size ?? 0);
+  const limitBytes = (numberVar(env, 'MEMORY_LIMIT_MB') ?? 128) * 2 ** 20;
+  if (weights + MEMORY_OVERHEAD_BYTES > limitBytes) {
+    await cancel();
+    throw modelUnavailable(
+      `The model needs about ${mb(weights + MEMORY_OVERHEAD_BYTES)} MB (${mb(weights)} MB of weights), more than the ${mb(limitBytes)} MB a Worker may use (MEMORY_LIMIT_MB). Use a smaller or more quantized GGUF.`,
+    );
+  }
+  if (!numberVar(env, 'MS_PER_TOKEN')) budget.estimate(costsFromSize(model.size));
+  try {
+    // A truncated object or a stream that fails midway rejects here; the SDK frees what it had built.
+    return await loadModel(model.body, { wasm: engine, recycle: recycle?.body, contextLength: intVar(env, 'CONTEXT_LENGTH') });
+  } catch (error) {
+    await cancel();
+    throw error;
+  }
 }
 
-function optionalInt(value: string | undefined): number | undefined {
-  const n = Number(value);
-  return value && Number.isInteger(n) && n > 0 ? n : undefined;
+async function objectBody(env: Env, key: string): Promise<R2ObjectBody> {
+  const object = await env.MODELS.get(key);
+  if (!object) throw modelUnavailable(`The model object '${key}' is not in the MODELS bucket; upload it or fix MODEL_KEY/RECYCLE_KEY.`);
+  return object;
 }
+
+const mb = (bytes: number) => Math.ceil(bytes / 2 ** 20);
+
+type NumberVar = 'MAX_TOKENS' | 'MAX_PROMPT_TOKENS' | 'MAX_QUEUE' | 'CONTEXT_LENGTH' | 'CPU_MS' | 'MS_PER_TOKEN' | 'PREFILL_MS_PER_TOKEN' | 'MEMORY_LIMIT_MB';
+
+/** A number from a variable: unset or empty is undefined; a bad value fails every request with a message that names it. */
+function numberVar(env: Env, name: NumberVar, { integer = false, min = Number.MIN_VALUE } = {}): number | undefined {
+  const value = env[name];
+  if (value === undefined || value.trim() === '') return undefined;
+  const n = Number(value);
+  if (!Number.isFinite(n) || n < min || (integer && !Number.isInteger(n))) {
+    throw modelUnavailable(`The variable ${name} is "${value}"; it must be ${integer ? 'an integer' : 'a number'} of at least ${min === Number.MIN_VALUE ? 'more than 0' : min}. Fix wrangler.toml.`);
+  }
+  return n;
+}
+
+const intVar = (env: Env, name: NumberVar, min = 1) => numberVar(env, name, { integer: true, min });
 
 function buildApp(env: Env): Hono {
   const id = env.MODEL_ID || env.MODEL_KEY.replace(/\.gguf$/i, '');
+  const decodeMs = numberVar(env, 'MS_PER_TOKEN');
+  const budget = new CpuBudget(numberVar(env, 'CPU_MS') ?? 30_000, decodeMs ? { decodeMs, prefillMs: numberVar(env, 'PREFILL_MS_PER_TOKEN') ?? decodeMs * PREFILL_SHARE } : undefined);
   const load = () => {
-    const loading = loadFromR2(env);
+    const loading = loadFromR2(env, budget);
     // The load outlives the request that started it: other requests are waiting for it too.
     waitUntil(loading.catch(() => undefined));
     return loading;
@@ -56,8 +98,9 @@ function buildApp(env: Env): Hono {
   return createApp({
     models: lazyModels([{ id, load }]),
     auth: { apiKey: env.API_KEY || undefined },
-    limits: { maxTokens: optionalInt(env.MAX_TOKENS), maxPromptTokens: optionalInt(env.MAX_PROMPT_TOKENS), maxConcurrent: optionalInt(env.MAX_CONCURRENT) },
+    limits: { maxTokens: intVar(env, 'MAX_TOKENS'), maxPromptTokens: intVar(env, 'MAX_PROMPT_TOKENS'), maxQueue: intVar(env, 'MAX_QUEUE', 0) },
     cors: env.CORS_ORIGIN ? { origin: env.CORS_ORIGIN === '*' ? '*' : env.CORS_ORIGIN.split(',').map((o) => o.trim()) } : undefined,
+    budget,
   });
 }
 
@@ -66,7 +109,12 @@ let app: Hono | undefined;
 
 export default {
   fetch(request, env, ctx) {
-    app ??= buildApp(env);
+    try {
+      app ??= buildApp(env);
+    } catch (error) {
+      const answer = toOpenAIError(error);
+      return Response.json(answer.body(), { status: answer.status });
+    }
     return app.fetch(request, env, ctx);
   },
 } satisfies ExportedHandler<Env>;

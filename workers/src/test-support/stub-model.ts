@@ -8,14 +8,30 @@ import type { GeneratedToken, GenerateOptions, GenerationStats, Model, ModelInfo
 export interface StubModel extends Model {
   /** Generations that ran to an end (finished, stopped or aborted), in order, with how they ended. */
   readonly finished: { tag: string; finishReason: string; tokens: number }[];
+  /** The most generations that ever ran at once (the routes must keep it at 1). */
+  readonly mostAtOnce: number;
+  /** Generations running now. */
+  readonly running: number;
 }
 
-export function stubModel(options: { tag?: (prompt: string) => string; chatTemplate?: string; contextLength?: number; hasRecycleHead?: boolean } = {}): StubModel {
+export interface StubOptions {
+  tag?: (prompt: string) => string;
+  chatTemplate?: string;
+  contextLength?: number;
+  hasRecycleHead?: boolean;
+  /** Milliseconds per token (default 1). */
+  stepMs?: number;
+}
+
+export function stubModel(options: StubOptions = {}): StubModel {
   const info: ModelInfo = {
     architecture: 'llama', name: 'stub', parameters: 0, tensorTypes: {}, vocabSize: 256, dim: 8, layers: 1, heads: 1, kvHeads: 1, ffnDim: 8,
     contextLength: options.contextLength ?? 4096, tokenizer: 'llama', chatTemplate: options.chatTemplate, hasRecycleHead: options.hasRecycleHead ?? true,
+    backend: 'wasm', backendReason: 'asked for',
   };
   const finished: StubModel['finished'] = [];
+  let running = 0;
+  let mostAtOnce = 0;
   let queue: Promise<void> = Promise.resolve();
   const tokenize = (text: string) => Array.from(text, (ch) => ch.charCodeAt(0) & 255);
 
@@ -29,12 +45,14 @@ export function stubModel(options: { tag?: (prompt: string) => string; chatTempl
       const turn = queue;
       queue = new Promise((resolve) => (release = resolve));
       await turn;
+      running++;
+      mostAtOnce = Math.max(mostAtOnce, running);
       let count = 0;
       let finishReason: GenerationStats['finishReason'] = 'length';
       let written = '';
       try {
         for (; count < (opts.maxTokens ?? 16); count++) {
-          await new Promise((resolve) => setTimeout(resolve, 1));
+          await new Promise((resolve) => setTimeout(resolve, options.stepMs ?? 1));
           if (opts.signal?.aborted) { finishReason = 'abort'; break; }
           const piece = `${tag}w${count} `;
           written += piece;
@@ -42,10 +60,11 @@ export function stubModel(options: { tag?: (prompt: string) => string; chatTempl
           yield { id: count, text: piece };
         }
       } finally {
+        running--;
         finished.push({ tag, finishReason, tokens: count });
         resolveStats({
           promptTokens: tokenize(text).length, generatedTokens: count, prefillMs: 1, decodeMs: count, prefillTokensPerSecond: 1000,
-          decodeTokensPerSecond: 1000, finishReason, decodeMode: opts.decode?.mode ?? 'off', fullPasses: count, recycled: 0,
+          decodeTokensPerSecond: 1000, finishReason, decodeMode: opts.decode?.mode ?? 'off', fullPasses: count, proposed: 0, recycled: 0,
           acceptanceRate: opts.decode?.mode === 'exact' ? 0.5 : undefined,
         });
         release();
@@ -56,6 +75,8 @@ export function stubModel(options: { tag?: (prompt: string) => string; chatTempl
 
   return {
     info, finished, tokenizer: undefined as never,
+    get running() { return running; },
+    get mostAtOnce() { return mostAtOnce; },
     tokenize: (t) => tokenize(t),
     detokenize: (ids) => String.fromCharCode(...Array.from(ids)),
     generate,

@@ -6,11 +6,11 @@
  * kept and rejected.
  */
 import { describe, expect, it } from 'vitest';
-import type { Backend, ForwardOutput, TopCandidates } from './backend.js';
-import type { LlamaConfig } from './binding.js';
-import { Context, decode } from './generate.js';
-import type { Tokenizer } from './tokenizer/types.js';
-import type { DecodeMode, GenerateOptions } from './types.js';
+import type { Backend, ForwardOutput, TopCandidates } from '../backend.js';
+import type { ModelConfig } from '../contract/config.js';
+import { Context, decode } from '../generate.js';
+import type { Tokenizer } from '../tokenizer/types.js';
+import type { DecodeMode, GenerateOptions } from '../types.js';
 
 const VOCAB = 12;
 
@@ -36,8 +36,10 @@ function topOf(row: Float32Array, k: number): TopCandidates {
 
 /** A backend whose rows depend on the tokens before them; `lean` reads back like the WebGPU one. */
 class PrefixBackend implements Backend {
-  readonly config = { vocabSize: VOCAB, contextLength: 64, maxBatch: 8 } as LlamaConfig;
+  readonly config = { vocabSize: VOCAB, contextLength: 64, maxBatch: 8 } as ModelConfig;
   readonly recycleMaxBatch = 8;
+  readonly sequences = 1;
+  selectSequence(): void {}
   readonly maxTopK?: number;
   readonly candidates?: (row?: number) => TopCandidates;
   readonly draftAndCheck?: Backend['draftAndCheck'];
@@ -48,6 +50,8 @@ class PrefixBackend implements Backend {
   private rows: Float32Array[] = [];
   private output: ForwardOutput = 'logits';
   private drafts: number[] = [];
+  /** Position of the last base pass's first row, to check which hidden state each head row reads. */
+  private passStart = 0;
 
   constructor(lean: boolean) {
     if (!lean) return;
@@ -72,6 +76,7 @@ class PrefixBackend implements Backend {
 
   forward(tokens: ArrayLike<number>, pos: number, logitsFrom: number, output: ForwardOutput = 'logits'): void {
     if (typeof output === 'object' && !this.candidates) throw new Error('a whole-row backend was asked for candidates');
+    this.passStart = pos;
     this.tokens.length = pos;
     this.tokens.push(...Array.from(tokens));
     this.rows = Array.from({ length: tokens.length - logitsFrom }, (_, r) => rowAfter(this.tokens.slice(0, pos + logitsFrom + r + 1)));
@@ -89,7 +94,9 @@ class PrefixBackend implements Backend {
     return topOf(this.rows[row]!, 1).ids[0]!;
   }
 
-  recycleForward(source: 'base' | 'head', _fromRow: number, tokens: ArrayLike<number>, pos: number, logitsFrom: number): void {
+  recycleForward(source: 'base' | 'head', fromRow: number, tokens: ArrayLike<number>, pos: number, logitsFrom: number): void {
+    // Head row p pairs the token at p with the base hidden state at p - 1.
+    if (source === 'base' && this.passStart + fromRow !== pos - 1) throw new Error(`head row ${pos} read the hidden state at ${this.passStart + fromRow}`);
     let prefix = source === 'head' ? this.headPrefix : this.tokens.slice(0, pos);
     this.drafts = [];
     for (let i = 0; i < tokens.length; i++) {

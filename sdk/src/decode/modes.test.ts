@@ -1,12 +1,12 @@
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
-import { COPY_HEAD, buildHeadGGUF, type HeadSpec } from '../../test/fixtures/recycle-head.js';
-import { makeTestModel, STANDARD_SPECS } from '../../test/fixtures/models.js';
-import { InvalidArgumentError } from './errors.js';
-import { decode, draftingPays } from './generate.js';
-import { openContext } from './model.js';
-import { loadModel } from './model.js';
-import type { DecodeMode, GenerateOptions, Model } from './types.js';
+import { COPY_HEAD, buildHeadGGUF, type HeadSpec } from '../../../test/fixtures/recycle-head.js';
+import { makeTestModel, STANDARD_SPECS } from '../../../test/fixtures/models.js';
+import { InvalidArgumentError } from '../errors.js';
+import { draftingPays } from './modes.js';
+import { decode } from '../generate.js';
+import { loadModel, openContext } from '../model.js';
+import type { DecodeMode, GenerateOptions, Model } from '../types.js';
 
 const copyHead = COPY_HEAD;
 const randomHead: HeadSpec = { kind: 'random', layers: 2, heads: 4, kvHeads: 4, ffn: 128, type: 'Q8_0', seed: 2 };
@@ -70,6 +70,19 @@ describe.each([
     model.dispose();
   });
 
+  it('marks each token with where it came from', async () => {
+    const model = await withHead(fixture, head as HeadSpec);
+    for (const mode of ['off', 'exact', 'chain', 'fast'] as const) {
+      const stream = model.generate(PROMPTS[0]!, { maxTokens: 30, temperature: 0, decode: { mode, adaptive: false } });
+      const sources: string[] = [];
+      for await (const token of stream) sources.push(token.source);
+      const stats = await stream.stats;
+      expect(sources.filter((s) => s === 'recycled').length, mode).toBe(stats.recycled);
+      expect(sources[0], 'the first token comes from the prefill').toBe('pass');
+    }
+    model.dispose();
+  });
+
   it('fast runs one full pass per two tokens', async () => {
     const model = await withHead(fixture, head as HeadSpec);
     const fast = await run(model, PROMPTS[0]!, 'fast', { maxTokens: 41 });
@@ -102,7 +115,7 @@ describe('recycled decoding', () => {
 
   it('rebuilds the head row of the first changed token when a prompt diverges from the cached one', async () => {
     // The demo model and its trained head: with a random head a stale row rarely changes a guess.
-    const demo = (file: string) => fileURLToPath(new URL(`../../models/demo/${file}`, import.meta.url));
+    const demo = (file: string) => fileURLToPath(new URL(`../../../models/demo/${file}`, import.meta.url));
     const load = () => loadModel(demo('demo-q8_0.gguf'), { recycle: demo('demo-recycle.gguf') });
     const reused = await load();
     const base = reused.tokenize('Once upon a time, there was a little girl named');
@@ -186,6 +199,82 @@ describe('recycled decoding', () => {
     expect(df).toBeGreaterThan(3);
     expect(chi2).toBeLessThan(critical);
     model.dispose();
+  });
+});
+
+describe('logprobs', () => {
+  it('are the full model\'s, the same in exact and chain as in plain decoding, and refused in fast mode at the call', async () => {
+    const model = await withHead('q8_llama_tied', copyHead);
+    const prompt = model.tokenize(PROMPTS[0]!);
+    const collect = async (mode: DecodeMode, options: GenerateOptions = {}) => {
+      const stream = model.generate(prompt, { maxTokens: 20, temperature: 0, logprobs: 3, ...options, decode: { mode, adaptive: false } });
+      const tokens = [];
+      for await (const token of stream) tokens.push(token);
+      return tokens;
+    };
+    const off = await collect('off');
+    // The reference: log-softmax of each position's logits from a fresh evaluation of the whole sequence.
+    const rows = await model.evaluate([...prompt, ...off.slice(0, -1).map((t) => t.id)]);
+    off.forEach((token, i) => {
+      const row = rows[prompt.length - 1 + i]!;
+      const max = Math.max(...row);
+      const norm = max + Math.log(row.reduce((sum, v) => sum + Math.exp(v - max), 0));
+      expect(token.logprob!).toBeCloseTo(row[token.id]! - norm, 2);
+      expect(token.topLogprobs!.map((t) => t.id)[0]).toBe(token.id); // greedy takes the most likely
+      expect(token.topLogprobs).toHaveLength(3);
+      expect(token.topLogprobs![1]!.logprob).toBeCloseTo(row[token.topLogprobs![1]!.id]! - norm, 2);
+      expect(token.topLogprobs![1]!.logprob).toBeLessThanOrEqual(token.topLogprobs![0]!.logprob);
+    });
+    for (const mode of ['exact', 'chain'] as const) {
+      const recycled = await collect(mode);
+      expect(recycled.map((t) => t.id)).toEqual(off.map((t) => t.id));
+      expect(recycled.some((t) => t.source === 'recycled')).toBe(true);
+      recycled.forEach((t, i) => expect(t.logprob!).toBeCloseTo(off[i]!.logprob!, 2));
+    }
+    // Sampling reports the model's distribution, not the filtered one it draws from.
+    const sampled = await collect('off', { temperature: 5, topK: 2, seed: 3 });
+    const sampledRows = await model.evaluate([...prompt, ...sampled.slice(0, -1).map((t) => t.id)]);
+    sampled.forEach((token, i) => {
+      const row = sampledRows[prompt.length - 1 + i]!;
+      const max = Math.max(...row);
+      const norm = max + Math.log(row.reduce((sum, v) => sum + Math.exp(v - max), 0));
+      expect(token.logprob!).toBeCloseTo(row[token.id]! - norm, 2);
+    });
+    expect(() => model.generate(prompt, { logprobs: 1, decode: { mode: 'fast' } })).toThrow(/not available in decode mode 'fast'/);
+    expect(() => model.generate(prompt, { logprobs: 0 })).not.toThrow();
+    model.dispose();
+  });
+});
+
+describe('the first head row of a generation', () => {
+  it("pairs the prompt's last hidden state h_{P-1} with the first generated token, at position P", async () => {
+    const path = await makeTestModel(STANDARD_SPECS.q8_llama_tied!);
+    const { context } = await openContext(path, { recycle: buildHeadGGUF(path, copyHead) });
+    const { llama } = context;
+    // Record each base pass's first position and each head pass, to name the hidden row a head row reads.
+    const calls: { source: string; hiddenPos: number; tokens: number[]; pos: number }[] = [];
+    let passStart = 0;
+    const forward = llama.forward.bind(llama);
+    const recycleForward = llama.recycleForward.bind(llama);
+    llama.forward = (tokens, pos, ...rest) => ((passStart = pos), forward(tokens, pos, ...rest));
+    llama.recycleForward = (source, fromRow, tokens, pos, ...rest) => {
+      calls.push({ source, hiddenPos: passStart + fromRow, tokens: Array.from(tokens), pos });
+      return recycleForward(source, fromRow, tokens, pos, ...rest);
+    };
+    // A prompt longer than one batch (so the prefill's last pass starts past 0), then one that reuses part of it.
+    const words = 'one two three four five six seven eight nine ten eleven twelve thirteen fourteen fifteen sixteen';
+    for (const text of [`${words} ${words}`, `${words} ${words} again`]) {
+      const prompt = context.tokenizer.encode(text);
+      calls.length = 0;
+      const first = await (decode(context, prompt, { maxTokens: 3, temperature: 0, decode: { mode: 'exact', adaptive: false } }, () => {}).next());
+      const P = prompt.length;
+      const head = calls.find((c) => c.source === 'base' && c.pos <= P && P < c.pos + c.tokens.length)!;
+      const at = P - head.pos;
+      expect(head.tokens[at], 'the first generated token').toBe(first.value!.id);
+      expect(head.hiddenPos + at, 'the hidden row it is paired with').toBe(P - 1);
+      expect(context.lastPassStart).toBeGreaterThan(0);
+    }
+    llama.free();
   });
 });
 

@@ -1,0 +1,250 @@
+import { vValidator } from '@hono/valibot-validator';
+import type { MiddlewareHandler } from 'hono';
+import * as v from 'valibot';
+import { HTTPException } from 'hono/http-exception';
+import { badRequest, OpenAIError } from './errors.js';
+
+/*
+ * The request bodies of /v1/completions and /v1/chat/completions as valibot schemas, checked by Hono's
+ * validator middleware. Each schema turns OpenAI's field names into the SamplingRequest the routes use.
+ * Fields that would change the answer and are not implemented are refused by name (unsupported_parameter)
+ * unless they carry their neutral value; harmless unknown fields (user, metadata, …) are ignored.
+ */
+
+/** The decode modes a request may ask for in the `recycle` extension field. */
+export const DECODE_MODES = ['off', 'fast', 'exact', 'chain'] as const;
+export type RecycleMode = (typeof DECODE_MODES)[number];
+
+export interface Limits {
+  /** Largest max_tokens a request may ask for. */
+  maxTokens: number;
+  /** Largest prompt, in tokens after templating. */
+  maxPromptTokens: number;
+  /** Requests that may wait for the model while one generates; past it new ones get 429. */
+  maxQueue: number;
+}
+
+/** Fields shared by /v1/completions and /v1/chat/completions. */
+export interface SamplingRequest {
+  model: string;
+  maxTokens: number;
+  temperature?: number;
+  topP?: number;
+  seed?: number;
+  stop: string[];
+  stream: boolean;
+  includeUsage: boolean;
+  recycleMode: RecycleMode;
+}
+
+export interface CompletionRequest extends SamplingRequest {
+  prompt: string | number[];
+}
+
+export type ChatRole = 'system' | 'user' | 'assistant';
+export interface ChatMessage {
+  role: ChatRole;
+  content: string;
+}
+
+export interface ChatRequest extends SamplingRequest {
+  messages: ChatMessage[];
+}
+
+// --- fields that are refused unless neutral ---------------------------------------------------------
+
+/** The checks that mark a field as unsupported, so that their issues map to code unsupported_parameter. */
+const unsupportedChecks = new WeakSet<object>();
+
+function unsupportedCheck<T>(requirement: (value: T) => boolean, message: string) {
+  unsupportedChecks.add(requirement);
+  return v.check(requirement, message);
+}
+
+/** Accepts `field` only with a value that changes nothing (absent, null, or what `isNeutral` allows). */
+function unsupportedUnless(field: string, isNeutral: (value: unknown) => boolean, hint = '') {
+  const neutral = (value: unknown) => value === undefined || value === null || isNeutral(value);
+  return v.optional(v.pipe(v.unknown(), unsupportedCheck(neutral, `'${field}' is not supported by this server${hint}; leave it out.`)));
+}
+
+const empty = (value: unknown) => (Array.isArray(value) ? value.length === 0 : typeof value === 'object' && value !== null && Object.keys(value).length === 0);
+const zero = (value: unknown) => value === 0;
+const no = (value: unknown) => value === false;
+
+/** Unsupported on both endpoints: they steer sampling in ways the SDK does not implement. */
+const COMMON_UNSUPPORTED = {
+  logit_bias: unsupportedUnless('logit_bias', empty),
+  presence_penalty: unsupportedUnless('presence_penalty', zero),
+  frequency_penalty: unsupportedUnless('frequency_penalty', zero),
+  n: unsupportedUnless('n', (n) => n === 1, " with a value other than 1; send one request per completion"),
+};
+
+const CHAT_UNSUPPORTED = {
+  ...COMMON_UNSUPPORTED,
+  logprobs: unsupportedUnless('logprobs', no),
+  top_logprobs: unsupportedUnless('top_logprobs', zero),
+  response_format: unsupportedUnless('response_format', (f) => (f as { type?: unknown }).type === 'text', ' (only { "type": "text" })'),
+  tools: unsupportedUnless('tools', empty),
+  tool_choice: unsupportedUnless('tool_choice', (c) => c === 'none'),
+  parallel_tool_calls: unsupportedUnless('parallel_tool_calls', () => true),
+  functions: unsupportedUnless('functions', empty),
+  function_call: unsupportedUnless('function_call', (c) => c === 'none'),
+  modalities: unsupportedUnless('modalities', (m) => Array.isArray(m) && m.every((x) => x === 'text')),
+  audio: unsupportedUnless('audio', () => false),
+};
+
+const COMPLETION_UNSUPPORTED = {
+  ...COMMON_UNSUPPORTED,
+  logprobs: unsupportedUnless('logprobs', zero),
+  echo: unsupportedUnless('echo', no),
+  best_of: unsupportedUnless('best_of', (n) => n === 1),
+  suffix: unsupportedUnless('suffix', (s) => s === ''),
+};
+
+// --- supported fields --------------------------------------------------------------------------------
+
+const number = (field: string, min: number, max: number) =>
+  v.nullish(v.pipe(v.number(`'${field}' must be a number.`), v.minValue(min, `'${field}' must be at least ${min}.`), v.maxValue(max, `'${field}' must be at most ${max}.`)));
+
+const integer = (field: string, min: number, max: number, tooLarge = `'${field}' must be at most ${max}.`) =>
+  v.nullish(v.pipe(v.number(`'${field}' must be an integer.`), v.integer(`'${field}' must be an integer.`), v.minValue(min, `'${field}' must be at least ${min}.`), v.maxValue(max, tooLarge)));
+
+const stopString = v.pipe(v.string(), v.nonEmpty(), v.maxLength(256));
+const STOP_MESSAGE = "'stop' must be a string or an array of up to 4 non-empty strings (256 characters at most).";
+
+function samplingFields(limits: Limits) {
+  const tooMany = (field: string) => `'${field}' is larger than this server's limit of ${limits.maxTokens} tokens per request.`;
+  return {
+    model: v.pipe(v.string("'model' is required: the id of a model from GET /v1/models."), v.nonEmpty("'model' must not be empty.")),
+    max_tokens: integer('max_tokens', 1, limits.maxTokens, tooMany('max_tokens')),
+    max_completion_tokens: integer('max_completion_tokens', 1, limits.maxTokens, tooMany('max_completion_tokens')),
+    temperature: number('temperature', 0, 2),
+    top_p: number('top_p', 0, 1),
+    seed: integer('seed', Number.MIN_SAFE_INTEGER, Number.MAX_SAFE_INTEGER),
+    stop: v.nullish(v.union([stopString, v.pipe(v.array(stopString), v.maxLength(4))], STOP_MESSAGE)),
+    stream: v.nullish(v.boolean("'stream' must be true or false.")),
+    stream_options: v.nullish(v.object({ include_usage: v.nullish(v.boolean("'stream_options.include_usage' must be true or false.")) }, "'stream_options' must be an object.")),
+    recycle: v.nullish(v.object({ mode: v.picklist(DECODE_MODES, `'recycle.mode' must be one of ${DECODE_MODES.map((m) => `'${m}'`).join(', ')}.`) }, "'recycle' must be an object such as { \"mode\": \"exact\" }.")),
+  };
+}
+
+type SamplingInput = v.InferOutput<v.ObjectSchema<ReturnType<typeof samplingFields>, undefined>>;
+
+function sampling(body: SamplingInput, defaultMaxTokens: number): SamplingRequest {
+  return {
+    model: body.model,
+    maxTokens: body.max_completion_tokens ?? body.max_tokens ?? defaultMaxTokens,
+    temperature: body.temperature ?? undefined,
+    topP: body.top_p ?? undefined,
+    seed: body.seed ?? undefined,
+    stop: body.stop == null ? [] : typeof body.stop === 'string' ? [body.stop] : body.stop,
+    stream: body.stream ?? false,
+    includeUsage: body.stream_options?.include_usage ?? false,
+    recycleMode: body.recycle?.mode ?? 'off',
+  };
+}
+
+const PROMPT_MESSAGE = "'prompt' is required: a string, an array with one string, or an array of token ids.";
+const prompt = v.union(
+  [v.string(), v.pipe(v.tuple([v.string()]), v.transform(([text]) => text)), v.pipe(v.array(v.pipe(v.number(), v.integer(), v.minValue(0))), v.nonEmpty("'prompt' must not be empty."))],
+  PROMPT_MESSAGE,
+);
+
+export function completionSchema(limits: Limits) {
+  return v.pipe(
+    v.object({ ...samplingFields(limits), ...COMPLETION_UNSUPPORTED, prompt }, 'The request body must be a JSON object.'),
+    // OpenAI's legacy completions default to 16 tokens.
+    v.transform((body): CompletionRequest => ({ ...sampling(body, Math.min(16, limits.maxTokens)), prompt: body.prompt })),
+  );
+}
+
+const ROLES: Record<string, ChatRole> = { system: 'system', developer: 'system', user: 'user', assistant: 'assistant' };
+const textPart = v.object({ type: v.literal('text'), text: v.string() });
+const CONTENT_MESSAGE = 'must be a string or an array of text parts';
+
+const message = v.pipe(
+  v.object(
+    {
+      role: v.picklist([...Object.keys(ROLES), 'tool', 'function'], "must be 'system', 'developer', 'user' or 'assistant'"),
+      // null: an assistant turn that only called tools (OpenAI clients send it back as is).
+      content: v.nullish(v.union([v.string(), v.array(textPart)], CONTENT_MESSAGE)),
+      tool_calls: unsupportedUnless('tool_calls', empty, ' (tool calling comes later)'),
+    },
+    'must be an object { role, content }',
+  ),
+  v.forward(unsupportedCheck((m) => m.role !== 'tool' && m.role !== 'function', "role 'tool' is not supported by this server (tool calling comes later)"), ['role']),
+  v.forward(v.check((m) => m.content != null || m.role === 'assistant', CONTENT_MESSAGE), ['content']),
+  v.transform((m): ChatMessage => ({ role: ROLES[m.role]!, content: typeof m.content === 'string' ? m.content : (m.content ?? []).map((p) => p.text).join('') })),
+);
+
+export function chatSchema(limits: Limits) {
+  return v.pipe(
+    v.object(
+      {
+        ...samplingFields(limits),
+        ...CHAT_UNSUPPORTED,
+        messages: v.pipe(v.array(message, "'messages' is required: a non-empty array of { role, content }."), v.nonEmpty("'messages' must not be empty.")),
+      },
+      'The request body must be a JSON object.',
+    ),
+    v.transform((body): ChatRequest => ({ ...sampling(body, limits.maxTokens), messages: body.messages })),
+  );
+}
+
+// --- from valibot's issues to OpenAI's error ---------------------------------------------------------
+
+/** `messages[0].content` from valibot's path. */
+function paramOf(issue: v.BaseIssue<unknown>): string | null {
+  let param = '';
+  for (const item of issue.path ?? []) {
+    const key = (item as { key?: unknown }).key;
+    param += typeof key === 'number' ? `[${key}]` : `${param ? '.' : ''}${String(key)}`;
+  }
+  return param || null;
+}
+
+/** The most specific issue: a union's or a message's own inner issue, not its summary. */
+function deepest(issue: v.BaseIssue<unknown>): v.BaseIssue<unknown> {
+  return issue.issues?.length === 1 ? deepest(issue.issues[0]!) : issue;
+}
+
+export function issueToError(first: v.BaseIssue<unknown>): OpenAIError {
+  const issue = deepest(first);
+  const param = paramOf(issue) ?? paramOf(first);
+  if (unsupportedChecks.has(issue.requirement as object)) return badRequest(issue.message, param, 'unsupported_parameter');
+  const missing = issue.kind === 'schema' && issue.input === undefined;
+  if (param === null && issue.kind === 'schema') return badRequest(issue.message, null, 'invalid_json');
+  // Messages of nested fields name only their problem; the path says where.
+  const message = /^'/.test(issue.message) || /^The /.test(issue.message) ? issue.message : `'${param}' ${issue.message}.`;
+  return badRequest(message, param, missing ? 'missing_required_parameter' : issue.kind === 'schema' ? 'invalid_type' : 'invalid_value');
+}
+
+const JSON_TYPE = /^application\/([\w.-]+\+)?json$/i;
+
+/** Hono's validator middleware with a schema: a JSON body that fails it is a 400 in OpenAI's shape. */
+export function jsonBody<S extends v.GenericSchema>(schema: S): MiddlewareHandler<object, string, { in: { json: v.InferInput<S> }; out: { json: v.InferOutput<S> } }> {
+  const validate = vValidator('json', schema, async (result, c) => {
+    if (result.success) return;
+    const type = (c.req.header('content-type') ?? '').split(';')[0]!.trim();
+    // The validator reads only JSON bodies: say so rather than report every field missing.
+    if (!JSON_TYPE.test(type)) throw badRequest(`Send the body as JSON with "Content-Type: application/json" (got ${type ? `"${type}"` : 'none'}).`, null, 'invalid_json');
+    // An array passes valibot's object check, and would read as an object with every field missing.
+    if (Array.isArray(await c.req.json())) throw badRequest('The request body must be a JSON object.', null, 'invalid_json');
+    throw issueToError(result.issues[0]);
+  });
+  return (async (c, next) => {
+    let valid = false;
+    try {
+      return await validate(c, async () => {
+        valid = true;
+        await next();
+      });
+    } catch (err) {
+      // The validator's own 400 is a body that is not JSON at all.
+      if (!valid && err instanceof HTTPException && !(err instanceof OpenAIError)) {
+        throw badRequest('The request body is not valid JSON. Send a JSON object with "Content-Type: application/json".', null, 'invalid_json');
+      }
+      throw err;
+    }
+  }) as MiddlewareHandler;
+}
