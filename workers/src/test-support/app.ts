@@ -5,7 +5,7 @@ import { stubModel, type StubOptions } from './stub-model.js';
 export const KEY = 'test-key';
 export const auth = { authorization: `Bearer ${KEY}`, 'content-type': 'application/json' };
 
-/** The app over a stub model, with an API key and CORS for https://example.com. */
+/** The app over a stub model (see stub-model.ts), with an API key and CORS for https://example.com. */
 export function setup(options: StubOptions & { maxQueue?: number; budget?: AppOptions['budget']; load?: () => Promise<never> } = {}) {
   // Each prompt's first word tags its tokens, so interleaved streams would show foreign tags.
   const model = stubModel({ tag: (prompt) => prompt.split(/\s/)[0] ?? '', ...options });
