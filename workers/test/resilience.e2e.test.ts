@@ -214,7 +214,7 @@ describe('a model object in R2 that is cut short', () => {
       figures.failedLoadModelMiB = Math.round(demo.length / 2 ** 20);
       expect(growth).toBeLessThan((12 * demo.length) / 2 ** 20 / 2);
       expect(await (await fetch(`${second.url}/healthz`)).json()).toMatchObject({ status: 'model_unavailable', models: [{ state: 'failed' }] });
-      second.putObject('cut.gguf', whole);
+      await second.putObject('cut.gguf', whole);
       const res = await fetch(`${second.url}/v1/completions`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ model: 'cut', prompt: 'x', max_tokens: 2 }) });
       expect(res.status).toBe(200);
     } finally {
