@@ -80,7 +80,7 @@ function startGeneration(job: GenerationJob, deps: GenerationDeps, signal: Abort
     seed: request.seed,
     stop: request.stop,
     signal,
-    decode: { mode: request.recycleMode },
+    decode: { mode: request.recycleMode, adaptive: request.recycleAdaptive, draftLength: request.draftLength },
     logprobs: request.logprobs,
   };
   const start = (maxTokens: number) => {
@@ -132,6 +132,8 @@ export function recycleStats(stats: GenerationStats, limit: Limit) {
     full_passes: stats.fullPasses,
     recycled_tokens: stats.recycled,
     acceptance_rate: stats.acceptanceRate ?? null,
+    // Adaptive exact/chain decoding stopped drafting: on this machine it cost more than it saved.
+    drafting_stopped: stats.draftingStopped ?? false,
     // Set when the generation stopped at the context or the CPU budget instead of max_tokens.
     limit: stats.finishReason === 'length' ? limit : null,
   };

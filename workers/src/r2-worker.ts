@@ -18,6 +18,8 @@ export interface Env {
   RECYCLE_KEY?: string;
   /** The id clients pass as `model`; default: MODEL_KEY without its extension. */
   MODEL_ID?: string;
+  /** A line about the model for people (GET /v1/models and the playground show it). */
+  MODEL_DESCRIPTION?: string;
   /** When set (as a secret), /v1/* needs `Authorization: Bearer <API_KEY>`. */
   API_KEY?: string;
   MAX_TOKENS?: string;
@@ -113,7 +115,7 @@ function buildApp(env: Env, objects: ModelObjects): Hono {
     return loading;
   };
   return createApp({
-    models: lazyModels([{ id, load }]),
+    models: lazyModels([{ id, load, description: env.MODEL_DESCRIPTION || undefined }]),
     auth: { apiKey: env.API_KEY || undefined },
     limits: { maxTokens: intVar(env, 'MAX_TOKENS'), maxPromptTokens: intVar(env, 'MAX_PROMPT_TOKENS'), maxQueue: intVar(env, 'MAX_QUEUE', 0) },
     cors: env.CORS_ORIGIN ? { origin: env.CORS_ORIGIN === '*' ? '*' : env.CORS_ORIGIN.split(',').map((o) => o.trim()) } : undefined,

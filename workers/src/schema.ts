@@ -14,6 +14,8 @@ import { badRequest, OpenAIError } from './errors.js';
 
 /** The decode modes a request may ask for in the `recycle` extension field. */
 export const DECODE_MODES = ['off', 'fast', 'exact', 'chain'] as const;
+/** The SDK's range of drafts per pass in `chain` mode. */
+const MAX_DRAFTS = 8;
 export type RecycleMode = (typeof DECODE_MODES)[number];
 
 export interface Limits {
@@ -36,6 +38,10 @@ export interface SamplingRequest {
   stream: boolean;
   includeUsage: boolean;
   recycleMode: RecycleMode;
+  /** `recycle.adaptive` (exact/chain): draft only while drafting pays (the SDK's default) or, false, at every step. */
+  recycleAdaptive?: boolean;
+  /** `recycle.draft_length` (chain): drafts per full pass. */
+  draftLength?: number;
   /** Log-probabilities asked for: how many alternatives per token (0–20), or undefined for none. */
   logprobs?: number;
 }
@@ -118,7 +124,19 @@ function samplingFields(limits: Limits) {
     stop: v.nullish(v.union([stopString, v.pipe(v.array(stopString), v.maxLength(4))], STOP_MESSAGE)),
     stream: v.nullish(v.boolean("'stream' must be true or false.")),
     stream_options: v.nullish(v.object({ include_usage: v.nullish(v.boolean("'stream_options.include_usage' must be true or false.")) }, "'stream_options' must be an object.")),
-    recycle: v.nullish(v.object({ mode: v.picklist(DECODE_MODES, `'recycle.mode' must be one of ${DECODE_MODES.map((m) => `'${m}'`).join(', ')}.`) }, "'recycle' must be an object such as { \"mode\": \"exact\" }.")),
+    recycle: v.nullish(
+      v.pipe(
+        v.object(
+          {
+            mode: v.picklist(DECODE_MODES, `'recycle.mode' must be one of ${DECODE_MODES.map((m) => `'${m}'`).join(', ')}.`),
+            adaptive: v.nullish(v.boolean("'recycle.adaptive' must be true or false.")),
+            draft_length: integer('recycle.draft_length', 2, MAX_DRAFTS),
+          },
+          "'recycle' must be an object such as { \"mode\": \"exact\" }.",
+        ),
+        v.forward(v.check((r) => r.draft_length == null || r.mode === 'chain', "'recycle.draft_length' applies to mode 'chain' only."), ['draft_length']),
+      ),
+    ),
   };
 }
 
@@ -135,6 +153,8 @@ function sampling(body: SamplingInput, defaultMaxTokens: number, logprobs: numbe
     stream: body.stream ?? false,
     includeUsage: body.stream_options?.include_usage ?? false,
     recycleMode: body.recycle?.mode ?? 'off',
+    recycleAdaptive: body.recycle?.adaptive ?? undefined,
+    draftLength: body.recycle?.draft_length ?? undefined,
     logprobs,
   };
 }

@@ -184,7 +184,7 @@ describe('the Worker with a model in R2', () => {
   });
 
   it('serves the playground and the health check without a key', async () => {
-    expect(await (await worker.fetch('http://worker/')).text()).toContain('<form id="form">');
+    expect(await (await worker.fetch('http://worker/')).text()).toContain('<form id="composer">');
     expect((await worker.fetch('http://worker/healthz')).status).toBe(200);
   });
 });

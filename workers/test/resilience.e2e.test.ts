@@ -163,22 +163,24 @@ async function textOf(res: Response, stream: boolean): Promise<string> {
 }
 
 describe('the playground in Chromium', () => {
-  it('stops a generation with Stop, and a second Generate then completes', async () => {
+  it('stops a generation with Stop, and the next message then completes', async () => {
     const browser = await chromium.launch({ executablePath: '/usr/bin/chromium', args: CHROMIUM_ARGS });
     try {
       const page = await browser.newPage();
       await page.goto(server.url);
       await page.waitForFunction(() => document.querySelectorAll('#model option').length > 0);
       await page.fill('#maxTokens', '240');
-      await page.click('#submit');
-      await page.waitForFunction(() => document.getElementById('output')!.textContent!.length > 0);
+      await page.click('#send');
+      await page.waitForFunction(() => document.querySelectorAll('.turn.assistant .tok').length > 0);
       await page.click('#stop');
-      await page.waitForFunction(() => !(document.getElementById('submit') as HTMLButtonElement).disabled);
+      await page.waitForFunction(() => !(document.getElementById('send') as HTMLButtonElement).disabled);
+      expect(await page.textContent('.turn.assistant .meta')).toContain('stopped');
       await idle();
       await page.fill('#maxTokens', '8');
-      await page.click('#submit');
-      await page.waitForFunction(() => /\d+ tokens/.test(document.getElementById('stats')!.textContent!) && !(document.getElementById('submit') as HTMLButtonElement).disabled);
-      expect((await page.textContent('#output'))!.length).toBeGreaterThan(0);
+      await page.fill('#input', 'Once more');
+      await page.click('#send');
+      await page.waitForFunction(() => document.querySelectorAll('.turn.assistant .meta').length === 2);
+      expect(await page.textContent('.turn.assistant:last-of-type .meta')).not.toContain('stopped');
       expect(await page.textContent('#stats')).toMatch(/^[1-8] tokens/);
     } finally {
       await browser.close();

@@ -19,6 +19,16 @@ describe('POST /v1/completions', () => {
     expect(body.id).toMatch(/^cmpl-/);
   });
 
+  it("passes recycle.adaptive and recycle.draft_length to the SDK's decode options, and reports drafting_stopped", async () => {
+    const { post, model } = setup();
+    const seen: unknown[] = [];
+    const generate = model.generate;
+    model.generate = (prompt, options) => (seen.push(options?.decode), generate(prompt, options));
+    const body = await json(await post('/v1/completions', { model: 'stub', prompt: 'x', max_tokens: 1, recycle: { mode: 'chain', adaptive: false, draft_length: 4 } }));
+    expect(seen).toEqual([{ mode: 'chain', adaptive: false, draftLength: 4 }]);
+    expect(body.recyclegpt).toMatchObject({ decode_mode: 'chain', drafting_stopped: false });
+  });
+
   it('defaults to 16 tokens as OpenAI does, and takes a prompt as one string in an array or as token ids', async () => {
     const { post } = setup();
     expect((await json(await post('/v1/completions', { model: 'stub', prompt: ['a b'] }))).usage).toMatchObject({ prompt_tokens: 3, completion_tokens: 16 });
@@ -114,6 +124,8 @@ describe('POST /v1/completions refuses', () => {
     ['a stop that is not a string', { model: 'stub', prompt: 'x', stop: [1] }, { param: 'stop' }],
     ['a non-boolean stream', { model: 'stub', prompt: 'x', stream: 'yes' }, { param: 'stream', code: 'invalid_type' }],
     ['a bad recycle mode', { model: 'stub', prompt: 'x', recycle: { mode: 'turbo' } }, { param: 'recycle.mode' }],
+    ['a draft length outside chain mode', { model: 'stub', prompt: 'x', recycle: { mode: 'exact', draft_length: 3 } }, { param: 'recycle.draft_length' }],
+    ['a draft length past 8', { model: 'stub', prompt: 'x', recycle: { mode: 'chain', draft_length: 9 } }, { param: 'recycle.draft_length' }],
   ];
   it.each(cases)('%s with a 400 naming the field', async (_name, body, error) => {
     const res = await setup().post('/v1/completions', body);

@@ -11,7 +11,7 @@ export function setup(options: StubOptions & { maxQueue?: number; budget?: AppOp
   const model = stubModel({ tag: (prompt) => prompt.split(/\s/)[0] ?? '', ...options });
   let loads = 0;
   const app = createApp({
-    models: lazyModels([{ id: 'stub', load: options.load ?? (async () => (loads++, model)) }]),
+    models: lazyModels([{ id: 'stub', load: options.load ?? (async () => (loads++, model)), description: 'a stub that writes w0 w1 w2' }]),
     auth: { apiKey: KEY },
     limits: { maxTokens: 64, maxPromptTokens: 100, maxQueue: options.maxQueue },
     cors: { origin: 'https://example.com' },
