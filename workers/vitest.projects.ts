@@ -59,11 +59,14 @@ export async function workersProject(): Promise<TestProjectInlineConfiguration> 
   };
 }
 
-/** End-to-end tests in Node: `wrangler dev` started by the test over real sockets, the OpenAI client, Chromium. */
+/**
+ * End-to-end tests in Node: `wrangler dev` started by the test over real sockets, the OpenAI client, Chromium; and
+ * the examples, run as their READMEs say.
+ */
 export const workersE2eProject: TestProjectInlineConfiguration = {
   test: {
     name: 'workers-e2e',
-    include: ['workers/test/**/*.test.ts'],
+    include: ['workers/test/**/*.test.ts', 'examples/**/*.test.ts'],
     testTimeout: 180_000,
     hookTimeout: 180_000,
     pool: 'forks',
