@@ -177,7 +177,9 @@ async function send(event) {
   const text = $('input').value.trim();
   if (!text || controller) return;
   $('input').value = '';
-  messages.push({ role: 'user', content: text });
+  // This turn's conversation: "New chat" may start another one while this answer is still coming.
+  const conversation = messages;
+  conversation.push({ role: 'user', content: text });
   addTurn('user', text);
   const turn = addTurn('assistant', '');
   controller = new AbortController();
@@ -188,7 +190,7 @@ async function send(event) {
   let ended = 'stopped';
   const request = {
     model: $('model').value,
-    messages,
+    messages: conversation,
     stream: true,
     stream_options: { include_usage: true },
     temperature: Number($('temperature').value),
@@ -234,10 +236,10 @@ async function send(event) {
   } finally {
     // What was written stays in the conversation, a stopped answer too; a failed turn is taken back.
     if (ended === 'error' && !answer) {
-      messages.pop();
+      conversation.pop();
       turn.remove();
     } else {
-      messages.push({ role: 'assistant', content: answer });
+      conversation.push({ role: 'assistant', content: answer });
       const meta = document.createElement('span');
       meta.className = 'meta';
       meta.textContent = (request.recycle.mode === 'off' ? 'no recycling' : request.recycle.mode + ' mode') + ' · ' + (ended === 'stopped' ? 'stopped' : ended === 'length' ? 'hit max tokens' : 'done');
