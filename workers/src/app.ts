@@ -44,9 +44,8 @@ export function createApp(options: AppOptions): Hono {
 
   const app = new Hono();
   app.onError(onError);
-  app.notFound((c) => {
-    throw new OpenAIError(404, 'not_found_error', `No route ${c.req.method} ${c.req.path}.`, null, 'unknown_url');
-  });
+  // Answered, not thrown: Hono does not pass an error thrown here to onError, and it would go unhandled.
+  app.notFound((c) => onError(new OpenAIError(404, 'not_found_error', `No route ${c.req.method} ${c.req.path}.`, null, 'unknown_url'), c));
   // The openai client sends x-stainless-* headers: allow whatever a preflight asks for (allowHeaders left empty).
   if (options.cors) app.use('/v1/*', cors({ origin: options.cors.origin, exposeHeaders: ['Retry-After'], maxAge: 600 }));
   if (options.auth?.apiKey) app.use('/v1/*', bearerAuth({ token: options.auth.apiKey }));
