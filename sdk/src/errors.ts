@@ -7,6 +7,7 @@ export type ErrorCode =
   | 'OUT_OF_MEMORY'
   | 'CONTEXT_FULL'
   | 'INVALID_ARGUMENT'
+  | 'UNSUPPORTED_PARAMETER'
   | 'ABORTED'
   | 'DISPOSED'
   | 'ENGINE';
@@ -37,5 +38,15 @@ export class UnsupportedError extends RecycleGPTError {
 export class InvalidArgumentError extends RecycleGPTError {
   constructor(message: string) {
     super('INVALID_ARGUMENT', message);
+  }
+}
+
+/** A well-formed request that asks for something this engine does not do (e.g. a JSON Schema keyword); `parameter` names it. */
+export class UnsupportedParameterError extends RecycleGPTError {
+  constructor(
+    readonly parameter: string,
+    message: string,
+  ) {
+    super('UNSUPPORTED_PARAMETER', message);
   }
 }

@@ -1,0 +1,158 @@
+/**
+ * The decode loop's view of a grammar: `compileConstraint(format, tokenizer).start()` gives an immutable state;
+ * `advance(id)` gives the next one (or null where the grammar does not allow the token). States are values:
+ * keep any number of them to branch drafts or roll back.
+ */
+import { InvalidArgumentError } from '../errors.js';
+import { buildAutomaton } from './automaton.js';
+import { parseGbnf } from './gbnf.js';
+import type { Grammar } from './ir.js';
+import { jsonObjectGrammar, jsonSchemaGrammar } from './json-schema.js';
+import { DEAD, Matcher } from './matcher.js';
+import { tokenTrie, type ConstraintVocab } from './token-trie.js';
+
+/** What `responseFormat` accepts. */
+export type ResponseFormat =
+  | { type: 'text' }
+  | { type: 'json_object' }
+  | { type: 'json_schema'; schema: JsonSchema; strict?: boolean; name?: string }
+  | { type: 'grammar'; grammar: string; root?: string };
+
+export type JsonSchema = boolean | { [keyword: string]: unknown };
+
+export interface Constraint {
+  readonly vocabSize: number;
+  /** The state before any generated token. */
+  start(): ConstraintState;
+}
+
+export interface ConstraintState {
+  /**
+   * Allowed tokens as a bitset over the vocabulary (bit id & 31 of word id >>> 5); end-of-generation tokens only
+   * once the output is complete. Shared and cached: do not modify it.
+   */
+  mask(): Uint32Array;
+  /** How many tokens `mask()` allows. */
+  allowedCount(): number;
+  /** Whether the grammar allows token `id` next (cheaper than a mask: it reads only the token's bytes). */
+  allows(id: number): boolean;
+  /** The state after token `id`, or null where the grammar does not allow it. End-of-generation leads to a finished state. */
+  advance(id: number): ConstraintState | null;
+  /** The token, when exactly one is allowed (jump-forward: append it without asking the model). */
+  forced(): number | undefined;
+  /** Whether end-of-generation is allowed (the output so far is complete; it may still go on, e.g. a number). */
+  canEnd(): boolean;
+  /** Whether nothing but end-of-generation can follow (or it was generated). */
+  isComplete(): boolean;
+  /** Fewest bytes that complete the output (0 when it can end); an upper bound on the tokens needed. */
+  bytesToClose(): number;
+  /** The allowed tokens that lie on a shortest completion, for when max_tokens is near. Shared: do not modify it. */
+  closingMask(): Uint32Array;
+}
+
+/**
+ * Compiles a response format for a vocabulary. Throws `UnsupportedParameterError` naming a JSON Schema feature it
+ * cannot enforce, and `InvalidArgumentError` for a malformed schema or grammar. Returns null for `{ type: 'text' }`.
+ */
+export function compileConstraint(format: ResponseFormat, vocab: ConstraintVocab): Constraint | null {
+  const grammar = grammarOf(format);
+  return grammar && new CompiledConstraint(new Matcher(buildAutomaton(grammar), tokenTrie(vocab)));
+}
+
+function grammarOf(format: ResponseFormat): Grammar | null {
+  if (typeof format !== 'object' || format === null) throw new InvalidArgumentError('responseFormat must be an object with a "type".');
+  switch (format.type) {
+    case 'text':
+      return null;
+    case 'json_object':
+      return jsonObjectGrammar();
+    case 'json_schema':
+      if (format.schema === undefined) throw new InvalidArgumentError('responseFormat { type: "json_schema" } needs a "schema".');
+      return jsonSchemaGrammar(format.schema);
+    case 'grammar':
+      if (typeof format.grammar !== 'string') throw new InvalidArgumentError('responseFormat { type: "grammar" } needs a "grammar" string (GBNF).');
+      return parseGbnf(format.grammar, format.root);
+    default:
+      throw new InvalidArgumentError(
+        `responseFormat.type must be "text", "json_object", "json_schema" or "grammar", got ${JSON.stringify((format as { type: unknown }).type)}.`,
+      );
+  }
+}
+
+class CompiledConstraint implements Constraint {
+  readonly vocabSize: number;
+  private readonly isEog: Uint8Array;
+  private readonly startState: State;
+  /** After end-of-generation: nothing more is allowed. */
+  readonly finished: State;
+  readonly emptyMask: Uint32Array;
+
+  constructor(readonly matcher: Matcher) {
+    this.vocabSize = matcher.trie.vocabSize;
+    this.isEog = new Uint8Array(this.vocabSize);
+    for (const id of matcher.trie.eog) this.isEog[id] = 1;
+    this.startState = new State(this, matcher.start);
+    this.finished = new State(this, DEAD);
+    this.emptyMask = new Uint32Array(matcher.words);
+  }
+
+  start(): ConstraintState {
+    return this.startState;
+  }
+
+  next(set: number, id: number): number | null {
+    if (set === DEAD || !Number.isInteger(id) || id < 0 || id >= this.vocabSize) return null;
+    if (this.isEog[id]) return this.matcher.canEnd(set) ? DEAD : null;
+    const bytes = this.matcher.trie.bytesOf[id]!;
+    if (bytes.length === 0) return null;
+    const next = this.matcher.stepBytes(set, bytes);
+    return next === DEAD ? null : next;
+  }
+}
+
+class State implements ConstraintState {
+  constructor(
+    private readonly constraint: CompiledConstraint,
+    private readonly set: number,
+  ) {}
+
+  mask(): Uint32Array {
+    return this.set === DEAD ? this.constraint.emptyMask : this.constraint.matcher.mask(this.set).bits;
+  }
+
+  allowedCount(): number {
+    return this.set === DEAD ? 0 : this.constraint.matcher.mask(this.set).count;
+  }
+
+  allows(id: number): boolean {
+    return this.constraint.next(this.set, id) !== null;
+  }
+
+  advance(id: number): ConstraintState | null {
+    const next = this.constraint.next(this.set, id);
+    if (next === null) return null;
+    return next === DEAD ? this.constraint.finished : new State(this.constraint, next);
+  }
+
+  forced(): number | undefined {
+    if (this.set === DEAD) return undefined;
+    const { count, first } = this.constraint.matcher.mask(this.set);
+    return count === 1 ? first : undefined;
+  }
+
+  canEnd(): boolean {
+    return this.set !== DEAD && this.constraint.matcher.canEnd(this.set);
+  }
+
+  isComplete(): boolean {
+    return this.set === DEAD || this.constraint.matcher.isComplete(this.set);
+  }
+
+  bytesToClose(): number {
+    return this.set === DEAD ? 0 : this.constraint.matcher.bytesToClose(this.set);
+  }
+
+  closingMask(): Uint32Array {
+    return this.set === DEAD ? this.constraint.emptyMask : this.constraint.matcher.closingMask(this.set);
+  }
+}
