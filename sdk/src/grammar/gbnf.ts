@@ -1,8 +1,8 @@
 /**
  * GBNF, llama.cpp's grammar format: `name ::= alternatives`, "literals" with C-style escapes, [character classes]
  * (with ^ and ranges), `.` for any character, (groups), rule references, and the quantifiers * + ? {m} {m,} {m,n}
- * {,n}. `#` starts a comment. As in llama.cpp, a rule ends at a newline outside parentheses unless the next
- * line goes on with "|". Token references (<…>) are refused.
+ * {,n}. `#` starts a comment. A rule ends at a newline outside parentheses unless the line ends with "|" or
+ * the next one starts with it. Token references (<…>) are refused.
  */
 import { InvalidArgumentError, UnsupportedParameterError } from '../errors.js';
 import { alt, codePoints, complementRanges, literal, MAX_CODE_POINT, ref, repeat, seq, type CodePointRanges, type Expr, type Grammar } from './ir.js';
@@ -77,7 +77,14 @@ class GbnfParser {
 
   private alternatives(nested: boolean): Expr {
     const options = [this.sequence(nested)];
-    while (this.ch() === '|') {
+    for (;;) {
+      // A line that starts with "|" goes on with the rule.
+      const save = this.i;
+      this.space(true);
+      if (this.ch() !== '|') {
+        this.i = save;
+        break;
+      }
       this.i++;
       this.space(true);
       options.push(this.sequence(nested));
