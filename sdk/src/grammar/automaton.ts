@@ -189,6 +189,9 @@ function determinize(name: string, nfa: Nfa): RuleAutomaton {
     return id;
   };
   intern([0]);
+  const { classOf, classesOf } = byteClasses(nfa);
+  const classBytes: number[][] = [];
+  for (let b = 0; b < 256; b++) (classBytes[classOf[b]!] ??= []).push(b);
   const next: number[] = [];
   const accept: number[] = [];
   const calls: Array<Array<readonly [number, number]>> = [];
@@ -196,17 +199,18 @@ function determinize(name: string, nfa: Nfa): RuleAutomaton {
     const buckets: number[][] = [];
     const returns = new Map<number, number[]>();
     for (const s of members[d]!) {
-      for (const { set, to } of nfa.edges[s]!) {
-        for (let w = 0; w < 8; w++) {
-          for (let bits = set[w]!; bits !== 0; bits &= bits - 1) {
-            const b = (w << 5) | (31 - Math.clz32(bits & -bits));
-            (buckets[b] ??= []).push(to);
-          }
-        }
-      }
+      for (const { set, to } of nfa.edges[s]!) for (const c of classesOf.get(set)!) (buckets[c] ??= []).push(to);
       for (const { rule, to } of nfa.calls[s]!) returns.set(rule, [...(returns.get(rule) ?? []), to]);
     }
-    for (let b = 0; b < 256; b++) next[d * 256 + b] = buckets[b] ? intern(buckets[b]!) : -1;
+    for (let b = d * 256; b < d * 256 + 256; b++) next[b] = -1;
+    // Classes often share their targets (all letters, say): close each distinct target list once.
+    const byTargets = new Map<string, number>();
+    buckets.forEach((targets, c) => {
+      const key = targets.join(',');
+      let to = byTargets.get(key);
+      if (to === undefined) byTargets.set(key, (to = intern(targets)));
+      for (const b of classBytes[c]!) next[d * 256 + b] = to;
+    });
     accept[d] = members[d]!.includes(nfa.final) ? 1 : 0;
     calls[d] = [...returns].map(([rule, tos]) => [rule, intern(tos)] as const);
   }
@@ -219,6 +223,34 @@ function determinize(name: string, nfa: Nfa): RuleAutomaton {
     calls,
     dist: new Float64Array(n).fill(Infinity),
   };
+}
+
+/** Bytes no edge tells apart share a class: subset construction then works per class instead of per byte. */
+function byteClasses(nfa: Nfa): { classOf: Uint8Array; classesOf: Map<Uint32Array, number[]> } {
+  const sets = new Set<Uint32Array>();
+  for (const edges of nfa.edges) for (const { set } of edges) sets.add(set);
+  let classOf = new Uint8Array(256);
+  let count = 1;
+  for (const set of sets) {
+    // Split every class into its bytes inside and outside the set.
+    const split = new Map<number, number>();
+    const refined = new Uint8Array(256);
+    count = 0;
+    for (let b = 0; b < 256; b++) {
+      const key = classOf[b]! * 2 + ((set[b >>> 5]! >>> (b & 31)) & 1);
+      let c = split.get(key);
+      if (c === undefined) split.set(key, (c = count++));
+      refined[b] = c;
+    }
+    classOf = refined;
+  }
+  const classesOf = new Map<Uint32Array, number[]>();
+  for (const set of sets) {
+    const classes = new Set<number>();
+    for (let b = 0; b < 256; b++) if ((set[b >>> 5]! >>> (b & 31)) & 1) classes.add(classOf[b]!);
+    classesOf.set(set, [...classes]);
+  }
+  return { classOf, classesOf };
 }
 
 // ── Shortest completions, pruning, left recursion ──
