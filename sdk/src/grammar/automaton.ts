@@ -52,7 +52,7 @@ function checkRefs(expr: Expr, grammar: Grammar, inRule: string): void {
   } else if (expr.kind === 'repeat') checkRefs(expr.item, grammar, inRule);
 }
 
-/** The root first, then every rule that lies on a cycle of references (Tarjan's strongly connected components). */
+/** The root first, then every rule that lies on a cycle of references (Tarjan's strongly connected components) or is shared. */
 function calledRules(grammar: Grammar): string[] {
   const refsOf = new Map<string, Set<string>>();
   for (const [name, body] of grammar.rules) {
@@ -93,6 +93,7 @@ function calledRules(grammar: Grammar): string[] {
     }
   };
   strongConnect(grammar.root);
+  for (const r of grammar.shared ?? []) if (order.has(r)) recursive.add(r);
   return [grammar.root, ...[...recursive].filter((r) => r !== grammar.root).sort()];
 }
 
@@ -177,7 +178,9 @@ function determinize(name: string, nfa: Nfa): RuleAutomaton {
       seen.add(s);
       for (const t of nfa.eps[s]!) todo.push(t);
     }
-    const set = Int32Array.from(seen).sort();
+    // Only states that read a byte, call, or end tell futures apart: keying on them alone merges e.g. "just
+    // after the opening quote" with "after a character", which plain subset construction keeps apart.
+    const set = Int32Array.from([...seen].filter((s) => nfa.edges[s]!.length > 0 || nfa.calls[s]!.length > 0 || s === nfa.final)).sort();
     const key = set.join(',');
     let id = ids.get(key);
     if (id === undefined) {

@@ -15,6 +15,11 @@ export type Expr =
 export interface Grammar {
   readonly rules: ReadonlyMap<string, Expr>;
   readonly root: string;
+  /**
+   * Rules kept as calls even where they could be inlined, so that their masks are computed once however many
+   * places use them. Worth it for rules whose end is plain in every context, such as a quoted string.
+   */
+  readonly shared?: ReadonlySet<string>;
 }
 
 /** The empty string. */

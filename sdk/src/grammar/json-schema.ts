@@ -59,14 +59,21 @@ function bracketed(open: string, body: Expr, close: string, mayBeEmpty: boolean)
 // ── Any JSON value (json_object mode, `{}` schemas) ──
 
 const ANY_RULES: ReadonlyArray<[string, Expr]> = [
-  ['value', alt(ref('object'), ref('array'), jsonString(), UNBOUNDED_NUMBER, literal('true'), literal('false'), literal('null'))],
-  ['object', bracketed('{', commaList(seq(jsonString(), literal(':'), WS, ref('value')), 1, Infinity), '}', true)],
+  ['value', alt(ref('object'), ref('array'), ref('string'), UNBOUNDED_NUMBER, literal('true'), literal('false'), literal('null'))],
+  ['object', bracketed('{', commaList(seq(ref('string'), literal(':'), WS, ref('value')), 1, Infinity), '}', true)],
   ['array', bracketed('[', commaList(ref('value'), 1, Infinity), ']', true)],
+  ['string', jsonString()],
 ];
+/**
+ * Free strings are one called rule: the walk over the vocabulary inside a string (most of it is allowed there)
+ * is then done once, not once per string in the schema. A string ends at its quote, so the few tokens that
+ * close it and go on are plain to check against each caller.
+ */
+const SHARED = new Set(['string']);
 
 /** OpenAI's json_object: any JSON object. */
 export function jsonObjectGrammar(): Grammar {
-  return { rules: new Map([['root', ref('object')], ...ANY_RULES]), root: 'root' };
+  return { rules: new Map([['root', ref('object')], ...ANY_RULES]), root: 'root', shared: SHARED };
 }
 
 // ── Schemas ──
@@ -87,7 +94,7 @@ const MAX_COUNT = 1000;
 export function jsonSchemaGrammar(schema: JsonSchema): Grammar {
   const compiler = new SchemaCompiler(schema);
   const root = compiler.compile(schema, '#');
-  return { rules: new Map([['root', root], ...ANY_RULES, ...compiler.refRules]), root: 'root' };
+  return { rules: new Map([['root', root], ...ANY_RULES, ...compiler.refRules]), root: 'root', shared: SHARED };
 }
 
 class SchemaCompiler {
@@ -239,7 +246,7 @@ class SchemaCompiler {
       if (s.minLength !== undefined || s.maxLength !== undefined) throw new UnsupportedParameterError(`${path}/format`, `"format" together with "minLength"/"maxLength" (at ${path}) is not supported.`);
       return seq(QUOTE, format(), QUOTE);
     }
-    return jsonString(STRING_CHAR, min, max);
+    return min === 0 && max === Infinity ? ref('string') : jsonString(STRING_CHAR, min, max);
   }
 
   private array(s: Record<string, unknown>, path: string): Expr {
@@ -278,7 +285,7 @@ class SchemaCompiler {
       if (additional === false) return seq(literal('{'), WS, literal('}'));
       // A map: any keys, values per additionalProperties.
       const value = this.compile(additional, `${path}/additionalProperties`);
-      return bracketed('{', commaList(seq(jsonString(), literal(':'), WS, value), 1, Infinity), '}', true);
+      return bracketed('{', commaList(seq(ref('string'), literal(':'), WS, value), 1, Infinity), '}', true);
     }
     // Listed properties only, in the schema's order (additional ones are allowed by the schema, never required).
     const member = names.map((name) => seq(literal(JSON.stringify(name)), literal(':'), WS, this.compile(properties[name] ?? true, `${path}/properties/${name}`)));
