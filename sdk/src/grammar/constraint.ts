@@ -103,10 +103,11 @@ class CompiledConstraint implements Constraint {
   next(set: number, id: number): number | null {
     if (set === DEAD || !Number.isInteger(id) || id < 0 || id >= this.vocabSize) return null;
     if (this.isEog[id]) return this.matcher.canEnd(set) ? DEAD : null;
-    const bytes = this.matcher.trie.bytesOf[id]!;
-    if (bytes.length === 0) return null;
-    const next = this.matcher.stepBytes(set, bytes);
-    return next === DEAD ? null : next;
+    const { tokenBytes, tokenOffset } = this.matcher.trie;
+    const end = tokenOffset[id + 1]!;
+    if (tokenOffset[id] === end) return null;
+    for (let i = tokenOffset[id]!; i < end && set !== DEAD; i++) set = this.matcher.step(set, tokenBytes[i]!);
+    return set === DEAD ? null : set;
   }
 }
 

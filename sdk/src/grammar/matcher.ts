@@ -157,11 +157,6 @@ export class Matcher {
     return next;
   }
 
-  stepBytes(set: number, bytes: Uint8Array): number {
-    for (let i = 0; i < bytes.length && set !== DEAD; i++) set = this.step(set, bytes[i]!);
-    return set;
-  }
-
   /** Whether the grammar may end here (end-of-generation allowed). */
   canEnd(set: number): boolean {
     return this.setEnd[set] === 1;

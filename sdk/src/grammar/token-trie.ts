@@ -17,15 +17,16 @@ export interface TokenTrie {
   /** Tokens ending at node i: tokens[tokenStart[i] .. tokenStart[i + 1]). */
   readonly tokenStart: Int32Array;
   readonly tokens: Int32Array;
-  /** Each token's bytes (empty for control tokens). */
-  readonly bytesOf: readonly Uint8Array[];
+  /** Token id's bytes are tokenBytes[tokenOffset[id] .. tokenOffset[id + 1]) (none for control tokens). */
+  readonly tokenBytes: Uint8Array;
+  readonly tokenOffset: Int32Array;
   /** End-of-generation token ids. */
   readonly eog: Int32Array;
 }
 
 const tries = new WeakMap<object, TokenTrie>();
 
-/** Built once per tokenizer object (about 0.1–0.3 s for a 151k vocabulary) and shared by every constraint on it. */
+/** Built once per tokenizer object and shared by every constraint on it. */
 export function tokenTrie(vocab: ConstraintVocab): TokenTrie {
   let trie = tries.get(vocab);
   if (!trie) {
@@ -37,13 +38,11 @@ export function tokenTrie(vocab: ConstraintVocab): TokenTrie {
 
 function buildTrie(vocab: ConstraintVocab): TokenTrie {
   const n = vocab.vocabSize;
-  const bytesOf: Uint8Array[] = [];
   const eog: number[] = [];
   const ids: number[] = [];
   const keys: string[] = [];
   for (let id = 0; id < n; id++) {
     const bytes = vocab.tokenToBytes(id);
-    bytesOf.push(bytes);
     keys.push(String.fromCharCode.apply(null, bytes as unknown as number[]));
     if (vocab.isEog(id)) eog.push(id);
     else if (bytes.length > 0) ids.push(id);
@@ -82,6 +81,11 @@ function buildTrie(vocab: ConstraintVocab): TokenTrie {
   const tokenStart = new Int32Array(count + 1);
   for (const node of tokenNode) tokenStart[node + 1]!++;
   for (let i = 0; i < count; i++) tokenStart[i + 1] += tokenStart[i]!;
+  // Flat, not one array per token: 151k small arrays would weigh ~15 MB in a 128 MB isolate.
+  const tokenOffset = new Int32Array(n + 1);
+  for (let id = 0; id < n; id++) tokenOffset[id + 1] = tokenOffset[id]! + keys[id]!.length;
+  const tokenBytes = new Uint8Array(tokenOffset[n]!);
+  for (let id = 0; id < n; id++) for (let k = 0; k < keys[id]!.length; k++) tokenBytes[tokenOffset[id]! + k] = keys[id]!.charCodeAt(k);
   return {
     vocabSize: n,
     byte: Uint8Array.from(byte),
@@ -89,7 +93,8 @@ function buildTrie(vocab: ConstraintVocab): TokenTrie {
     depth: Uint16Array.from(depth),
     tokenStart,
     tokens: Int32Array.from(ids),
-    bytesOf,
+    tokenBytes,
+    tokenOffset,
     eog: Int32Array.from(eog),
   };
 }
