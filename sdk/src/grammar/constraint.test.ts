@@ -16,7 +16,7 @@ function bruteForceMask(state: ConstraintState, vocab: ConstraintVocab): number[
 /** Every single byte, the JSON punctuation in combinations, whole and split UTF-8 characters: 400-odd tokens. */
 const SMALL_PIECES = [
   ...Array.from({ length: 256 }, (_, b) => String.fromCharCode(b)),
-  ...['{"', '"}', '":', '", "', '},', '{}', '[]', '[{', '}]', '"]', '":"', ' "', ': ', ', ', '\n  ', 'true', 'false', 'null', 'tru', 'e}', '12', '0.', '.5', '-1', '1e', 'e+', '\\"', '\\u00', '41', '"a', 'abc', 'ab"', 'name', '"name":', 'red', '"red"', 'blue"]'],
+  ...['{"', '"}', '":', '", "', '},', '{}', '[]', '[{', '}]', '"]', '":"', ' "', ': ', ', ', '\n  ', 'true', 'false', 'null', 'tru', 'e}', '12', '0.', '.5', '-1', '1e', 'e+', '\\"', '\\u00', '41', '"a', 'abc', 'ab"', 'name', '"name":', 'red', '"red"', 'blue"]', 'he', 'hello', 'hello world', 'abcd', 'x y z'],
   ...['é', 'ü', '€', '😀', '日本', 'é"', '"é'].map(utf8Bytes),
   // Split characters (single bytes such as \xC3 are among the 256 above).
   '\xE2\x82', '\xF0\x9F', '\x98\x80', '\xA9"', '\xAC"',

@@ -15,6 +15,7 @@ import { tokenTrie, type ConstraintVocab } from './token-trie.js';
 export type ResponseFormat =
   | { type: 'text' }
   | { type: 'json_object' }
+  /** `strict` and `name` are accepted as OpenAI sends them; the schema is always enforced. */
   | { type: 'json_schema'; schema: JsonSchema; strict?: boolean; name?: string }
   | { type: 'grammar'; grammar: string; root?: string };
 
@@ -53,17 +54,29 @@ export interface ConstraintState {
 /**
  * Compiles a response format for a vocabulary. Throws `UnsupportedParameterError` naming a JSON Schema feature it
  * cannot enforce, and `InvalidArgumentError` for a malformed schema or grammar. Returns null for `{ type: 'text' }`.
+ * The last few compiled per tokenizer are kept, so asking again for the same format costs nothing.
  */
 export function compileConstraint(format: ResponseFormat, vocab: ConstraintVocab): Constraint | null {
-  const grammar = grammarOf(format);
-  return grammar && new CompiledConstraint(new Matcher(buildAutomaton(grammar), tokenTrie(vocab)));
+  if (typeof format !== 'object' || format === null) throw new InvalidArgumentError('responseFormat must be an object with a "type".');
+  if (format.type === 'text') return null;
+  // The same format again (a Worker's next request) gets the compiled grammar with its masks already cached.
+  let recent = compiled.get(vocab);
+  if (!recent) compiled.set(vocab, (recent = new Map()));
+  const key = JSON.stringify(format);
+  let constraint = recent.get(key);
+  if (constraint) recent.delete(key);
+  else constraint = new CompiledConstraint(new Matcher(buildAutomaton(grammarOf(format)), tokenTrie(vocab)));
+  recent.set(key, constraint);
+  if (recent.size > KEEP_COMPILED) recent.delete(recent.keys().next().value!);
+  return constraint;
 }
 
-function grammarOf(format: ResponseFormat): Grammar | null {
-  if (typeof format !== 'object' || format === null) throw new InvalidArgumentError('responseFormat must be an object with a "type".');
+/** Compiled constraints kept per tokenizer, most recent last (each holds up to MASK_CACHE_BYTES of masks). */
+const compiled = new WeakMap<ConstraintVocab, Map<string, Constraint>>();
+const KEEP_COMPILED = 4;
+
+function grammarOf(format: Exclude<ResponseFormat, { type: 'text' }>): Grammar {
   switch (format.type) {
-    case 'text':
-      return null;
     case 'json_object':
       return jsonObjectGrammar();
     case 'json_schema':

@@ -226,6 +226,14 @@ describe('json_object and forms', () => {
     }
   });
 
+  it('keeps the last few compiled formats per tokenizer', () => {
+    const format = (n: number): ResponseFormat => ({ type: 'json_schema', schema: { type: 'integer', minimum: n } });
+    const first = compileConstraint(format(1), tok);
+    expect(compileConstraint(format(1), tok)).toBe(first);
+    for (let n = 2; n <= 5; n++) compileConstraint(format(n), tok);
+    expect(compileConstraint(format(1), tok)).not.toBe(first); // evicted by four newer ones
+  });
+
   it('rejects malformed formats and schemas with INVALID_ARGUMENT', () => {
     const bad: ResponseFormat[] = [
       { type: 'json_schema', schema: { type: 'strin' } },

@@ -9,7 +9,7 @@
  * short list is checked against the actual stack. A whole state's mask is cached too (LRU).
  */
 import type { Automaton } from './automaton.js';
-import type { TokenTrie } from './token-trie.js';
+import { isPlainByte, type TokenTrie } from './token-trie.js';
 
 /** Parent of a root-level configuration, and of the configuration a per-rule walk starts from. */
 const ROOT = -1;
@@ -31,8 +31,8 @@ interface StateMask {
   first: number;
 }
 
-/** Bytes of cached masks a matcher keeps (per compiled grammar). */
-const MASK_CACHE_BYTES = 24 << 20;
+/** Bytes of cached masks a matcher keeps (per compiled grammar): ~440 masks of a 151k vocabulary. */
+export const MASK_CACHE_BYTES = 8 << 20;
 
 export class Matcher {
   readonly words: number;
@@ -48,6 +48,8 @@ export class Matcher {
   /** Per set: whether it may end (or, relative to BASE, escapes), and whether it has configurations; grown by doubling. */
   private setEnd = new Uint8Array(256);
   private setLive = new Uint8Array(256);
+  /** Per set: how many plain-text bytes in a row it reads without ending or dying (see plainReach); -1 unknown. */
+  private setPlainReach = new Int32Array(256).fill(-1);
   /** trans[set * 256 + byte]: the next set, DEAD, or UNKNOWN until first asked. */
   private trans = new Int32Array(256 * 256).fill(UNKNOWN);
   private readonly setDist: number[] = [];
@@ -136,6 +138,9 @@ export class Matcher {
     const trans = new Int32Array(n * 256).fill(UNKNOWN);
     trans.set(this.trans);
     this.trans = trans;
+    const reach = new Int32Array(n).fill(-1);
+    reach.set(this.setPlainReach);
+    this.setPlainReach = reach;
   }
 
   /** The set after one more byte (cached per set and byte). */
@@ -216,7 +221,7 @@ export class Matcher {
     const bits = new Uint32Array(this.words);
     let count = 0;
     const escapes: number[] = [];
-    const { byte, end, tokenStart, tokens } = this.trie;
+    const { byte, end, tokenStart, tokens, plainDepth } = this.trie;
     const trans = this.trans;
     // Depth-first over the trie with explicit stacks: node, the set before its children, the next child.
     const nodeStack = this.nodeStack;
@@ -246,7 +251,15 @@ export class Matcher {
       }
       if (end[c]! > c + 1) {
         if (this.setEnd[next] === 1) escapes.push(c);
-        if (this.setLive[next] === 1) {
+        const plain = plainDepth[c]!;
+        if (plain > 0 && this.setLive[next] === 1 && this.plainReach(next) >= plain) {
+          // Every token below is plain text the grammar reads to its last byte: accept them without stepping.
+          for (let t = tokenStart[c + 1]!; t < tokenStart[end[c]!]!; t++) {
+            const id = tokens[t]!;
+            bits[id >>> 5] |= 1 << (id & 31);
+            count++;
+          }
+        } else if (this.setLive[next] === 1) {
           top++;
           nodeStack[top] = c;
           setStack[top] = next;
@@ -260,6 +273,50 @@ export class Matcher {
     else local.bits = bits;
     this.localMasks.set(start, local);
     return local;
+  }
+
+  /**
+   * How many plain-text bytes (isPlainByte) in a row `set` reads, each byte of them leading to one same live set
+   * that cannot end there (so no token can escape mid-way); up to 0x7fff, which also stands for "any number"
+   * (a set that loops to itself, as inside a string).
+   */
+  private plainReach(set: number): number {
+    const known = this.setPlainReach[set]!;
+    if (known >= 0) return known;
+    const chain: number[] = [];
+    let reach = 0;
+    for (let at = set; ; ) {
+      if (this.setPlainReach[at]! >= 0) {
+        reach = this.setPlainReach[at]!;
+        break;
+      }
+      if (chain.includes(at) || chain.length >= 0x7fff) {
+        reach = 0x7fff;
+        break;
+      }
+      chain.push(at);
+      let next = DEAD;
+      for (let b = 0x20; b <= 0x7e; b++) {
+        if (!isPlainByte(b)) continue;
+        const to = this.step(at, b);
+        if (to === DEAD || (next !== DEAD && to !== next)) {
+          next = DEAD;
+          break;
+        }
+        next = to;
+      }
+      if (next === DEAD || this.setLive[next] !== 1 || this.setEnd[next] === 1) {
+        reach = -1; // the last set of the chain reads no plain byte: it reaches 0
+        break;
+      }
+      at = next;
+    }
+    // Each set of the chain reaches one more than the set after it.
+    for (let k = chain.length - 1; k >= 0; k--) {
+      reach = Math.min(reach + 1, 0x7fff);
+      this.setPlainReach[chain[k]!] = reach;
+    }
+    return this.setPlainReach[set]!;
   }
 
   /** Marks the tokens below trie node `i` that `set` accepts (their bytes past node i). */

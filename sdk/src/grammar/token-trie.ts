@@ -22,6 +22,16 @@ export interface TokenTrie {
   readonly tokenOffset: Int32Array;
   /** End-of-generation token ids. */
   readonly eog: Int32Array;
+  /**
+   * How many bytes the deepest token below node i goes past it, when every byte below i is plain text (printable
+   * ASCII other than '"' and '\\'); -1 otherwise. Lets a walk accept such a subtree whole (see Matcher).
+   */
+  readonly plainDepth: Int16Array;
+}
+
+/** Printable ASCII except the quote and backslash: text that stays text inside most grammars' strings. */
+export function isPlainByte(b: number): boolean {
+  return b >= 0x20 && b <= 0x7e && b !== 0x22 && b !== 0x5c;
 }
 
 const tries = new WeakMap<object, TokenTrie>();
@@ -77,6 +87,14 @@ function buildTrie(vocab: ConstraintVocab): TokenTrie {
     open.push(i);
   }
   for (const i of open) end[i] = count;
+  const plainDepth = new Int16Array(count);
+  for (let i = count - 1; i > 0; i--) {
+    let deepest = 0;
+    for (let c = i + 1; c < end[i]! && deepest >= 0; c = end[c]!) {
+      deepest = isPlainByte(byte[c]!) && plainDepth[c]! >= 0 ? Math.max(deepest, Math.min(plainDepth[c]! + 1, 0x7fff)) : -1;
+    }
+    plainDepth[i] = deepest;
+  }
   // Tokens are already in node order (ids sorted like the nodes).
   const tokenStart = new Int32Array(count + 1);
   for (const node of tokenNode) tokenStart[node + 1]!++;
@@ -95,6 +113,7 @@ function buildTrie(vocab: ConstraintVocab): TokenTrie {
     tokens: Int32Array.from(ids),
     tokenBytes,
     tokenOffset,
+    plainDepth,
     eog: Int32Array.from(eog),
   };
 }
