@@ -64,16 +64,18 @@ export function compileConstraint(format: ResponseFormat, vocab: ConstraintVocab
   if (!recent) compiled.set(vocab, (recent = new Map()));
   const key = JSON.stringify(format);
   let constraint = recent.get(key);
-  if (constraint) recent.delete(key);
-  else constraint = new CompiledConstraint(new Matcher(buildAutomaton(grammarOf(format)), tokenTrie(vocab)));
+  recent.delete(key);
+  // One that grew large (json_object over many differently nested outputs) is compiled afresh instead.
+  if (!constraint || constraint.matcher.setCount > MAX_KEPT_SETS) constraint = new CompiledConstraint(new Matcher(buildAutomaton(grammarOf(format)), tokenTrie(vocab)));
   recent.set(key, constraint);
   if (recent.size > KEEP_COMPILED) recent.delete(recent.keys().next().value!);
   return constraint;
 }
 
 /** Compiled constraints kept per tokenizer, most recent last (each holds up to MASK_CACHE_BYTES of masks). */
-const compiled = new WeakMap<ConstraintVocab, Map<string, Constraint>>();
+const compiled = new WeakMap<ConstraintVocab, Map<string, CompiledConstraint>>();
 const KEEP_COMPILED = 4;
+const MAX_KEPT_SETS = 16_384;
 
 function grammarOf(format: Exclude<ResponseFormat, { type: 'text' }>): Grammar {
   switch (format.type) {

@@ -55,7 +55,7 @@ export class Matcher {
   private readonly setDist: number[] = [];
 
   private readonly localStarts: Int32Array[];
-  private readonly localMasks = new Map<number, LocalMask>();
+  private readonly localMasks = new LruCache<LocalMask>(MASK_CACHE_BYTES);
   private readonly masks = new LruCache<StateMask>(MASK_CACHE_BYTES);
   private readonly closing = new LruCache<Uint32Array>(MASK_CACHE_BYTES / 4);
   readonly start: number;
@@ -160,6 +160,11 @@ export class Matcher {
     const next = seeds.length ? this.closure(seeds) : DEAD;
     this.trans[set * 256 + byte] = next;
     return next;
+  }
+
+  /** How many sets of configurations exist (each holds a 1 KB transition row). */
+  get setCount(): number {
+    return this.setNodes.length;
   }
 
   /** Whether the grammar may end here (end-of-generation allowed). */
@@ -271,7 +276,7 @@ export class Matcher {
     // A list while it is smaller than the bitset.
     if (count < this.words) local.ids = idsOf(bits, count);
     else local.bits = bits;
-    this.localMasks.set(start, local);
+    this.localMasks.set(start, local, (local.bits ?? local.ids!).byteLength + local.escapes.byteLength);
     return local;
   }
 
