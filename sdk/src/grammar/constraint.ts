@@ -41,6 +41,17 @@ export interface ConstraintState {
   advance(id: number): ConstraintState | null;
   /** The token, when exactly one is allowed (jump-forward: append it without asking the model). */
   forced(): number | undefined;
+  /**
+   * The bytes every allowed continuation starts with: a key after its opening quote, the punctuation after it, the
+   * rest of an enum value once it is unambiguous. Empty where the next byte is open or the output may end.
+   */
+  forcedBytes(): Uint8Array;
+  /**
+   * forcedBytes() cut into tokens, longest first: a draft of what the grammar dictates, for the decode loop to
+   * verify in one batched pass like the recycle head's drafts (the model may split the text otherwise: with a
+   * BPE vocabulary exactly one allowed token, `forced()`, is rare, since "name" can also come as "n", "na", …).
+   */
+  forcedTokens(): number[];
   /** Whether end-of-generation is allowed (the output so far is complete; it may still go on, e.g. a number). */
   canEnd(): boolean;
   /** Whether nothing but end-of-generation can follow (or it was generated). */
@@ -126,6 +137,8 @@ class CompiledConstraint implements Constraint {
   }
 }
 
+const NO_BYTES = new Uint8Array(0);
+
 class State implements ConstraintState {
   constructor(
     private readonly constraint: CompiledConstraint,
@@ -154,6 +167,14 @@ class State implements ConstraintState {
     if (this.set === DEAD) return undefined;
     const { count, first } = this.constraint.matcher.mask(this.set);
     return count === 1 ? first : undefined;
+  }
+
+  forcedBytes(): Uint8Array {
+    return this.set === DEAD ? NO_BYTES : this.constraint.matcher.forcedBytes(this.set);
+  }
+
+  forcedTokens(): number[] {
+    return this.constraint.matcher.tokensOf(this.forcedBytes());
   }
 
   canEnd(): boolean {

@@ -226,6 +226,24 @@ describe('json_object and forms', () => {
     }
   });
 
+  it('forced text: what the grammar dictates next, cut into allowed tokens', () => {
+    const schema = { type: 'object', properties: { name: { enum: ['alpha', 'beta'] }, n: { type: 'integer' } }, required: ['name', 'n'] };
+    const constraint = compileConstraint({ type: 'json_schema', schema }, tok)!;
+    const text = (bytes: Uint8Array) => new TextDecoder().decode(bytes);
+    const after = (prefix: string) => tok.encode(prefix, { addSpecial: false }).reduce((s, id) => s.advance(id)!, constraint.start());
+    expect(text(constraint.start().forcedBytes())).toBe('{');
+    expect(text(after('{"').forcedBytes())).toBe('name":'); // then optional whitespace
+    expect(text(after('{"name": "a').forcedBytes())).toBe('lpha",'); // no whitespace before a comma
+    expect(text(after('{"name": "alpha", "n": 1').forcedBytes())).toBe(''); // more digits, or the end
+    for (const prefix of ['{"', '{"name": "a', '{"name": "beta",']) {
+      const state = after(prefix);
+      const ids = state.forcedTokens();
+      expect(tok.decode(ids)).toBe(text(state.forcedBytes()));
+      // Each drafted token is allowed in turn.
+      ids.reduce((s, id) => s.advance(id)!, state);
+    }
+  });
+
   it('keeps the last few compiled formats per tokenizer', () => {
     const format = (n: number): ResponseFormat => ({ type: 'json_schema', schema: { type: 'integer', minimum: n } });
     const first = compileConstraint(format(1), tok);

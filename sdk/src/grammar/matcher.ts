@@ -31,6 +31,9 @@ interface StateMask {
   first: number;
 }
 
+/** Forced text is followed this far at most. */
+const MAX_FORCED = 256;
+
 /** Bytes of cached masks a matcher keeps (per compiled grammar): ~440 masks of a 151k vocabulary. */
 export const MASK_CACHE_BYTES = 8 << 20;
 
@@ -58,6 +61,7 @@ export class Matcher {
   private readonly localMasks = new LruCache<LocalMask>(MASK_CACHE_BYTES);
   private readonly masks = new LruCache<StateMask>(MASK_CACHE_BYTES);
   private readonly closing = new LruCache<Uint32Array>(MASK_CACHE_BYTES / 4);
+  private readonly forced = new LruCache<Uint8Array>(1 << 20);
   readonly start: number;
   private readonly nodeStack: Int32Array;
   private readonly setStack: Int32Array;
@@ -333,6 +337,54 @@ export class Matcher {
       for (let t = tokenStart[c]!; t < tokenStart[c + 1]!; t++) bits[tokens[t]! >>> 5] |= 1 << (tokens[t]! & 31);
       if (end[c]! > c + 1 && this.setLive[next] === 1) this.walk(c, next, bits);
     }
+  }
+
+  // ── Forced text ──
+
+  /** The bytes every continuation starts with (up to MAX_FORCED): stops where two bytes, or the end, are possible. */
+  forcedBytes(set: number): Uint8Array {
+    const cached = this.forced.get(set);
+    if (cached) return cached;
+    const out: number[] = [];
+    for (let at = set; out.length < MAX_FORCED && this.setEnd[at] !== 1; ) {
+      let only = -1;
+      for (let b = 0; b < 256; b++) {
+        if (this.step(at, b) === DEAD) continue;
+        if (only >= 0) {
+          only = -2;
+          break;
+        }
+        only = b;
+      }
+      if (only < 0) break;
+      out.push(only);
+      at = this.step(at, only);
+    }
+    const bytes = Uint8Array.from(out);
+    this.forced.set(set, bytes, bytes.byteLength + 64);
+    return bytes;
+  }
+
+  /** `bytes` cut into tokens, the longest token that fits first; stops where no token fits. */
+  tokensOf(bytes: Uint8Array): number[] {
+    const { byte, end, tokenStart, tokens } = this.trie;
+    const ids: number[] = [];
+    for (let p = 0; p < bytes.length; ) {
+      let node = 0;
+      let best = -1;
+      let bestLength = 0;
+      for (let d = p; d < bytes.length; d++) {
+        let child = node + 1;
+        while (child < end[node]! && byte[child] !== bytes[d]) child = end[child]!;
+        if (child >= end[node]!) break;
+        node = child;
+        if (tokenStart[node]! < tokenStart[node + 1]!) (best = tokens[tokenStart[node]!]!), (bestLength = d - p + 1);
+      }
+      if (best < 0) break;
+      ids.push(best);
+      p += bestLength;
+    }
+    return ids;
   }
 
   // ── Closing ──
