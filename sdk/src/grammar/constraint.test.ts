@@ -129,6 +129,25 @@ num  ::= [0-9]{1,3}
     }
   });
 
+  it('reads llama.cpp-style grammars: comments, groups over lines, "|" continuations, escapes, bounded repeats', () => {
+    const grammar = `
+# a list of people, one per line
+root ::= ( person "\\n" )+   # at least one
+person ::= name_part (" " name_part){0,2} ":" ws age
+name_part ::= [A-Z] [a-z\\u00e0-\\u00ff]{1,8}
+age ::= [1-9] [0-9]? |
+  "100"
+ws ::= | " " | "\\t"
+`;
+    const constraint = compileConstraint({ type: 'grammar', grammar }, tok)!;
+    const line = /^[A-Z][a-zà-ÿ]{1,8}( [A-Z][a-zà-ÿ]{1,8}){0,2}:[ \t]?([1-9][0-9]?|100)$/u;
+    for (let seed = 1; seed <= 4; seed++) {
+      const text = new TextDecoder().decode(randomWalk(constraint.start(), tok, seed, 30).bytes);
+      expect(text.endsWith('\n')).toBe(true);
+      for (const l of text.slice(0, -1).split('\n')) expect(l).toMatch(line);
+    }
+  });
+
   it('refuses left recursion, token references and bad syntax, with typed errors', () => {
     expect(() => compileConstraint({ type: 'grammar', grammar: 'root ::= root "x" | "y"' }, tok)).toThrow(/left-recursive/);
     expect(() => compileConstraint({ type: 'grammar', grammar: 'root ::= <think> "x"' }, tok)).toThrow(UnsupportedParameterError);

@@ -1,7 +1,7 @@
 /**
  * GBNF, llama.cpp's grammar format: `name ::= alternatives`, "literals" with C-style escapes, [character classes]
- * (with ^ and ranges), `.` for any character, (groups), rule references, and the quantifiers * + ? {m} {m,} {m,n}
- * {,n}. `#` starts a comment. A rule ends at a newline outside parentheses unless the line ends with "|" or
+ * (with ^ and ranges), `.` for any character, (groups), references to rules (names of letters, digits, "-", "_"),
+ * and the quantifiers * + ? {m} {m,} {m,n} {,n}. `#` starts a comment. A rule ends at a newline outside parentheses unless the line ends with "|" or
  * the next one starts with it. Token references (<…>) are refused.
  */
 import { InvalidArgumentError, UnsupportedParameterError } from '../errors.js';
@@ -71,7 +71,7 @@ class GbnfParser {
 
   private name(): string {
     const start = this.i;
-    while (/[A-Za-z0-9-]/.test(this.ch() ?? '')) this.i++;
+    while (/[A-Za-z0-9_-]/.test(this.ch() ?? '')) this.i++;
     return String.fromCodePoint(...this.cps.slice(start, this.i));
   }
 
@@ -108,7 +108,7 @@ class GbnfParser {
         this.i++;
       } else if (c === '<' || (c === '!' && this.cps[this.i + 1] === 0x3c)) {
         throw new UnsupportedParameterError('grammar', 'grammar: token references ("<…>") are not supported; write the text as a "literal".');
-      } else if (c !== undefined && /[A-Za-z0-9-]/.test(c)) {
+      } else if (c !== undefined && /[A-Za-z0-9_-]/.test(c)) {
         // A name followed by "::=" starts the next rule.
         const save = this.i;
         const name = this.name();
