@@ -324,4 +324,12 @@ const FORMATS: Record<string, () => Expr> = {
   time: TIME,
   'date-time': () => seq(DATE(), literal('T'), TIME()),
   uuid: () => seq(...[8, 4, 4, 4, 12].map((n, i) => seq(i ? literal('-') : EMPTY, repeat(LOWER_HEX, n, n)))),
+  // Plain forms every validator takes: dot-separated lowercase labels, an http(s) URL, dotted-quad addresses.
+  email: () => pattern('[a-z0-9]+([._+-][a-z0-9]+)*@[a-z0-9]+(-[a-z0-9]+)*(\\.[a-z0-9]+(-[a-z0-9]+)*)*\\.[a-z]{2,6}'),
+  uri: () => pattern('https?://[a-z0-9]+(-[a-z0-9]+)*(\\.[a-z0-9]+(-[a-z0-9]+)*)*(/[A-Za-z0-9._~-]+)*/?'),
+  ipv4: () => pattern('(25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])(\\.(25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])){3}'),
 };
+
+function pattern(source: string): Expr {
+  return parseRegex(source, stringCharIn, 'format').expr;
+}
