@@ -169,19 +169,37 @@ function buildNfa(grammar: Grammar, name: string, called: ReadonlyMap<string, nu
 function determinize(name: string, nfa: Nfa): RuleAutomaton {
   const ids = new Map<string, number>();
   const members: Int32Array[] = [];
-  const intern = (seeds: Iterable<number>): number => {
-    const seen = new Set<number>();
-    const todo = [...seeds];
-    while (todo.length) {
-      const s = todo.pop()!;
-      if (seen.has(s)) continue;
-      seen.add(s);
-      for (const t of nfa.eps[s]!) todo.push(t);
+  // Only states that read a byte, call, or end tell futures apart: keying on them alone merges e.g. "just after
+  // the opening quote" with "after a character", which plain subset construction keeps apart.
+  const important = (s: number) => nfa.edges[s]!.length > 0 || nfa.calls[s]!.length > 0 || s === nfa.final;
+  // Each NFA state's closure (its important states), computed once: most targets are a single state.
+  const closures = new Map<number, { set: Int32Array; key: string }>();
+  function closureOf(s0: number): { set: Int32Array; key: string } {
+    let c = closures.get(s0);
+    if (!c) {
+      const seen = new Set<number>();
+      const todo = [s0];
+      while (todo.length) {
+        const s = todo.pop()!;
+        if (seen.has(s)) continue;
+        seen.add(s);
+        for (const t of nfa.eps[s]!) todo.push(t);
+      }
+      const set = Int32Array.from([...seen].filter(important)).sort();
+      closures.set(s0, (c = { set, key: set.join(',') }));
     }
-    // Only states that read a byte, call, or end tell futures apart: keying on them alone merges e.g. "just
-    // after the opening quote" with "after a character", which plain subset construction keeps apart.
-    const set = Int32Array.from([...seen].filter((s) => nfa.edges[s]!.length > 0 || nfa.calls[s]!.length > 0 || s === nfa.final)).sort();
-    const key = set.join(',');
+    return c;
+  }
+  function intern(seeds: readonly number[]): number {
+    let set: Int32Array;
+    let key: string;
+    if (seeds.length === 1) ({ set, key } = closureOf(seeds[0]!));
+    else {
+      const union = new Set<number>();
+      for (const seed of seeds) for (const s of closureOf(seed).set) union.add(s);
+      set = Int32Array.from(union).sort();
+      key = set.join(',');
+    }
     let id = ids.get(key);
     if (id === undefined) {
       if (members.length >= MAX_DFA_STATES) throw new InvalidArgumentError(`the grammar is too complex (over ${MAX_DFA_STATES} DFA states in rule "${name}").`);
@@ -190,12 +208,12 @@ function determinize(name: string, nfa: Nfa): RuleAutomaton {
       members.push(set);
     }
     return id;
-  };
+  }
   intern([0]);
   const { classOf, classesOf } = byteClasses(nfa);
   const classBytes: number[][] = [];
   for (let b = 0; b < 256; b++) (classBytes[classOf[b]!] ??= []).push(b);
-  const next: number[] = [];
+  let next = new Int32Array(256 * 64);
   const accept: number[] = [];
   const calls: Array<Array<readonly [number, number]>> = [];
   for (let d = 0; d < members.length; d++) {
@@ -205,22 +223,29 @@ function determinize(name: string, nfa: Nfa): RuleAutomaton {
       for (const { set, to } of nfa.edges[s]!) for (const c of classesOf.get(set)!) (buckets[c] ??= []).push(to);
       for (const { rule, to } of nfa.calls[s]!) returns.set(rule, [...(returns.get(rule) ?? []), to]);
     }
-    for (let b = d * 256; b < d * 256 + 256; b++) next[b] = -1;
+    if (next.length < (d + 1) * 256) {
+      const grown = new Int32Array(next.length * 2);
+      grown.set(next);
+      next = grown;
+    }
+    next.fill(-1, d * 256, d * 256 + 256);
     // Classes often share their targets (all letters, say): close each distinct target list once.
-    const byTargets = new Map<string, number>();
-    buckets.forEach((targets, c) => {
-      const key = targets.join(',');
+    const byTargets = new Map<string | number, number>();
+    for (let c = 0; c < buckets.length; c++) {
+      const targets = buckets[c];
+      if (!targets) continue;
+      const key = targets.length === 1 ? targets[0]! : targets.join(',');
       let to = byTargets.get(key);
       if (to === undefined) byTargets.set(key, (to = intern(targets)));
       for (const b of classBytes[c]!) next[d * 256 + b] = to;
-    });
+    }
     accept[d] = members[d]!.includes(nfa.final) ? 1 : 0;
     calls[d] = [...returns].map(([rule, tos]) => [rule, intern(tos)] as const);
   }
   const n = members.length;
   return {
     name,
-    next: Int32Array.from(next),
+    next: next.slice(0, n * 256),
     accept: Uint8Array.from(accept),
     hasBytes: new Uint8Array(n),
     calls,
@@ -260,42 +285,53 @@ function byteClasses(nfa: Nfa): { classOf: Uint8Array; classesOf: Map<Uint32Arra
 
 /** Fills each rule's `dist` (fewest bytes to its end, calls costing their callee's shortest string); returns those shortest lengths. */
 function computeDistances(rules: RuleAutomaton[]): number[] {
+  // Reverse edges, built once per rule: byte edges (weight 1) by target, calls by return state.
+  const reverse = rules.map((rule) => {
+    const n = rule.accept.length;
+    const seen = new Int32Array(n).fill(-1);
+    const edges: Array<[number, number]> = [];
+    for (let d = 0; d < n; d++) {
+      for (let b = 0; b < 256; b++) {
+        const t = rule.next[d * 256 + b]!;
+        if (t >= 0 && seen[t] !== d) (seen[t] = d), edges.push([t, d]);
+      }
+    }
+    const start = new Int32Array(n + 1);
+    for (const [t] of edges) start[t + 1]!++;
+    for (let t = 0; t < n; t++) start[t + 1] += start[t]!;
+    const from = new Int32Array(edges.length);
+    const fill = start.slice(0, n);
+    for (const [t, d] of edges) from[fill[t]!++] = d;
+    const calls: Array<Array<[number, number]>> = Array.from({ length: n }, () => []);
+    for (let d = 0; d < n; d++) for (const [callee, ret] of rule.calls[d]!) calls[ret]!.push([d, callee]);
+    return { start, from, calls };
+  });
   const minLen = rules.map(() => Infinity);
   for (let changed = true; changed; ) {
     changed = false;
-    rules.forEach((rule, r) => {
-      const n = rule.accept.length;
-      // Reverse edges (weight 1 per byte; a call weighs its callee's current shortest length).
-      const preds: Array<Array<[number, number]>> = Array.from({ length: n }, () => []);
-      for (let d = 0; d < n; d++) {
-        const seen = new Set<number>();
-        for (let b = 0; b < 256; b++) {
-          const t = rule.next[d * 256 + b]!;
-          if (t >= 0 && !seen.has(t)) {
-            seen.add(t);
-            preds[t]!.push([d, 1]);
-          }
-        }
-        for (const [callee, ret] of rule.calls[d]!) if (Number.isFinite(minLen[callee]!)) preds[ret]!.push([d, minLen[callee]!]);
-      }
+    for (let r = 0; r < rules.length; r++) {
+      const rule = rules[r]!;
+      const { start, from, calls } = reverse[r]!;
       const dist = rule.dist;
       dist.fill(Infinity);
       const queue: number[] = [];
-      for (let d = 0; d < n; d++) if (rule.accept[d]) (dist[d] = 0), queue.push(d);
+      for (let d = 0; d < dist.length; d++) if (rule.accept[d]) (dist[d] = 0), queue.push(d);
       for (let i = 0; i < queue.length; i++) {
         const t = queue[i]!;
-        for (const [d, w] of preds[t]!) {
-          if (dist[t]! + w < dist[d]!) {
-            dist[d] = dist[t]! + w;
-            queue.push(d);
-          }
+        const through = dist[t]!;
+        for (let k = start[t]!; k < start[t + 1]!; k++) {
+          const d = from[k]!;
+          if (through + 1 < dist[d]!) (dist[d] = through + 1), queue.push(d);
+        }
+        for (const [d, callee] of calls[t]!) {
+          if (through + minLen[callee]! < dist[d]!) (dist[d] = through + minLen[callee]!), queue.push(d);
         }
       }
       if (dist[0]! < minLen[r]!) {
         minLen[r] = dist[0]!;
         changed = true;
       }
-    });
+    }
   }
   return minLen;
 }
