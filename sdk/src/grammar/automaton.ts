@@ -29,8 +29,11 @@ export interface Automaton {
 /** Limits that keep a hostile or runaway grammar from exhausting memory (a Worker has 128 MB). */
 const MAX_NFA_STATES = 200_000;
 const MAX_DFA_STATES = 50_000;
+/** Rules are inlined recursively: this also bounds the recursion depth. */
+const MAX_RULES = 1000;
 
 export function buildAutomaton(grammar: Grammar): Automaton {
+  if (grammar.rules.size > MAX_RULES) throw new InvalidArgumentError(`the grammar has ${grammar.rules.size} rules; at most ${MAX_RULES} are supported.`);
   for (const [name, body] of grammar.rules) checkRefs(body, grammar, name);
   if (!grammar.rules.has(grammar.root)) throw new InvalidArgumentError(`the grammar has no root rule "${grammar.root}".`);
   const called = calledRules(grammar);

@@ -82,6 +82,37 @@ describe('masks on a small vocabulary agree with a brute-force check of every to
   });
 });
 
+describe('hostile formats get typed errors, not crashes or hangs', () => {
+  const vocab = byteVocab(SMALL_PIECES);
+  const code = (format: ResponseFormat): string | undefined => {
+    try {
+      compileConstraint(format, vocab);
+      return undefined;
+    } catch (e) {
+      return (e as { code?: string }).code ?? String(e);
+    }
+  };
+
+  it('refuses nesting past the limits', () => {
+    let schema: Record<string, unknown> = { type: 'string' };
+    for (let i = 0; i < 100; i++) schema = { type: 'array', items: schema };
+    expect(code({ type: 'json_schema', schema })).toBe('INVALID_ARGUMENT');
+    for (let i = 0; i < 20_000; i++) schema = { type: 'array', items: schema }; // deeper than JSON.stringify goes
+    expect(code({ type: 'json_schema', schema })).toBe('INVALID_ARGUMENT');
+    expect(code({ type: 'grammar', grammar: `root ::= ${'('.repeat(5000)}"x"${')'.repeat(5000)}` })).toBe('INVALID_ARGUMENT');
+    expect(code({ type: 'json_schema', schema: { type: 'string', pattern: `${'('.repeat(5000)}a${')'.repeat(5000)}` } })).toBe('INVALID_ARGUMENT');
+  });
+
+  it('refuses automata past the size limit, and compiles large enums as a trie', () => {
+    const big = { type: 'array', items: { type: 'object', properties: { a: { type: 'string', maxLength: 50 } }, required: ['a'] }, maxItems: 1000 };
+    expect(code({ type: 'json_schema', schema: big })).toBe('INVALID_ARGUMENT');
+    const values = Array.from({ length: 5000 }, (_, i) => `value-${i}`);
+    const constraint = compileConstraint({ type: 'json_schema', schema: { enum: values } }, vocab)!;
+    const state = [...'"value-4321"'].reduce((s, c) => s.advance(SMALL_PIECES.indexOf(c))!, constraint.start());
+    expect(state.isComplete()).toBe(true);
+  });
+});
+
 describe('forced tokens', () => {
   it('is the one allowed token, and undefined when there are several', () => {
     const pieces = ['{"a":', '{', '"a":', '1', '}', '1}', 'x'];

@@ -73,7 +73,7 @@ export function compileConstraint(format: ResponseFormat, vocab: ConstraintVocab
   // The same format again (a Worker's next request) gets the compiled grammar with its masks already cached.
   let recent = compiled.get(vocab);
   if (!recent) compiled.set(vocab, (recent = new Map()));
-  const key = JSON.stringify(format);
+  const key = formatKey(format);
   let constraint = recent.get(key);
   recent.delete(key);
   // One that grew large (json_object over many differently nested outputs) is compiled afresh instead.
@@ -81,6 +81,15 @@ export function compileConstraint(format: ResponseFormat, vocab: ConstraintVocab
   recent.set(key, constraint);
   if (recent.size > KEEP_COMPILED) recent.delete(recent.keys().next().value!);
   return constraint;
+}
+
+function formatKey(format: ResponseFormat): string {
+  try {
+    return JSON.stringify(format);
+  } catch (e) {
+    // A cycle, or nesting deeper than the JSON serializer's stack.
+    throw new InvalidArgumentError(`responseFormat cannot be serialized as JSON (${e instanceof Error ? e.message : String(e)}).`);
+  }
 }
 
 /** Compiled constraints kept per tokenizer, most recent last (each holds up to MASK_CACHE_BYTES of masks). */

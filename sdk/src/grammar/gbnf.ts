@@ -8,6 +8,7 @@ import { InvalidArgumentError, UnsupportedParameterError } from '../errors.js';
 import { alt, codePoints, complementRanges, literal, MAX_CODE_POINT, ref, repeat, seq, type CodePointRanges, type Expr, type Grammar } from './ir.js';
 
 const MAX_REPEAT = 1000;
+const MAX_NESTING = 64;
 
 export function parseGbnf(source: string, root = 'root'): Grammar {
   const parser = new GbnfParser(source);
@@ -20,6 +21,7 @@ class GbnfParser {
   private i = 0;
   private readonly cps: number[];
   private readonly rules = new Map<string, Expr>();
+  private depth = 0;
 
   constructor(source: string) {
     this.cps = Array.from(source, (c) => c.codePointAt(0)!);
@@ -101,11 +103,13 @@ class GbnfParser {
       else if (c === '[') item = this.charClass();
       else if (c === '.') (this.i++, (item = codePoints([[0, MAX_CODE_POINT]])));
       else if (c === '(') {
+        if (++this.depth > MAX_NESTING) this.fail(`parentheses nested more than ${MAX_NESTING} deep`);
         this.i++;
         this.space(true);
         item = this.alternatives(true);
         if (this.ch() !== ')') this.fail('expected ")"');
         this.i++;
+        this.depth--;
       } else if (c === '<' || (c === '!' && this.cps[this.i + 1] === 0x3c)) {
         throw new UnsupportedParameterError('grammar', 'grammar: token references ("<…>") are not supported; write the text as a "literal".');
       } else if (c !== undefined && /[A-Za-z0-9_-]/.test(c)) {

@@ -90,6 +90,7 @@ const KEYWORDS: Record<string, ReadonlySet<string>> = {
 const TYPES = ['object', 'array', 'string', 'number', 'integer', 'boolean', 'null'] as const;
 type TypeName = (typeof TYPES)[number];
 const MAX_COUNT = 1000;
+const MAX_DEPTH = 64;
 
 export function jsonSchemaGrammar(schema: JsonSchema): Grammar {
   const compiler = new SchemaCompiler(schema);
@@ -101,7 +102,19 @@ class SchemaCompiler {
   readonly refRules = new Map<string, Expr>();
   constructor(private readonly rootSchema: JsonSchema) {}
 
+  private depth = 0;
+
   compile(schema: unknown, path: string): Expr {
+    if (this.depth >= MAX_DEPTH) throw new InvalidArgumentError(`${path}: the schema is nested more than ${MAX_DEPTH} levels deep.`);
+    this.depth++;
+    try {
+      return this.compileSchema(schema, path);
+    } finally {
+      this.depth--;
+    }
+  }
+
+  private compileSchema(schema: unknown, path: string): Expr {
     if (schema === true) return ref('value');
     if (schema === false) return NOTHING;
     if (typeof schema !== 'object' || schema === null || Array.isArray(schema)) throw new InvalidArgumentError(`${path}: a schema must be an object or a boolean.`);
@@ -161,14 +174,36 @@ class SchemaCompiler {
     return target;
   }
 
+  /** The values' JSON texts as one byte trie, so that many values sharing prefixes stay a small automaton. */
   private literals(values: unknown[], path: string): Expr {
-    return alt(
-      ...values.map((v) => {
-        const text = JSON.stringify(v);
-        if (text === undefined) throw new InvalidArgumentError(`${path}: ${String(v)} is not a JSON value.`);
-        return literal(text);
-      }),
-    );
+    interface Node {
+      end: boolean;
+      next: Map<number, Node>;
+    }
+    const root: Node = { end: false, next: new Map() };
+    for (const v of values) {
+      const text = JSON.stringify(v);
+      if (text === undefined) throw new InvalidArgumentError(`${path}: ${String(v)} is not a JSON value.`);
+      let node = root;
+      for (const b of new TextEncoder().encode(text)) {
+        let child = node.next.get(b);
+        if (!child) node.next.set(b, (child = { end: false, next: new Map() }));
+        node = child;
+      }
+      node.end = true;
+    }
+    const toExpr = (node: Node): Expr => {
+      // A run of single-child nodes is one literal.
+      const run: number[] = [];
+      while (!node.end && node.next.size === 1) {
+        const [b, child] = node.next.entries().next().value!;
+        run.push(b);
+        node = child;
+      }
+      const options = [...(node.end ? [EMPTY] : []), ...[...node.next].map(([b, child]) => seq(byteRanges([[b, b]]), toExpr(child)))];
+      return seq(literal(Uint8Array.from(run)), alt(...options));
+    };
+    return toExpr(root);
   }
 
   private typesOf(s: Record<string, unknown>, path: string): TypeName[] {

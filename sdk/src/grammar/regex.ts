@@ -17,6 +17,7 @@ const WORD: CodePointRanges = [[0x30, 0x39], [0x41, 0x5a], [0x5f, 0x5f], [0x61, 
 const SPACE: CodePointRanges = [[0x09, 0x0d], [0x20, 0x20], [0xa0, 0xa0], [0x1680, 0x1680], [0x2000, 0x200a], [0x2028, 0x2029], [0x202f, 0x202f], [0x205f, 0x205f], [0x3000, 0x3000], [0xfeff, 0xfeff]];
 const LINE_TERMINATORS: CodePointRanges = [[0x0a, 0x0a], [0x0d, 0x0d], [0x2028, 0x2029]];
 const MAX_REPEAT = 1000;
+const MAX_NESTING = 64;
 
 /** `char` turns a set of code points into the bytes that spell one of them where the text goes (e.g. JSON-escaped). */
 export function parseRegex(source: string, char: (ranges: CodePointRanges) => Expr, where: string): ParsedRegex {
@@ -26,6 +27,7 @@ export function parseRegex(source: string, char: (ranges: CodePointRanges) => Ex
 
 class RegexParser {
   private i = 0;
+  private depth = 0;
   private readonly cps: number[];
   constructor(
     source: string,
@@ -113,6 +115,7 @@ class RegexParser {
     this.i++;
     switch (c) {
       case '(': {
+        if (++this.depth > MAX_NESTING) this.fail(`groups nested more than ${MAX_NESTING} deep`);
         if (this.eat('?')) {
           if (this.eat(':')) {
             /* non-capturing */
@@ -123,6 +126,7 @@ class RegexParser {
         }
         const inner = this.alternation();
         if (!this.eat(')')) this.fail('missing ")"');
+        this.depth--;
         return inner;
       }
       case '[':
