@@ -66,6 +66,8 @@ export class Matcher {
   private readonly nodeStack: Int32Array;
   private readonly setStack: Int32Array;
   private readonly childStack: Int32Array;
+  /** The longest run of plain text below any trie node: the most plainReach ever needs to count. */
+  private readonly plainCap: number;
 
   constructor(
     readonly automaton: Automaton,
@@ -76,6 +78,7 @@ export class Matcher {
     this.nodeStack = new Int32Array(maxDepth);
     this.setStack = new Int32Array(maxDepth);
     this.childStack = new Int32Array(maxDepth);
+    this.plainCap = Math.max(1, trie.plainDepth.reduce((a, b) => Math.max(a, b), 0));
     this.localStarts = automaton.rules.map((r) => new Int32Array(r.accept.length).fill(UNKNOWN));
     this.start = this.closure([this.node(0, 0, ROOT)]);
   }
@@ -286,23 +289,18 @@ export class Matcher {
 
   /**
    * How many plain-text bytes (isPlainByte) in a row `set` reads, each byte of them leading to one same live set
-   * that cannot end there (so no token can escape mid-way); up to 0x7fff, which also stands for "any number"
-   * (a set that loops to itself, as inside a string).
+   * that cannot end there (so no token can escape mid-way), counted up to the longest plain run in the trie:
+   * past that, more makes no difference.
    */
   private plainReach(set: number): number {
-    const known = this.setPlainReach[set]!;
-    if (known >= 0) return known;
     const chain: number[] = [];
-    let reach = 0;
+    let reach = -1;
     for (let at = set; ; ) {
       if (this.setPlainReach[at]! >= 0) {
         reach = this.setPlainReach[at]!;
         break;
       }
-      if (chain.includes(at) || chain.length >= 0x7fff) {
-        reach = 0x7fff;
-        break;
-      }
+      if (chain.length > this.plainCap) break;
       chain.push(at);
       let next = DEAD;
       for (let b = 0x20; b <= 0x7e; b++) {
@@ -314,15 +312,17 @@ export class Matcher {
         }
         next = to;
       }
-      if (next === DEAD || this.setLive[next] !== 1 || this.setEnd[next] === 1) {
-        reach = -1; // the last set of the chain reads no plain byte: it reaches 0
-        break;
-      }
+      if (next === DEAD || this.setLive[next] !== 1 || this.setEnd[next] === 1) break; // `at` reaches 0
       at = next;
     }
-    // Each set of the chain reaches one more than the set after it.
+    if (chain.length > this.plainCap) {
+      // Counted far enough for the first set; the others' counts are not known to the end of the chain.
+      this.setPlainReach[set] = this.plainCap;
+      return this.plainCap;
+    }
+    // Each set of the chain reaches one more than the set after it (the last one: 0, or what was known).
     for (let k = chain.length - 1; k >= 0; k--) {
-      reach = Math.min(reach + 1, 0x7fff);
+      reach = Math.min(reach + 1, this.plainCap);
       this.setPlainReach[chain[k]!] = reach;
     }
     return this.setPlainReach[set]!;
