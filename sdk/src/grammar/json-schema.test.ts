@@ -1,6 +1,10 @@
 import Ajv2020 from 'ajv/dist/2020.js';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { qwenVocab, sdkTokenizer, VOCAB_SIZES } from '../../../bench/grammar/vocabularies.js';
+import type { GGUFKV } from '../../../test/fixtures/gguf-writer.js';
+import { buildVocab } from '../../../test/fixtures/vocab.js';
+import type { GGUFMetadata } from '../gguf/types.js';
+import { createTokenizer } from '../tokenizer/index.js';
 import { maskHas, randomWalk } from '../../../bench/grammar/walk.js';
 import { UnsupportedParameterError } from '../errors.js';
 import type { Tokenizer } from '../tokenizer/types.js';
@@ -125,6 +129,22 @@ describe.each(Object.entries(VOCAB_SIZES))('random walks on a %s vocabulary', (_
       expect(walk.ended).toBe(true);
       expect(ends).toBeGreaterThan(0);
       expectValid(schema, walk.bytes);
+    }
+  });
+});
+
+describe('a SentencePiece vocabulary (▁ for spaces, <0xNN> byte tokens)', () => {
+  it.each(['person', 'nested', 'choices'])('%s: walks parse and validate', (name) => {
+    const metadata: GGUFMetadata = Object.fromEntries(
+      buildVocab('llama', 2000).metadata.map((kv: GGUFKV) => [kv.key, kv.type === 'array' && kv.itemType === 'string' ? [...(kv.value as string[])] : (kv.value as GGUFMetadata[string])]),
+    );
+    const tok = createTokenizer(metadata);
+    expect(tok.kind).toBe('llama');
+    const constraint = compileConstraint({ type: 'json_schema', schema: SCHEMAS[name]! }, tok)!;
+    for (let seed = 1; seed <= 4; seed++) {
+      const walk = randomWalk(constraint.start(), tok, seed, 40);
+      expect(walk.ended).toBe(true);
+      expectValid(SCHEMAS[name]!, walk.bytes);
     }
   });
 });
