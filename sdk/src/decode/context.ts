@@ -2,7 +2,7 @@
 import type { Backend, ForwardOutput } from '../backend.js';
 import type { Tokenizer } from '../tokenizer/types.js';
 import { checkPromptIds } from './options.js';
-import { fusesDrafting, type Readback } from './readback.js';
+import { fusesDrafting } from './readback.js';
 
 /**
  * The engine with what its KV caches hold, so a prompt that extends the last one reuses them.
@@ -108,24 +108,18 @@ export class Context<B extends Backend = Backend> {
     return record;
   }
 
-  /** Appends one token in a pass that reads back what `readback` says (the next token is then at row 0). */
-  async step(id: number, readback: Readback): Promise<void> {
-    await this.llama.forward([id], this.cached.length, 0, readback.output);
-    this.cached.push(id);
-  }
-
   /**
    * Head rows at positions pos… for `tokens`, from consecutive base hidden rows starting at `fromRow`
-   * of the last base pass, in batches the head takes. Leaves the last row's head logits unless `quiet`,
-   * and returns which row of the head's last pass is the last token's (its hidden state feeds a chain).
+   * of the last base pass, in batches the head takes. Leaves the last row's head logits (as `output` says) unless
+   * `quiet`, and returns which row of the head's last pass is the last token's (its hidden state feeds a chain).
    */
-  async recycleRows(fromRow: number, tokens: number[], pos: number, quiet = false): Promise<number> {
+  async recycleRows(fromRow: number, tokens: number[], pos: number, quiet = false, output: ForwardOutput = 'argmax'): Promise<number> {
     const batch = this.llama.recycleMaxBatch;
     let lastRow = 0;
     for (let i = 0; i < tokens.length; i += batch) {
       const part = tokens.slice(i, i + batch);
       const last = i + part.length === tokens.length;
-      await this.llama.recycleForward('base', fromRow + i, part, pos + i, last && !quiet ? part.length - 1 : part.length, 'argmax');
+      await this.llama.recycleForward('base', fromRow + i, part, pos + i, last && !quiet ? part.length - 1 : part.length, output);
       lastRow = part.length - 1;
     }
     if (tokens.length > 0) this.headCached = pos + tokens.length - 1;
