@@ -5,6 +5,13 @@
 import { RecycleGPTError } from '../errors.js';
 import type { Constraint, ConstraintState } from '../grammar/index.js';
 
+/**
+ * How far from the budget's end (in bytes beyond the shortest completion) picks start being checked against it: a
+ * single token that opens more required text than this earlier on (an optional key whose value is a large object)
+ * can still leave the output cut.
+ */
+const CLOSING_WINDOW = 64;
+
 /** Grammar drafts per pass at most: forced text is rarely longer (a key with its quotes and colon is 2–4 tokens). */
 export const MAX_GRAMMAR_DRAFTS = 8;
 
@@ -22,22 +29,24 @@ export class OutputGrammar {
   }
 
   /**
-   * The tokens a pick at output position `index` from `state` may take. Once the budget left cannot hold more than the
-   * shortest completion and the end, only tokens on a shortest completion: each shortens it by at least a byte, so
-   * where the vocabulary has every single byte the output ends within `maxTokens`. The same at a position whatever
-   * the decode mode, so verified drafts are checked against what plain decoding picks.
+   * The tokens a pick at output position `index` from `state` may take: those the format allows, and near the end of
+   * the budget only those after which the output can still complete in the tokens left (each token and the end take
+   * one, a token at least a byte); where it cannot any more, those on a shortest completion. The same at a position
+   * whatever the decode mode, so drafts are checked against what plain decoding picks.
    */
   allowed(state: ConstraintState, index: number): Uint32Array {
     const left = this.maxTokens - index;
-    if (left <= state.bytesToClose() + 1) {
+    // Within reach of the end: past it, a token would have to open more than CLOSING_WINDOW bytes to need closing.
+    if (left <= state.bytesToClose() + 1 + CLOSING_WINDOW) {
+      const within = state.maskWithin(left - 2);
+      if (within) return within;
       const closing = state.closingMask();
       if (closing.some((word) => word !== 0)) return closing;
     }
-    const mask = state.mask();
     if (state.allowedCount() === 0) {
       throw new RecycleGPTError('INVALID_ARGUMENT', "no token of this model's vocabulary continues the output the way responseFormat requires; check that the format's characters can be written with this vocabulary");
     }
-    return mask;
+    return state.mask();
   }
 
   /** The mask for the next pick. */

@@ -58,6 +58,11 @@ describe('masks on a small vocabulary agree with a brute-force check of every to
         expect(state.forced()).toBe(fromMask.length === 1 ? fromMask[0] : undefined);
         // Closing tokens are allowed tokens.
         for (const id of maskIds(state.closingMask())) expect(maskHas(state.mask(), id)).toBe(true);
+        // Tokens within a budget: those whose next state completes in that many bytes (the end where it may end).
+        for (const budget of [-1, 0, 2, state.bytesToClose(), state.bytesToClose() + 3]) {
+          const within = fromMask.filter((id) => id === eos || state.advance(id)!.bytesToClose() <= budget);
+          expect(maskIds(state.maskWithin(budget) ?? new Uint32Array(0))).toEqual(within);
+        }
         checked++;
       });
       expect(walk.ended).toBe(true);

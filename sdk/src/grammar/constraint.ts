@@ -60,6 +60,13 @@ export interface ConstraintState {
   bytesToClose(): number;
   /** The allowed tokens that lie on a shortest completion, for when max_tokens is near. Shared: do not modify it. */
   closingMask(): Uint32Array;
+  /**
+   * The allowed tokens after which the output can still complete in `budget` bytes (bytesToClose() of the next
+   * state), and end-of-generation where the output may end; null when there are none. With `budget` = tokens left
+   * after this one minus one (the end takes a slot), a generation that picks only these ends within its tokens where
+   * the vocabulary has every single byte. Shared: do not modify it.
+   */
+  maskWithin(budget: number): Uint32Array | null;
 }
 
 /**
@@ -200,5 +207,11 @@ class State implements ConstraintState {
 
   closingMask(): Uint32Array {
     return this.set === DEAD ? this.constraint.emptyMask : this.constraint.matcher.closingMask(this.set);
+  }
+
+  maskWithin(budget: number): Uint32Array | null {
+    if (this.set === DEAD) return null;
+    const within = this.constraint.matcher.maskWithin(this.set, budget);
+    return within.count > 0 ? within.bits : null;
   }
 }

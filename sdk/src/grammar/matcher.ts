@@ -61,6 +61,7 @@ export class Matcher {
   private readonly localMasks = new LruCache<LocalMask>(MASK_CACHE_BYTES);
   private readonly masks = new LruCache<StateMask>(MASK_CACHE_BYTES);
   private readonly closing = new LruCache<Uint32Array>(MASK_CACHE_BYTES / 4);
+  private readonly within = new LruCache<StateMask>(MASK_CACHE_BYTES / 4);
   private readonly forced = new LruCache<Uint8Array>(1 << 20);
   readonly start: number;
   private readonly nodeStack: Int32Array;
@@ -429,6 +430,51 @@ export class Matcher {
     if (remaining > 0) visit(0, set, remaining);
     this.closing.set(set, bits, bits.byteLength);
     return bits;
+  }
+
+  /**
+   * The allowed tokens after which the output can still complete in `budget` bytes, and end-of-generation where the
+   * output may end: what a generation with `budget + 1` tokens left after this one may pick and still close.
+   */
+  maskWithin(set: number, budget: number): StateMask {
+    const key = set * 2 ** 21 + Math.min(Math.max(budget + 1, 0), 2 ** 21 - 1);
+    const cached = this.within.get(key);
+    if (cached) return cached;
+    const bits = new Uint32Array(this.words);
+    let count = 0;
+    if (this.setEnd[set] === 1) for (const id of this.trie.eog) (bits[id >>> 5] |= 1 << (id & 31)), count++;
+    const { byte, end, tokenStart, tokens, plainDepth } = this.trie;
+    const take = (from: number, to: number) => {
+      for (let t = from; t < to; t++) bits[tokens[t]! >>> 5] |= 1 << (tokens[t]! & 31);
+      count += to - from;
+    };
+    const visit = (i: number, at: number): void => {
+      for (let c = i + 1; c < end[i]!; c = end[c]!) {
+        const next = this.step(at, byte[c]!);
+        if (next === DEAD) continue;
+        if (this.bytesToClose(next) <= budget) take(tokenStart[c]!, tokenStart[c + 1]!);
+        if (end[c]! <= c + 1 || this.setLive[next] !== 1) continue;
+        // Inside free text every token below reads the same chain of sets: take them all when each is within budget.
+        const plain = plainDepth[c]!;
+        if (plain > 0 && this.plainReach(next) >= plain && this.plainChainWithin(next, plain, budget)) take(tokenStart[c + 1]!, tokenStart[end[c]!]!);
+        else visit(c, next);
+      }
+    };
+    if (budget >= 0) visit(0, set);
+    let first = -1;
+    for (let w = 0; w < bits.length && first < 0; w++) if (bits[w] !== 0) first = (w << 5) | (31 - Math.clz32(bits[w]! & -bits[w]!));
+    const result = { bits, count, first };
+    this.within.set(key, result, bits.byteLength);
+    return result;
+  }
+
+  /** Whether the `length` sets that plain bytes lead through from `set` all complete within `budget` bytes. */
+  private plainChainWithin(set: number, length: number, budget: number): boolean {
+    for (let k = 0, at = set; k < length; k++) {
+      at = this.step(at, 0x61); // any plain byte leads to the same set (see plainReach)
+      if (at === DEAD || this.bytesToClose(at) > budget) return false;
+    }
+    return true;
   }
 }
 
