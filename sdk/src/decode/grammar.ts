@@ -36,8 +36,9 @@ export class OutputGrammar {
    */
   allowed(state: ConstraintState, index: number): Uint32Array {
     const left = this.maxTokens - index;
-    // Within reach of the end: past it, a token would have to open more than CLOSING_WINDOW bytes to need closing.
-    if (left <= state.bytesToClose() + 1 + CLOSING_WINDOW) {
+    // Within reach of the end (past it, a token would have to open more than CLOSING_WINDOW bytes to need closing),
+    // and only where some allowed token would leave more than the tokens left can close.
+    if (left <= state.bytesToClose() + 1 + CLOSING_WINDOW && state.farthestAfter() > left - 2) {
       const within = state.maskWithin(left - 2);
       if (within) return within;
       const closing = state.closingMask();

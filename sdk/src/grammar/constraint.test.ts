@@ -60,6 +60,10 @@ describe('masks on a small vocabulary agree with a brute-force check of every to
         expect(state.forced()).toBe(fromMask.length === 1 ? fromMask[0] : undefined);
         // Closing tokens are allowed tokens.
         for (const id of maskIds(state.closingMask())) expect(maskHas(state.mask(), id)).toBe(true);
+        // An upper bound on what any allowed token leaves to close, so a budget that large filters nothing.
+        const farthest = Math.max(0, ...fromMask.filter((id) => id !== eos).map((id) => state.advance(id)!.bytesToClose()));
+        expect(state.farthestAfter()).toBeGreaterThanOrEqual(farthest);
+        expect(maskIds(state.maskWithin(state.farthestAfter()) ?? new Uint32Array(0))).toEqual(fromMask);
         // Tokens within a budget: those whose next state completes in that many bytes (the end where it may end).
         for (const budget of [-1, 0, 2, state.bytesToClose(), state.bytesToClose() + 3]) {
           const within = fromMask.filter((id) => id === eos || state.advance(id)!.bytesToClose() <= budget);

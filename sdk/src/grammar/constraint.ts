@@ -67,6 +67,8 @@ export interface ConstraintState {
    * the vocabulary has every single byte. Shared: do not modify it.
    */
   maskWithin(budget: number): Uint32Array | null;
+  /** At least the most bytes to completion that any allowed token leaves: a budget this large needs no maskWithin. */
+  farthestAfter(): number;
 }
 
 /**
@@ -207,6 +209,10 @@ class State implements ConstraintState {
 
   closingMask(): Uint32Array {
     return this.set === DEAD ? this.constraint.emptyMask : this.constraint.matcher.closingMask(this.set);
+  }
+
+  farthestAfter(): number {
+    return this.set === DEAD ? 0 : this.constraint.matcher.farthestAfter(this.set);
   }
 
   maskWithin(budget: number): Uint32Array | null {

@@ -56,6 +56,7 @@ export class Matcher {
   /** trans[set * 256 + byte]: the next set, DEAD, or UNKNOWN until first asked. */
   private trans = new Int32Array(256 * 256).fill(UNKNOWN);
   private readonly setDist: number[] = [];
+  private readonly setFarthest = new Map<number, number>();
 
   private readonly localStarts: Int32Array[];
   private readonly localMasks = new LruCache<LocalMask>(MASK_CACHE_BYTES);
@@ -470,11 +471,44 @@ export class Matcher {
 
   /** Whether the `length` sets that plain bytes lead through from `set` all complete within `budget` bytes. */
   private plainChainWithin(set: number, length: number, budget: number): boolean {
+    return this.plainChainFarthest(set, length) <= budget;
+  }
+
+  /** The most bytes to completion among the `length` sets that plain bytes lead through from `set`. */
+  private plainChainFarthest(set: number, length: number): number {
+    let far = 0;
     for (let k = 0, at = set; k < length; k++) {
       at = this.step(at, 0x61); // any plain byte leads to the same set (see plainReach)
-      if (at === DEAD || this.bytesToClose(at) > budget) return false;
+      if (at === DEAD) return Infinity;
+      far = Math.max(far, this.bytesToClose(at));
     }
-    return true;
+    return far;
+  }
+
+  /**
+   * At least the most bytes to completion any allowed token leaves (an upper bound where free text is taken whole):
+   * while the budget exceeds it, maskWithin is the whole mask. Cached per set.
+   */
+  farthestAfter(set: number): number {
+    let far = this.setFarthest.get(set);
+    if (far !== undefined) return far;
+    let most = 0;
+    const { byte, end, tokenStart, plainDepth } = this.trie;
+    const visit = (i: number, at: number): void => {
+      for (let c = i + 1; c < end[i]!; c = end[c]!) {
+        const next = this.step(at, byte[c]!);
+        if (next === DEAD) continue;
+        if (tokenStart[c]! < tokenStart[c + 1]!) most = Math.max(most, this.bytesToClose(next));
+        if (end[c]! <= c + 1 || this.setLive[next] !== 1) continue;
+        const plain = plainDepth[c]!;
+        if (plain > 0 && this.plainReach(next) >= plain) most = Math.max(most, this.plainChainFarthest(next, plain));
+        else visit(c, next);
+      }
+    };
+    visit(0, set);
+    far = most;
+    this.setFarthest.set(set, far);
+    return far;
   }
 }
 
