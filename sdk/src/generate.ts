@@ -68,7 +68,9 @@ async function* run(
   const history = [...promptIds];
   const counters: DecodeCounters = { fullPasses: 0, proposed: 0, accepted: 0, grammarDrafted: 0, grammarKept: 0, draftingStopped: false, completed: false };
 
-  const adaptive = (mode === 'exact' || mode === 'chain') && options.decode?.adaptive !== false;
+  // Verified drafting judges whether it pays: the head's in exact/chain, the grammar's (jump-forward) in every mode but fast.
+  const judges = mode === 'exact' || mode === 'chain' || (grammar !== undefined && plan.jumpForward && mode === 'off');
+  const adaptive = judges && options.decode?.adaptive !== false;
   const cost = adaptive && !options.signal?.aborted ? await context.draftCost(drafts, readback.output) : undefined;
 
   const t0 = now();

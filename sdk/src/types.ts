@@ -74,13 +74,15 @@ export interface GenerateOptions extends SamplingOptions {
   stop?: string[];
   signal?: AbortSignal;
   /**
-   * `draftLength`: drafts per pass in `chain` mode (2–8, default 3). `adaptive` (exact/chain, default true):
-   * measure once what drafting costs on this backend, and draft only while, over this model's generations so far,
-   * drafting has produced tokens faster than plain passes would (the output is the same either way).
+   * `draftLength`: drafts per pass in `chain` mode (2–8, default 3).
    * `jumpForward` (with a `responseFormat`, default true): where the format dictates the next text (a key, the
    * punctuation around it, the rest of an enum value), draft its tokens and verify them in the next batched pass, as
-   * the recycle head's drafts are, in every mode (`off` too: no head needed). The output is the same either way
-   * (`fast` keeps them unchecked, as it keeps the head's).
+   * the recycle head's drafts are, in every mode (`off` too: no head needed); `fast` keeps them unchecked, as it keeps
+   * the head's. The output is the same either way.
+   * `adaptive` (default true; exact/chain, and jump-forward outside `fast`): measure once what a batched pass costs on
+   * this backend, and draft only while, over this model's generations so far, drafting has produced tokens faster
+   * than plain passes would; grammar drafts are cut to the count that pays best, or none (the output is the same
+   * either way).
    */
   decode?: { mode: DecodeMode; draftLength?: number; adaptive?: boolean; jumpForward?: boolean };
   /**

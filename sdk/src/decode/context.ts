@@ -81,16 +81,17 @@ export class Context<B extends Backend = Backend> {
     const n = drafts + 1;
     const pos = Math.min(this.capacity - n, CALIBRATION_POSITION);
     let cost: DraftCost | undefined;
-    if (pos > 0 && n <= this.llama.config.maxBatch && n <= this.llama.recycleMaxBatch) {
+    // Without a head, only what a pass of n tokens costs (the grammar's drafts need no head).
+    if (pos > 0 && n <= this.llama.config.maxBatch && (!this.hasHead || n <= this.llama.recycleMaxBatch)) {
       const { llama } = this;
       const one = await fastest(() => llama.forward([0], pos, 0, output));
-      if (fusesDrafting(llama, output)) {
+      if (this.hasHead && fusesDrafting(llama, output)) {
         // The 1-token pass above left the base hidden row the head starts from.
         const round = await fastest(() => llama.draftAndCheck!(0, [0], pos, drafts, 0, output));
         if (one > 0) cost = { head: 0, pass: round / one };
       } else {
         const pass = await fastest(() => llama.forward(new Array<number>(n).fill(0), pos, 0, output));
-        const head = await fastest(() => llama.recycleForward('base', 0, [0], pos, 0, 'argmax'));
+        const head = this.hasHead ? await fastest(() => llama.recycleForward('base', 0, [0], pos, 0, 'argmax')) : 0;
         if (one > 0) cost = { head: head / one, pass: pass / one };
       }
       // Those passes wrote cache entries from `pos` on, so nothing cached there may be reused.
@@ -101,12 +102,15 @@ export class Context<B extends Backend = Backend> {
     return cost;
   }
 
-  /** Verified drafting rounds run with `drafts` drafts on this context, and the tokens they yielded. */
+  /** Verified drafting rounds run with `drafts` head drafts on this context, and the tokens they yielded. */
   draftRecord(drafts: number): { rounds: number; tokens: number } {
     let record = this.draftRecords.get(drafts);
     if (!record) this.draftRecords.set(drafts, (record = { rounds: 0, tokens: 0 }));
     return record;
   }
+
+  /** Verified rounds of grammar drafts (jump-forward) on this context: drafts checked, and kept. */
+  readonly grammarRecord: GrammarRecord = { rounds: 0, checked: 0, kept: 0 };
 
   /**
    * Head rows at positions pos… for `tokens`, from consecutive base hidden rows starting at `fromRow`
@@ -125,6 +129,13 @@ export class Context<B extends Backend = Backend> {
     if (tokens.length > 0) this.headCached = pos + tokens.length - 1;
     return lastRow;
   }
+}
+
+/** Grammar drafts checked by verified passes (each up to and including the first one rejected), and those kept. */
+export interface GrammarRecord {
+  rounds: number;
+  checked: number;
+  kept: number;
 }
 
 /** Relative costs of drafting, in 1-token passes. */

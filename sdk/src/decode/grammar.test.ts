@@ -11,6 +11,7 @@ import type { Backend, ForwardOutput, TopCandidates } from '../backend.js';
 import type { ModelConfig } from '../contract/config.js';
 import { InvalidArgumentError, UnsupportedParameterError } from '../errors.js';
 import { Context, decode } from '../generate.js';
+import { grammarDraftCount } from './modes.js';
 import type { ResponseFormat } from '../grammar/index.js';
 import type { Tokenizer } from '../tokenizer/types.js';
 import type { DecodeMode, GeneratedToken, GenerateOptions, GenerationStats } from '../types.js';
@@ -324,6 +325,50 @@ describe('constrained decoding over a prefix-hash model', () => {
     expect(fixed.stats.finishReason).toBe('stop');
     expect(fixed.stats.fullPasses).toBeLessThan(fixed.ids.length);
     expect(fixed.ids).not.toContain(EOS);
+  });
+
+  it('adaptive jump-forward drafts as many dictated tokens as pay on this backend, with the same output', async () => {
+    const run = async (cost: { pass: number; head: number } | undefined) => {
+      const model = new PrefixModel(false);
+      const context = new Context(model, tokenizer);
+      context.draftCost = async () => cost;
+      const outputs: number[][] = [];
+      let drafted = 0;
+      for (let p = 0; p < 6; p++) {
+        const ids: number[] = [];
+        const options = { maxTokens: 48, temperature: 0, responseFormat: FORMATS.record!, decode: { mode: 'off' as const } };
+        let stats: GenerationStats | undefined;
+        for await (const t of decode(context, [p, 9], options, (s) => (stats = s))) ids.push(t.id);
+        outputs.push(ids);
+        drafted += stats!.grammarDrafted!;
+      }
+      return { outputs, drafted, record: context.grammarRecord };
+    };
+    const always = await run(undefined); // no measured cost: drafts everything dictated
+    const free = await run({ pass: 1, head: 0 }); // a batched pass costs what one token does (a GPU)
+    const costly = await run({ pass: 1.9, head: 0 }); // this engine on a small model: a 2-token pass costs 1.9
+    expect(free.outputs).toEqual(always.outputs);
+    expect(costly.outputs).toEqual(always.outputs);
+    expect(free.drafted).toBe(always.drafted);
+    // The fake model keeps about half of the dictated drafts: at 1.9 a pass they do not pay, so drafting stops after the judged rounds.
+    expect(costly.record.kept / costly.record.checked).toBeLessThan(0.8);
+    expect(costly.record.rounds).toBe(4);
+    expect(costly.drafted).toBeLessThan(always.drafted / 3);
+  });
+
+  it('grammarDraftCount: all until judged, then the count with the best expected tokens per cost', () => {
+    const judged = (kept: number, checked: number) => ({ rounds: 10, kept, checked });
+    expect(grammarDraftCount(5, undefined, 1, judged(0, 10), 1)).toBe(5);
+    expect(grammarDraftCount(5, { pass: 1.9, head: 0 }, 1, { rounds: 3, kept: 0, checked: 3 }, 1)).toBe(5);
+    // A GPU-like pass (nearly free per token) drafts all it is given.
+    expect(grammarDraftCount(5, { pass: 1.02, head: 0 }, 1, judged(9, 10), 1)).toBe(5);
+    // A CPU-like pass (0.9 a token) with half the drafts kept: none.
+    expect(grammarDraftCount(5, { pass: 1.9, head: 0 }, 1, judged(5, 10), 1)).toBe(0);
+    // 0.3 a token, 80% kept: three (1 + .8 + .64 + .512 tokens for 1.9 passes beats fewer or more).
+    expect(grammarDraftCount(5, { pass: 1.3, head: 0 }, 1, judged(8, 10), 1)).toBe(3);
+    expect(grammarDraftCount(5, { pass: 1.9, head: 0 }, 3, judged(8, 10), 1)).toBe(3); // chain's cost is per 3 drafts
+    // Against a head that yields more per cost, none.
+    expect(grammarDraftCount(5, { pass: 1.3, head: 0 }, 1, judged(8, 10), 1.6)).toBe(0);
   });
 
   it('refuses what it cannot enforce, at the call', () => {

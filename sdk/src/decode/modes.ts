@@ -5,7 +5,7 @@
  */
 import { argmax, draw, type Candidates, type Sampler } from '../sampler.js';
 import type { DecodeMode, TokenSource } from '../types.js';
-import type { Context, DraftCost } from './context.js';
+import type { Context, DraftCost, GrammarRecord } from './context.js';
 import { MAX_GRAMMAR_DRAFTS, type OutputGrammar } from './grammar.js';
 import type { Readback, Step } from './readback.js';
 
@@ -39,6 +39,38 @@ export interface DecodePlan {
 const JUDGE_AFTER_ROUNDS = 4;
 
 /**
+ * Tokens a round of head drafting yields per 1-token pass of cost, as seen so far on this context; 1 (a plain
+ * pass) until judged.
+ */
+function headYield(cost: DraftCost | undefined, drafts: number, record: { rounds: number; tokens: number }): number {
+  if (!cost || record.rounds < JUDGE_AFTER_ROUNDS) return 1;
+  const perRound = record.tokens / record.rounds;
+  return perRound / (cost.pass + cost.head * (perRound + drafts - 1));
+}
+
+/**
+ * How many of the `available` tokens the grammar dictates to draft this round: all of them until a few rounds of
+ * them were checked on this context (or where costs are not measured); then the count with the most expected tokens
+ * per unit of pass cost, each draft kept at the rate seen so far (a pass of k + 1 tokens costs about
+ * 1 + k·(pass - 1)/drafts 1-token passes), or none where that does not beat `rival` (a plain pass: 1; the head's drafts).
+ */
+export function grammarDraftCount(available: number, cost: DraftCost | undefined, drafts: number, record: GrammarRecord, rival: number): number {
+  if (available === 0 || !cost || record.rounds < JUDGE_AFTER_ROUNDS) return available;
+  const keep = record.checked > 0 ? record.kept / record.checked : 0;
+  const perToken = Math.max(0, (cost.pass - 1) / drafts);
+  let best = 0;
+  let bestYield = rival;
+  let expected = 1;
+  for (let k = 1, p = 1; k <= available; k++) {
+    p *= keep;
+    expected += p;
+    const value = expected / (1 + k * perToken);
+    if (value > bestYield) (best = k), (bestYield = value);
+  }
+  return best;
+}
+
+/**
  * Whether verified drafting has produced tokens more cheaply than plain passes would: per round it yields
  * `tokensPerRound` tokens for one pass of k + 1 tokens and about (tokensPerRound + k - 1) head rows.
  */
@@ -66,8 +98,11 @@ export async function* decodeTokens(context: Context, first: Step, readback: Rea
   // pairs the prompt's last hidden state (h_{P-1}) with the first generated token.
   let fromRow = context.cached.length - 1 - context.lastPassStart;
   let headTokens = [x.id];
-  // What head drafting yielded so far on this context, earlier generations included.
+  // What head and grammar drafting yielded so far on this context, earlier generations included.
   const record = context.draftRecord(plan.drafts);
+  const { grammarRecord } = context;
+  // `fast` keeps drafts unchecked: each one is a token more per pass, so it drafts all it has.
+  const judged = mode === 'fast' ? undefined : plan.cost;
   for (;;) {
     grammar?.accept(x.id);
     yield x;
@@ -84,7 +119,9 @@ export async function* decodeTokens(context: Context, first: Step, readback: Rea
     // x and its drafts run as one batch, which a backend may cap (WebGPU: 8 tokens).
     const room = Math.min(context.capacity - pos - 1, llama.config.maxBatch - 1);
     if (room < 0) return;
-    const forced = dictating?.drafts(Math.min(room, MAX_GRAMMAR_DRAFTS)) ?? [];
+    const dictated = dictating?.drafts(Math.min(room, MAX_GRAMMAR_DRAFTS)) ?? [];
+    const rival = head ? headYield(judged, plan.drafts, record) : 1;
+    const forced = dictated.slice(0, grammarDraftCount(dictated.length, judged, plan.drafts, grammarRecord, rival));
     const headDrafting = head && forced.length === 0;
     let guesses = forced;
     if (headDrafting && readback.fusesDrafting && room > 0 && headTokens.length <= llama.recycleMaxBatch) {
@@ -139,9 +176,13 @@ export async function* decodeTokens(context: Context, first: Step, readback: Rea
     x = next;
     headTokens = [...guesses.slice(0, kept), x.id];
     fromRow = 0;
-    if (headDrafting && mode !== 'fast') {
+    if (mode !== 'fast' && headDrafting) {
       record.rounds++;
       record.tokens += kept + 1;
+    } else if (mode !== 'fast' && guesses.length > 0) {
+      grammarRecord.rounds++;
+      grammarRecord.kept += kept;
+      grammarRecord.checked += Math.min(kept + 1, guesses.length);
     }
   }
 }
