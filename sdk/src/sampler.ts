@@ -213,19 +213,6 @@ export function argmax(values: ArrayLike<number>, allowed?: Uint32Array): number
   return best;
 }
 
-/** The ids a bitset holds (below `limit`), in order. */
-export function allowedIds(allowed: Uint32Array, limit: number): number[] {
-  const ids: number[] = [];
-  const words = Math.min(allowed.length, (limit + 31) >>> 5);
-  for (let w = 0; w < words; w++) {
-    for (let bits = allowed[w]; bits !== 0; bits &= bits - 1) {
-      const id = (w << 5) | (31 - Math.clz32(bits & -bits));
-      if (id < limit) ids.push(id);
-    }
-  }
-  return ids;
-}
-
 /** Draws from a distribution with a uniform number u in [0, 1). */
 export function draw(candidates: Candidates, u: number): number {
   let acc = 0;
@@ -246,10 +233,8 @@ function softmax(values: number[]): number[] {
 
 /** The k largest entries, largest first (ties: lower id first), in O(n log k); with `allowed`, among those ids only. */
 export function topIds(values: Float32Array, k: number, allowed?: Uint32Array): number[] {
-  const candidates = allowed ? allowedIds(allowed, values.length) : undefined;
-  const n = candidates ? candidates.length : values.length;
-  if (k >= n) {
-    return (candidates ?? Array.from(values.keys())).sort((a, b) => values[b] - values[a] || a - b);
+  if (!allowed && k >= values.length) {
+    return Array.from(values.keys()).sort((a, b) => values[b] - values[a] || a - b);
   }
   // A min-heap of the best k seen so far; its root is the weakest of them.
   const heap: number[] = [];
@@ -266,8 +251,7 @@ export function topIds(values: Float32Array, k: number, allowed?: Uint32Array): 
       i = m;
     }
   };
-  for (let i = 0; i < n; i++) {
-    const id = candidates ? candidates[i] : i;
+  const offer = (id: number) => {
     if (heap.length < k) {
       heap.push(id);
       for (let i = heap.length - 1; i > 0; ) {
@@ -280,6 +264,16 @@ export function topIds(values: Float32Array, k: number, allowed?: Uint32Array): 
       heap[0] = id;
       siftDown(0);
     }
-  }
+  };
+  if (allowed) {
+    // Straight from the bitset: a grammar's mask may hold most of a 151k vocabulary.
+    const words = Math.min(allowed.length, (values.length + 31) >>> 5);
+    for (let w = 0; w < words; w++) {
+      for (let bits = allowed[w]; bits !== 0; bits &= bits - 1) {
+        const id = (w << 5) | (31 - Math.clz32(bits & -bits));
+        if (id < values.length) offer(id);
+      }
+    }
+  } else for (let id = 0; id < values.length; id++) offer(id);
   return heap.sort((a, b) => values[b] - values[a] || a - b);
 }
