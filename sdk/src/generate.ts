@@ -79,7 +79,7 @@ async function* run(
   const first: Step = aborted ? { id: -1, source: 'pass' } : readback.first((await context.prefill(promptIds))[0]!, history, grammar?.next());
   const reusedPromptTokens = aborted ? 0 : context.reusedPrompt;
   const t1 = now();
-  const steps = decodeTokens(context, first, readback, history, counters, { mode, drafts, cost, grammar, jumpForward: plan.jumpForward });
+  const steps = decodeTokens(context, first, readback, history, counters, { mode, drafts, adaptive, cost, grammar, jumpForward: plan.jumpForward });
   const channels = reasoning && new Channels(reasoning);
   let generated = 0;
   let sinceYield = 0;

@@ -29,12 +29,21 @@ export interface DecodePlan {
   mode: DecodeMode;
   /** Head drafts per pass (1 but for `chain`). */
   drafts: number;
-  /** What drafting costs on this backend, where exact/chain judge whether it pays (adaptive). */
+  /** Judge whether drafting pays (`decode.adaptive`). */
+  adaptive: boolean;
+  /** What drafting costs on this backend, where measured (not where the clock stands still while code runs). */
   cost?: DraftCost;
   grammar?: OutputGrammar;
   /** Draft the text the grammar dictates (needs `grammar`). */
   jumpForward: boolean;
 }
+
+/**
+ * What grammar drafts are judged against where the cost of a pass could not be measured (Workers): this engine's
+ * WASM passes, where a 2-token pass costs 1.8–1.9 single ones (bench/README.md).
+ */
+const UNMEASURED_COST: DraftCost = { pass: 1.85, head: 0.25 };
+
 /** Rounds of drafting seen before judging whether it pays. */
 const JUDGE_AFTER_ROUNDS = 4;
 
@@ -101,8 +110,9 @@ export async function* decodeTokens(context: Context, first: Step, readback: Rea
   // What head and grammar drafting yielded so far on this context, earlier generations included.
   const record = context.draftRecord(plan.drafts);
   const { grammarRecord } = context;
-  // `fast` keeps drafts unchecked: each one is a token more per pass, so it drafts all it has.
-  const judged = mode === 'fast' ? undefined : plan.cost;
+  // Grammar drafts are judged against this cost; `fast` keeps drafts unchecked (each one is a token more per pass),
+  // so it drafts all it has.
+  const judged = mode === 'fast' || !plan.adaptive ? undefined : (plan.cost ?? UNMEASURED_COST);
   for (;;) {
     grammar?.accept(x.id);
     yield x;
@@ -120,7 +130,7 @@ export async function* decodeTokens(context: Context, first: Step, readback: Rea
     const room = Math.min(context.capacity - pos - 1, llama.config.maxBatch - 1);
     if (room < 0) return;
     const dictated = dictating?.drafts(Math.min(room, MAX_GRAMMAR_DRAFTS)) ?? [];
-    const rival = head ? headYield(judged, plan.drafts, record) : 1;
+    const rival = head ? headYield(plan.cost, plan.drafts, record) : 1;
     const forced = dictated.slice(0, grammarDraftCount(dictated.length, judged, plan.drafts, grammarRecord, rival));
     const headDrafting = head && forced.length === 0;
     let guesses = forced;
