@@ -145,6 +145,10 @@ describe('responseFormat through chat() on a 151k-vocabulary model with its temp
     validate(SCHEMAS.person!, plain.content);
     expect(jumped.tokens).toEqual(plain.tokens);
     expect(jumped.stats.grammarKept).toBeGreaterThan(0);
+    // With the template's thinking on, the formatted answer is still all content (no reasoning channel).
+    const thinking = await model.completeChat(messages, { ...options, templateOptions: {}, temperature: 0.8, seed: 3 });
+    expect(thinking.reasoning).toBeUndefined();
+    validate(SCHEMAS.person!, thinking.content);
     model.dispose();
   });
 });
