@@ -1,8 +1,9 @@
 /**
- * JSON-mode decoding speed (issue #13): `npx tsx bench/json/run.ts` alone, or as part of `npm run bench`. For each
+ * JSON-mode decoding speed (issue #13): `npx tsx bench/json/run.ts`, or `npm run bench -- --json-only`. For each
  * model, decode tokens/s of constrained generation in each decode mode, with and without jump-forward, over
  * unconstrained `off`; then what the grammar costs per token (mask + masked pick) at 49k and 151k vocabularies next
- * to a decode step. Prints markdown; `--write` also rewrites the tables in bench/json/README.md. Asserts nothing.
+ * to a decode step. Prints markdown; `--write` (implied by `--json-only`) also rewrites the tables in
+ * bench/json/README.md. Asserts nothing.
  */
 import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
@@ -378,10 +379,11 @@ export async function benchJson(): Promise<string> {
   return renderJson(models, masks, steps, machine);
 }
 
-async function main(): Promise<void> {
+/** Prints the tables; with `--write` (or from `npm run bench -- --json-only`) rewrites them in bench/json/README.md. */
+export async function main(): Promise<void> {
   const table = await benchJson();
   console.log(`\n${table}\n`);
-  if (process.argv.includes('--write')) {
+  if (process.argv.includes('--write') || process.argv.includes('--json-only')) {
     const readme = readFileSync(README, 'utf8');
     const at = readme.indexOf(BEGIN);
     const end = readme.indexOf(END);

@@ -220,6 +220,7 @@ export interface ChatOptions extends Omit<GenerateOptions, 'addSpecial' | 'parse
   /**
    * 'separate' (default): tokens of a `<think>…</think>` block come with channel 'reasoning', the answer's with
    * 'content', and the markers give no text. 'inline': the block stays in the text. Needs a vocabulary with both tokens.
+   * Under a `responseFormat` the answer is all content: the format applies from its first token.
    */
   reasoning?: 'separate' | 'inline';
 }
