@@ -76,7 +76,7 @@ interface BenchModel {
 
 /** SmolLM2-135M's shape (random weights, tied output) with the SmolLM2-sized 49k vocabulary. */
 const SMOL_135M: ModelSpec = { dim: 576, layers: 30, heads: 9, kvHeads: 3, ffn: 1536, vocab: 'smollm', type: 'Q8_0', tiedOutput: true, ctx: 2048, seed: 135 };
-/** A copy head (it guesses the base's own next token for the position before), as a head trained on random weights would do no better. */
+/** A copy head (it guesses the base's own next token for the position before): a stand-in, as no head is trained for random weights. */
 const SMOL_HEAD: HeadSpec = { kind: 'copy', layers: 1, heads: 9, kvHeads: 3, ffn: 1536, type: 'Q8_0', seed: 1 };
 
 const MODELS: BenchModel[] = [
