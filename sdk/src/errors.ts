@@ -7,6 +7,7 @@ export type ErrorCode =
   | 'OUT_OF_MEMORY'
   | 'CONTEXT_FULL'
   | 'INVALID_ARGUMENT'
+  | 'UNSUPPORTED_PARAMETER'
   | 'ABORTED'
   | 'DISPOSED'
   | 'ENGINE'
@@ -50,5 +51,15 @@ export class ContextFullError extends RecycleGPTError {
     remedy = 'shorten it or load the model with a larger contextLength',
   ) {
     super('CONTEXT_FULL', `the prompt has ${promptTokens} tokens but the context holds ${contextLength}; ${remedy}`);
+  }
+}
+
+/** A well-formed request that asks for something this engine does not do (e.g. a JSON Schema keyword); `parameter` names it. */
+export class UnsupportedParameterError extends RecycleGPTError {
+  constructor(
+    readonly parameter: string,
+    message: string,
+  ) {
+    super('UNSUPPORTED_PARAMETER', message);
   }
 }

@@ -179,7 +179,9 @@ class LoadedModel implements Model {
   chat(messages: ChatMessage[], options: ChatOptions = {}): TokenStream {
     const prompt = buildChatPrompt(this.chatFormat(), this.tokenizer, messages, options, this.info.contextLength);
     const stop = [...(options.stop ?? []), ...prompt.stop];
-    return this.stream(prompt.ids, { ...options, stop }, prompt.reasoning);
+    // A formatted answer is all content: a `<think>` token the format lets through (inside a JSON string) is text.
+    const formatted = options.responseFormat !== undefined && options.responseFormat?.type !== 'text';
+    return this.stream(prompt.ids, { ...options, stop }, formatted ? undefined : prompt.reasoning);
   }
 
   renderChat(messages: ChatMessage[], options: ChatOptions = {}): RenderedChat {

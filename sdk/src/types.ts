@@ -1,9 +1,10 @@
 import type { BackendChoice, BackendName, DecodeMode } from './contract/modes.js';
 import type { CachedModel, CacheOption, CacheOptions, CacheReport, CacheStoreName } from './gguf/cache.js';
 import type { ModelSource } from './gguf/source.js';
+import type { JsonSchema, ResponseFormat } from './grammar/index.js';
 import type { Tokenizer } from './tokenizer/types.js';
 
-export type { BackendChoice, BackendName, CachedModel, CacheOption, CacheOptions, CacheReport, CacheStoreName, DecodeMode, ModelSource, Tokenizer };
+export type { BackendChoice, BackendName, CachedModel, CacheOption, CacheOptions, CacheReport, CacheStoreName, DecodeMode, JsonSchema, ModelSource, ResponseFormat, Tokenizer };
 
 export interface LoadProgress {
   loaded: number;
@@ -85,11 +86,29 @@ export interface GenerateOptions extends SamplingOptions {
   stop?: string[];
   signal?: AbortSignal;
   /**
-   * `draftLength`: drafts per pass in `chain` mode (2–8, default 3). `adaptive` (exact/chain, default true):
-   * measure once what drafting costs on this backend, and draft only while, over this model's generations so far,
-   * drafting has produced tokens faster than plain passes would (the output is the same either way).
+   * `draftLength`: drafts per pass in `chain` mode (2–8, default 3).
+   * `jumpForward` (with a `responseFormat`, default true): where the format dictates the next text (a key, the
+   * punctuation around it, the rest of an enum value), draft its tokens and verify them in the next batched pass, as
+   * the recycle head's drafts are, in every mode (`off` too: no head needed); `fast` keeps them unchecked, as it keeps
+   * the head's. The output is the same either way.
+   * `adaptive` (default true; exact/chain, and jump-forward outside `fast`): measure once what a batched pass costs on
+   * this backend, and draft only while, over this model's generations so far, drafting has produced tokens faster
+   * than plain passes would; grammar drafts are cut to the count that pays best, or none (the output is the same
+   * either way).
    */
-  decode?: { mode: DecodeMode; draftLength?: number; adaptive?: boolean };
+  decode?: { mode: DecodeMode; draftLength?: number; adaptive?: boolean; jumpForward?: boolean };
+  /**
+   * Constrain the output to a format: `{ type: 'json_object' }` (any JSON object), `{ type: 'json_schema', schema }`
+   * (JSON valid against the schema; `strict` and `name` are accepted as OpenAI sends them, the schema is always
+   * enforced), `{ type: 'grammar', grammar, root? }` (a llama.cpp GBNF grammar), or `{ type: 'text' }` (none).
+   * Every token is picked among those the format allows (in every decode mode and sampling setting), so the output
+   * parses and validates unless `maxTokens` or a `stop` string cuts it; as `maxTokens` runs out, only tokens on a
+   * shortest completion are allowed, so a format that can close in the tokens left does. End-of-generation is
+   * allowed only where the format can end, and the generation ends without another pass where nothing else can
+   * follow. Schema features the engine cannot enforce throw `UnsupportedParameterError` (naming the keyword's JSON
+   * pointer in `parameter`) at the call; a malformed schema or grammar throws `InvalidArgumentError`.
+   */
+  responseFormat?: ResponseFormat;
   /** Add BOS/EOS as the model's metadata says (default true for text prompts). */
   addSpecial?: boolean;
   /** Parse special-token text such as "<s>" in the prompt (default false). */
@@ -105,8 +124,11 @@ export interface GenerateOptions extends SamplingOptions {
 /** `abort`: the signal fired, or the caller stopped iterating. */
 export type FinishReason = 'stop' | 'length' | 'abort';
 
-/** Where a token came from: picked from a full pass's row, or the recycle head's guess (kept by the check in `exact`/`chain`). */
-export type TokenSource = 'pass' | 'recycled';
+/**
+ * Where a token came from: picked from a full pass's row, the recycle head's guess, or text the `responseFormat`
+ * dictated (jump-forward); guesses and dictated text are kept by the check in `off`/`exact`/`chain`.
+ */
+export type TokenSource = 'pass' | 'recycled' | 'grammar';
 
 /** Which part of a chat answer a token belongs to: the answer, or a reasoning block (`<think>…</think>`). */
 export type Channel = 'content' | 'reasoning';
@@ -162,6 +184,9 @@ export interface GenerationStats {
   tokensPerPass?: number;
   /** Set when adaptive exact/chain decoding stopped drafting because it cost more than it saved. */
   draftingStopped?: true;
+  /** With a `responseFormat`: tokens of the text it dictated that were drafted (jump-forward), and those kept. */
+  grammarDrafted?: number;
+  grammarKept?: number;
 }
 
 export interface TextPart {
@@ -207,6 +232,7 @@ export interface ChatOptions extends Omit<GenerateOptions, 'addSpecial' | 'parse
   /**
    * 'separate' (default): tokens of a `<think>…</think>` block come with channel 'reasoning', the answer's with
    * 'content', and the markers give no text. 'inline': the block stays in the text. Needs a vocabulary with both tokens.
+   * Under a `responseFormat` the answer is all content: the format applies from its first token.
    */
   reasoning?: 'separate' | 'inline';
 }
