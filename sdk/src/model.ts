@@ -4,6 +4,7 @@ import { TensorKind } from './contract/architectures.js';
 import { collectChat } from './chat/completion.js';
 import { buildChatPrompt } from './chat/prompt.js';
 import { chatFormat, type ChatFormat } from './chat/template.js';
+import { embed, embeddingRun, filePooling, planEmbedding } from './embed.js';
 import { InvalidArgumentError, RecycleGPTError } from './errors.js';
 import { Context, decode, type ReasoningMarkers } from './generate.js';
 import { loadGGUF } from './gguf/load.js';
@@ -19,6 +20,9 @@ import type {
   ChatMessage,
   ChatOptions,
   Completion,
+  EmbedInput,
+  EmbeddingRun,
+  EmbedOptions,
   GenerateOptions,
   GenerationStats,
   GeneratedToken,
@@ -145,6 +149,7 @@ function describe(header: GGUFHeader, shape: Omit<ModelShape, 'trainedContextLen
     tokenizer: tokenizer.kind,
     chatTemplate: typeof template === 'string' ? template : undefined,
     hasRecycleHead: false,
+    pooling: filePooling(meta, architectureOf(meta)),
   };
 }
 
@@ -240,6 +245,21 @@ class LoadedModel implements Model {
     } finally {
       release();
     }
+  }
+
+  embed(input: EmbedInput, options: EmbedOptions = {}): EmbeddingRun {
+    this.checkAlive();
+    const { llama } = this.context;
+    const { vocabSize, contextLength, pooling, backend } = this.info;
+    const plan = planEmbedding(input, options, { tokenizer: this.tokenizer, vocabSize, contextLength, pooling, backend, hasHidden: typeof llama.hidden === 'function' });
+    return embeddingRun(plan, async () => {
+      const release = await this.takeTurn();
+      try {
+        return await embed(this.context, plan, options.signal);
+      } finally {
+        release();
+      }
+    });
   }
 
   dispose(): void {

@@ -66,6 +66,12 @@ export interface ModelInfo {
   backendReason: string;
   /** With the `cache` load option: whether the file came from the store, was kept there, or why not. */
   cache?: CacheReport;
+  /**
+   * How `embed()` pools by default: the GGUF's `<arch>.pooling_type` (llama.cpp's numbers: 1 mean, 2 cls, 3 last);
+   * 'mean' where the file has none or 0 (chat models). Undefined where it names a pooling `embed()` does not run
+   * (4, a reranker's rank): `embed()` then needs the `pooling` option.
+   */
+  pooling?: Pooling;
 }
 
 export interface SamplingOptions {
@@ -295,6 +301,55 @@ export interface Model {
   renderChat(messages: ChatMessage[], options?: ChatOptions): RenderedChat;
   /** Logits of every position of `ids` from a fresh context (tests, scoring). */
   evaluate(ids: number[]): Promise<Float32Array[]>;
+  /**
+   * One vector per input from the model's final hidden states, pooled and L2-normalised (see EmbedOptions). Every
+   * error the caller can cause is thrown here; the work runs when the result is awaited, in its turn with generations.
+   */
+  embed(input: EmbedInput, options?: EmbedOptions): EmbeddingRun;
   /** Frees the WASM memory (or GPU buffers); the model is unusable afterwards. */
   dispose(): void;
+}
+
+// --- embeddings ----------------------------------------------------------------------------------------
+
+/**
+ * How the final hidden states of an input's tokens (after the model's final norm, as llama.cpp's embeddings take
+ * them) become one vector: their mean, the first token's ('cls'), or the last token's.
+ */
+export type Pooling = 'mean' | 'cls' | 'last';
+
+/** A text, token ids (run as given: no BOS/EOS added), or a list of either: one vector each. */
+export type EmbedInput = string | number[] | (string | number[])[];
+
+export interface EmbedOptions {
+  /** Default: the model's (`info.pooling`, from the GGUF's `<arch>.pooling_type`; mean where it has none). */
+  pooling?: Pooling;
+  /** Scale each vector to unit length (default true), as llama.cpp's embedding tool and server do; false: the pooled state as it is. */
+  normalize?: boolean;
+  /**
+   * An input longer than the context: 'error' (default) throws CONTEXT_FULL; 'end' drops tokens from its end
+   * (an end-of-sequence token the model appends stays last).
+   */
+  truncate?: 'error' | 'end';
+  /** Texts get BOS/EOS as the model's metadata says (default true), as llama.cpp's embeddings add them. */
+  addSpecial?: boolean;
+  /** Stops between passes; the run then rejects with ABORTED. */
+  signal?: AbortSignal;
+}
+
+export interface Embeddings {
+  /** One vector of `info.dim` values per input, in input order. */
+  vectors: Float32Array[];
+  /** Tokens each input ran as (special tokens included, after truncation). */
+  inputTokens: number[];
+  pooling: Pooling;
+  normalized: boolean;
+  /** Indices of the inputs that `truncate: 'end'` shortened. */
+  truncated: number[];
+}
+
+/** `embed()`'s answer: awaited, it runs (once) and gives the embeddings. */
+export interface EmbeddingRun extends PromiseLike<Embeddings> {
+  /** Tokens each input will run as, known at the call: a server can check its limits before awaiting. */
+  readonly inputTokens: readonly number[];
 }

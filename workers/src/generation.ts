@@ -271,7 +271,7 @@ async function drive(stream: TokenStream, ticket: Ticket, body: ResponseBody, fo
  * yields to the event loop through a timer: without waitUntil the generation would stall at its next
  * yield and never hand the model on. Other runtimes have no execution context and need nothing.
  */
-function keepAlive(c: Context, until: Promise<void>): void {
+export function keepAlive(c: Context, until: Promise<void>): void {
   let context: { waitUntil(promise: Promise<unknown>): void } | undefined;
   try {
     context = c.executionCtx;

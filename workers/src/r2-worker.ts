@@ -26,6 +26,8 @@ export interface Env {
   MAX_PROMPT_TOKENS?: string;
   /** Requests that may wait while one generates; past it, 429. */
   MAX_QUEUE?: string;
+  /** Most inputs in one /v1/embeddings request (each at most MAX_PROMPT_TOKENS tokens). */
+  MAX_EMBEDDING_INPUTS?: string;
   /** KV cache capacity in tokens (memory grows with it). */
   CONTEXT_LENGTH?: string;
   /** Allowed CORS origin(s), comma-separated, or '*'; CORS is off when unset. */
@@ -89,7 +91,7 @@ async function objectBody(objects: ModelObjects, key: string): Promise<ModelObje
 
 const mb = (bytes: number) => Math.ceil(bytes / 2 ** 20);
 
-type NumberVar = 'MAX_TOKENS' | 'MAX_PROMPT_TOKENS' | 'MAX_QUEUE' | 'CONTEXT_LENGTH' | 'CPU_MS' | 'MS_PER_TOKEN' | 'PREFILL_MS_PER_TOKEN' | 'MEMORY_LIMIT_MB';
+type NumberVar = 'MAX_TOKENS' | 'MAX_PROMPT_TOKENS' | 'MAX_QUEUE' | 'MAX_EMBEDDING_INPUTS' | 'CONTEXT_LENGTH' | 'CPU_MS' | 'MS_PER_TOKEN' | 'PREFILL_MS_PER_TOKEN' | 'MEMORY_LIMIT_MB';
 
 /** A number from a variable: unset or empty is undefined; a bad value fails every request with a message that names it. */
 function numberVar(env: Env, name: NumberVar, { integer = false, min = Number.MIN_VALUE } = {}): number | undefined {
@@ -117,7 +119,7 @@ function buildApp(env: Env, objects: ModelObjects): Hono {
   return createApp({
     models: lazyModels([{ id, load, description: env.MODEL_DESCRIPTION || undefined }]),
     auth: { apiKey: env.API_KEY || undefined },
-    limits: { maxTokens: intVar(env, 'MAX_TOKENS'), maxPromptTokens: intVar(env, 'MAX_PROMPT_TOKENS'), maxQueue: intVar(env, 'MAX_QUEUE', 0) },
+    limits: { maxTokens: intVar(env, 'MAX_TOKENS'), maxPromptTokens: intVar(env, 'MAX_PROMPT_TOKENS'), maxQueue: intVar(env, 'MAX_QUEUE', 0), maxEmbeddingInputs: intVar(env, 'MAX_EMBEDDING_INPUTS') },
     cors: env.CORS_ORIGIN ? { origin: env.CORS_ORIGIN === '*' ? '*' : env.CORS_ORIGIN.split(',').map((o) => o.trim()) } : undefined,
     budget,
   });

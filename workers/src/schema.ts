@@ -25,6 +25,8 @@ export interface Limits {
   maxPromptTokens: number;
   /** Requests that may wait for the model while one generates; past it new ones get 429. */
   maxQueue: number;
+  /** Most inputs one /v1/embeddings request may embed (each at most maxPromptTokens long). */
+  maxEmbeddingInputs: number;
 }
 
 /** Fields shared by /v1/completions and /v1/chat/completions. */
@@ -250,6 +252,49 @@ export function chatSchema(limits: Limits) {
     ),
     v.forward(v.check((body) => notFast(body), NOT_FAST_MESSAGE), ['logprobs']),
     v.transform((body): ChatRequest => ({ ...sampling(body, limits.maxTokens, body.logprobs ? (body.top_logprobs ?? 0) : undefined), messages: body.messages })),
+  );
+}
+
+// --- /v1/embeddings --------------------------------------------------------------------------------
+
+export type EmbeddingInput = string | number[] | (string | number[])[];
+
+export interface EmbeddingRequest {
+  model: string;
+  input: EmbeddingInput;
+  encodingFormat: 'float' | 'base64';
+  /** Checked against the model's width once it is known: only that one is supported. */
+  dimensions?: number;
+}
+
+const INPUT_MESSAGE = "'input' is required: a non-empty string, an array of them, an array of token ids, or an array of token-id arrays.";
+const NOT_EMPTY = 'must not be empty';
+const TOKEN_ID = 'must be a token id: an integer from 0';
+const inputText = v.pipe(v.string(), v.nonEmpty(NOT_EMPTY));
+const tokenIds = v.pipe(v.array(v.pipe(v.number(), v.integer(TOKEN_ID), v.minValue(0, TOKEN_ID))), v.nonEmpty(NOT_EMPTY));
+const embeddingInput = v.union([inputText, v.pipe(v.array(inputText), v.nonEmpty(NOT_EMPTY)), tokenIds, v.pipe(v.array(tokenIds), v.nonEmpty(NOT_EMPTY))], INPUT_MESSAGE);
+
+/** Whether `input` is a list of inputs (texts or token-id arrays) rather than one text or one array of ids. */
+export const isInputList = (input: EmbeddingInput): input is (string | number[])[] => typeof input !== 'string' && input.some((item) => typeof item !== 'number');
+const inputCount = (input: EmbeddingInput) => (isInputList(input) ? input.length : 1);
+
+/** OpenAI's embeddings request; `user` (and other unknown fields) are ignored. */
+export function embeddingSchema(limits: Limits) {
+  return v.pipe(
+    v.object(
+      {
+        model: samplingFields(limits).model,
+        input: embeddingInput,
+        encoding_format: v.nullish(v.picklist(['float', 'base64'], "'encoding_format' must be 'float' or 'base64'.")),
+        dimensions: integer('dimensions', 1, Number.MAX_SAFE_INTEGER),
+      },
+      'The request body must be a JSON object.',
+    ),
+    v.forward(
+      v.check((body) => inputCount(body.input) <= limits.maxEmbeddingInputs, `'input' has more items than this server embeds in one request (${limits.maxEmbeddingInputs}); split it.`),
+      ['input'],
+    ),
+    v.transform((body): EmbeddingRequest => ({ model: body.model, input: body.input, encodingFormat: body.encoding_format ?? 'float', dimensions: body.dimensions ?? undefined })),
   );
 }
 

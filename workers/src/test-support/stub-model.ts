@@ -1,18 +1,22 @@
 import { ContextFullError, InvalidArgumentError } from 'recyclegpt';
-import type { ChatMessage, ChatOptions, GeneratedToken, GenerateOptions, GenerationStats, Model, ModelInfo, Tokenizer, TokenStream } from 'recyclegpt';
+import { RecycleGPTError } from 'recyclegpt';
+import type { ChatMessage, ChatOptions, EmbedInput, EmbedOptions, EmbeddingRun, Embeddings, GeneratedToken, GenerateOptions, GenerationStats, Model, ModelInfo, Tokenizer, TokenStream } from 'recyclegpt';
 
 /**
  * A stand-in for the SDK's Model with the same contract the routes rely on: every caller error is thrown at the
  * call (token ids, a prompt longer than the context, logprobs in fast mode), tokens stream one by one, generations
  * on one model run one at a time, `signal` stops a generation, stop strings end it, the context's end ends it.
  * Each prompt token is one character (ids 0–255); the model "writes" the words w0 w1 w2 …, prefixed by `tag`, each
- * one token (ids from 256 on, in the order it first wrote them). chat() renders "role: content" lines.
+ * one token (ids from 256 on, in the order it first wrote them). chat() renders "role: content" lines. embed() gives
+ * each input the unit vector of its token ids' sum in `dim` 8 (component j: cos(sum + j)), in the same turns.
  */
 export interface StubModel extends Model {
   /** Generations that ran to an end (finished, stopped or aborted), in order, with how they ended. */
   readonly finished: { tag: string; finishReason: string; tokens: number }[];
   /** What chat() was called with. */
   readonly chats: { messages: ChatMessage[]; options: ChatOptions }[];
+  /** Embedding runs that ran, in order, with their first input's text. */
+  readonly embedded: string[];
   /** The most generations that ever ran at once (the routes must keep it at 1). */
   readonly mostAtOnce: number;
   /** Generations running now. */
@@ -40,6 +44,7 @@ export function stubModel(options: StubOptions = {}): StubModel {
     backend: 'wasm', backendReason: 'asked for',
   };
   const finished: StubModel['finished'] = [];
+  const embedded: string[] = [];
   const chats: StubModel['chats'] = [];
   let running = 0;
   let mostAtOnce = 0;
@@ -121,6 +126,41 @@ export function stubModel(options: StubOptions = {}): StubModel {
     return { promptTokens: ids.length, stats, [Symbol.asyncIterator]: run };
   }
 
+  function embed(input: EmbedInput, opts: EmbedOptions = {}): EmbeddingRun {
+    const items = typeof input === 'string' ? [input] : input.every((x) => typeof x === 'number') ? [input as number[]] : (input as (string | number[])[]);
+    const inputs = items.map((item) => (typeof item === 'string' ? tokenizer.encode(item) : item));
+    for (const [i, ids] of inputs.entries()) {
+      const bad = ids.find((id) => id >= PROMPT_VOCABULARY);
+      if (bad !== undefined) throw new InvalidArgumentError(`input ${i} has token id ${bad}, out of range: the vocabulary has ${PROMPT_VOCABULARY} tokens`);
+      if (ids.length > info.contextLength) throw new ContextFullError(ids.length, info.contextLength);
+    }
+    let started: Promise<Embeddings> | undefined;
+    const run = async (): Promise<Embeddings> => {
+      let release!: () => void;
+      const turn = queue;
+      queue = new Promise((resolve) => (release = resolve));
+      await turn;
+      running++;
+      mostAtOnce = Math.max(mostAtOnce, running);
+      try {
+        await new Promise((resolve) => setTimeout(resolve, options.stepMs ?? 1));
+        if (opts.signal?.aborted) throw new RecycleGPTError('ABORTED', 'embed() was aborted by its signal');
+        embedded.push(tokenizer.decode(inputs[0]!));
+        const vectors = inputs.map((ids) => {
+          const sum = ids.reduce((a, b) => a + b, 0);
+          const v = Float32Array.from({ length: info.dim }, (_, j) => Math.cos(sum + j));
+          const norm = Math.hypot(...v);
+          return v.map((x) => x / norm);
+        });
+        return { vectors, inputTokens: inputs.map((ids) => ids.length), pooling: 'mean', normalized: true, truncated: [] };
+      } finally {
+        running--;
+        release();
+      }
+    };
+    return { inputTokens: inputs.map((ids) => ids.length), then: (f, r) => (started ??= run()).then(f, r) };
+  }
+
   const render = (messages: ChatMessage[]) => messages.map((m) => `${m.role}: ${typeof m.content === 'string' ? m.content : (m.content ?? []).map((p) => p.text).join('\n')}\n`).join('') + 'assistant:';
 
   async function collect(stream: TokenStream) {
@@ -132,7 +172,7 @@ export function stubModel(options: StubOptions = {}): StubModel {
   }
 
   return {
-    info, finished, chats, tokenizer,
+    info, finished, chats, embedded, tokenizer, embed,
     get running() { return running; },
     get mostAtOnce() { return mostAtOnce; },
     tokenize: (t) => tokenizer.encode(t),
