@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { parseGGUF } from '../sdk/src/gguf/parse.js';
 import { writeGGUF } from '../test/fixtures/gguf-writer.js';
-import { GGML_TYPE, decodeTensor, encodeTensor } from '../test/fixtures/quantize.js';
+import { GGML_TYPE, dequantize, quantize } from '../test/fixtures/quantize.js';
 import { writeGGUFStream, type StreamedTensor } from './gguf-stream.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'gguf-stream-'));
@@ -42,11 +42,11 @@ describe('writeGGUFStream', () => {
     const header = parseGGUF(bytes);
     header.tensors.forEach((info, i) => {
       const start = header.dataOffset + info.offset;
-      expect(bytes.subarray(start, start + info.byteSize)).toEqual(encodeTensor(info.type, tensors[i]!.values));
+      expect(bytes.subarray(start, start + info.byteSize)).toEqual(quantize(info.type, tensors[i]!.values));
     });
     const norm = header.tensors[1]!;
     const start = header.dataOffset + norm.offset;
-    expect(Array.from(decodeTensor(norm.type, bytes.subarray(start, start + norm.byteSize), 7))).toEqual(Array.from(tensors[1]!.values));
+    expect(Array.from(dequantize(norm.type, bytes.subarray(start, start + norm.byteSize), 7))).toEqual(Array.from(tensors[1]!.values));
   });
 
   it('gives the same bytes as the fixtures\' whole-file writer', () => {

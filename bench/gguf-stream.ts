@@ -5,7 +5,7 @@
  */
 import { closeSync, openSync, renameSync, writeSync } from 'node:fs';
 import { writeGGUF, type GGUFKV } from '../test/fixtures/gguf-writer.js';
-import { encodeTensor, rowBytes } from '../test/fixtures/quantize.js';
+import { quantize, rowBytes } from '../test/fixtures/quantize.js';
 
 const ALIGNMENT = 32;
 
@@ -67,7 +67,7 @@ export function writeGGUFStream(path: string, metadata: GGUFKV[], tensors: Strea
     for (const t of tensors) {
       const rows = t.dims.slice(1).reduce((a, b) => a * b, 1);
       for (let from = 0; from < rows; from += ROWS_PER_CHUNK) {
-        writeSync(fd, encodeTensor(t.type, t.rows(from, Math.min(ROWS_PER_CHUNK, rows - from))));
+        writeSync(fd, quantize(t.type, t.rows(from, Math.min(ROWS_PER_CHUNK, rows - from))));
       }
       writeSync(fd, new Uint8Array(padding(tensorBytes(t))));
     }

@@ -45,6 +45,7 @@ import { measureEngineCosts } from './wasm-costs.js';
 import { measureColdStart } from './workerd/cold-start.js';
 import { WorkerdEngine } from './workerd/engine.js';
 import { compareRuntimes, type Runtime } from './workerd/runtimes.js';
+import { main as runJsonBench } from './json/run.js';
 
 const PARTS = ['engines', 'costs', 'step', 'coldstart', 'recycle', 'runtimes'] as const;
 type Part = (typeof PARTS)[number];
@@ -77,6 +78,7 @@ const { values: args } = parseArgs({
     'llama-cpu-variant': { type: 'string' },
     'recycle-only': { type: 'boolean', default: false },
     render: { type: 'boolean', default: false },
+    'json-only': { type: 'boolean', default: false },
   },
 });
 
@@ -231,6 +233,8 @@ function write(report: BenchReport): void {
 }
 
 async function main(): Promise<void> {
+  // `npm run bench -- --json-only`: JSON-mode decoding (bench/json/run.ts), which rewrites its own README's tables.
+  if (args['json-only']) return runJsonBench();
   if (args.render) {
     const recorded = readPrevious();
     if (!recorded) throw new Error(`--render: no results of version ${REPORT_VERSION} in ${RESULTS_JSON}`);

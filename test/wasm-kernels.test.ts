@@ -1,11 +1,28 @@
-// rg_kernel_dot: the SIMD128 kernels of sdk/wasm/recyclegpt.wasm against their scalar twins.
+// rg_kernel_dot: the SIMD128 kernels of sdk/wasm/recyclegpt.wasm against their scalar twins and
+// against ggml's own generic kernels (test/fixtures/ggml-dot-golden.txt).
 import { readFileSync, existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { beforeAll, describe, expect, it } from 'vitest';
 
 const WASM = fileURLToPath(new URL('../sdk/wasm/recyclegpt.wasm', import.meta.url));
-const TYPES = { F32: 0, F16: 1, Q4_0: 2, Q8_0: 8 } as const;
+const GOLDEN = fileURLToPath(new URL('./fixtures/ggml-dot-golden.txt', import.meta.url));
+const TYPES = {
+  F32: 0, F16: 1, BF16: 30, Q4_0: 2, Q4_1: 3, Q5_0: 6, Q5_1: 7, Q8_0: 8, Q2_K: 10, Q3_K: 11, Q4_K: 12, Q5_K: 13, Q6_K: 14,
+} as const;
 type TypeName = keyof typeof TYPES;
+/** Block elements, block bytes and the byte offsets of the f16 fields (scales, mins) of each quantized type. */
+const BLOCKS: Partial<Record<TypeName, { size: number; bytes: number; halves: number[] }>> = {
+  Q4_0: { size: 32, bytes: 18, halves: [0] },
+  Q4_1: { size: 32, bytes: 20, halves: [0, 2] },
+  Q5_0: { size: 32, bytes: 22, halves: [0] },
+  Q5_1: { size: 32, bytes: 24, halves: [0, 2] },
+  Q8_0: { size: 32, bytes: 34, halves: [0] },
+  Q2_K: { size: 256, bytes: 84, halves: [80, 82] },
+  Q3_K: { size: 256, bytes: 110, halves: [108] },
+  Q4_K: { size: 256, bytes: 144, halves: [0, 2] },
+  Q5_K: { size: 256, bytes: 176, halves: [0, 2] },
+  Q6_K: { size: 256, bytes: 210, halves: [208] },
+};
 
 interface Exports {
   memory: WebAssembly.Memory;
@@ -44,34 +61,38 @@ function randomHalf(lo: number, hi: number, positive = false): number {
   return sign | ((lo + Math.floor(random() * (hi - lo + 1))) << 10) | Math.floor(random() * 1024);
 }
 
-/** One random row of `type`: its GGUF bytes and its values. */
-function randomRow(type: TypeName, n: number): { bytes: Uint8Array; values: Float64Array } {
+/** One random row of F32 or F16: its bytes and its values. */
+function randomFloatRow(type: 'F32' | 'F16', n: number): { bytes: Uint8Array; values: Float64Array } {
   const values = new Float64Array(n);
   if (type === 'F32') {
     const f = new Float32Array(n).map(() => random() * 2 - 1);
     values.set(f);
     return { bytes: new Uint8Array(f.buffer), values };
   }
-  if (type === 'F16') {
-    const h = new Uint16Array(n).map(() => randomHalf(10, 16));
-    h.forEach((v, i) => (values[i] = halfToFloat(v)));
-    return { bytes: new Uint8Array(h.buffer), values };
+  const h = new Uint16Array(n).map(() => randomHalf(10, 16));
+  h.forEach((v, i) => (values[i] = halfToFloat(v)));
+  return { bytes: new Uint8Array(h.buffer), values };
+}
+
+/**
+ * One random row of a quantized type or BF16: random bytes (every quant bit pattern occurs) with
+ * finite f16 scales and mins of either sign; bfloat16 (the top half of an f32) from 2^-17 to 2^14.
+ */
+function randomBlockRow(type: TypeName, n: number): Uint8Array {
+  if (type === 'BF16') {
+    const bf16 = () => (random() < 0.5 ? 0x8000 : 0) | ((110 + Math.floor(random() * 31)) << 7) | Math.floor(random() * 128);
+    return new Uint8Array(new Uint16Array(n).map(bf16).buffer);
   }
-  const blockBytes = type === 'Q8_0' ? 34 : 18;
-  const bytes = new Uint8Array((n / 32) * blockBytes);
-  for (let b = 0; b < n / 32; b++) {
-    const block = bytes.subarray(b * blockBytes, (b + 1) * blockBytes);
-    const scale = randomHalf(5, 10, true);
-    block[0] = scale & 255;
-    block[1] = scale >> 8;
-    const d = halfToFloat(scale);
-    for (let j = 2; j < blockBytes; j++) block[j] = Math.floor(random() * 256);
-    for (let j = 0; j < 32; j++) {
-      const q = type === 'Q8_0' ? (block[2 + j] << 24) >> 24 : j < 16 ? (block[2 + j] & 15) - 8 : (block[2 + j - 16] >> 4) - 8;
-      values[b * 32 + j] = q * d;
+  const { size, bytes: blockBytes, halves } = BLOCKS[type]!;
+  const bytes = new Uint8Array((n / size) * blockBytes).map(() => Math.floor(random() * 256));
+  for (let b = 0; b < n / size; b++) {
+    for (const at of halves) {
+      const half = randomHalf(4, 12);
+      bytes[b * blockBytes + at] = half & 255;
+      bytes[b * blockBytes + at + 1] = half >> 8;
     }
   }
-  return { bytes, values };
+  return bytes;
 }
 
 /** Calls rg_kernel_dot with both kernels on copies of w and x in wasm memory. */
@@ -88,19 +109,39 @@ function dotBoth(type: TypeName, w: Uint8Array, x: Float32Array): { scalar: numb
   return { scalar, simd };
 }
 
-const LENGTHS: Record<TypeName, number[]> = {
-  F32: [1, 7, 32, 33, 100, 512, 1376, 4096],
-  F16: [1, 7, 32, 33, 100, 512, 1376, 4096],
-  Q8_0: [32, 64, 96, 160, 512, 1376, 4096],
-  Q4_0: [32, 64, 96, 160, 512, 1376, 4096],
+/** Activations of several kinds: uniform, with all-zero and huge blocks, spanning 10 decades. */
+function randomActivation(n: number, kind: number): Float32Array {
+  const x = new Float32Array(n).map(() => random() * 6 - 3);
+  if (kind === 1) x.fill(0, 0, Math.min(n, 256));
+  if (kind === 2) x.forEach((_, i) => (x[i] = (random() * 2 - 1) * 10 ** (random() * 10 - 6)));
+  if (kind === 3) x.forEach((_, i) => (x[i] = Math.round((random() * 2 - 1) * 127) + 0.5)); // ties
+  return x;
+}
+
+/** `got` is the dot of bfloat16 weights `w` with x rounded to bfloat16, up to f32 rounding. */
+function expectNearBf16Dot(w: Uint8Array, x: Float32Array, got: number): void {
+  const widen = (h: number) => new Float32Array(new Uint32Array([h << 16]).buffer)[0]!;
+  const bits = new Uint32Array(x.buffer, x.byteOffset, x.length);
+  const round = (b: number) => widen((b + 0x7fff + ((b >>> 16) & 1)) >>> 16); // x finite here
+  const terms = Array.from(new Uint16Array(w.buffer, w.byteOffset, x.length), (h, i) => widen(h) * round(bits[i]!));
+  const exact = terms.reduce((a, b) => a + b, 0);
+  const magnitude = terms.reduce((a, b) => a + Math.abs(b), 0);
+  expect(Math.abs(got - exact)).toBeLessThanOrEqual(x.length * 2 ** -24 * magnitude);
+}
+
+const FLOAT_LENGTHS = [1, 7, 32, 33, 100, 512, 1376, 4096];
+const BLOCK_LENGTHS: Record<number, number[]> = {
+  1: [1, 3, 7, 8, 9, 15, 16, 17, 33, 100, 512, 4096], // BF16: lengths off every vector width
+  32: [32, 64, 96, 160, 512, 1376, 4096],
+  256: [256, 512, 1536, 4096],
 };
 
 describe('rg_kernel_dot SIMD128 vs scalar', () => {
-  for (const type of Object.keys(TYPES) as TypeName[]) {
+  for (const type of ['F32', 'F16'] as const) {
     it(`${type}: equal up to float reassociation`, () => {
-      for (const n of LENGTHS[type]) {
+      for (const n of FLOAT_LENGTHS) {
         for (let trial = 0; trial < 4; trial++) {
-          const { bytes, values } = randomRow(type, n);
+          const { bytes, values } = randomFloatRow(type, n);
           const x = new Float32Array(n).map(() => random() * 6 - 3);
           const { scalar, simd } = dotBoth(type, bytes, x);
           let exact = 0;
@@ -109,16 +150,30 @@ describe('rg_kernel_dot SIMD128 vs scalar', () => {
             exact += w * x[i];
             magnitude += Math.abs(w * x[i]);
           });
-          // Both kernels add the same terms in different orders; each ordering is within
-          // terms·2^-24·Σ|term| of the exact sum, so they differ by at most twice that.
-          // F32/F16 add n products; Q8_0/Q4_0 add only n/32 exact per-block integer sums
-          // times a scale, which makes the bound 32× tighter. The activation's own
-          // quantization (up to half a step per element) adds slack to Σ|term|.
-          const terms = type === 'F32' || type === 'F16' ? n : n / 32;
+          // Both kernels add the same n products in different orders; each ordering is within
+          // n·2^-24·Σ|term| of the exact sum, so they differ by at most twice that (plus the
+          // f16 rounding of x in Σ|term|).
           const slack = type === 'F32' ? 1 : 1.1;
-          expect(Math.abs(simd - scalar)).toBeLessThanOrEqual(2 * terms * 2 ** -24 * magnitude * slack);
-          // And both are right: activation rounding (f16, 8-bit) costs at most ~1% of Σ|term|.
+          expect(Math.abs(simd - scalar)).toBeLessThanOrEqual(2 * n * 2 ** -24 * magnitude * slack);
+          // And both are right: rounding x to f16 costs at most ~0.1% of Σ|term|.
           expect(Math.abs(simd - exact)).toBeLessThanOrEqual((type === 'F32' ? 1e-5 : 1e-2) * magnitude);
+        }
+      }
+    });
+  }
+
+  // The hook itself returns NaN unless the activation conversions of both kernels, the packed
+  // and raw rows and 1..=3 tokens all agree bit for bit; here the SIMD128 twin also equals the scalar one.
+  const blockTypes = (Object.keys(TYPES) as TypeName[]).filter((t) => t !== 'F32' && t !== 'F16');
+  for (const type of blockTypes) {
+    it(`${type}: bit-identical, every path`, () => {
+      for (const n of BLOCK_LENGTHS[BLOCKS[type]?.size ?? 1]!) {
+        for (let trial = 0; trial < 4; trial++) {
+          const [w, x] = [randomBlockRow(type, n), randomActivation(n, trial)];
+          const { scalar, simd } = dotBoth(type, w, x);
+          expect(Number.isFinite(scalar), `${type} n ${n} trial ${trial}: ${scalar}`).toBe(true);
+          expect(Object.is(simd, scalar), `${type} n ${n} trial ${trial}: simd ${simd}, scalar ${scalar}`).toBe(true);
+          if (type === 'BF16') expectNearBf16Dot(w, x, simd);
         }
       }
     });
@@ -127,7 +182,7 @@ describe('rg_kernel_dot SIMD128 vs scalar', () => {
   it('runs the SIMD path for real: long f32 sums round differently in 4 lanes', () => {
     let differing = 0;
     for (let trial = 0; trial < 8; trial++) {
-      const { bytes } = randomRow('F32', 4096);
+      const { bytes } = randomFloatRow('F32', 4096);
       const x = new Float32Array(4096).map(() => random() * 2 - 1);
       const { scalar, simd } = dotBoth('F32', bytes, x);
       if (scalar !== simd) differing++;
@@ -136,13 +191,36 @@ describe('rg_kernel_dot SIMD128 vs scalar', () => {
   });
 
   it('refuses partial quantized blocks and unknown types with NaN and an error code', () => {
-    const ptr = rg.rg_alloc(64) >>> 0;
+    const ptr = rg.rg_alloc(1024) >>> 0;
     expect(Number.isNaN(rg.rg_kernel_dot(TYPES.Q8_0, 1, ptr, ptr, 33))).toBe(true);
     expect(rg.rg_last_error()).toBeLessThan(0);
-    expect(Number.isNaN(rg.rg_kernel_dot(3, 1, ptr, ptr, 32))).toBe(true);
+    expect(Number.isNaN(rg.rg_kernel_dot(TYPES.Q4_K, 1, ptr, ptr, 128))).toBe(true);
     expect(rg.rg_last_error()).toBeLessThan(0);
-    rg.rg_free(ptr, 64);
+    for (const unknown of [9, 15, 16, 20, 23, 34, 39]) {
+      // Q8_1 and Q8_K (activation types only), IQ2_XXS, IQ4_NL, IQ4_XS, TQ1_0, MXFP4
+      expect(Number.isNaN(rg.rg_kernel_dot(unknown, 1, ptr, ptr, 256))).toBe(true);
+      expect(rg.rg_last_error()).toBeLessThan(0);
+    }
+    rg.rg_free(ptr, 1024);
   });
+});
+
+describe('rg_kernel_dot against ggml (test/fixtures/ggml-dot-golden.txt)', () => {
+  const hex = (s: string) => Uint8Array.from(s.match(/../g)!, (b) => parseInt(b, 16));
+  const lines = readFileSync(GOLDEN, 'utf8').trim().split('\n').map((l) => l.split(' '));
+  const xs = lines.filter((l) => l[0] === 'x').map((l) => new Float32Array(hex(l[2]!).buffer));
+  const weights = new Map(lines.filter((l) => l[0] === 'w').map((l) => [`${l[1]} ${l[2]}`, hex(l[3]!)]));
+
+  it("gives ggml's generic dot bit for bit, scalar and SIMD128, for every quantized type", () => {
+    const dots = lines.filter((l) => l[0] === 'dot');
+    expect(dots.length).toBe(60);
+    for (const [, type, row, x, bits] of dots) {
+      const want = new Float32Array(hex(bits!).buffer)[0]!;
+      const { scalar, simd } = dotBoth(type as TypeName, weights.get(`${type} ${row}`)!, xs[Number(x)]!);
+      expect([scalar, simd], `${type} row ${row} · x${x}`).toEqual([want, want]);
+    }
+  });
+
 });
 
 describe('rg_kernel_dot F16: the SIMD128 widening of halves', () => {

@@ -12,7 +12,7 @@
  */
 import { writeFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
-import { provideNodeWebGPU } from '../../sdk/dist/index.js';
+import { provideNodeWebGPU } from '../../sdk/dist/node.js';
 import { decode } from '../../sdk/dist/generate.js';
 import { openContext } from '../../sdk/dist/model.js';
 

@@ -2,7 +2,7 @@ import { readFile } from 'node:fs/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { makeTestModel, STANDARD_SPECS } from '../../test/fixtures/models.js';
 import { writeGGUF } from '../../test/fixtures/gguf-writer.js';
-import { GGUFError, InvalidArgumentError, RecycleGPTError, UnsupportedError } from './errors.js';
+import { ContextFullError, GGUFError, InvalidArgumentError, RecycleGPTError, UnsupportedError } from './errors.js';
 import { loadModel } from './model.js';
 import type { Model } from './types.js';
 
@@ -141,10 +141,30 @@ describe('generate', () => {
     expect(b.tokens).toEqual(a.tokens);
   });
 
-  it('checks options when the stream is made, before anything streams', () => {
-    expect(() => model.generate('x', { temperature: -1 })).toThrow(InvalidArgumentError);
-    expect(() => model.generate('x', { stop: 'User:' as unknown as string[] })).toThrow(/array/);
-    expect(() => model.generate('x', { seed: 1.5 })).toThrow(/seed/);
+  it('raises every caller error at the call, before any token is produced', () => {
+    const refused = (prompt: string | number[], options: Parameters<Model['generate']>[1], error: RegExp | object) => {
+      // The call itself throws: nothing is iterated, so no token can have been produced.
+      expect(() => model.generate(prompt, options)).toThrow(error as RegExp);
+    };
+    refused('x', { temperature: -1 }, InvalidArgumentError);
+    refused('x', { stop: 'User:' as unknown as string[] }, /array/);
+    refused('x', { seed: 1.5 }, /seed/);
+    refused('x', { maxTokens: -1 }, /maxTokens/);
+    refused('x', { decode: { mode: 'exact' } }, /recycle head/);
+    refused('x', { decode: { mode: 'sideways' as 'off' } }, /decode mode/);
+    refused('x', { logprobs: 21 }, /logprobs/);
+    refused('x', { logprobs: 1.5 }, /logprobs/);
+    refused([model.info.vocabSize], {}, /out of range/);
+    refused([-1], {}, /out of range/);
+    refused([1.5], {}, /out of range/);
+    refused([], {}, /empty/);
+    const long = new Array<number>(model.info.contextLength + 1).fill(5);
+    refused(long, {}, ContextFullError);
+    try {
+      model.generate(long);
+    } catch (error) {
+      expect(error).toMatchObject({ code: 'CONTEXT_FULL', promptTokens: model.info.contextLength + 1, contextLength: model.info.contextLength });
+    }
   });
 
   it('gives typed errors for bad arguments', async () => {
@@ -168,18 +188,40 @@ describe('evaluate', () => {
 });
 
 describe('dispose', () => {
-  it('makes later calls fail with DISPOSED, the stats of a stream included', async () => {
+  it('makes later calls fail with DISPOSED, at the call', async () => {
     const m = await loadModel(path);
     m.dispose();
     await expect(m.complete('x', { maxTokens: 1 })).rejects.toMatchObject({ code: 'DISPOSED' });
     await expect(m.evaluate([1])).rejects.toBeInstanceOf(RecycleGPTError);
-    const stream = m.generate('x', { maxTokens: 1 });
-    await expect((async () => { for await (const _ of stream); })()).rejects.toMatchObject({ code: 'DISPOSED' });
-    await expect(stream.stats).rejects.toMatchObject({ code: 'DISPOSED' });
+    expect(() => m.generate('x', { maxTokens: 1 })).toThrow(expect.objectContaining({ code: 'DISPOSED' }));
+  });
+
+  it('ends a stream that waited for its turn with DISPOSED, the stats included', async () => {
+    const m = await loadModel(path);
+    const running = m.complete('x', { maxTokens: 4 });
+    const waiting = m.generate('x', { maxTokens: 1 });
+    const iterated = (async () => { for await (const _ of waiting); })();
+    m.dispose();
+    await running.catch(() => {});
+    await expect(iterated).rejects.toMatchObject({ code: 'DISPOSED' });
+    await expect(waiting.stats).rejects.toMatchObject({ code: 'DISPOSED' });
   });
 });
 
 describe('stats', () => {
+  it('count the prompt tokens reused from the cache, and rate the prefill by the tokens it ran', async () => {
+    const fresh = await loadModel(path);
+    const first = fresh.tokenize('A B C D E F');
+    const a = await fresh.complete(first, { maxTokens: 1, temperature: 0 });
+    expect(a.stats.reusedPromptTokens).toBe(0);
+    expect(a.stats.timing).toBe('measured');
+    const longer = [...first, ...fresh.tokenize(' G H', { addSpecial: false })];
+    const b = await fresh.complete(longer, { maxTokens: 1, temperature: 0 });
+    expect(b.stats).toMatchObject({ promptTokens: longer.length, reusedPromptTokens: first.length });
+    expect(b.stats.prefillTokensPerSecond).toBeCloseTo(((longer.length - first.length) * 1000) / b.stats.prefillMs, 6);
+    fresh.dispose();
+  });
+
   it('settle as an abort when the caller stops iterating', async () => {
     const stream = model.generate('Once', { maxTokens: 50, temperature: 0 });
     let n = 0;

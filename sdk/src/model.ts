@@ -1,18 +1,28 @@
 /** loadModel: a GGUF source → a ready Model (engine instance, weights, tokenizer, KV cache). */
 import { openBackend, type LoadingBackend } from './backend.js';
-import { TensorKind } from './binding.js';
+import { TensorKind } from './contract/architectures.js';
+import { collectChat } from './chat/completion.js';
+import { buildChatPrompt } from './chat/prompt.js';
+import { chatFormat, type ChatFormat } from './chat/template.js';
+import { embed, embeddingRun, filePooling, planEmbedding } from './embed.js';
 import { InvalidArgumentError, RecycleGPTError } from './errors.js';
-import { Context, checkGenerateOptions, decode } from './generate.js';
+import { Context, decode, type ReasoningMarkers } from './generate.js';
 import { loadGGUF } from './gguf/load.js';
 import { summarizeGGUF } from './gguf/summary.js';
 import type { ModelSource } from './gguf/source.js';
 import type { GGUFHeader } from './gguf/types.js';
-import { architectureOf, llamaShape, tensorSlot } from './llama.js';
+import { architectureOf, modelShape, recycleTensorSlot, tensorSlot, weightBytes, type ModelShape } from './model-file.js';
 import { fnv1a64, recycleConfig } from './recycle.js';
 import { createTokenizer } from './tokenizer/index.js';
 import type { Tokenizer } from './tokenizer/types.js';
 import type {
+  ChatCompletion,
+  ChatMessage,
+  ChatOptions,
   Completion,
+  EmbedInput,
+  EmbeddingRun,
+  EmbedOptions,
   GenerateOptions,
   GenerationStats,
   GeneratedToken,
@@ -20,6 +30,7 @@ import type {
   LoadProgress,
   Model,
   ModelInfo,
+  RenderedChat,
   TokenStream,
 } from './types.js';
 
@@ -51,16 +62,17 @@ export async function openContext(source: ModelSource, options: LoadOptions = {}
       source,
       {
         async begin(header: GGUFHeader) {
-          const { trainedContextLength, ...shape } = llamaShape(header);
+          const { trainedContextLength, ...shape } = modelShape(header);
           tokenizer = createTokenizer(header.metadata);
           const contextLength = resolveContextLength(options.contextLength, trainedContextLength);
-          const opened = await openBackend(options.backend ?? 'wasm', { ...shape, contextLength, kvType: options.kvType ?? 'f16' }, options.wasm);
+          const config = { ...shape, contextLength, kvType: options.kvType ?? 'f16', sequences: 1 } as const;
+          const opened = await openBackend(options.backend ?? 'wasm', config, options.wasm, modelNeeds(header, shape));
           llama = opened.backend;
           info = { ...describe(header, shape, contextLength, tokenizer), backend: opened.name, backendReason: opened.reason };
         },
         reserve(tensor) {
           hashEmbd();
-          const slot = tensorSlot(tensor, llama!.config.layers);
+          const slot = tensorSlot(tensor, llama!.config);
           const view = llama!.reserve(slot.kind, slot.layer, tensor.type, slot.rows, slot.cols, tensor.byteSize, tensor.name);
           if (slot.kind === TensorKind.tokenEmbd) embd = view;
           return view;
@@ -70,7 +82,7 @@ export async function openContext(source: ModelSource, options: LoadOptions = {}
           await llama!.ready();
         },
       },
-      { signal: options.signal, onProgress: progress('model') },
+      { signal: options.signal, onProgress: progress('model'), cache: options.cache, onCache: (report) => (info!.cache = report) },
     );
 
     if (options.recycle !== undefined) {
@@ -84,7 +96,7 @@ export async function openContext(source: ModelSource, options: LoadOptions = {}
             headLayers = config.layers;
           },
           reserve(tensor) {
-            const slot = tensorSlot(tensor, headLayers, 'recycle.');
+            const slot = recycleTensorSlot(tensor, headLayers);
             return llama!.recycleReserve(slot.kind, slot.layer, tensor.type, slot.rows, slot.cols, tensor.byteSize, tensor.name);
           },
           async end() {
@@ -111,7 +123,14 @@ function resolveContextLength(requested: number | undefined, trained: number): n
   return requested;
 }
 
-function describe(header: GGUFHeader, shape: Omit<ReturnType<typeof llamaShape>, 'trainedContextLength'>, contextLength: number, tokenizer: Tokenizer): Omit<ModelInfo, 'backend' | 'backendReason'> {
+/** What the file will ask of the backend: memory for its weights, and its tensors' kinds and types. */
+function modelNeeds(header: GGUFHeader, shape: Omit<ModelShape, 'trainedContextLength'>) {
+  const largest = header.tensors.reduce((a, b) => (b.byteSize > a.byteSize ? b : a));
+  const tensors = new Map(header.tensors.map((t) => [`${t.type}:${t.name.replace(/^blk\.\d+\./, '')}`, { kind: tensorSlot(t, shape).kind, type: t.type }]));
+  return { weights: { bytes: weightBytes(header), largest: { name: largest.name, bytes: largest.byteSize } }, tensors: [...tensors.values()] };
+}
+
+function describe(header: GGUFHeader, shape: Omit<ModelShape, 'trainedContextLength'>, contextLength: number, tokenizer: Tokenizer): Omit<ModelInfo, 'backend' | 'backendReason'> {
   const meta = header.metadata;
   const template = meta['tokenizer.chat_template'];
   const summary = summarizeGGUF(header);
@@ -130,6 +149,7 @@ function describe(header: GGUFHeader, shape: Omit<ReturnType<typeof llamaShape>,
     tokenizer: tokenizer.kind,
     chatTemplate: typeof template === 'string' ? template : undefined,
     hasRecycleHead: false,
+    pooling: filePooling(meta, architectureOf(meta)),
   };
 }
 
@@ -137,6 +157,7 @@ class LoadedModel implements Model {
   /** Generations share one KV cache, so they take turns. */
   private turn: Promise<void> = Promise.resolve();
   private disposed = false;
+  private format?: ChatFormat;
 
   constructor(
     private readonly context: Context,
@@ -156,17 +177,40 @@ class LoadedModel implements Model {
   }
 
   generate(prompt: string | number[], options: GenerateOptions = {}): TokenStream {
-    checkGenerateOptions(options);
     const ids = typeof prompt === 'string' ? this.tokenize(prompt, options) : prompt;
+    return this.stream(ids, options);
+  }
+
+  chat(messages: ChatMessage[], options: ChatOptions = {}): TokenStream {
+    const prompt = buildChatPrompt(this.chatFormat(), this.tokenizer, messages, options, this.info.contextLength);
+    const stop = [...(options.stop ?? []), ...prompt.stop];
+    // A formatted answer is all content: a `<think>` token the format lets through (inside a JSON string) is text.
+    const formatted = options.responseFormat !== undefined && options.responseFormat?.type !== 'text';
+    return this.stream(prompt.ids, { ...options, stop }, formatted ? undefined : prompt.reasoning);
+  }
+
+  renderChat(messages: ChatMessage[], options: ChatOptions = {}): RenderedChat {
+    const { text, ids, renderer, droppedMessages } = buildChatPrompt(this.chatFormat(), this.tokenizer, messages, options, this.info.contextLength);
+    return { text, ids, renderer, droppedMessages };
+  }
+
+  async completeChat(messages: ChatMessage[], options: ChatOptions = {}): Promise<ChatCompletion> {
+    return collectChat(this.chat(messages, options));
+  }
+
+  /** A generation of `ids`, checked now (decode throws every caller error at once), run when its turn comes. */
+  private stream(ids: number[], options: GenerateOptions, reasoning?: ReasoningMarkers): TokenStream {
+    this.checkAlive();
     let settle!: { resolve: (s: GenerationStats) => void; reject: (e: unknown) => void };
     const stats = new Promise<GenerationStats>((resolve, reject) => (settle = { resolve, reject }));
+    const tokens = decode(this.context, ids, options, (s) => settle.resolve(s), reasoning);
     stats.catch(() => {}); // a caller who only iterates sees the error there
     const self = this;
     async function* run(): AsyncGenerator<GeneratedToken> {
       let release = () => {};
       try {
         release = await self.takeTurn();
-        yield* decode(self.context, ids, options, settle.resolve);
+        yield* tokens;
       } catch (error) {
         settle.reject(error);
         throw error;
@@ -174,7 +218,12 @@ class LoadedModel implements Model {
         release();
       }
     }
-    return { stats, [Symbol.asyncIterator]: run };
+    return { promptTokens: ids.length, stats, [Symbol.asyncIterator]: run };
+  }
+
+  /** Built on first use: parsing a large template takes a moment. */
+  private chatFormat(): ChatFormat {
+    return (this.format ??= chatFormat(this.info.chatTemplate, this.tokenizer));
   }
 
   async complete(prompt: string | number[], options: GenerateOptions = {}): Promise<Completion> {
@@ -198,21 +247,39 @@ class LoadedModel implements Model {
     }
   }
 
+  embed(input: EmbedInput, options: EmbedOptions = {}): EmbeddingRun {
+    this.checkAlive();
+    const { llama } = this.context;
+    const { vocabSize, contextLength, pooling, backend } = this.info;
+    const plan = planEmbedding(input, options, { tokenizer: this.tokenizer, vocabSize, contextLength, pooling, backend, hasHidden: typeof llama.hidden === 'function' });
+    return embeddingRun(plan, async () => {
+      const release = await this.takeTurn();
+      try {
+        return await embed(this.context, plan, options.signal);
+      } finally {
+        release();
+      }
+    });
+  }
+
   dispose(): void {
     this.disposed = true;
     this.context.llama.free();
   }
 
   private async takeTurn(): Promise<() => void> {
-    if (this.disposed) throw new RecycleGPTError('DISPOSED', 'the model was disposed; load it again');
+    this.checkAlive();
     let release!: () => void;
     const previous = this.turn;
     this.turn = new Promise((resolve) => (release = resolve));
     await previous;
-    if (this.disposed) {
-      release();
-      throw new RecycleGPTError('DISPOSED', 'the model was disposed; load it again');
-    }
+    // Disposed while waiting.
+    if (this.disposed) release();
+    this.checkAlive();
     return release;
+  }
+
+  private checkAlive(): void {
+    if (this.disposed) throw new RecycleGPTError('DISPOSED', 'the model was disposed; load it again');
   }
 }

@@ -26,7 +26,7 @@ export interface LlamaCppModel {
 let llamaPromise: Promise<Llama> | undefined;
 
 /** One Llama instance per process: the native backend is initialised once. */
-function getSharedLlama(): Promise<Llama> {
+export function getSharedLlama(): Promise<Llama> {
   llamaPromise ??= (async () => {
     const { getLlama, LlamaLogLevel } = (await import(NODE_LLAMA_CPP)) as typeof import('node-llama-cpp');
     return getLlama({ gpu: false, logLevel: LlamaLogLevel.error, build: 'never', usePrebuiltBinaries: true });
@@ -39,6 +39,8 @@ export interface OpenLlamaCppOptions {
   contextSize?: number;
   /** KV cache element type; llama.cpp's default is f16. */
   kvType?: 'f16' | 'f32';
+  /** Defaults to false, the path the engine mirrors; true measures llama.cpp's own kernel-to-kernel difference. */
+  flashAttention?: boolean;
 }
 
 export async function openLlamaCpp(path: string, options: OpenLlamaCppOptions = {}): Promise<LlamaCppModel> {
@@ -48,7 +50,7 @@ export async function openLlamaCpp(path: string, options: OpenLlamaCppOptions = 
     contextSize: options.contextSize ?? model.trainContextSize,
     threads: 1,
     sequences: 1,
-    flashAttention: false,
+    flashAttention: options.flashAttention ?? false,
     experimentalKvCacheKeyType: options.kvType === 'f32' ? 'F32' : 'F16',
     experimentalKvCacheValueType: options.kvType === 'f32' ? 'F32' : 'F16',
   });

@@ -1,4 +1,4 @@
-//! IEEE 754 half precision conversions (exact, round-to-nearest-even), no tables.
+//! IEEE 754 half precision and bfloat16 conversions (exact, round-to-nearest-even), no tables.
 
 /// 2^112: rebiases a half's exponent field (bias 15) placed in f32 position (bias 127).
 pub const REBIAS: f32 = 5.192_297e33;
@@ -51,6 +51,21 @@ pub fn f32_to_f16(x: f32) -> u16 {
     let half = 1 << (shift - 1);
     let units = if rest > half || (rest == half && units & 1 == 1) { units + 1 } else { units };
     sign | units as u16
+}
+
+/// bfloat16 is the top half of an f32: widening is exact.
+pub fn bf16_to_f32(h: u16) -> f32 {
+    f32::from_bits((h as u32) << 16)
+}
+
+/// f32 to bfloat16 as ggml's `GGML_FP32_TO_BF16`: nearest, ties to even (a carry may reach
+/// inf); a NaN stays NaN, quieted.
+pub fn f32_to_bf16(x: f32) -> u16 {
+    let bits = x.to_bits();
+    if bits & 0x7fff_ffff > 0x7f80_0000 {
+        return ((bits >> 16) | 64) as u16;
+    }
+    (bits.wrapping_add(0x7fff + ((bits >> 16) & 1)) >> 16) as u16
 }
 
 /// Rounds a vector to half precision (activations before an F16 dot, f16 KV cache).
@@ -106,6 +121,20 @@ mod tests {
         assert_eq!(f16_to_f32(0xfc00), f32::NEG_INFINITY);
         assert!(f16_to_f32(0x7e00).is_nan());
         assert_eq!(f16_to_f32(0x8000).to_bits(), (-0.0f32).to_bits());
+    }
+
+    #[test]
+    fn bf16_rounds_to_nearest_even_and_keeps_nan() {
+        assert_eq!(f32_to_bf16(1.0), 0x3f80);
+        assert_eq!(f32_to_bf16(f32::from_bits(0x3f80_8000)), 0x3f80); // tie, even stays
+        assert_eq!(f32_to_bf16(f32::from_bits(0x3f81_8000)), 0x3f82); // tie, odd rounds up
+        assert_eq!(f32_to_bf16(f32::from_bits(0x3f80_8001)), 0x3f81);
+        assert_eq!(f32_to_bf16(f32::MAX), 0x7f80); // rounds up to inf
+        assert_eq!(f32_to_bf16(f32::NEG_INFINITY), 0xff80);
+        assert_eq!(f32_to_bf16(f32::from_bits(0x7f80_0001)), 0x7fc0); // signalling NaN quieted
+        for h in (0..=u16::MAX).filter(|h| h & 0x7fff <= 0x7f80) {
+            assert_eq!(f32_to_bf16(bf16_to_f32(h)), h);
+        }
     }
 
     #[test]

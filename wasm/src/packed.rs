@@ -1,4 +1,4 @@
-//! The in-memory layout of Q8_0 / Q4_0 matrices once their owner is ready: rows are
+//! The in-memory layout of quantized matrices once their owner is ready. Q8_0 / Q4_0 rows are
 //! repacked in place, four at a time, so that one pass over the activation serves four
 //! weight rows and their four block scales load as one vector.
 //!
@@ -11,9 +11,12 @@
 //! Q4_0 nibbles also move inside their block: byte k (k < 8) holds elements k (low nibble)
 //! and 8 + k, byte 8 + k elements 16 + k and 24 + k. Each 8-byte half widened to u16 lanes
 //! then holds lo + 16·hi in element order, and one shift gives hi (see `quant::Q8Activation`).
+//!
+//! The other types keep the raw GGUF layout; their row kernels stream each block once for
+//! all the tokens of a batch.
 
 use crate::f16::MAX_FINITE;
-use crate::quant::{GgmlType, Q4_0_BLOCK_BYTES, Q8_0_BLOCK_BYTES};
+use crate::quant::{GgmlType, Q4_0_BLOCK_BYTES};
 
 /// Rows per packed group.
 pub const ROWS: usize = 4;
@@ -21,15 +24,21 @@ pub const ROWS: usize = 4;
 /// Byte offsets inside one packed group.
 #[derive(Clone, Copy, Debug)]
 pub struct GroupLayout {
+    pub ty: GgmlType,
     pub blocks: usize,
-    /// Quant bytes per block: 32 (Q8_0) or 16 (Q4_0).
+    /// Bytes per block after its f16 scale: 32 (Q8_0) or 16 (Q4_0). For the types that do not
+    /// pack, only `blocks · (quant_bytes + 2)`, the row size, means something.
     pub quant_bytes: usize,
 }
 
 impl GroupLayout {
     pub fn new(ty: GgmlType, blocks: usize) -> GroupLayout {
-        let block_bytes = if ty == GgmlType::Q8_0 { Q8_0_BLOCK_BYTES } else { Q4_0_BLOCK_BYTES };
-        GroupLayout { blocks, quant_bytes: block_bytes - 2 }
+        GroupLayout { ty, blocks, quant_bytes: ty.block_bytes() - 2 }
+    }
+
+    /// Whether this type has group kernels (Q8_0, Q4_0); other types' rows stay raw.
+    pub fn packs(&self) -> bool {
+        matches!(self.ty, GgmlType::Q8_0 | GgmlType::Q4_0)
     }
 
     /// Bytes of the whole group: `ROWS` raw rows.
@@ -139,11 +148,15 @@ impl<'a> PackedMatrix<'a> {
     }
 }
 
-/// Packs every whole group of `data` (raw rows) in place, through `scratch` (at least
-/// `layout.bytes()` long): one group at a time, never a second copy of the matrix. Returns
-/// false, leaving `data` raw, when some block scale is inf or NaN: the group kernels widen
-/// scales by the shorter steps that are exact for finite halves only.
+/// Packs every whole group of `data` (raw rows) in place when its type `packs`, through
+/// `scratch` (at least `layout.bytes()` long): one group at a time, never a second copy of the
+/// matrix. Returns false, leaving `data` raw, when some block scale is inf or NaN: the group
+/// kernels widen scales by the shorter steps that are exact for finite halves only (and for
+/// the types that do not pack).
 pub fn pack_in_place(data: &mut [u8], layout: GroupLayout, scratch: &mut [u8]) -> bool {
+    if !layout.packs() {
+        return false;
+    }
     let block_bytes = layout.quant_bytes + 2;
     let finite = data.chunks_exact(block_bytes).all(|b| u16::from_le_bytes([b[0], b[1]]) & 0x7fff <= MAX_FINITE);
     if finite {

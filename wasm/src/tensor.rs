@@ -1,10 +1,11 @@
 //! Weight tensors: raw GGUF bytes in memory the model owns, and the matmul over them.
 
+use crate::blocks::{dequantize_row, Block, BlockQ4_0, BlockQ8_0};
 use crate::error::{try_vec, Status, ERR_BAD_SHAPE, ERR_TOO_LARGE};
-use crate::f16::f16_to_f32;
+use crate::f16::{bf16_to_f32, f16_to_f32};
 use crate::kernels;
 use crate::packed::{pack_in_place, GroupLayout, PackedMatrix, ROWS};
-use crate::quant::{dequantize_block_q4_0, dequantize_block_q8_0, GgmlType, PreparedInput, Q8Activation, QK};
+use crate::quant::{Activation, GgmlType, Needs, PreparedInput};
 
 /// Weight rows per tile of a quantized matmul (a multiple of `packed::ROWS`): 64 rows of
 /// 4096 Q8_0 values are 272 KiB, which a cache holds while every group of tokens passes over them.
@@ -13,12 +14,13 @@ const ROW_TILE: usize = 64;
 /// Largest single tensor: Vec cannot exceed isize::MAX bytes on wasm32.
 const MAX_TENSOR_BYTES: u64 = i32::MAX as u64;
 
-/// Storage typed by element so F32/F16 rows can be read in place (aligned);
-/// quantized blocks (34 or 18 bytes) are read bytewise: raw GGUF rows as written,
-/// then, once `pack` has run, in the layout of `packed` (same bytes, other places).
+/// Storage typed by element so F32/F16/BF16 rows can be read in place (aligned);
+/// quantized blocks are read bytewise: raw GGUF rows as written, then, once `pack` has run,
+/// in the layout of `packed` (same bytes, other places; only Q8_0 / Q4_0 move).
 enum Data {
     F32(Vec<f32>),
     F16(Vec<u16>),
+    BF16(Vec<u16>),
     Blocks { bytes: Vec<u8>, packed: bool },
 }
 
@@ -39,7 +41,8 @@ impl Tensor {
         let data = match ty {
             GgmlType::F32 => Data::F32(try_vec(values)?),
             GgmlType::F16 => Data::F16(try_vec(values)?),
-            GgmlType::Q4_0 | GgmlType::Q8_0 => Data::Blocks { bytes: try_vec(bytes as usize)?, packed: false },
+            GgmlType::BF16 => Data::BF16(try_vec(values)?),
+            _ => Data::Blocks { bytes: try_vec(bytes as usize)?, packed: false },
         };
         Ok(Tensor { ty, rows, cols, data })
     }
@@ -48,27 +51,28 @@ impl Tensor {
     pub fn bytes_mut(&mut self) -> *mut u8 {
         match &mut self.data {
             Data::F32(v) => v.as_mut_ptr() as *mut u8,
-            Data::F16(v) => v.as_mut_ptr() as *mut u8,
+            Data::F16(v) | Data::BF16(v) => v.as_mut_ptr() as *mut u8,
             Data::Blocks { bytes, .. } => bytes.as_mut_ptr(),
         }
     }
 
     fn layout(&self) -> GroupLayout {
-        GroupLayout::new(self.ty, self.cols / QK)
+        GroupLayout::new(self.ty, self.cols / self.ty.block_size())
     }
 
-    /// Scratch bytes `pack` needs (0 for F32/F16).
+    /// Scratch bytes `pack` needs (0 for the types that do not pack).
     pub fn pack_scratch_bytes(&self) -> usize {
-        if self.ty.is_quantized() {
-            self.layout().bytes()
+        let layout = self.layout();
+        if layout.packs() {
+            layout.bytes()
         } else {
             0
         }
     }
 
-    /// Repacks a quantized matrix in place for the group kernels (see `packed`; a matrix with
-    /// an inf or NaN scale stays raw); once only, after its bytes are written. `scratch` holds
-    /// at least `pack_scratch_bytes()`.
+    /// Repacks a Q8_0 / Q4_0 matrix in place for the group kernels (see `packed`; a matrix with
+    /// an inf or NaN scale, and any other type, stays raw); once only, after its bytes are
+    /// written. `scratch` holds at least `pack_scratch_bytes()`.
     pub fn pack(&mut self, scratch: &mut [u8]) {
         let layout = self.layout();
         if let Data::Blocks { bytes, packed: packed @ false } = &mut self.data {
@@ -90,26 +94,29 @@ impl Tensor {
         }
     }
 
-    /// Row `r` as f32 (embedding lookup).
+    /// Row `r` as f32 (embedding lookup, norm and bias vectors), with ggml's f32 steps.
     pub fn dequantize_row(&self, r: usize, out: &mut [f32]) {
         let cols = self.cols;
+        let out = &mut out[..cols];
         match &self.data {
             Data::F32(v) => out.copy_from_slice(&v[r * cols..][..cols]),
-            Data::F16(v) => {
-                for (o, &h) in out.iter_mut().zip(&v[r * cols..][..cols]) {
-                    *o = f16_to_f32(h);
-                }
-            }
+            Data::F16(v) => out.iter_mut().zip(&v[r * cols..][..cols]).for_each(|(o, &h)| *o = f16_to_f32(h)),
+            Data::BF16(v) => out.iter_mut().zip(&v[r * cols..][..cols]).for_each(|(o, &h)| *o = bf16_to_f32(h)),
             Data::Blocks { bytes, packed } => {
                 let matrix = self.matrix(bytes, *packed);
-                let mut quants = [0u8; QK];
-                let quants = &mut quants[..matrix.layout.quant_bytes];
-                for (b, values) in out.chunks_exact_mut(QK).enumerate() {
-                    let d = f16_to_f32(matrix.block(r, b, quants));
+                if r >= matrix.packed_rows {
+                    return dequantize_row(self.ty, matrix.raw_row(r), out);
+                }
+                // A packed Q8_0 / Q4_0 row: its blocks gathered back into GGUF order.
+                for (b, values) in out.chunks_exact_mut(self.ty.block_size()).enumerate() {
                     if self.ty == GgmlType::Q8_0 {
-                        dequantize_block_q8_0(d, quants, values)
+                        let mut block = BlockQ8_0 { d: [0; 2], qs: [0; 32] };
+                        block.d = matrix.block(r, b, &mut block.qs).to_le_bytes();
+                        block.dequantize(values);
                     } else {
-                        dequantize_block_q4_0(d, quants, values)
+                        let mut block = BlockQ4_0 { d: [0; 2], qs: [0; 16] };
+                        block.d = matrix.block(r, b, &mut block.qs).to_le_bytes();
+                        block.dequantize(values);
                     }
                 }
             }
@@ -120,29 +127,34 @@ impl Tensor {
     /// types), tokens inside, so the weights are read from memory once per batch; quantized
     /// blocks are also unpacked once per group of up to `kernels::MAX_TOKENS` tokens. Every
     /// (row, token) result is bit-identical to a single-token call. `input` must have been
-    /// prepared from `x` for this tensor's type.
+    /// prepared from `x` with (at least) this tensor's `input_needs`.
     pub fn matmul(&self, x: &[f32], input: &PreparedInput, n: usize, out: &mut [f32]) {
         let (rows, cols) = (self.rows, self.cols);
         let out = &mut out[..n * rows];
         match &self.data {
             Data::F32(w) => fill(out, rows, n, |r, t| kernels::dot_f32(&w[r * cols..][..cols], &x[t * cols..][..cols])),
             Data::F16(w) => fill(out, rows, n, |r, t| kernels::dot_f16(&w[r * cols..][..cols], input.f16_rounded(t))),
+            Data::BF16(w) => {
+                fill(out, rows, n, |r, t| kernels::dot_bf16(&w[r * cols..][..cols], input.bf16_rounded(t)))
+            }
             Data::Blocks { bytes, packed } => {
-                // Tiles of rows small enough to stay in cache while every token group passes
-                // over them; a group's activations are looked up once per tile.
-                let (matrix, q8_0) = (self.matrix(bytes, *packed), self.ty == GgmlType::Q8_0);
-                for tile in (0..rows).step_by(ROW_TILE) {
-                    for first in (0..n).step_by(kernels::MAX_TOKENS) {
-                        let count = (n - first).min(kernels::MAX_TOKENS);
-                        let group: [Q8Activation; kernels::MAX_TOKENS] =
-                            std::array::from_fn(|i| input.q8(first + i.min(count - 1)));
-                        let tile_rows = tile..(tile + ROW_TILE).min(rows);
-                        kernels::dot_rows_quantized(q8_0, matrix, tile_rows, &group[..count], |r, sums| {
-                            for (t, &sum) in sums.iter().enumerate() {
-                                out[(first + t) * rows + r] = sum;
-                            }
-                        });
-                    }
+                let matrix = self.matrix(bytes, *packed);
+                if self.ty.activation() == Activation::Q8_K {
+                    tiles(
+                        rows,
+                        n,
+                        out,
+                        |t| input.q8_k(t),
+                        |tile_rows, xs, store| kernels::dot_rows_q8_k(self.ty, matrix, tile_rows, xs, store),
+                    );
+                } else {
+                    tiles(
+                        rows,
+                        n,
+                        out,
+                        |t| input.q8(t),
+                        |tile_rows, xs, store| kernels::dot_rows_q8(self.ty, matrix, tile_rows, xs, store),
+                    );
                 }
             }
         }
@@ -158,9 +170,35 @@ fn fill(out: &mut [f32], rows: usize, n: usize, dot: impl Fn(usize, usize) -> f3
     }
 }
 
+/// Tiles of rows small enough to stay in cache while every group of up to
+/// `kernels::MAX_TOKENS` tokens passes over them; a group's activations (`activation(t)`) are
+/// looked up once per tile, and `dot_rows(tile_rows, group, store)` fills `out[t][r]`.
+#[inline(always)]
+fn tiles<X: Copy>(
+    rows: usize,
+    n: usize,
+    out: &mut [f32],
+    activation: impl Fn(usize) -> X,
+    dot_rows: impl Fn(std::ops::Range<usize>, &[X], &mut dyn FnMut(usize, &[f32])),
+) {
+    for tile in (0..rows).step_by(ROW_TILE) {
+        for first in (0..n).step_by(kernels::MAX_TOKENS) {
+            let count = (n - first).min(kernels::MAX_TOKENS);
+            let group: [X; kernels::MAX_TOKENS] = std::array::from_fn(|i| activation(first + i.min(count - 1)));
+            dot_rows(tile..(tile + ROW_TILE).min(rows), &group[..count], &mut |r, sums| {
+                for (t, &sum) in sums.iter().enumerate() {
+                    out[(first + t) * rows + r] = sum;
+                }
+            });
+        }
+    }
+}
+
 /// Which conversions an input needs for the tensors that consume it.
-pub fn input_needs(consumers: &[&Tensor]) -> (bool, bool) {
-    let want_f16 = consumers.iter().any(|t| t.ty == GgmlType::F16);
-    let want_q8 = consumers.iter().any(|t| t.ty.is_quantized());
-    (want_f16, want_q8)
+pub fn input_needs(consumers: &[&Tensor]) -> Needs {
+    let mut needs = Needs::default();
+    for tensor in consumers {
+        needs.add(tensor.ty.activation());
+    }
+    needs
 }

@@ -2,7 +2,7 @@
 /**
  * `npm start`: build, put a model into local R2, run the Worker with `wrangler dev`, fully offline.
  *
- *   node workers/scripts/start.mjs [--skip-build] [--port 8787] [--model file.gguf] [--recycle head.gguf] [--persist-to dir]
+ *   node workers/scripts/start.mjs [--skip-build] [--port 8787] [--model file.gguf] [--recycle head.gguf] [--persist-to dir] [--var NAME:VALUE]…
  *
  * The model is --model, else models/demo/*.gguf (a file named *recycle* there is the recycle head),
  * else a small random-weight test model from test/fixtures/models.ts (it writes nonsense, but it runs).
@@ -21,6 +21,8 @@ const { values: args } = parseArgs({
     model: { type: 'string' },
     recycle: { type: 'string' },
     'persist-to': { type: 'string', default: join(root, '.wrangler', 'state') },
+    // More Worker variables (wrangler dev's --var), e.g. --var MAX_QUEUE:4 --var API_KEY:secret.
+    var: { type: 'string', multiple: true, default: [] },
   },
 });
 // Wrangler must not phone home: no metrics, no error reports, no request.cf lookup.
@@ -46,6 +48,10 @@ async function generatedTestModel() {
   return makeTestModel(STANDARD_SPECS.q8_llama_tied);
 }
 
+/** What the playground says about the bundled models (a file of your own is described by its GGUF). */
+const DEMO_DESCRIPTION = 'the bundled demo: a 5M-parameter test model that does not write sensible text';
+const RANDOM_DESCRIPTION = 'a small random-weight test model: it writes nonsense';
+
 async function chooseModels() {
   if (args.model) return { model: resolve(args.model), recycle: args.recycle && resolve(args.recycle) };
   const demoDir = join(root, 'models', 'demo');
@@ -55,10 +61,10 @@ async function chooseModels() {
   const base = bases.find((f) => f.includes('q8_0')) ?? bases[0];
   if (base) {
     const head = demo.find((f) => f.includes('recycle'));
-    return { model: join(demoDir, base), recycle: head && join(demoDir, head) };
+    return { model: join(demoDir, base), recycle: head && join(demoDir, head), description: DEMO_DESCRIPTION };
   }
   console.log('start: no models/demo/*.gguf; generating a small random-weight test model.');
-  return { model: await generatedTestModel(), recycle: undefined };
+  return { model: await generatedTestModel(), recycle: undefined, description: RANDOM_DESCRIPTION };
 }
 
 /** Puts a file into the local R2 bucket under its file name and returns that key. */
@@ -69,9 +75,12 @@ function upload(file) {
 }
 
 if (!args['skip-build']) run('npm', ['run', 'build']);
-const { model, recycle } = await chooseModels();
+const { model, recycle, description } = await chooseModels();
 const vars = [`MODEL_KEY:${upload(model)}`];
 if (recycle) vars.push(`RECYCLE_KEY:${upload(recycle)}`);
+if (description) vars.push(`MODEL_DESCRIPTION:${description}`);
+// The caller's --var come last: wrangler takes the last value of a name.
+vars.push(...args.var);
 
 const dev = spawn(
   process.execPath,

@@ -1,18 +1,24 @@
 import { Hono } from 'hono';
+import { bearerAuth } from 'hono/bearer-auth';
 import { bodyLimit } from 'hono/body-limit';
 import { cors } from 'hono/cors';
-import { HttpError, toHttpError } from './errors.js';
-import { InFlight } from './limits.js';
+import { HTTPException } from 'hono/http-exception';
+import type { CpuBudget } from './budget.js';
+import { OpenAIError, onError } from './errors.js';
 import { playgroundHtml } from './playground.js';
 import type { ModelProvider } from './provider.js';
+import { TurnQueue } from './queue.js';
 import { chatRoutes } from './routes/chat.js';
 import { completionRoutes } from './routes/completions.js';
+import { embeddingRoutes } from './routes/embeddings.js';
+import { healthRoutes } from './routes/health.js';
 import { modelRoutes } from './routes/models.js';
-import type { Limits } from './validate.js';
+import type { Limits } from './schema.js';
 
-export type { ModelCard, ModelProvider } from './provider.js';
+export { CpuBudget, costsFromSize, type CpuCosts } from './budget.js';
+export type { ModelCard, ModelProvider, ModelState, ModelEntry } from './provider.js';
 export { lazyModels } from './provider.js';
-export type { Limits } from './validate.js';
+export type { Limits } from './schema.js';
 
 export interface AppOptions {
   models: ModelProvider;
@@ -21,67 +27,48 @@ export interface AppOptions {
   limits?: Partial<Limits>;
   /** Cross-origin access to /v1/*; off unless an origin (or list, or '*') is given. */
   cors?: { origin: string | string[] };
+  /** The CPU a request may spend (Cloudflare's per-request limit); unlimited when absent. */
+  budget?: CpuBudget;
 }
 
-export const DEFAULT_LIMITS: Limits = { maxTokens: 512, maxPromptTokens: 2048 };
+export const DEFAULT_LIMITS: Limits = { maxTokens: 512, maxPromptTokens: 2048, maxQueue: 8, maxEmbeddingInputs: 32 };
 
 /** Largest accepted request body; far above any prompt that passes maxPromptTokens, far below memory trouble. */
 const MAX_BODY_BYTES = 1 << 20;
 
-/** Compares without stopping at the first differing byte, so timing does not reveal the key. */
-function sameSecret(a: string, b: string): boolean {
-  const x = new TextEncoder().encode(a);
-  const y = new TextEncoder().encode(b);
-  let diff = x.length ^ y.length;
-  for (let i = 0; i < x.length; i++) diff |= x[i] ^ (y[i % y.length] ?? 0);
-  return diff === 0;
-}
-
 /** The OpenAI-compatible HTTP API as a Hono app; runs unchanged on Workers, Node, Deno and Bun. */
 export function createApp(options: AppOptions): Hono {
-  const limits: Limits = {
-    maxTokens: options.limits?.maxTokens ?? DEFAULT_LIMITS.maxTokens,
-    maxPromptTokens: options.limits?.maxPromptTokens ?? DEFAULT_LIMITS.maxPromptTokens,
-    maxConcurrent: options.limits?.maxConcurrent,
-  };
-  const deps = { models: options.models, limits, inFlight: new InFlight(limits.maxConcurrent) };
+  const limits: Limits = { ...DEFAULT_LIMITS, ...definedOnly(options.limits ?? {}) };
+  const queues = new Map<string, TurnQueue>();
+  const queue = (id: string) => queues.get(id) ?? queues.set(id, new TurnQueue(limits.maxQueue)).get(id)!;
+  const deps = { models: options.models, limits, queue, budget: options.budget };
+
   const app = new Hono();
-
-  app.onError((err, c) => {
-    const httpError = toHttpError(err);
-    // Failures the server did not expect are logged; deliberate HttpErrors already say what is wrong.
-    if (!(err instanceof HttpError)) console.error(err);
-    return c.json(httpError.body(), httpError.status);
-  });
-  app.notFound((c) => c.json(new HttpError(404, 'not_found_error', `No route ${c.req.method} ${c.req.path}.`, null, 'unknown_url').body(), 404));
-
-  if (options.cors) app.use('/v1/*', cors({ origin: options.cors.origin, allowHeaders: ['Authorization', 'Content-Type'], maxAge: 600 }));
-  const apiKey = options.auth?.apiKey;
-  if (apiKey) {
-    app.use('/v1/*', async (c, next) => {
-      if (c.req.method === 'OPTIONS') return next();
-      const header = c.req.header('authorization') ?? '';
-      const given = header.startsWith('Bearer ') ? header.slice(7).trim() : '';
-      if (!sameSecret(given, apiKey)) {
-        throw new HttpError(401, 'authentication_error', given ? 'Incorrect API key.' : 'Missing API key: send "Authorization: Bearer <key>".', null, 'invalid_api_key');
-      }
-      return next();
-    });
-  }
+  app.onError(onError);
+  // Answered, not thrown: Hono does not pass an error thrown here to onError, and it would go unhandled.
+  app.notFound((c) => onError(new OpenAIError(404, 'not_found_error', `No route ${c.req.method} ${c.req.path}.`, null, 'unknown_url'), c));
+  // The openai client sends x-stainless-* headers: allow whatever a preflight asks for (allowHeaders left empty).
+  if (options.cors) app.use('/v1/*', cors({ origin: options.cors.origin, exposeHeaders: ['Retry-After'], maxAge: 600 }));
+  if (options.auth?.apiKey) app.use('/v1/*', bearerAuth({ token: options.auth.apiKey }));
   app.use(
     '/v1/*',
     bodyLimit({
       maxSize: MAX_BODY_BYTES,
       onError: () => {
-        throw new HttpError(413, 'invalid_request_error', `The request body is larger than ${MAX_BODY_BYTES} bytes.`, null, 'request_too_large');
+        throw new HTTPException(413, { message: `The request body is larger than ${MAX_BODY_BYTES} bytes.` });
       },
     }),
   );
 
   app.get('/', (c) => c.html(playgroundHtml));
-  app.get('/healthz', (c) => c.json({ status: 'ok', models: options.models.list().map((m) => m.id) }));
+  app.route('/', healthRoutes(options.models, queue));
   app.route('/', modelRoutes(options.models));
   app.route('/', completionRoutes(deps));
   app.route('/', chatRoutes(deps));
+  app.route('/', embeddingRoutes(deps));
   return app;
+}
+
+function definedOnly<T extends object>(values: T): Partial<T> {
+  return Object.fromEntries(Object.entries(values).filter(([, value]) => value !== undefined)) as Partial<T>;
 }

@@ -1,9 +1,14 @@
 /**
  * Turns every supported model source into one byte stream (plus its size and a name for messages).
- * Node-only code (file paths, file: URLs) imports node:fs dynamically so this module loads in
- * workerd and browsers too.
+ * Files (paths, file: URLs) are read by the Node entry's file access (../node-files.ts), so this module
+ * has no Node import and loads in workerd and browsers too.
  */
 import { InvalidArgumentError, RecycleGPTError } from '../errors.js';
+import { runtime } from '../runtime.js';
+import { openCachedUrl, type CacheOption, type CachedSource } from './cache.js';
+import { describe, fetchModel, openResponse, throwIfAborted } from './http.js';
+
+export { describe, throwIfAborted };
 
 /** An R2 object body (`await env.BUCKET.get(key)`), duck-typed so the SDK does not depend on workers types. */
 export interface R2ObjectBodyLike {
@@ -28,17 +33,27 @@ export interface OpenedSource {
   size?: number;
   /** For messages: a file name, URL or kind of source. */
   name: string;
+  /** Set when the bytes pass through a browser store (the `cache` option). */
+  cache?: CachedSource;
 }
 
-/** Bytes per read from a file: large enough to keep syscalls rare, small enough to be a trifle of memory. */
-const FILE_CHUNK_BYTES = 1 << 20;
+export interface OpenSourceOptions {
+  signal?: AbortSignal;
+  /** Keep an http(s) download in a browser store, or read it from there (cache.ts). */
+  cache?: CacheOption;
+}
 
-export async function openSource(source: ModelSource, opts: { signal?: AbortSignal } = {}): Promise<OpenedSource> {
+export async function openSource(source: ModelSource, opts: OpenSourceOptions = {}): Promise<OpenedSource> {
   throwIfAborted(opts.signal);
-  if (typeof source === 'string') {
-    return /^(https?|file):/i.test(source) ? openUrl(parseUrl(source), opts.signal) : openFile(source);
+  const url = typeof source === 'string' && /^(https?|file):/i.test(source) ? parseUrl(source) : source instanceof URL ? source : undefined;
+  if (opts.cache !== undefined) {
+    if (!url || (url.protocol !== 'http:' && url.protocol !== 'https:')) {
+      throw new InvalidArgumentError('the cache option keeps a download: it needs an http(s) URL as the model source (this source is already local)');
+    }
+    return openCachedUrl(url, opts.cache, opts.signal);
   }
-  if (source instanceof URL) return openUrl(source, opts.signal);
+  if (url) return openUrl(url, opts.signal);
+  if (typeof source === 'string') return openFile(source);
   if (typeof Response !== 'undefined' && source instanceof Response) return openResponse(source, source.url || 'response');
   if (isReadableStream(source)) return { stream: source, name: 'stream' };
   if (source instanceof ArrayBuffer) return bytesSource(new Uint8Array(source), 'ArrayBuffer');
@@ -78,108 +93,21 @@ function bytesSource(bytes: Uint8Array, name: string): OpenedSource {
 }
 
 async function openUrl(url: URL, signal: AbortSignal | undefined): Promise<OpenedSource> {
-  if (url.protocol === 'file:') {
-    const { fileURLToPath } = await importNode<typeof import('node:url')>('node:url', url.href);
-    return openFile(fileURLToPath(url));
-  }
+  if (url.protocol === 'file:') return openFile(url);
   if (url.protocol !== 'http:' && url.protocol !== 'https:') {
     throw new InvalidArgumentError(`unsupported URL scheme "${url.protocol}" for a model; use http(s): or file:`);
   }
-  let response: Response;
-  try {
-    response = await fetch(url, { signal });
-  } catch (error) {
-    throwIfAborted(signal);
-    throw new RecycleGPTError('SOURCE_UNREADABLE', `could not fetch the model from ${url.href}: ${describe(error)}; check the URL and the network`, { cause: error });
-  }
-  return openResponse(response, url.href);
+  return openResponse(await fetchModel(url, signal), url.href);
 }
 
-function openResponse(response: Response, name: string): OpenedSource {
-  if (!response.ok) {
-    throw new RecycleGPTError('SOURCE_UNREADABLE', `fetching the model from ${name} failed with HTTP ${response.status} ${response.statusText}`.trimEnd());
-  }
-  if (response.bodyUsed) throw new RecycleGPTError('SOURCE_UNREADABLE', `the response body of ${name} was already read; pass a fresh Response`);
-  if (!response.body) throw new RecycleGPTError('SOURCE_UNREADABLE', `the response from ${name} has no body`);
-  return { stream: response.body, size: contentLength(response), name };
-}
-
-/** Content-Length is the body's size only when no content coding (gzip, br) sits in between. */
-function contentLength(response: Response): number | undefined {
-  const encoding = response.headers.get('content-encoding');
-  if (encoding && encoding !== 'identity') return undefined;
-  const header = response.headers.get('content-length');
-  if (header === null || !/^\d+$/.test(header)) return undefined;
-  const size = Number(header);
-  return Number.isSafeInteger(size) ? size : undefined;
-}
-
-async function openFile(path: string): Promise<OpenedSource> {
-  const fs = await importNode<typeof import('node:fs/promises')>('node:fs/promises', path);
-  let handle: import('node:fs/promises').FileHandle;
-  let size: number;
-  try {
-    handle = await fs.open(path, 'r');
-  } catch (error) {
-    const reason = (error as { code?: string }).code === 'ENOENT' ? 'no such file' : describe(error);
-    throw new RecycleGPTError('SOURCE_UNREADABLE', `cannot open model file "${path}": ${reason}`, { cause: error });
-  }
-  try {
-    const stats = await handle.stat();
-    if (!stats.isFile()) throw new RecycleGPTError('SOURCE_UNREADABLE', `"${path}" is not a regular file; pass the path of a .gguf file`);
-    size = stats.size;
-  } catch (error) {
-    await handle.close();
-    throw error;
-  }
-  return { stream: fileStream(handle, path), size, name: basename(path) };
-}
-
-/**
- * A byte stream, so that a BYOB reader (the loader's) can have each read land in a buffer it reuses
- * instead of a fresh chunk per read; default readers get chunks of FILE_CHUNK_BYTES.
- */
-function fileStream(handle: import('node:fs/promises').FileHandle, path: string): ReadableStream<Uint8Array> {
-  let closed = false;
-  const close = async () => {
-    if (!closed) {
-      closed = true;
-      await handle.close();
-    }
-  };
-  return new ReadableStream({
-    type: 'bytes',
-    autoAllocateChunkSize: FILE_CHUNK_BYTES,
-    async pull(controller) {
-      const request = controller.byobRequest!;
-      const view = request.view!;
-      try {
-        const { bytesRead } = await handle.read(new Uint8Array(view.buffer, view.byteOffset, view.byteLength), 0, view.byteLength, null);
-        if (bytesRead === 0) {
-          await close();
-          controller.close();
-        }
-        request.respond(bytesRead);
-      } catch (error) {
-        await close().catch(() => {});
-        controller.error(new RecycleGPTError('SOURCE_UNREADABLE', `reading model file "${path}" failed: ${describe(error)}`, { cause: error }));
-      }
-    },
-    cancel: close,
-  });
-}
-
-/** The specifier is a variable so that bundlers (wrangler, vite) leave the import alone for non-Node targets. */
-async function importNode<T>(specifier: string, what: string): Promise<T> {
-  try {
-    return (await import(/* @vite-ignore */ specifier)) as T;
-  } catch (error) {
+async function openFile(file: string | URL): Promise<OpenedSource> {
+  if (!runtime.files) {
     throw new RecycleGPTError(
       'SOURCE_UNREADABLE',
-      `cannot read "${what}": file paths need Node.js; here pass a URL, Response, ReadableStream, ArrayBuffer, Blob or R2 object body`,
-      { cause: error },
+      `cannot read "${String(file)}": files need Node.js (the package's Node entry); here pass a URL, Response, ReadableStream, ArrayBuffer, Blob or R2 object body`,
     );
   }
+  return runtime.files.open(file);
 }
 
 /** Duck-typed: streams from another realm or polyfill work as well. */
@@ -191,16 +119,4 @@ function isR2Body(value: unknown): value is R2ObjectBodyLike {
   if (typeof value !== 'object' || value === null) return false;
   const candidate = value as Partial<R2ObjectBodyLike>;
   return typeof candidate.size === 'number' && typeof (candidate.body as ReadableStream | undefined)?.getReader === 'function';
-}
-
-function basename(path: string): string {
-  return path.split(/[\\/]/).pop() || path;
-}
-
-function describe(error: unknown): string {
-  return error instanceof Error ? error.message : String(error);
-}
-
-export function throwIfAborted(signal: AbortSignal | undefined): void {
-  if (signal?.aborted) throw new RecycleGPTError('ABORTED', 'loading the model was aborted', { cause: signal.reason });
 }

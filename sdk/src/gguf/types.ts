@@ -11,8 +11,6 @@ export type GGUFArray =
 export type GGUFValue = GGUFScalar | GGUFArray;
 export type GGUFMetadata = Record<string, GGUFValue>;
 
-export const GGMLType = { F32: 0, F16: 1, Q4_0: 2, Q8_0: 8 } as const;
-
 export interface GGUFTensorInfo {
   name: string;
   /** ne0 first (the contiguous dimension). */
@@ -21,7 +19,7 @@ export interface GGUFTensorInfo {
   type: number;
   /** Byte offset relative to the start of the tensor data section. */
   offset: number;
-  /** Bytes this tensor occupies. The reader knows every current ggml type (see ggml-types.ts) and rejects unknown type ids. */
+  /** Bytes this tensor occupies. The reader knows every current ggml type (see sdk/src/contract/ggml-types.ts) and rejects unknown type ids. */
   byteSize: number;
 }
 

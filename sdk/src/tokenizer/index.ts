@@ -20,7 +20,7 @@ export function createTokenizer(metadata: GGUFMetadata): Tokenizer {
   if (model === 'gpt2') {
     const pre = metadata['tokenizer.ggml.pre'];
     const preTok = preTokenizer(typeof pre === 'string' && pre !== '' ? pre : undefined);
-    const vocab = readVocab(metadata, { ...BPE_DEFAULTS, addBos: preTok.addBos });
+    const vocab = readVocab(metadata, { ...BPE_DEFAULTS, addBos: preTok.addBos, cleanSpaces: preTok.cleanSpaces });
     return new VocabTokenizer('gpt2', vocab, bpeEncoder(vocab, metadata, preTok));
   }
   throw new UnsupportedError(

@@ -10,9 +10,12 @@ const SPACE = `[${WS}]`;
 const NOT_SPACE = `[^${WS}]`;
 const OTHER = `[^${WS}\\p{L}\\p{N}]`;
 
-const GPT2 = `'s|'t|'re|'ve|'m|'ll|'d| ?\\p{L}+| ?\\p{N}+| ?${OTHER}+|${SPACE}+(?!${NOT_SPACE})|${SPACE}+`;
-const LLAMA3 =
-  `'[sS]|'[tT]|'[rR][eE]|'[vV][eE]|'[mM]|'[lL][lL]|'[dD]|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{N}{1,3}` +
+const CONTRACTIONS = "'s|'t|'re|'ve|'m|'ll|'d";
+const CONTRACTIONS_ANY_CASE = "'[sS]|'[tT]|'[rR][eE]|'[vV][eE]|'[mM]|'[lL][lL]|'[dD]";
+const GPT2 = `${CONTRACTIONS}| ?\\p{L}+| ?\\p{N}+| ?${OTHER}+|${SPACE}+(?!${NOT_SPACE})|${SPACE}+`;
+/** Llama 3's split; Qwen2's differs only in taking digits one at a time (`digits` "{1,3}" vs ""). */
+const llama3Like = (digits: string) =>
+  `${CONTRACTIONS_ANY_CASE}|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{N}${digits}` +
   `| ?${OTHER}+[\\r\\n]*|${SPACE}*[\\r\\n]+|${SPACE}+(?!${NOT_SPACE})|${SPACE}+`;
 
 interface PreTokenizerSpec {
@@ -22,11 +25,16 @@ interface PreTokenizerSpec {
   ignoreMerges?: boolean;
   /** llama.cpp's add_bos default for this pre-tokenizer (the GGUF key overrides it). */
   addBos?: boolean;
+  /** llama.cpp's clean_spaces (tidy " ," " 's" and the like when detokenizing): on unless the pre-tokenizer turns it off. */
+  cleanSpaces?: boolean;
 }
 
 const DEFAULT: PreTokenizerSpec = { patterns: ['[\\p{P}$+<=>^~|]+', GPT2, '\\p{N}+', '[0-9]{3}'] };
 const GPT2_SPEC: PreTokenizerSpec = { patterns: [GPT2] };
-const LLAMA3_SPEC: PreTokenizerSpec = { patterns: [LLAMA3], ignoreMerges: true, addBos: true };
+const LLAMA3_SPEC: PreTokenizerSpec = { patterns: [llama3Like('{1,3}')], ignoreMerges: true, addBos: true };
+const QWEN2_SPEC: PreTokenizerSpec = { patterns: [llama3Like('')], cleanSpaces: false };
+/** SmolLM (StarCoder's split): every digit alone, then GPT-2's split. */
+const SMOLLM_SPEC: PreTokenizerSpec = { patterns: ['\\p{N}', GPT2], cleanSpaces: false };
 
 const SPECS: Record<string, PreTokenizerSpec> = {
   default: DEFAULT,
@@ -34,12 +42,15 @@ const SPECS: Record<string, PreTokenizerSpec> = {
   ...Object.fromEntries(
     ['llama3', 'llama-v3', 'llama-bpe', 'falcon3', 'falcon-h1', 'pixtral', 'midm-2.0', 'lfm2', 'jina-v5-nano'].map((name) => [name, LLAMA3_SPEC]),
   ),
+  ...Object.fromEntries(['qwen2', 'deepseek-r1-qwen'].map((name) => [name, QWEN2_SPEC])),
+  smollm: SMOLLM_SPEC,
 };
 
 export interface PreTokenizer {
   split(text: string): string[];
   readonly ignoreMerges: boolean;
   readonly addBos: boolean;
+  readonly cleanSpaces: boolean;
 }
 
 /** `pre` absent means llama.cpp's "default" (with its warning that quality may suffer). */
@@ -55,6 +66,7 @@ export function preTokenizer(pre: string | undefined): PreTokenizer {
     split: (text) => regexes.reduce((pieces, regex) => pieces.flatMap((piece) => splitKeepingAll(piece, regex)), [text]),
     ignoreMerges: spec.ignoreMerges ?? false,
     addBos: spec.addBos ?? false,
+    cleanSpaces: spec.cleanSpaces ?? true,
   };
 }
 

@@ -17,12 +17,15 @@ function metadata(kind: VocabKind, changes: Record<string, GGUFMetadata[string] 
   return base;
 }
 
+const gpt2Tokens = metadata('gpt2')['tokenizer.ggml.tokens'] as string[];
+
 describe('createTokenizer', () => {
   it('rejects unknown tokenizer models and pre-tokenizers by name', () => {
     expect(() => createTokenizer(metadata('llama', { 'tokenizer.ggml.model': 'bert' }))).toThrow(UnsupportedError);
     expect(() => createTokenizer(metadata('llama', { 'tokenizer.ggml.model': 'bert' }))).toThrow(/"bert"/);
     expect(() => createTokenizer(metadata('llama', { 'tokenizer.ggml.model': undefined }))).toThrow(/tokenizer\.ggml\.model null/);
-    expect(() => createTokenizer(metadata('gpt2', { 'tokenizer.ggml.pre': 'qwen2' }))).toThrow(/"qwen2" is not supported/);
+    expect(() => createTokenizer(metadata('gpt2', { 'tokenizer.ggml.pre': 'tekken' }))).toThrow(UnsupportedError);
+    expect(() => createTokenizer(metadata('gpt2', { 'tokenizer.ggml.pre': 'tekken' }))).toThrow(/"tekken" is not supported \(supported: .*qwen2.*smollm/);
   });
 
   it('rejects vocabularies llama.cpp could not load either', () => {
@@ -31,6 +34,14 @@ describe('createTokenizer', () => {
     expect(() => createTokenizer(metadata('llama', { 'tokenizer.ggml.scores': new Float32Array(3) }))).toThrow(/3 entries/);
     const tokens = metadata('llama')['tokenizer.ggml.tokens'] as string[];
     expect(() => createTokenizer(metadata('llama', { 'tokenizer.ggml.tokens': [...tokens.slice(0, -1), tokens[300]!] }))).toThrow(/twice/);
+  });
+
+  it("picks llama.cpp's end-of-turn token by text: the first of its candidates, not the lowest id", () => {
+    const tok = createTokenizer(metadata('gpt2', { 'tokenizer.ggml.tokens': [...gpt2Tokens.slice(0, -2), '<|endoftext|>', '<|im_end|>'] }));
+    expect(tok.eot).toBe(639); // <|im_end|> comes before <|endoftext|> in llama.cpp's list (as for Qwen: 151645, not 151643)
+    expect([tok.isEog(638), tok.isEog(639)]).toEqual([true, true]);
+    const named = createTokenizer(metadata('gpt2', { 'tokenizer.ggml.eot_token_id': 5 }));
+    expect(named.eot).toBe(5); // the GGUF key wins over detection
   });
 
   it('reports kind, size and special ids', () => {
@@ -105,6 +116,19 @@ describe('decode and tokenToBytes', () => {
     expect(tok.decode(ids.slice(1, -1))).toBe('Hello');
     expect(tok.tokenToBytes(1)).toEqual(new Uint8Array(0));
     expect(new TextDecoder().decode(tok.tokenToBytes(1, { unparseSpecial: true }))).toBe('<s>');
+  });
+
+  it("tidies spaces before punctuation and contractions only where llama.cpp's clean_spaces is on for the pre-tokenizer", () => {
+    const text = "Hello , world . they 're here";
+    for (const [pre, decoded] of [
+      ['gpt-2', "Hello, world. they're here"],
+      ['llama-bpe', "Hello, world. they're here"],
+      ['qwen2', text],
+      ['smollm', text],
+    ]) {
+      const tok = createTokenizer(metadata('gpt2', { 'tokenizer.ggml.pre': pre }));
+      expect(tok.decode(tok.encode(text, { addSpecial: false }))).toBe(decoded);
+    }
   });
 
   it('gives raw bytes for byte tokens and rejects ids outside the vocabulary', () => {

@@ -99,9 +99,12 @@ export function readVocab(metadata: GGUFMetadata, defaults: VocabDefaults): Voca
   for (const { role, eog: endsGeneration, texts: candidates } of DETECTED_ROLES) {
     let id = specialId(`${role}_token_id`, undefined);
     if (id === undefined) {
-      // llama.cpp walks a hash map here, so which of several candidates wins is unspecified; the lowest id is our pick.
-      const found = candidates.flatMap((text) => ids.get(text) ?? []);
-      id = found.length > 0 ? Math.min(...found) : undefined;
+      // llama.cpp takes the first candidate its std::unordered_map walk meets, so its pick depends on the C++ library
+      // it was built with. We take the first text in its list: on the real vocabularies that is what it picks
+      // (Llama 3: <|eot_id|> over <|end_of_text|>; Qwen, SmolLM2: <|im_end|> over <|endoftext|>). Every end-of-turn
+      // candidate ends generation anyway, so there the pick only changes `eot`; two candidates for one FIM role (no
+      // supported family has them) could also differ in which one is control or ends generation.
+      id = candidates.map((text) => ids.get(text)).find((found) => found !== undefined);
       if (id !== undefined) attrs[id]! |= Attr.CONTROL;
     }
     if (role === 'eot') eot = id;

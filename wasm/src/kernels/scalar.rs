@@ -1,17 +1,25 @@
-//! Portable kernels: the reference for `simd128.rs` (same names, same inputs) and
-//! the native build. Plain left-to-right accumulation; the quantized SIMD128 kernels
-//! give the same bits.
+//! Portable kernels: the reference for `simd128.rs` (same names, same inputs) and the native
+//! build.
 //!
-//! Quantized dots take the activation already converted by `quant::quantize_row_q8_0`
-//! (`x_scales[b]` = f16-rounded block scale, `x_qs` = 32 values in [-127, 127] per block, widened to i16); F16 dots take
-//! the activation already rounded to half precision and widened back to f32, which
-//! gives exactly the products of an f16 × f16 dot.
+//! Quantized dots take the activation already converted to the weight type's `vec_dot_type`
+//! (`quant::Activation`) and follow the f32 steps of ggml's generic C kernels
+//! (`ggml_vec_dot_*_generic` in `ggml-cpu/quants.c`): exact integer sums per block, then each
+//! type's own f32 formula, blocks in order; the K-quants keep ggml's eight f32 lane sums. The
+//! SIMD128 kernels take the same f32 steps and give the same bits. F16 / BF16 dots take the
+//! activation rounded to half / bfloat16 precision and widened back, which gives exactly the
+//! products of a half × half dot.
 
-use crate::f16::{f16_to_f32, f32_to_f16};
+use crate::blocks::{blocks, half, Block, BlockQ4_0, BlockQ4_1, BlockQ5_0, BlockQ5_1, BlockQ8_0};
+use crate::f16::{bf16_to_f32, f16_to_f32, f32_to_f16};
 use crate::packed::{GroupLayout, ROWS};
 use crate::quant::{
-    q4_extras, quantize_row_q8_0, Q8Activation, Q8ActivationMut, Q4_0_BLOCK_BYTES, Q8_0_BLOCK_BYTES, QK,
+    q4_extras, quantize_row_q8_0, quantize_row_q8_k, Q8Activation, Q8ActivationMut, Q8KActivationMut, Quantizers, QK,
 };
+
+mod kquants;
+pub use kquants::*;
+
+pub const QUANTIZERS: Quantizers = Quantizers { q8: quantize_q8_0, q8_k: quantize_q8_k };
 
 pub fn dot_f32(w: &[f32], x: &[f32]) -> f32 {
     w.iter().zip(x).fold(0.0, |sum, (a, b)| sum + a * b)
@@ -21,24 +29,144 @@ pub fn dot_f16(w: &[u16], x: &[f32]) -> f32 {
     w.iter().zip(x).fold(0.0, |sum, (&a, b)| sum + f16_to_f32(a) * b)
 }
 
-pub fn dot_q8_0_q8_0(w: &[u8], x: Q8Activation) -> f32 {
-    dot_q8_0_q8_0_tokens(w, [x])[0]
+/// Eight running sums (element i into sum i % 8), then ((s0+s4) + (s2+s6)) + ((s1+s5) + (s3+s7))
+/// and the tail past the last 8 in order: the order of the SIMD128 twin's two f32x4 accumulators.
+pub fn dot_bf16(w: &[u16], x: &[f32]) -> f32 {
+    let n = w.len().min(x.len());
+    let body = n - n % 8;
+    let mut acc = [0.0f32; 8];
+    for (w, x) in w[..body].chunks_exact(8).zip(x[..body].chunks_exact(8)) {
+        for l in 0..8 {
+            acc[l] += bf16_to_f32(w[l]) * x[l];
+        }
+    }
+    let v: [f32; 4] = std::array::from_fn(|l| acc[l] + acc[l + 4]);
+    let tail = w[body..n].iter().zip(&x[body..n]).fold(0.0, |s, (&a, b)| s + bf16_to_f32(a) * b);
+    ((v[0] + v[2]) + (v[1] + v[3])) + tail
 }
 
-pub fn dot_q4_0_q8_0(w: &[u8], x: Q8Activation) -> f32 {
-    dot_q4_0_q8_0_tokens(w, [x])[0]
+/// `quant::quantize_row_q8_0` into i16 values, plus the Q4_0 helpers (`quant::q4_extras`).
+pub fn quantize_q8_0(x: &[f32], out: Q8ActivationMut) {
+    quantize_row_q8_0(x, out.scales, out.q8_1_s, out.qs);
+    q4_extras(out.qs, out.sums, out.q4_mix);
 }
 
-/// One raw weight row · N activations. Each block is unpacked once for all tokens;
-/// every token's sum takes the same steps as a single-token call.
-pub fn dot_q8_0_q8_0_tokens<const N: usize>(w: &[u8], xs: [Q8Activation; N]) -> [f32; N] {
-    let blocks = w.len() / Q8_0_BLOCK_BYTES;
-    dot_blocks(blocks, Q8_0_BLOCK_BYTES - 2, |b, quants| raw_block(w, b, quants), xs, unpack_q8_0)
+pub fn quantize_q8_k(x: &[f32], out: Q8KActivationMut) {
+    quantize_row_q8_k(x, out.d, out.qs, out.bsums);
+}
+
+// ---- Q4_0, Q4_1, Q5_0, Q5_1, Q8_0 · Q8_0 / Q8_1: blocks of 32 ----
+
+/// What a 32-block type needs from its blocks: its 32 weights as integers and, from a block's
+/// exact Σ w·q with one token, the f32 term ggml's generic kernel adds for it.
+pub(super) trait Block32: Block + Copy {
+    fn unpack(&self, values: &mut [i32; QK]);
+    fn term(&self, sumi: i32, x: &Q8Activation, b: usize) -> f32;
+}
+
+impl Block32 for BlockQ4_0 {
+    fn unpack(&self, values: &mut [i32; QK]) {
+        for (j, &q) in self.qs.iter().enumerate() {
+            values[j] = (q & 15) as i32 - 8;
+            values[j + 16] = (q >> 4) as i32 - 8;
+        }
+    }
+    fn term(&self, sumi: i32, x: &Q8Activation, b: usize) -> f32 {
+        sumi as f32 * half(self.d) * x.scales[b]
+    }
+}
+
+impl Block32 for BlockQ4_1 {
+    fn unpack(&self, values: &mut [i32; QK]) {
+        for (j, &q) in self.qs.iter().enumerate() {
+            values[j] = (q & 15) as i32;
+            values[j + 16] = (q >> 4) as i32;
+        }
+    }
+    fn term(&self, sumi: i32, x: &Q8Activation, b: usize) -> f32 {
+        (half(self.d) * x.scales[b]) * sumi as f32 + half(self.m) * x.q8_1_s[b]
+    }
+}
+
+/// The 32 values of a Q5 block, 0..=31.
+fn unpack_q5(qh: [u8; 4], qs: &[u8; 16], offset: i32, values: &mut [i32; QK]) {
+    let qh = u32::from_le_bytes(qh);
+    for (j, &q) in qs.iter().enumerate() {
+        values[j] = ((q & 15) as u32 | ((qh >> j) & 1) << 4) as i32 - offset;
+        values[j + 16] = ((q >> 4) as u32 | ((qh >> (j + 16)) & 1) << 4) as i32 - offset;
+    }
+}
+
+impl Block32 for BlockQ5_0 {
+    fn unpack(&self, values: &mut [i32; QK]) {
+        unpack_q5(self.qh, &self.qs, 16, values);
+    }
+    fn term(&self, sumi: i32, x: &Q8Activation, b: usize) -> f32 {
+        (half(self.d) * x.scales[b]) * sumi as f32
+    }
+}
+
+impl Block32 for BlockQ5_1 {
+    fn unpack(&self, values: &mut [i32; QK]) {
+        unpack_q5(self.qh, &self.qs, 0, values);
+    }
+    fn term(&self, sumi: i32, x: &Q8Activation, b: usize) -> f32 {
+        (half(self.d) * x.scales[b]) * sumi as f32 + half(self.m) * x.q8_1_s[b]
+    }
+}
+
+impl Block32 for BlockQ8_0 {
+    fn unpack(&self, values: &mut [i32; QK]) {
+        for (v, &q) in values.iter_mut().zip(&self.qs) {
+            *v = q as i8 as i32;
+        }
+    }
+    fn term(&self, sumi: i32, x: &Q8Activation, b: usize) -> f32 {
+        sumi as f32 * (half(self.d) * x.scales[b])
+    }
+}
+
+/// Blocks `block(0..count)` · N activations: per block the weights are unpacked once for every
+/// token, whose exact Σ w·q becomes the block's term, added to that token's sum in block order.
+fn dot_blocks<B: Block32, const N: usize>(count: usize, block: impl Fn(usize) -> B, xs: [Q8Activation; N]) -> [f32; N] {
+    let count = xs.iter().fold(count, |m, x| m.min(x.scales.len()).min(x.q8_1_s.len()).min(x.qs.len() / QK));
+    let mut sums = [0.0f32; N];
+    let mut values = [0i32; QK];
+    for b in 0..count {
+        let block = block(b);
+        block.unpack(&mut values);
+        for (sum, x) in sums.iter_mut().zip(&xs) {
+            let sumi: i32 = values.iter().zip(&x.qs[b * QK..][..QK]).map(|(&v, &q)| v * q as i32).sum();
+            *sum += block.term(sumi, x, b);
+        }
+    }
+    sums
+}
+
+/// One raw weight row · N activations.
+fn dot_row<B: Block32, const N: usize>(w: &[u8], xs: [Q8Activation; N]) -> [f32; N] {
+    let row = blocks::<B>(w);
+    dot_blocks(row.len(), |b| row[b], xs)
 }
 
 pub fn dot_q4_0_q8_0_tokens<const N: usize>(w: &[u8], xs: [Q8Activation; N]) -> [f32; N] {
-    let blocks = w.len() / Q4_0_BLOCK_BYTES;
-    dot_blocks(blocks, Q4_0_BLOCK_BYTES - 2, |b, quants| raw_block(w, b, quants), xs, unpack_q4_0)
+    dot_row::<BlockQ4_0, N>(w, xs)
+}
+
+pub fn dot_q4_1_q8_1_tokens<const N: usize>(w: &[u8], xs: [Q8Activation; N]) -> [f32; N] {
+    dot_row::<BlockQ4_1, N>(w, xs)
+}
+
+pub fn dot_q5_0_q8_0_tokens<const N: usize>(w: &[u8], xs: [Q8Activation; N]) -> [f32; N] {
+    dot_row::<BlockQ5_0, N>(w, xs)
+}
+
+pub fn dot_q5_1_q8_1_tokens<const N: usize>(w: &[u8], xs: [Q8Activation; N]) -> [f32; N] {
+    dot_row::<BlockQ5_1, N>(w, xs)
+}
+
+pub fn dot_q8_0_q8_0_tokens<const N: usize>(w: &[u8], xs: [Q8Activation; N]) -> [f32; N] {
+    dot_row::<BlockQ8_0, N>(w, xs)
 }
 
 /// The `packed::ROWS` rows of one packed group · N activations: `[token][row]`, each
@@ -48,7 +176,11 @@ pub fn dot_q8_0_q8_0_group<const N: usize>(
     layout: GroupLayout,
     xs: [Q8Activation; N],
 ) -> [[f32; ROWS]; N] {
-    dot_group(group, layout, xs, unpack_q8_0)
+    dot_group(layout, xs, |b, lane| {
+        let mut block = BlockQ8_0 { d: [0; 2], qs: [0; 32] };
+        block.d = layout.block(group, b, lane, &mut block.qs).to_le_bytes();
+        block
+    })
 }
 
 pub fn dot_q4_0_q8_0_group<const N: usize>(
@@ -56,75 +188,28 @@ pub fn dot_q4_0_q8_0_group<const N: usize>(
     layout: GroupLayout,
     xs: [Q8Activation; N],
 ) -> [[f32; ROWS]; N] {
-    dot_group(group, layout, xs, unpack_q4_0)
+    dot_group(layout, xs, |b, lane| {
+        let mut block = BlockQ4_0 { d: [0; 2], qs: [0; 16] };
+        block.d = layout.block(group, b, lane, &mut block.qs).to_le_bytes();
+        block
+    })
 }
 
-/// `quant::quantize_row_q8_0` into i16 values, plus the Q4_0 helpers (`quant::q4_extras`).
-pub fn quantize_q8_0(x: &[f32], out: Q8ActivationMut) {
-    quantize_row_q8_0(x, out.scales, out.qs);
-    q4_extras(out.qs, out.sums, out.q4_mix);
-}
-
-fn unpack_q8_0(quants: &[u8], values: &mut [i32; QK]) {
-    for (v, &q) in values.iter_mut().zip(quants) {
-        *v = q as i8 as i32;
-    }
-}
-
-fn unpack_q4_0(quants: &[u8], values: &mut [i32; QK]) {
-    let (low, high) = values.split_at_mut(QK / 2);
-    for (j, &byte) in quants.iter().enumerate() {
-        low[j] = (byte & 15) as i32 - 8;
-        high[j] = (byte >> 4) as i32 - 8;
-    }
-}
-
-/// Block b of a raw row: its f16 scale bits, its quant bytes copied to `quants`.
-fn raw_block(w: &[u8], b: usize, quants: &mut [u8]) -> u16 {
-    let block = &w[b * (quants.len() + 2)..][..quants.len() + 2];
-    quants.copy_from_slice(&block[2..]);
-    u16::from_le_bytes([block[0], block[1]])
-}
-
-fn dot_group<const N: usize>(
-    group: &[u8],
+fn dot_group<B: Block32, const N: usize>(
     layout: GroupLayout,
     xs: [Q8Activation; N],
-    unpack: fn(&[u8], &mut [i32; QK]),
+    block: impl Fn(usize, usize) -> B,
 ) -> [[f32; ROWS]; N] {
     let mut out = [[0.0; ROWS]; N];
     for lane in 0..ROWS {
-        let block = |b: usize, quants: &mut [u8]| layout.block(group, b, lane, quants);
-        for (t, sum) in dot_blocks(layout.blocks, layout.quant_bytes, block, xs, unpack).into_iter().enumerate() {
+        for (t, sum) in dot_blocks(layout.blocks, |b| block(b, lane), xs).into_iter().enumerate() {
             out[t][lane] = sum;
         }
     }
     out
 }
 
-/// Per block: `unpack` its quant bytes (GGUF order, from `block`) into 32 integers and
-/// widen its scale once, then add `Σ w·x (exact in i32) · (dw · dx)` to each token's sum,
-/// blocks in order. The SIMD128 kernels take exactly these f32 steps: the same bits.
-fn dot_blocks<const N: usize>(
-    blocks: usize,
-    quant_bytes: usize,
-    block: impl Fn(usize, &mut [u8]) -> u16,
-    xs: [Q8Activation; N],
-    unpack: fn(&[u8], &mut [i32; QK]),
-) -> [f32; N] {
-    let count = xs.iter().fold(blocks, |m, x| m.min(x.scales.len()).min(x.qs.len() / QK));
-    let mut sums = [0.0f32; N];
-    let (mut quants, mut values) = ([0u8; QK], [0i32; QK]);
-    for b in 0..count {
-        let dw = f16_to_f32(block(b, &mut quants[..quant_bytes]));
-        unpack(&quants[..quant_bytes], &mut values);
-        for (sum, x) in sums.iter_mut().zip(&xs) {
-            let sumi: i32 = values.iter().zip(&x.qs[b * QK..][..QK]).map(|(&v, &q)| v * q as i32).sum();
-            *sum += sumi as f32 * (dw * x.scales[b]);
-        }
-    }
-    sums
-}
+// ---- attention and cache helpers ----
 
 /// out[j] = rows[j·stride..][..x.len()] · x
 pub fn dot_f32_rows(rows: &[f32], stride: usize, x: &[f32], out: &mut [f32]) {

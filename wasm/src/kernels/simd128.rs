@@ -1,16 +1,25 @@
 //! WebAssembly SIMD128 twins of `scalar.rs` (same names and inputs).
 //!
-//! Quantized dots: wasm has no i8 dot instruction, so weights are sign-extended
-//! to i16 (once per block for all the tokens of a batch) and multiplied with the
-//! (already i16) activation by i32x4.dot_i16x8. Each block's integer sum is exact
-//! and the per-block f32 terms `sumi · (dw · dx)` are added in block order, as in
-//! the scalar kernels, so both give the same bits.
+//! Quantized dots: wasm has no i8 dot instruction, so weights are widened to i16 (once per
+//! block for all the tokens of a batch) and multiplied with the (already i16) activation, by
+//! i32x4.dot_i16x8 where only a block's total counts, lane by lane where ggml's K-quant kernels
+//! keep eight lane sums. Every integer sum is exact and the f32 steps are the scalar kernels'
+//! (ggml's generic order), so both give the same bits.
 
 use core::arch::wasm32::*;
 
-use crate::f16::{f16_to_f32, MAX_FINITE, PLACED_MASK, REBIAS};
+use super::scalar::Block32;
+use crate::blocks::{blocks, BlockQ4_0, BlockQ4_1, BlockQ5_0, BlockQ5_1, BlockQ8_0};
+use crate::f16::{bf16_to_f32, f16_to_f32, f32_to_f16, MAX_FINITE, PLACED_MASK, REBIAS};
 use crate::packed::{GroupLayout, ROWS};
-use crate::quant::{block_scale, Q8Activation, Q8ActivationMut, Q4_0_BLOCK_BYTES, Q8_0_BLOCK_BYTES, QK};
+use crate::quant::{
+    Q8Activation, Q8ActivationMut, Q8KActivationMut, Quantizers, Q4_0_BLOCK_BYTES, Q8_0_BLOCK_BYTES, QK, QK_K,
+};
+
+mod kquants;
+pub use kquants::*;
+
+pub const QUANTIZERS: Quantizers = Quantizers { q8: quantize_q8_0, q8_k: quantize_q8_k };
 
 #[inline(always)]
 unsafe fn load(p: *const u8) -> v128 {
@@ -143,6 +152,34 @@ fn dot_f16_widening(w: &[u16], x: &[f32], widen: fn(v128) -> [v128; 2]) -> f32 {
     sum_f32x4(f32x4_add(acc0, acc1)) + tail
 }
 
+/// bfloat16 → f32 for halves 0..4 and 4..8 of `h`: each into the top of an f32 lane (exact).
+#[inline(always)]
+fn widen_bf16x8(h: v128) -> [v128; 2] {
+    [i32x4_shl(u32x4_extend_low_u16x8(h), 16), i32x4_shl(u32x4_extend_high_u16x8(h), 16)]
+}
+
+/// Two f32x4 sums (elements 8k..8k+4 and 8k+4..8k+8), reduced as `scalar::dot_bf16` says.
+pub fn dot_bf16(w: &[u16], x: &[f32]) -> f32 {
+    let n = w.len().min(x.len());
+    let body = n - n % 8;
+    let (mut acc0, mut acc1) = (f32x4_splat(0.0), f32x4_splat(0.0));
+    let (wp, xp) = (w.as_ptr() as *const u8, x.as_ptr() as *const u8);
+    let mut i = 0;
+    while i < body {
+        // SAFETY: i + 8 ≤ n elements on both sides.
+        unsafe {
+            let [w0, w1] = widen_bf16x8(load(wp.add(i * 2)));
+            acc0 = f32x4_add(acc0, f32x4_mul(w0, load(xp.add(i * 4))));
+            acc1 = f32x4_add(acc1, f32x4_mul(w1, load(xp.add(i * 4 + 16))));
+        }
+        i += 8;
+    }
+    let tail = w[body..n].iter().zip(&x[body..n]).fold(0.0, |s, (&a, b)| s + bf16_to_f32(a) * b);
+    sum_f32x4(f32x4_add(acc0, acc1)) + tail
+}
+
+// ---- Q4_0, Q4_1, Q5_0, Q5_1, Q8_0 · Q8_0 / Q8_1: blocks of 32 ----
+
 /// One Q8_0 block's 32 weights as four i16x8 vectors, in element order.
 #[inline(always)]
 unsafe fn unpack_q8_0(w: *const u8) -> [v128; 4] {
@@ -150,19 +187,66 @@ unsafe fn unpack_q8_0(w: *const u8) -> [v128; 4] {
     [0, 8, 16, 24].map(|at| i16x8_load_extend_i8x8(w.add(at) as *const i8))
 }
 
-/// Same for Q4_0: byte j holds element j (low nibble) and j + 16 (high nibble), each minus 8.
+/// Sixteen bytes of nibbles (byte j: element j low, j + 16 high) as i16x8 vectors in element
+/// order, `high_bits` (0 or 16 per element, as two i8x16) or-ed in and `offset` subtracted.
 #[inline(always)]
-unsafe fn unpack_q4_0(w: *const u8) -> [v128; 4] {
-    let packed = load(w);
-    let eight = i8x16_splat(8);
-    let low = i8x16_sub(v128_and(packed, u8x16_splat(15)), eight);
-    let high = i8x16_sub(u8x16_shr(packed, 4), eight);
+fn unpack_nibbles(packed: v128, high_bits: [v128; 2], offset: i8) -> [v128; 4] {
+    let offset = i8x16_splat(offset);
+    let low = i8x16_sub(v128_or(v128_and(packed, u8x16_splat(15)), high_bits[0]), offset);
+    let high = i8x16_sub(v128_or(u8x16_shr(packed, 4), high_bits[1]), offset);
     [
         i16x8_extend_low_i8x16(low),
         i16x8_extend_high_i8x16(low),
         i16x8_extend_low_i8x16(high),
         i16x8_extend_high_i8x16(high),
     ]
+}
+
+/// A Q5 block's qh (bit j: element j's fifth bit) as 16 per element, elements 0..16 and 16..32.
+#[inline(always)]
+fn q5_high_bits(qh: [u8; 4]) -> [v128; 2] {
+    let qh = u32x4_splat(u32::from_le_bytes(qh));
+    let bits = u8x16(1, 2, 4, 8, 16, 32, 64, 128, 1, 2, 4, 8, 16, 32, 64, 128);
+    let spread = |bytes: v128| v128_and(i8x16_eq(v128_and(bytes, bits), bits), u8x16_splat(16));
+    [
+        spread(i8x16_shuffle::<0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1>(qh, qh)),
+        spread(i8x16_shuffle::<2, 2, 2, 2, 2, 2, 2, 2, 3, 3, 3, 3, 3, 3, 3, 3>(qh, qh)),
+    ]
+}
+
+/// How each 32-block type widens its weights into four i16x8 vectors in element order.
+trait Widen32: Block32 {
+    unsafe fn widened(&self) -> [v128; 4];
+}
+
+impl Widen32 for BlockQ8_0 {
+    unsafe fn widened(&self) -> [v128; 4] {
+        unpack_q8_0(self.qs.as_ptr())
+    }
+}
+
+impl Widen32 for BlockQ4_0 {
+    unsafe fn widened(&self) -> [v128; 4] {
+        unpack_nibbles(load(self.qs.as_ptr()), [i8x16_splat(0); 2], 8)
+    }
+}
+
+impl Widen32 for BlockQ4_1 {
+    unsafe fn widened(&self) -> [v128; 4] {
+        unpack_nibbles(load(self.qs.as_ptr()), [i8x16_splat(0); 2], 0)
+    }
+}
+
+impl Widen32 for BlockQ5_0 {
+    unsafe fn widened(&self) -> [v128; 4] {
+        unpack_nibbles(load(self.qs.as_ptr()), q5_high_bits(self.qh), 16)
+    }
+}
+
+impl Widen32 for BlockQ5_1 {
+    unsafe fn widened(&self) -> [v128; 4] {
+        unpack_nibbles(load(self.qs.as_ptr()), q5_high_bits(self.qh), 0)
+    }
 }
 
 /// A packed group's Q4_0 block (see `packed`): byte k holds nibbles lo = element k and
@@ -194,25 +278,21 @@ unsafe fn load_scales(p: *const u8) -> v128 {
     f32x4_mul(v128_and(i32x4_shl(wide, 13), u32x4_splat(PLACED_MASK)), f32x4_splat(REBIAS))
 }
 
-/// One raw row · N activations, block by block: each block's weights are unpacked once
-/// for every token, whose exact i32 sum is added as `sumi · (dw · dx)`, as in `scalar.rs`.
+/// One raw row · N activations, block by block: each block's weights are unpacked once for
+/// every token, whose exact i32 sum becomes the block's term (`scalar::Block32::term`), added
+/// in block order as in `scalar.rs`.
 #[inline(always)]
-fn dot_row<const N: usize>(
-    w: &[u8],
-    block_bytes: usize,
-    xs: [Q8Activation; N],
-    unpack: unsafe fn(*const u8) -> [v128; 4],
-) -> [f32; N] {
-    let blocks = xs.iter().fold(w.len() / block_bytes, |m, x| m.min(x.scales.len()).min(x.qs.len() / QK));
+fn dot_row<B: Widen32, const N: usize>(w: &[u8], xs: [Q8Activation; N]) -> [f32; N] {
+    let row = blocks::<B>(w);
+    let count = xs.iter().fold(row.len(), |m, x| m.min(x.scales.len()).min(x.q8_1_s.len()).min(x.qs.len() / QK));
     let x_qs = xs.map(|x| x.qs.as_ptr() as *const u8);
     let mut sums = [0.0f32; N];
-    for b in 0..blocks {
-        // SAFETY: block b < blocks is within w and every activation.
-        let unpacked = unsafe { unpack(w.as_ptr().add(b * block_bytes + 2)) };
-        let dw = block_scale(&w[b * block_bytes..]);
+    for (b, block) in row[..count].iter().enumerate() {
+        // SAFETY: block b < count is within every activation.
+        let unpacked = unsafe { block.widened() };
         for t in 0..N {
             let sumi = sum_i32x4(unsafe { block_sum(&unpacked, x_qs[t].add(b * QK * 2)) });
-            sums[t] += sumi as f32 * (dw * xs[t].scales[b]);
+            sums[t] += block.term(sumi, &xs[t], b);
         }
     }
     sums
@@ -220,10 +300,10 @@ fn dot_row<const N: usize>(
 
 /// One packed group (`packed::ROWS` = 4 rows, `QUANT_BYTES` per block and row) · N activations,
 /// `[token][row]`. Per block, each row's weights are unpacked once for every token; a token's
-/// four rows' i32 sums reduce into one vector, scaled by the four rows' (dw · dx) and added to
-/// that token's accumulator: per lane the steps of the scalar kernel, so the same bits. With
-/// `q4`, the weights come as `unpack_q4_0_packed` gives them, dotted with the activations'
-/// `q4_mix`, and the exact integer sums lose 8·Σx.
+/// four rows' i32 sums reduce into one vector, scaled and added to that token's accumulator:
+/// per lane the steps of the scalar kernel, so the same bits. With `q4`, the weights come as
+/// `unpack_q4_0_packed` gives them, dotted with the activations' `q4_mix`, the exact integer
+/// sums lose 8·Σx, and the term is Q4_0's (sumi · dw) · dx instead of Q8_0's sumi · (dw · dx).
 #[inline(always)]
 fn dot_group<const N: usize, const QUANT_BYTES: usize>(
     group: &[u8],
@@ -267,12 +347,15 @@ fn dot_group<const N: usize, const QUANT_BYTES: usize>(
         let w_scale = unsafe { load_scales(block) };
         let unpacked = weights(3);
         for t in 0..N {
-            let mut sums = sums_of_pairs(low[t], pair_sums(first[t], sum(&unpacked, t)));
-            if q4 {
-                sums = i32x4_sub(sums, i32x4_splat(8 * unsafe { *x_sums[t] }));
-            }
-            let scales = f32x4_mul(w_scale, f32x4_splat(unsafe { *x_scales[t] }));
-            acc[t] = f32x4_add(acc[t], f32x4_mul(f32x4_convert_i32x4(sums), scales));
+            let sums = sums_of_pairs(low[t], pair_sums(first[t], sum(&unpacked, t)));
+            let x_scale = f32x4_splat(unsafe { *x_scales[t] });
+            let term = if q4 {
+                let sums = i32x4_sub(sums, i32x4_splat(8 * unsafe { *x_sums[t] }));
+                f32x4_mul(f32x4_mul(f32x4_convert_i32x4(sums), w_scale), x_scale)
+            } else {
+                f32x4_mul(f32x4_convert_i32x4(sums), f32x4_mul(w_scale, x_scale))
+            };
+            acc[t] = f32x4_add(acc[t], term);
         }
         block = block.wrapping_add(ROWS * (2 + QUANT_BYTES));
         for t in 0..N {
@@ -286,20 +369,24 @@ fn dot_group<const N: usize, const QUANT_BYTES: usize>(
     })
 }
 
-pub fn dot_q8_0_q8_0(w: &[u8], x: Q8Activation) -> f32 {
-    dot_q8_0_q8_0_tokens(w, [x])[0]
+pub fn dot_q4_0_q8_0_tokens<const N: usize>(w: &[u8], xs: [Q8Activation; N]) -> [f32; N] {
+    dot_row::<BlockQ4_0, N>(w, xs)
 }
 
-pub fn dot_q4_0_q8_0(w: &[u8], x: Q8Activation) -> f32 {
-    dot_q4_0_q8_0_tokens(w, [x])[0]
+pub fn dot_q4_1_q8_1_tokens<const N: usize>(w: &[u8], xs: [Q8Activation; N]) -> [f32; N] {
+    dot_row::<BlockQ4_1, N>(w, xs)
+}
+
+pub fn dot_q5_0_q8_0_tokens<const N: usize>(w: &[u8], xs: [Q8Activation; N]) -> [f32; N] {
+    dot_row::<BlockQ5_0, N>(w, xs)
+}
+
+pub fn dot_q5_1_q8_1_tokens<const N: usize>(w: &[u8], xs: [Q8Activation; N]) -> [f32; N] {
+    dot_row::<BlockQ5_1, N>(w, xs)
 }
 
 pub fn dot_q8_0_q8_0_tokens<const N: usize>(w: &[u8], xs: [Q8Activation; N]) -> [f32; N] {
-    dot_row(w, Q8_0_BLOCK_BYTES, xs, unpack_q8_0)
-}
-
-pub fn dot_q4_0_q8_0_tokens<const N: usize>(w: &[u8], xs: [Q8Activation; N]) -> [f32; N] {
-    dot_row(w, Q4_0_BLOCK_BYTES, xs, unpack_q4_0)
+    dot_row::<BlockQ8_0, N>(w, xs)
 }
 
 pub fn dot_q8_0_q8_0_group<const N: usize>(
@@ -318,28 +405,25 @@ pub fn dot_q4_0_q8_0_group<const N: usize>(
     dot_group::<N, { Q4_0_BLOCK_BYTES - 2 }>(group, layout, xs, unpack_q4_0_packed, true)
 }
 
-/// `quant::quantize_row_q8_0` into i16 values, plus the Q4_0 helpers (`quant::q4_extras`);
-/// four lanes at a time with the same steps: amax ignoring NaN (pmax), q = roundf(x · (1/d))
-/// (halves away from zero), saturated to i8 as `as i8` does.
+/// `quant::quantize_row_q8_0` into i16 values, plus Q8_1's sums and the Q4_0 helpers
+/// (`quant::q4_extras`); four lanes at a time with the same steps: amax ignoring NaN (pmax),
+/// q = roundf(x · (1/d)) (halves away from zero), saturated to i8 as `as i8` does.
 pub fn quantize_q8_0(x: &[f32], out: Q8ActivationMut) {
-    let Q8ActivationMut { scales, qs, sums, q4_mix } = out;
-    let blocks = (x.len() / QK).min(scales.len()).min(qs.len() / QK).min(sums.len()).min(q4_mix.len() / QK);
+    let Q8ActivationMut { scales, q8_1_s, qs, sums, q4_mix } = out;
+    let blocks =
+        (x.len() / QK).min(scales.len()).min(q8_1_s.len()).min(qs.len() / QK).min(sums.len()).min(q4_mix.len() / QK);
     for b in 0..blocks {
         // SAFETY: block b < blocks is within x and qs.
         let values: [v128; 8] = core::array::from_fn(|i| unsafe { load(x.as_ptr().add(b * QK + 4 * i) as *const u8) });
-        let amax = values.iter().fold(f32x4_splat(0.0), |m, &v| f32x4_pmax(m, f32x4_abs(v)));
-        let amax = f32x4_pmax(amax, i32x4_shuffle::<2, 3, 0, 1>(amax, amax));
-        let amax = f32x4_extract_lane::<0>(f32x4_pmax(amax, i32x4_shuffle::<1, 0, 3, 2>(amax, amax)));
+        let amax = f32x4_reduce_max(values.iter().fold(f32x4_splat(0.0), |m, &v| f32x4_pmax(m, f32x4_abs(v))));
         let d = amax / 127.0;
         let inverse = f32x4_splat(if d != 0.0 { 1.0 / d } else { 0.0 });
-        scales[b] = crate::f16::f16_to_f32(crate::f16::f32_to_f16(d));
+        scales[b] = f16_to_f32(f32_to_f16(d));
         let q = values.map(|v| i32x4_trunc_sat_f32x4(round_half_away(f32x4_mul(v, inverse))));
-        let clamped: [v128; 4] = core::array::from_fn(|i| {
-            let narrowed = i16x8_narrow_i32x4(q[2 * i], q[2 * i + 1]);
-            i16x8_max(i16x8_min(narrowed, i16x8_splat(127)), i16x8_splat(-128))
-        });
-        let sum = clamped.iter().fold(i32x4_splat(0), |s, &v| i32x4_add(s, i32x4_extadd_pairwise_i16x8(v)));
-        sums[b] = sum_i32x4(sum);
+        let clamped: [v128; 4] = core::array::from_fn(|i| clamp_i8(i16x8_narrow_i32x4(q[2 * i], q[2 * i + 1])));
+        let sum = sum_i32x4(clamped.iter().fold(i32x4_splat(0), |s, &v| i32x4_add(s, i32x4_extadd_pairwise_i16x8(v))));
+        sums[b] = sum;
+        q8_1_s[b] = f16_to_f32(f32_to_f16(sum as f32 * d));
         let [q0, q1, q2, q3] = clamped;
         let mix = [q0, i16x8_sub(q1, i16x8_shl(q0, 4)), q2, i16x8_sub(q3, i16x8_shl(q2, 4))];
         for i in 0..4 {
@@ -349,6 +433,64 @@ pub fn quantize_q8_0(x: &[f32], out: Q8ActivationMut) {
                 core::ptr::write_unaligned(q4_mix.as_mut_ptr().add(b * QK + 8 * i) as *mut v128, mix[i]);
             }
         }
+    }
+}
+
+/// The largest lane of an f32x4 (pmax: a NaN lane never wins).
+#[inline(always)]
+fn f32x4_reduce_max(v: v128) -> f32 {
+    let v = f32x4_pmax(v, i32x4_shuffle::<2, 3, 0, 1>(v, v));
+    f32x4_extract_lane::<0>(f32x4_pmax(v, i32x4_shuffle::<1, 0, 3, 2>(v, v)))
+}
+
+/// i16 lanes clamped to i8's range.
+#[inline(always)]
+fn clamp_i8(v: v128) -> v128 {
+    i16x8_max(i16x8_min(v, i16x8_splat(127)), i16x8_splat(-128))
+}
+
+/// `quant::quantize_row_q8_k`, eight values at a time with the same steps: amax ignoring NaN,
+/// max the first value of that magnitude, q = nearest_int(iscale · x) (ggml's 1.5·2^23
+/// trick, lane by lane) clamped to [-128, 127] and stored in pair order, the sums of each 16.
+pub fn quantize_q8_k(x: &[f32], out: Q8KActivationMut) {
+    let Q8KActivationMut { d, qs, bsums } = out;
+    let blocks = (x.len() / QK_K).min(d.len()).min(qs.len() / QK_K).min(bsums.len() / 16);
+    for b in 0..blocks {
+        let values = &x[b * QK_K..][..QK_K];
+        // SAFETY: each i + 4 ≤ 256 values.
+        let lanes = (0..QK_K).step_by(4).map(|i| unsafe { load(values.as_ptr().add(i) as *const u8) });
+        let amax = f32x4_reduce_max(lanes.fold(f32x4_splat(0.0), |m, v| f32x4_pmax(m, f32x4_abs(v))));
+        let (q, sums) = (&mut qs[b * QK_K..][..QK_K], &mut bsums[b * 16..][..16]);
+        if amax == 0.0 {
+            d[b] = 0.0;
+            q.iter_mut().for_each(|q| *q = 0);
+            sums.iter_mut().for_each(|s| *s = 0);
+            continue;
+        }
+        let max = values.iter().copied().find(|v| v.abs() == amax).unwrap_or(amax);
+        let iscale = -127.0 / max;
+        let (scale, magic) = (f32x4_splat(iscale), f32x4_splat(12_582_912.0));
+        let nearest = |v: v128| {
+            let shifted = f32x4_add(f32x4_mul(scale, v), magic);
+            i32x4_sub(v128_and(shifted, i32x4_splat(0x007f_ffff)), i32x4_splat(0x0040_0000))
+        };
+        for (group, sum) in sums.iter_mut().enumerate() {
+            // SAFETY: group < 16: values and q hold 16 from 16·group.
+            let [first, second]: [v128; 2] = core::array::from_fn(|h| unsafe {
+                let at = values.as_ptr().add(16 * group + 8 * h) as *const u8;
+                clamp_i8(i16x8_narrow_i32x4(nearest(load(at)), nearest(load(at.add(16)))))
+            });
+            // Stored in pairs (k, k + 8): `quant::q8_k_position`.
+            let paired = [
+                i16x8_shuffle::<0, 8, 1, 9, 2, 10, 3, 11>(first, second),
+                i16x8_shuffle::<4, 12, 5, 13, 6, 14, 7, 15>(first, second),
+            ];
+            for (h, &half) in paired.iter().enumerate() {
+                unsafe { core::ptr::write_unaligned(q.as_mut_ptr().add(16 * group + 8 * h) as *mut v128, half) };
+            }
+            *sum = sum_i32x4(i32x4_extadd_pairwise_i16x8(i16x8_add(first, second))) as i16;
+        }
+        d[b] = 1.0 / iscale;
     }
 }
 

@@ -1,32 +1,46 @@
-import { Hono } from 'hono';
-import { renderChat } from '../chat-template.js';
-import { respond, type ResponseShape } from '../generation.js';
-import { parseChatRequest } from '../validate.js';
-import { readJson, resolveModel, type RouteDeps } from './context.js';
+import type { Output, TokenLogprob } from '../generation.js';
+import { chatSchema, type ChatRequest } from '../schema.js';
+import { generationRoute, type RouteDeps } from './generate.js';
 
-const shape: ResponseShape = {
-  idPrefix: 'chatcmpl',
-  object: 'chat.completion',
-  chunkObject: 'chat.completion.chunk',
-  choice: (content, finish) => ({ index: 0, message: { role: 'assistant', content, refusal: null }, logprobs: null, finish_reason: finish }),
-  delta: (content, finish, first) => ({
-    index: 0,
-    delta: first ? { role: 'assistant', content } : finish ? {} : { content },
-    logprobs: null,
-    finish_reason: finish,
-  }),
-};
+/** OpenAI's chat logprobs: each token with its bytes and its most likely alternatives. */
+function logprobs(output: Output) {
+  if (!output.logprobs) return null;
+  const entry = (t: Omit<TokenLogprob, 'top' | 'at'>) => ({ token: t.token, logprob: t.logprob, bytes: t.bytes });
+  return { content: output.logprobs.map((t) => ({ ...entry(t), top_logprobs: t.top.map(entry) })), refusal: null };
+}
 
-/** POST /v1/chat/completions: messages rendered with the model's chat template (see chat-template.ts). */
-export function chatRoutes(deps: RouteDeps): Hono {
-  const app = new Hono();
-  app.post('/v1/chat/completions', async (c) => {
-    const request = parseChatRequest(await readJson(c), deps.limits);
-    const model = await resolveModel(deps.models, request.model);
-    const chat = renderChat(request.messages, model.info.chatTemplate);
-    const job = { model, modelId: request.model, prompt: chat.prompt, parseSpecial: true, templateStop: chat.stop, request, promptParam: 'messages' };
-    // `return await`: a rejected promise handed up unawaited counts as unhandled for a tick in workerd.
-    return await respond(c, shape, job, deps.limits, deps.inFlight);
+/** A reasoning block's text goes apart, as `reasoning_content` (the field llama.cpp's and vLLM's servers use). */
+const reasoning = (output: Output) => (output.reasoning ? { reasoning_content: output.reasoning } : {});
+
+/** A chunk's delta: the role first; content unless the chunk ends the stream or carries only reasoning. */
+function delta(output: Output, finish: unknown, first: boolean) {
+  const content = !finish && (output.text !== '' || !output.reasoning);
+  return { ...(first && { role: 'assistant' }), ...(content && { content: output.text }), ...reasoning(output) };
+}
+
+/** POST /v1/chat/completions: the messages go to the SDK's chat(), which renders them with the model's own template. */
+export function chatRoutes(deps: RouteDeps) {
+  return generationRoute<ChatRequest>(deps, {
+    path: '/v1/chat/completions',
+    schema: chatSchema,
+    shape: {
+      idPrefix: 'chatcmpl',
+      object: 'chat.completion',
+      chunkObject: 'chat.completion.chunk',
+      choice: (output, finish) => ({
+        index: 0,
+        message: { role: 'assistant', content: output.text, refusal: null, ...reasoning(output) },
+        logprobs: logprobs(output),
+        finish_reason: finish,
+      }),
+      delta: (output, finish, first) => ({
+        index: 0,
+        delta: delta(output, finish, first),
+        logprobs: logprobs(output),
+        finish_reason: finish,
+      }),
+    },
+    start: (request, model, options) => model.chat(request.messages, options),
+    promptParam: 'messages',
   });
-  return app;
 }
