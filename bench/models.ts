@@ -17,8 +17,10 @@ import { closeSync, existsSync, mkdirSync, openSync, readSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { fnv1a64 } from '../sdk/src/recycle.js';
 import { readGGUFHeader } from '../sdk/src/gguf/load.js';
+import '../sdk/src/node.js'; // the SDK's Node entry: model files by path
 import type { GGUFKV } from '../test/fixtures/gguf-writer.js';
 import { Prng } from '../test/fixtures/prng.js';
+import { FILE_TYPE, tensorTypeFor, type MixModel } from '../test/fixtures/llama-quant.js';
 import { GGML_TYPE, type GGMLTypeName } from '../test/fixtures/quantize.js';
 import { buildVocab, TOKEN_TYPE } from '../test/fixtures/vocab.js';
 import { SHAPES, type Shape, type ShapeName } from './forward/shapes.mjs';
@@ -37,15 +39,23 @@ export interface TensorRole {
 }
 
 /**
- * File types: llama.cpp's `general.file_type` id and the ggml type each matrix gets (norms stay F32).
- * Q8_0 and Q4_0 are "pure" (every matrix in that type, as `llama-quantize --pure`): the engine runs no
- * K-quants yet, and llama.cpp's own Q4_0 mix puts the output matrix in Q6_K. A mix is one more line here,
- * its `typeFor` being the fixtures' llama.cpp rule table once it lands.
+ * File types: llama.cpp's `general.file_type` id and the ggml type each tensor gets (norms stay F32).
+ * Q8_0 and Q4_0 are "pure" (every matrix in that type, as `llama-quantize --pure` makes them), so that
+ * each measures one kernel. Q4_K_M is llama.cpp's own mix, from the fixtures' copy of its rules
+ * (`test/fixtures/llama-quant.ts`): at the SmolLM2 shape most matrices have 576-wide rows, not a multiple
+ * of 256, and fall back to Q5_0 / Q8_0 as in the real SmolLM2-135M Q4_K_M files; the Qwen3 shape's rows
+ * all fit, so it is Q4_K with Q6_K for the output and some attn_v / ffn_down.
  */
 export const FILE_TYPES = {
-  Q8_0: { id: 7, label: 'Q8_0 (pure)', typeFor: (_t: TensorRole): GGMLTypeName => 'Q8_0' },
-  Q4_0: { id: 2, label: 'Q4_0 (pure)', typeFor: (_t: TensorRole): GGMLTypeName => 'Q4_0' },
-} satisfies Record<string, { id: number; label: string; typeFor(tensor: TensorRole): GGMLTypeName }>;
+  Q8_0: { id: FILE_TYPE.Q8_0, label: 'Q8_0 (pure)', typeFor: (): GGMLTypeName => 'Q8_0' },
+  Q4_0: { id: FILE_TYPE.Q4_0, label: 'Q4_0 (pure)', typeFor: (): GGMLTypeName => 'Q4_0' },
+  Q4_K_M: { id: FILE_TYPE.Q4_K_M, label: "Q4_K_M (llama.cpp's mix)", typeFor: (t: TensorRole, shape: Shape, layers: number) => tensorTypeFor('Q4_K_M', t, mixModel(shape, layers)) },
+} satisfies Record<string, { id: number; label: string; typeFor(tensor: TensorRole, shape: Shape, layers: number): GGMLTypeName }>;
+
+/** What llama.cpp's rules read of a model (the bench's files are llama-architecture). */
+function mixModel(shape: Shape, layers: number): MixModel {
+  return { arch: 'llama', layers, heads: shape.heads, kvHeads: shape.kvHeads, tiedEmbeddings: shape.tied };
+}
 export type FileTypeName = keyof typeof FILE_TYPES;
 
 export interface BenchModel {
@@ -57,8 +67,10 @@ export interface BenchModel {
 export const BENCH_MODELS: BenchModel[] = [
   { shape: 'smollm2-135m', fileType: 'Q8_0' },
   { shape: 'smollm2-135m', fileType: 'Q4_0' },
+  { shape: 'smollm2-135m', fileType: 'Q4_K_M' },
   { shape: 'qwen3-0.6b', fileType: 'Q8_0' },
   { shape: 'qwen3-0.6b', fileType: 'Q4_0' },
+  { shape: 'qwen3-0.6b', fileType: 'Q4_K_M' },
 ];
 
 export const modelName = (m: BenchModel) => `${m.shape}-${m.fileType.toLowerCase()}`;
@@ -132,15 +144,17 @@ function layerTensors(shape: Shape, prefix: string, typeFor: (t: TensorRole) => 
   ];
 }
 
-function typeIdFor(model: BenchModel): (t: TensorRole) => number {
-  return (t) => GGML_TYPE[FILE_TYPES[model.fileType].typeFor(t)];
+/** The ggml type id of each tensor of `model`'s base (`layers` = the shape's) or of its one-layer head. */
+function typeIdFor(model: BenchModel, layers = SHAPES[model.shape].layers): (t: TensorRole) => number {
+  // llama.cpp's rules know tensors by their base name (blk.N.…); a head's are the same under `recycle.`.
+  return (t) => GGML_TYPE[FILE_TYPES[model.fileType].typeFor({ ...t, name: t.name.replace(/^recycle\./, '') }, SHAPES[model.shape], layers)];
 }
 
 function eosId(): number {
   return buildVocab('gpt2', TRAINED_VOCAB).eosId;
 }
 
-function baseTensors(model: BenchModel): StreamedTensor[] {
+export function baseTensors(model: BenchModel): StreamedTensor[] {
   const shape = SHAPES[model.shape];
   const typeFor = typeIdFor(model);
   const embdStd = shape.tied ? 3 / Math.sqrt(shape.dim) : 1;
@@ -192,9 +206,9 @@ function baseMetadata(model: BenchModel): GGUFKV[] {
 }
 
 /** One layer of the base's shape between the projection and the final norm (training/README.md's head). */
-function headTensors(model: BenchModel): StreamedTensor[] {
+export function headTensors(model: BenchModel): StreamedTensor[] {
   const shape = SHAPES[model.shape];
-  const typeFor = typeIdFor(model);
+  const typeFor = typeIdFor(model, 1);
   const proj = 'recycle.proj.weight';
   return [
     gaussian(proj, 2 * shape.dim, shape.dim, 1 / Math.sqrt(2 * shape.dim), typeFor({ name: proj, dims: [2 * shape.dim, shape.dim] }), 7),

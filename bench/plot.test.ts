@@ -51,7 +51,7 @@ describe('bench plot', () => {
         engines: [engine('ours', 30), engine('llama.cpp', 60), engine('wllama', 6)],
         step: { ...step, measured },
       })),
-      recycle: [{ model: 'demo', prompts: 1, decodeTokens: 1, step, modes: [{ mode: 'exact, always drafting', decodeTokensPerSecond: 1, overOff: 1, tokensPerPass: 1.6, acceptanceRate: 0.6, identicalToOff: true }] }],
+      recycle: [{ model: 'demo', prompts: 1, decodeTokens: 1, rounds: 1, step, modes: [{ mode: 'exact, always drafting', decodeTokensPerSecond: 1, overOff: 1, tokensPerPass: 1.6, acceptanceRate: 0.6, identicalToOff: true }] }],
       runtimes: [],
     };
     const svg = renderPlot(report);

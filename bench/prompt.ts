@@ -1,5 +1,6 @@
 /** The benchmark's prompt, as token ids of a bench model's own vocabulary. */
 import { readGGUFHeader } from '../sdk/src/gguf/load.js';
+import '../sdk/src/node.js'; // the SDK's Node entry: model files by path
 import { createTokenizer } from '../sdk/src/tokenizer/index.js';
 
 const PROMPT =

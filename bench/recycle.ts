@@ -4,7 +4,7 @@
  */
 import { fileURLToPath } from 'node:url';
 import { openContext } from '../sdk/src/model.js';
-import { loadModel, type DecodeMode, type GenerationStats, type Model } from '../sdk/src/index.js';
+import { loadModel, type DecodeMode, type GenerationStats, type Model } from '../sdk/src/node.js';
 import { Sampler } from '../sdk/src/sampler.js';
 import type { Tokenizer } from '../sdk/src/tokenizer/types.js';
 
@@ -13,7 +13,6 @@ export const RECYCLE_MODELS = ['demo-q8_0.gguf', 'demo-q4_0.gguf'];
 const HEAD = 'demo-recycle.gguf';
 const CONTEXT = 256;
 const DECODE_TOKENS = 96;
-const ROUNDS = 3;
 /** Timed repetitions of each piece of a decode step on the demo model (its passes take well under a millisecond). */
 const DEMO_REPS = 200;
 const PROMPTS = [
@@ -71,11 +70,14 @@ export interface RecycleReport {
   model: string;
   prompts: number;
   decodeTokens: number;
+  /** Timed rounds of every prompt per mode; the best is reported. */
+  rounds: number;
   modes: ModeResult[];
   step: StepCosts;
 }
 
-export async function benchRecycle(file: string): Promise<RecycleReport> {
+/** The decode modes on the demo model `file`, each the best of `rounds` timed rounds of every prompt after a warm-up one. */
+export async function benchRecycle(file: string, rounds: number): Promise<RecycleReport> {
   const model = await loadModel(demo(file), { recycle: demo(HEAD), contextLength: CONTEXT });
   try {
     const outputs = new Map<string, number[][]>();
@@ -83,7 +85,7 @@ export async function benchRecycle(file: string): Promise<RecycleReport> {
     for (const mode of MODES) {
       await runPrompts(model, mode); // warm-up
       let best: { rate: number; stats: GenerationStats[]; tokens: number[][] } | undefined;
-      for (let r = 0; r < ROUNDS; r++) {
+      for (let r = 0; r < rounds; r++) {
         const round = await runPrompts(model, mode);
         if (!best || round.rate > best.rate) best = round;
       }
@@ -102,6 +104,7 @@ export async function benchRecycle(file: string): Promise<RecycleReport> {
       model: file,
       prompts: PROMPTS.length,
       decodeTokens: DECODE_TOKENS,
+      rounds,
       modes: results.map((r) => ({
         ...r,
         overOff: r.decodeTokensPerSecond / off.decodeTokensPerSecond,
@@ -204,7 +207,7 @@ export function computedSpeedup(costs: { batch2: number; headFraction: number },
 
 export function renderRecycle(reports: RecycleReport[]): string {
   const lines = [
-    `Recycled decoding on the demo model with its head (${reports[0]?.prompts} prompts × ${reports[0]?.decodeTokens} tokens, greedy, best of ${ROUNDS}).`,
+    `Recycled decoding on the demo model with its head (${reports[0]?.prompts} prompts × ${reports[0]?.decodeTokens} tokens, greedy, best of ${reports[0]?.rounds} rounds).`,
     '',
     '| model | mode | decode tok/s | ÷ off | tokens per full pass | acceptance | output = off |',
     '| --- | --- | ---: | ---: | ---: | ---: | :---: |',

@@ -4,12 +4,13 @@
  * (t(n)/t(1), the recycle head's cost, memory); recycled decoding on the demo model. Writes
  * bench/results/latest.json, bench/results/bench.svg and the tables in bench/README.md. Asserts nothing.
  *
- *   npm run bench -- [--models smollm2-135m-q4_0,…] [--engines ours,llama.cpp,wllama,workerd]
+ *   npm run bench -- [--short] [--models smollm2-135m-q4_0,…] [--engines ours,llama.cpp,wllama,workerd]
  *                    [--parts engines,costs,step,coldstart,recycle,runtimes] [--quick] [--llama-cpu-variant haswell]
  *   npm run bench -- --render     (rewrites the tables and the plot from results/latest.json, measuring nothing)
  *
- * --models / --engines / --parts rerun some rows and merge them into the recorded results; --quick runs short
- * workloads and only prints (its figures are too rough to record).
+ * A whole run (no --models / --engines / --parts) replaces the recorded results; a partial one reruns some rows
+ * and merges them in. --short measures every row with fewer rounds and no wllama on the 0.6B shape (the
+ * PROFILES below); --quick runs short workloads and only prints (its figures are too rough to record).
  */
 import { readFileSync, statSync, writeFileSync, existsSync, mkdirSync } from 'node:fs';
 import os from 'node:os';
@@ -17,6 +18,7 @@ import { basename, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { readGGUFHeader } from '../sdk/src/gguf/load.js';
+import '../sdk/src/node.js'; // the SDK's Node entry: model files by path, the engine read from disk
 import { summarizeGGUF } from '../sdk/src/gguf/summary.js';
 import { LlamaCppEngine } from './engines/llama-cpp.js';
 import { forceCpuVariant, restoreCpuVariants } from './engines/llama-cpp-build.js';
@@ -75,6 +77,7 @@ const { values: args } = parseArgs({
     engines: { type: 'string' },
     parts: { type: 'string' },
     quick: { type: 'boolean', default: false },
+    short: { type: 'boolean', default: false },
     'llama-cpu-variant': { type: 'string' },
     'recycle-only': { type: 'boolean', default: false },
     render: { type: 'boolean', default: false },
@@ -99,10 +102,50 @@ const models = args.models
       return found;
     })
   : BENCH_MODELS;
+
+/** How much each part measures. */
+interface Profile {
+  /** Timed runs per engine and model (the best is kept), after a short warm-up. */
+  timedRuns: number;
+  /** No further timed run starts once an engine's runs on a model took this long. */
+  budgetSeconds: number;
+  decodeTokens: number;
+  prefillTokens: number;
+  /** Shapes wllama runs on (its prefill of 512 tokens at the 0.6B shape takes minutes a run). */
+  wllamaShapes: readonly string[];
+  /** Engine internals: decode steps for the JS share; repetitions of each t(n). */
+  costDecodeTokens: number;
+  batchReps: number;
+  /** Repetitions of each piece of a decode step (stepCosts). */
+  stepReps: number;
+  /** Node vs workerd: interleaved rounds and decode steps per round. */
+  runtimeRounds: number;
+  runtimeSteps: number;
+  runtimePrefill: number;
+  /** Demo model's decode modes: timed rounds of the 6 prompts. */
+  recycleRounds: number;
+}
+
+const PROFILES: Record<'full' | 'short' | 'quick', Profile> = {
+  full: {
+    timedRuns: 3, budgetSeconds: 180, decodeTokens: 128, prefillTokens: 512, wllamaShapes: Object.keys(SHAPES),
+    costDecodeTokens: 32, batchReps: 10, stepReps: 15, runtimeRounds: 5, runtimeSteps: 32, runtimePrefill: 256, recycleRounds: 3,
+  },
+  // Every row of the full run in about a third of its time: the issue's prefill of 512 tokens stays.
+  short: {
+    timedRuns: 2, budgetSeconds: 20, decodeTokens: 64, prefillTokens: 512, wllamaShapes: ['smollm2-135m'],
+    costDecodeTokens: 16, batchReps: 4, stepReps: 5, runtimeRounds: 2, runtimeSteps: 16, runtimePrefill: 256, recycleRounds: 2,
+  },
+  quick: {
+    timedRuns: 1, budgetSeconds: 0, decodeTokens: 32, prefillTokens: 128, wllamaShapes: Object.keys(SHAPES),
+    costDecodeTokens: 8, batchReps: 3, stepReps: 3, runtimeRounds: 1, runtimeSteps: 8, runtimePrefill: 64, recycleRounds: 1,
+  },
+};
 const quick = args.quick;
-const TIMED_RUNS = quick ? 1 : 3;
-const DECODE_TOKENS = quick ? 32 : 128;
-const PREFILL_TOKENS = quick ? 128 : 512;
+const profileName = quick ? 'quick' : args.short ? 'short' : 'full';
+const profile = PROFILES[profileName];
+/** Nothing picked: the run measures everything and replaces the recorded results instead of merging into them. */
+const whole = !args.models && !args.engines && !args.parts && !args['recycle-only'];
 
 function measuredNow(before: number[]): Measured {
   return { date: new Date().toISOString(), loadAverageBefore: before, loadAverageAfter: os.loadavg() };
@@ -110,14 +153,14 @@ function measuredNow(before: number[]): Measured {
 
 async function workload(path: string): Promise<Workload> {
   const ids = await promptIds(path);
-  return { decodePrompt: ids, decodeTokens: DECODE_TOKENS, prefillPrompt: repeated(ids, PREFILL_TOKENS), timedRuns: TIMED_RUNS, budgetSeconds: quick ? 0 : 180 };
+  return { decodePrompt: ids, decodeTokens: profile.decodeTokens, prefillPrompt: repeated(ids, profile.prefillTokens), timedRuns: profile.timedRuns, budgetSeconds: profile.budgetSeconds };
 }
 
-function enginesFor(): Array<() => Engine> {
+function enginesFor(model: BenchModel): Array<() => Engine> {
   const list: Array<() => Engine> = [];
   if (engines.has('ours')) list.push(() => new OursEngine(CONTEXT));
   if (engines.has('llama.cpp')) list.push(() => new LlamaCppEngine(CONTEXT));
-  if (engines.has('wllama')) list.push(() => new WllamaEngine(CONTEXT));
+  if (engines.has('wllama') && profile.wllamaShapes.includes(model.shape)) list.push(() => new WllamaEngine(CONTEXT));
   if (engines.has('workerd')) list.push(() => new WorkerdEngine(CONTEXT, SCRATCH));
   return list;
 }
@@ -144,7 +187,7 @@ async function runModel(model: BenchModel): Promise<ModelReport> {
   };
   if (parts.has('engines')) {
     const tokens = new Map<string, number[]>();
-    for (const create of enginesFor()) {
+    for (const create of enginesFor(model)) {
       const engine = create();
       console.log(`  ${name}: ${engine.name} …`);
       const before = os.loadavg();
@@ -163,7 +206,7 @@ async function runModel(model: BenchModel): Promise<ModelReport> {
   if (parts.has('costs')) {
     console.log(`  ${name}: engine internals …`);
     const before = os.loadavg();
-    const costs = await measureEngineCosts(path, { contextLength: CONTEXT, promptIds: work.decodePrompt, decodeTokens: quick ? 8 : 32, batchSizes: [1, 2, 3, 4], batchReps: quick ? 3 : 10 });
+    const costs = await measureEngineCosts(path, { contextLength: CONTEXT, promptIds: work.decodePrompt, decodeTokens: profile.costDecodeTokens, batchSizes: [1, 2, 3, 4], batchReps: profile.batchReps });
     report.costs = { ...costs, measured: measuredNow(before) };
   }
   if (parts.has('step')) {
@@ -173,7 +216,7 @@ async function runModel(model: BenchModel): Promise<ModelReport> {
     const step = await stepCosts(path, await benchHeadPath(model, console.log), {
       contextLength: CONTEXT,
       position,
-      reps: quick ? 3 : 15,
+      reps: profile.stepReps,
       ids: () => repeated(work.decodePrompt, position + 10),
     });
     report.step = { ...step, measured: measuredNow(before) };
@@ -201,9 +244,9 @@ async function runtimeComparisons(): Promise<RuntimeComparison[]> {
       shape: model.shape,
       type: model.fileType.toLowerCase(),
       runtimes: RUNTIMES,
-      rounds: quick ? 1 : 5,
-      steps: quick ? 8 : 32,
-      prefill: quick ? 64 : 256,
+      rounds: profile.runtimeRounds,
+      steps: profile.runtimeSteps,
+      prefill: profile.runtimePrefill,
       sizes: [1, 2, 4],
       modelPath,
       promptIds: await promptIds(modelPath),
@@ -246,7 +289,15 @@ async function main(): Promise<void> {
   const report: BenchReport = {
     version: REPORT_VERSION,
     machine: machineInfo(),
-    method: { threads: 1, sampling: 'greedy', timedRuns: TIMED_RUNS, statistic: `best of ${TIMED_RUNS} timed runs after a short warm-up (fewer for an engine whose runs pass 3 minutes)` },
+    method: {
+      threads: 1,
+      sampling: 'greedy',
+      timedRuns: profile.timedRuns,
+      statistic:
+        `${profileName === 'full' ? '' : `\`--${profileName}\` profile: `}best of ${profile.timedRuns} timed runs after a short warm-up ` +
+        `(fewer for an engine whose runs pass ${profile.budgetSeconds} s)` +
+        (profile.wllamaShapes.length < Object.keys(SHAPES).length ? `; wllama on the ${profile.wllamaShapes.join(', ')} shape only` : ''),
+    },
     models: [],
     recycle: [],
     runtimes: [],
@@ -254,7 +305,7 @@ async function main(): Promise<void> {
   // Each finished piece is merged into the recorded results at once, so that a failure later loses only its own piece.
   const save = () => {
     report.machine = machineInfo(llamaCpuBuild);
-    if (!quick) write(mergeReports(readPrevious(), report));
+    if (!quick) write(whole ? report : mergeReports(readPrevious(), report));
   };
   try {
     const perModel = parts.has('engines') || parts.has('costs') || parts.has('step') || parts.has('coldstart');
@@ -273,11 +324,11 @@ async function main(): Promise<void> {
   if (parts.has('recycle')) {
     for (const file of RECYCLE_MODELS) {
       console.log(`${file} with its recycle head: decode modes …`);
-      report.recycle.push(await benchRecycle(file));
+      report.recycle.push(await benchRecycle(file, profile.recycleRounds));
     }
     save();
   }
-  console.log(`\n${renderMarkdown(quick ? report : mergeReports(readPrevious(), report))}\n`);
+  console.log(`\n${renderMarkdown(quick || whole ? report : mergeReports(readPrevious(), report))}\n`);
   console.log(quick ? '--quick: nothing written' : `wrote ${RESULTS_JSON}, ${PLOT} and the tables in ${README}`);
 }
 

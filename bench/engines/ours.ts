@@ -1,5 +1,5 @@
 /** Our engine through the SDK's public API: loadModel → generate (greedy) → stats. */
-import { loadModel, type Model } from '../../sdk/src/index.js';
+import { loadModel, type Model } from '../../sdk/src/node.js';
 import { Stopwatch, type DecodeResult, type Engine } from './types.js';
 
 export class OursEngine implements Engine {

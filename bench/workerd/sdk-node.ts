@@ -2,6 +2,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { createServer } from 'node:http';
 import { join } from 'node:path';
+import '../../sdk/src/node.js'; // the SDK's Node entry, as users import it in Node: model files by path
 import { makeSdkHandler } from './sdk-handler.js';
 
 const [port, modelDir] = process.argv.slice(2) as [string, string];
