@@ -54,6 +54,18 @@ describe('bench report', () => {
     expect(renderMarkdown(report([loaded]))).toContain('**Provisional**');
   });
 
+  it("says which models the product Worker refuses at a deployed isolate's 128 MB", () => {
+    const cold = (refused?: string) => ({ readyMs: 2000, firstTokenMs: 5000, promptTokens: 85, peakRssMiB: 250, measured: quiet, ...(refused ? { refused } : {}) });
+    const text = renderMarkdown(
+      report([
+        { ...model('small', [row('ours', 1, 1)]), coldStart: cold() },
+        { ...model('big', [row('ours', 1, 1)]), coldStart: cold('The model needs about 162 MB (138 MB of weights), more than the 128 MB a Worker may use (MEMORY_LIMIT_MB).') },
+      ]),
+    );
+    expect(text).toContain('| small | – | 2000 | 5000 (85) | 250 | yes |');
+    expect(text).toContain('| big | – | 2000 | 5000 (85) | 250 | no: needs about 162 MB |');
+  });
+
   it('merges a partial rerun: measured engines and models replace their old rows, the rest stay', () => {
     const before = report([m, model('other', [row('ours', 1, 1)])]);
     const rerun = report([model('m-q8_0', [row('llama.cpp', 70, 500)])]);

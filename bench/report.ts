@@ -261,14 +261,18 @@ export function renderMarkdown(report: BenchReport): string {
       '',
       'In workerd (Miniflare, local R2): the peak resident memory of the workerd process serving the benchmark Worker (the isolate with the model ' +
         'in it; a deployed Worker has 128 MB), and for the smallest model the cold start of the product\'s Worker: workerd starting until it ' +
-        'accepts requests, then the first request (model streamed from R2 into the engine, prefill, one token).',
+        'accepts requests, then the first request (model streamed from R2 into the engine, prefill, one token). ' +
+        'A model the product Worker refuses at its default `MEMORY_LIMIT_MB` (128) is marked so and measured with the limit lifted.',
       '',
-      '| model | peak workerd RSS MiB | cold start: ready ms | first request ms (prompt tokens) | peak RSS after cold start MiB |',
-      '| --- | ---: | ---: | ---: | ---: |',
+      '| model | peak workerd RSS MiB | cold start: ready ms | first request ms (prompt tokens) | peak RSS after cold start MiB | fits 128 MB |',
+      '| --- | ---: | ---: | ---: | ---: | :---: |',
     );
     for (const m of inWorkerd) {
       const c = m.coldStart;
-      lines.push(`| ${m.name} | ${fixed(engine(m, OURS_WORKERD)?.peakRssMiB, 0)} | ${fixed(c?.readyMs, 0)} | ${c ? `${c.firstTokenMs.toFixed(0)} (${c.promptTokens})` : '–'} | ${fixed(c?.peakRssMiB, 0)} |`);
+      const fits = c ? (c.refused ? `no: ${/needs about [\d.]+ MB/.exec(c.refused)?.[0] ?? 'refused'}` : 'yes') : '–';
+      lines.push(
+        `| ${m.name} | ${fixed(engine(m, OURS_WORKERD)?.peakRssMiB, 0)} | ${fixed(c?.readyMs, 0)} | ${c ? `${c.firstTokenMs.toFixed(0)} (${c.promptTokens})` : '–'} | ${fixed(c?.peakRssMiB, 0)} | ${fits} |`,
+      );
     }
   }
   for (const r of report.runtimes) lines.push('', renderRuntimes(r));
