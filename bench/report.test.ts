@@ -75,6 +75,9 @@ describe('bench report', () => {
     expect(engines.map((e) => e.engine).sort()).toEqual(['llama.cpp', 'ours', 'ours in workerd', 'wllama']);
     expect(engines.find((e) => e.engine === 'llama.cpp')!.decode.tokensPerSecond).toBe(70);
     expect(mergeReports({ ...before, version: 1 as never }, rerun)).toBe(rerun);
+    // A rerun of other parts only (no engine rows) keeps the token counts the engine rows were measured with.
+    const costsOnly = report([{ ...model('m-q8_0', []), decodeTokens: 64 }]);
+    expect(mergeReports(before, costsOnly).models[0]!.decodeTokens).toBe(128);
   });
 });
 

@@ -125,7 +125,19 @@ export function mergeReports(previous: BenchReport | undefined, next: BenchRepor
     }
     const old = models[at]!;
     const engines = [...old.engines.filter((e) => !model.engines.some((n) => n.engine === e.engine)), ...model.engines];
-    models[at] = { ...old, ...model, costs: model.costs ?? old.costs, step: model.step ?? old.step, coldStart: model.coldStart ?? old.coldStart, engines };
+    // The workload (token counts) describes the engine rows: a rerun that measured none keeps the old one.
+    const workload = model.engines.length ? model : old;
+    models[at] = {
+      ...old,
+      ...model,
+      decodePromptTokens: workload.decodePromptTokens,
+      decodeTokens: workload.decodeTokens,
+      prefillTokens: workload.prefillTokens,
+      costs: model.costs ?? old.costs,
+      step: model.step ?? old.step,
+      coldStart: model.coldStart ?? old.coldStart,
+      engines,
+    };
   }
   const same = (a: RuntimeComparison, b: RuntimeComparison) => a.app === b.app && a.shape === b.shape && a.type === b.type;
   const runtimes = [...previous.runtimes.filter((r) => !next.runtimes.some((n) => same(n, r))), ...next.runtimes];

@@ -133,8 +133,8 @@ const PROFILES: Record<'full' | 'short' | 'quick', Profile> = {
   },
   // Every row of the full run in about a third of its time: the prefill of 512 tokens stays.
   short: {
-    timedRuns: 2, budgetSeconds: 20, decodeTokens: 64, prefillTokens: 512, wllamaShapes: ['smollm2-135m'],
-    costDecodeTokens: 16, batchReps: 4, stepReps: 5, runtimeRounds: 2, runtimeSteps: 16, runtimePrefill: 256, recycleRounds: 2,
+    timedRuns: 2, budgetSeconds: 10, decodeTokens: 64, prefillTokens: 512, wllamaShapes: ['smollm2-135m'],
+    costDecodeTokens: 16, batchReps: 4, stepReps: 7, runtimeRounds: 2, runtimeSteps: 16, runtimePrefill: 256, recycleRounds: 2,
   },
   quick: {
     timedRuns: 1, budgetSeconds: 0, decodeTokens: 32, prefillTokens: 128, wllamaShapes: Object.keys(SHAPES),

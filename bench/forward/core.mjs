@@ -62,7 +62,10 @@ function check(rg, ok, what) {
  */
 export function buildRandomModel(rg, shape, type, { ctx = 1024, maxBatch = 32, seed = 12345 } = {}) {
   const headDim = shape.headDim ?? shape.dim / shape.heads;
-  const words = [shape.vocab, shape.dim, shape.layers, shape.heads, shape.kvHeads, shape.ffn, ctx, headDim, headDim, 0, 0, 1, maxBatch];
+  // docs/ARCHITECTURE.md "Config words": a llama stack, f16 KV cache, one sequence, no RoPE scaling, no sliding
+  // window, scores scaled by 1/√head_dim, no soft-cap. Words 9, 10 (rope base, rms eps) are f32, set below.
+  const ONE = 0x3f800000; // 1.0f: RoPE attn_factor (word 18, the YaRN context, must be a count even unused)
+  const words = [shape.vocab, shape.dim, shape.layers, shape.heads, shape.kvHeads, shape.ffn, ctx, headDim, headDim, 0, 0, 1, maxBatch, 0, 1, 0, 0, ONE, ctx, 0, 0, 0, 0, 0];
   const cfgPtr = rg.rg_alloc(words.length * 4) >>> 0;
   new Uint32Array(rg.memory.buffer, cfgPtr, words.length).set(words);
   new Float32Array(rg.memory.buffer, cfgPtr + 36, 2).set([shape.ropeFreqBase ?? 10000, shape.rmsEps ?? 1e-5]);
