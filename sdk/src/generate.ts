@@ -68,7 +68,7 @@ async function* run(
   const t0 = now();
   // A caller that gave up while waiting for its turn gets no prefill.
   const aborted = options.signal?.aborted ?? false;
-  const first: Step = aborted ? { id: -1, source: 'pass' } : readback.first((await context.prefill(promptIds))[0]!, history);
+  const first: Step = aborted ? { id: -1, source: 'pass' } : readback.first((await context.prefill(promptIds, false, mode !== 'off'))[0]!, history);
   const reusedPromptTokens = aborted ? 0 : context.reusedPrompt;
   const t1 = now();
   const steps = mode === 'off' ? plainTokens(context, first, readback, history, counters) : recycledTokens(context, first, readback, history, counters, mode, drafts, cost);

@@ -61,10 +61,18 @@ export async function openContext(source: ModelSource, options: LoadOptions = {}
           const { trainedContextLength, ...shape } = modelShape(header);
           tokenizer = createTokenizer(header.metadata);
           const contextLength = resolveContextLength(options.contextLength, trainedContextLength);
-          const config = { ...shape, contextLength, kvType: options.kvType ?? 'f16', sequences: 1 } as const;
+          const kvType = options.kvType ?? 'f16';
+          const sequences = resolveSequences(options.sequences, { ...shape, contextLength, kvType });
+          const config = { ...shape, contextLength, kvType, sequences } as const;
           const opened = await openBackend(options.backend ?? 'wasm', config, options.wasm, modelNeeds(header, shape));
           llama = opened.backend;
-          info = { ...describe(header, shape, contextLength, tokenizer), backend: opened.name, backendReason: opened.reason };
+          info = {
+            ...describe(header, shape, contextLength, tokenizer),
+            sequences: llama.sequences,
+            kvBytesPerSequence: llama.kvBytesPerSequence,
+            backend: opened.name,
+            backendReason: opened.reason,
+          };
         },
         reserve(tensor) {
           hashEmbd();
@@ -102,6 +110,7 @@ export async function openContext(source: ModelSource, options: LoadOptions = {}
         { signal: options.signal, onProgress: progress('recycle') },
       );
       info!.hasRecycleHead = true;
+      info!.kvBytesPerSequence = llama!.kvBytesPerSequence;
     }
   } catch (error) {
     // A GPU device holds its memory until freed; the WASM instance is simply dropped.
@@ -119,6 +128,23 @@ function resolveContextLength(requested: number | undefined, trained: number): n
   return requested;
 }
 
+/** KV cache the default number of sequences may take, and the most it keeps unasked. */
+const DEFAULT_SEQUENCES_BYTES = 32 * 2 ** 20;
+const MAX_DEFAULT_SEQUENCES = 4;
+const MAX_SEQUENCES = 64;
+
+/** `sequences` as asked, or by default as many as fit DEFAULT_SEQUENCES_BYTES (the base's cache at its precision). */
+function resolveSequences(requested: number | undefined, cache: { layers: number; contextLength: number; kvHeads: number; headDim: number; kvType: 'f16' | 'f32' }): number {
+  if (requested === undefined) {
+    const perSequence = 2 * cache.layers * cache.contextLength * cache.kvHeads * cache.headDim * (cache.kvType === 'f16' ? 2 : 4);
+    return Math.max(1, Math.min(MAX_DEFAULT_SEQUENCES, Math.floor(DEFAULT_SEQUENCES_BYTES / perSequence)));
+  }
+  if (!Number.isInteger(requested) || requested < 1 || requested > MAX_SEQUENCES) {
+    throw new InvalidArgumentError(`sequences must be an integer from 1 to ${MAX_SEQUENCES}, got ${String(requested)}`);
+  }
+  return requested;
+}
+
 /** What the file will ask of the backend: memory for its weights, and its tensors' kinds and types. */
 function modelNeeds(header: GGUFHeader, shape: Omit<ModelShape, 'trainedContextLength'>) {
   const largest = header.tensors.reduce((a, b) => (b.byteSize > a.byteSize ? b : a));
@@ -126,7 +152,12 @@ function modelNeeds(header: GGUFHeader, shape: Omit<ModelShape, 'trainedContextL
   return { weights: { bytes: weightBytes(header), largest: { name: largest.name, bytes: largest.byteSize } }, tensors: [...tensors.values()] };
 }
 
-function describe(header: GGUFHeader, shape: Omit<ModelShape, 'trainedContextLength'>, contextLength: number, tokenizer: Tokenizer): Omit<ModelInfo, 'backend' | 'backendReason'> {
+function describe(
+  header: GGUFHeader,
+  shape: Omit<ModelShape, 'trainedContextLength'>,
+  contextLength: number,
+  tokenizer: Tokenizer,
+): Omit<ModelInfo, 'backend' | 'backendReason' | 'sequences' | 'kvBytesPerSequence'> {
   const meta = header.metadata;
   const template = meta['tokenizer.chat_template'];
   const summary = summarizeGGUF(header);
@@ -149,7 +180,7 @@ function describe(header: GGUFHeader, shape: Omit<ModelShape, 'trainedContextLen
 }
 
 class LoadedModel implements Model {
-  /** Generations share one KV cache, so they take turns. */
+  /** Generations share the engine (and choose among its KV sequences), so they take turns. */
   private turn: Promise<void> = Promise.resolve();
   private disposed = false;
   private format?: ChatFormat;

@@ -26,6 +26,14 @@ export interface LoadOptions {
   /** A recycle head sidecar GGUF for the fast/exact/chain decode modes. */
   recycle?: ModelSource;
   /**
+   * KV sequences to keep, each a cached conversation: a prompt that extends one continues there, any other starts in
+   * the least recently used one, taking the longest common prefix any sequence holds (a shared system prompt is copied,
+   * not run again). So turn n+1 of a conversation runs only its new tokens even when others ran in between. Each costs
+   * `ModelInfo.kvBytesPerSequence` of memory. Default: as many as fit 32 MiB of KV cache (counted at the cache's
+   * precision, base only), from 1 to 4. The WebGPU backend keeps one.
+   */
+  sequences?: number;
+  /**
    * Where the model runs (default 'wasm'). 'webgpu' needs a WebGPU adapter (navigator.gpu); 'auto' takes WebGPU when
    * there is one and the model fits its buffer limits, else WebAssembly. See `ModelInfo.backend` for the outcome.
    * WebGPU computes activations in f32 where WebAssembly quantizes them as llama.cpp does, so their tokens may differ at near ties.
@@ -46,6 +54,10 @@ export interface ModelInfo {
   kvHeads: number;
   ffnDim: number;
   contextLength: number;
+  /** KV sequences kept: conversations whose prompts stay cached (see `LoadOptions.sequences`). */
+  sequences: number;
+  /** Bytes of KV cache each sequence takes, the recycle head's included. */
+  kvBytesPerSequence: number;
   tokenizer: 'llama' | 'gpt2';
   chatTemplate?: string;
   hasRecycleHead: boolean;

@@ -172,6 +172,12 @@ impl Stack {
         self.kv.select(sequence)
     }
 
+    /// Copies positions 0..positions of KV cache `from` into KV cache `to` (a shared prefix taken
+    /// into another sequence without running it again); the selection does not change.
+    pub fn copy_sequence(&mut self, cfg: &Config, from: usize, to: usize, positions: usize) -> Result<(), Status> {
+        self.kv.copy(cfg, from, to, positions)
+    }
+
     /// Runs the n rows of `scratch.x` at positions pos..pos + n through every layer,
     /// writing their keys and values into the selected cache.
     pub fn run(&mut self, cfg: &Config, n: usize, pos: usize) {
@@ -393,6 +399,43 @@ impl KvCache {
             return Err(ERR_BAD_ARGUMENT);
         }
         self.selected = sequence;
+        Ok(())
+    }
+
+    /// Copies positions 0..positions of every layer from cache `from` into cache `to`.
+    fn copy(&mut self, cfg: &Config, from: usize, to: usize, positions: usize) -> Result<(), Status> {
+        let count = self.stores.len();
+        if from >= count || to >= count || positions > cfg.ctx_len {
+            return Err(ERR_BAD_ARGUMENT);
+        }
+        if from == to {
+            return Ok(());
+        }
+        // Two distinct stores, borrowed apart.
+        let (source, target) = if from < to {
+            let (low, high) = self.stores.split_at_mut(to);
+            (&low[from], &mut high[0])
+        } else {
+            let (low, high) = self.stores.split_at_mut(from);
+            (&high[0], &mut low[to])
+        };
+        let span = positions * cfg.kv_dim;
+        for layer in 0..cfg.n_layers {
+            let range = layer * cfg.ctx_len * cfg.kv_dim..layer * cfg.ctx_len * cfg.kv_dim + span;
+            match (source, &mut *target) {
+                (KvStore::F32 { k, v }, KvStore::F32 { k: tk, v: tv })
+                | (KvStore::F16Wide { k, v }, KvStore::F16Wide { k: tk, v: tv }) => {
+                    tk[range.clone()].copy_from_slice(&k[range.clone()]);
+                    tv[range.clone()].copy_from_slice(&v[range]);
+                }
+                (KvStore::F16 { k, v }, KvStore::F16 { k: tk, v: tv }) => {
+                    tk[range.clone()].copy_from_slice(&k[range.clone()]);
+                    tv[range.clone()].copy_from_slice(&v[range]);
+                }
+                // Every store of a cache has the cache's type.
+                _ => return Err(ERR_WRONG_STATE),
+            }
+        }
         Ok(())
     }
 

@@ -257,6 +257,14 @@ pub extern "C" fn rg_select_sequence(model: u32, sequence: u32) -> i32 {
     status(with_model(model, |m| m.select_sequence(sequence as usize)))
 }
 
+/// Copies positions 0..positions of KV cache `from` into KV cache `to` (both < n_sequences,
+/// positions ≤ ctx_len), the model's and its recycle head's: a prefix one sequence holds, taken into
+/// another without running it again. The selected sequence does not change.
+#[no_mangle]
+pub extern "C" fn rg_copy_sequence(model: u32, from: u32, to: u32, positions: u32) -> i32 {
+    status(with_model(model, |m| m.copy_sequence(from as usize, to as usize, positions as usize)))
+}
+
 /// Writes the bytes a model with this config allocates besides its weights, as two u64 (four u32,
 /// low word first): KV caches, then scratch. Reported even when too large for `rg_model_new`.
 ///

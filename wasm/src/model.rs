@@ -126,6 +126,21 @@ impl Model {
         }
     }
 
+    /// Copies positions 0..positions of KV cache `from` into KV cache `to`, the base's and its
+    /// head's alike (`to`'s later positions stay as they were); the selected sequence does not change.
+    pub fn copy_sequence(&mut self, from: usize, to: usize, positions: usize) -> Result<(), Status> {
+        let rt = self.runtime.as_mut().ok_or(ERR_WRONG_STATE)?;
+        // Checked for both caches before either changes.
+        if self.recycle.as_ref().map_or(false, |head| positions > head.config().ctx_len) {
+            return Err(ERR_BAD_ARGUMENT);
+        }
+        rt.stack.copy_sequence(&self.cfg, from, to, positions)?;
+        match self.recycle.as_mut() {
+            Some(head) => head.copy_sequence(from, to, positions),
+            None => Ok(()),
+        }
+    }
+
     /// Attaches a recycle head configured by `words` (see `Config::recycle_head`); once only.
     pub fn attach_recycle(&mut self, words: &[u32]) -> Result<(), Status> {
         if self.recycle.is_some() {

@@ -91,6 +91,15 @@ impl RecycleHead {
         }
     }
 
+    /// Copies positions 0..positions of the head's KV cache `from` into cache `to` (nothing
+    /// before the head is ready: it holds no rows yet).
+    pub fn copy_sequence(&mut self, from: usize, to: usize, positions: usize) -> Result<(), Status> {
+        match self.runtime.as_mut() {
+            Some(rt) => rt.stack.copy_sequence(&self.cfg, from, to, positions),
+            None => Ok(()),
+        }
+    }
+
     /// Row i: hidden row `hidden[i·dim..]` and `tokens[i]` at position pos + i.
     ///
     /// # Safety

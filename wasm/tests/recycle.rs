@@ -154,6 +154,34 @@ fn head_follows_the_selected_sequence() {
     rg_model_free(base.handle);
 }
 
+/// rg_copy_sequence copies the head's KV rows with the base's: head rows after a copied prefix
+/// equal those of the sequence it was copied from.
+#[test]
+fn copied_sequence_carries_the_head_rows() {
+    let base_spec = Spec { arch: Arch { sequences: 2, ..LLAMA }, ..BASE };
+    let base = build(&base_spec, F32, 43, false);
+    attach_head(base.handle, &HEAD, F32, 44);
+    assert_eq!(rg_recycle_ready(base.handle), OK);
+    let rows = base_rows(&base_spec, &base);
+    let run = |seq: u32, p: usize| {
+        assert_eq!(rg_select_sequence(base.handle, seq), OK);
+        let (h, token) = &rows[p];
+        recycle_forward(&HEAD, base.handle, h.as_ptr(), &[*token], p as u32, 0).0
+    };
+    let source: Vec<Vec<f32>> = (0..6).map(|p| run(0, p)).collect();
+    // Sequence 1 first holds other rows (the rows backwards), then takes 3 positions from sequence 0.
+    for p in 0..3 {
+        assert_eq!(rg_select_sequence(base.handle, 1), OK);
+        let (h, token) = &rows[rows.len() - 1 - p];
+        recycle_forward(&HEAD, base.handle, h.as_ptr(), &[*token], p as u32, 0);
+    }
+    assert_eq!(rg_copy_sequence(base.handle, 0, 1, 3), OK);
+    let copied: Vec<Vec<f32>> = (3..6).map(|p| run(1, p)).collect();
+    assert_eq!(copied, source[3..]);
+    assert_eq!(rg_copy_sequence(base.handle, 0, 1, HEAD.ctx + 1), ERR_BAD_ARGUMENT);
+    rg_model_free(base.handle);
+}
+
 #[test]
 fn hidden_may_point_into_the_engines_own_buffers() {
     let base = build(&BASE, F32, 31, false);

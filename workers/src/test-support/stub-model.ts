@@ -26,7 +26,7 @@ export interface StubOptions {
 export function stubModel(options: StubOptions = {}): StubModel {
   const info: ModelInfo = {
     architecture: 'llama', name: 'stub', parameters: 0, tensorTypes: {}, vocabSize: 256, dim: 8, layers: 1, heads: 1, kvHeads: 1, ffnDim: 8,
-    contextLength: options.contextLength ?? 4096, tokenizer: 'llama', chatTemplate: options.chatTemplate, hasRecycleHead: options.hasRecycleHead ?? true,
+    contextLength: options.contextLength ?? 4096, sequences: 1, kvBytesPerSequence: 0, tokenizer: 'llama', chatTemplate: options.chatTemplate, hasRecycleHead: options.hasRecycleHead ?? true,
     backend: 'wasm', backendReason: 'asked for',
   };
   const finished: StubModel['finished'] = [];
