@@ -159,6 +159,7 @@ async function* run(
       acceptanceRate: mode !== 'fast' && counters.proposed > 0 ? counters.accepted / counters.proposed : undefined,
       tokensPerPass: counters.fullPasses > 0 ? Math.max(0, generated - 1) / counters.fullPasses : undefined,
       draftingStopped: counters.draftingStopped || undefined,
+      draftCost: cost?.source,
     });
   }
 }

@@ -5,6 +5,7 @@ import { collectChat } from './chat/completion.js';
 import { buildChatPrompt } from './chat/prompt.js';
 import { chatFormat, type ChatFormat } from './chat/template.js';
 import { InvalidArgumentError, RecycleGPTError } from './errors.js';
+import { countDraftCosts, type DraftCounts } from './decode/cost-model.js';
 import { Context, decode, type ReasoningMarkers } from './generate.js';
 import { loadGGUF } from './gguf/load.js';
 import { summarizeGGUF } from './gguf/summary.js';
@@ -42,6 +43,9 @@ export async function openContext(source: ModelSource, options: LoadOptions = {}
   let llama: LoadingBackend | undefined;
   let tokenizer: Tokenizer | undefined;
   let info: ModelInfo | undefined;
+  let baseHeader: GGUFHeader | undefined;
+  let backendName: string | undefined;
+  let draftCounts: DraftCounts | undefined;
   // token_embd's bytes, hashed (before the next reserve or ready, while the view is valid and before the
   // engine may repack the weights) so that a recycle head can be matched to this exact file.
   let embd: Uint8Array | undefined;
@@ -58,6 +62,7 @@ export async function openContext(source: ModelSource, options: LoadOptions = {}
       source,
       {
         async begin(header: GGUFHeader) {
+          baseHeader = header;
           const { trainedContextLength, ...shape } = modelShape(header);
           tokenizer = createTokenizer(header.metadata);
           const contextLength = resolveContextLength(options.contextLength, trainedContextLength);
@@ -66,6 +71,7 @@ export async function openContext(source: ModelSource, options: LoadOptions = {}
           const config = { ...shape, contextLength, kvType, sequences } as const;
           const opened = await openBackend(options.backend ?? 'wasm', config, options.wasm, modelNeeds(header, shape));
           llama = opened.backend;
+          backendName = opened.name;
           info = {
             ...describe(header, shape, contextLength, tokenizer),
             sequences: llama.sequences,
@@ -98,6 +104,10 @@ export async function openContext(source: ModelSource, options: LoadOptions = {}
             const config = recycleConfig(header, llama!.config, info!.name, baseHash);
             llama!.attachRecycle(config);
             headLayers = config.layers;
+            // The cost model describes the WASM engine's kernels.
+            if (backendName === 'wasm') {
+              draftCounts = countDraftCosts({ tensors: baseHeader!.tensors, config: llama!.config }, { tensors: header.tensors, config }, llama!.config.vocabSize);
+            }
           },
           reserve(tensor) {
             const slot = recycleTensorSlot(tensor, headLayers);
@@ -117,7 +127,9 @@ export async function openContext(source: ModelSource, options: LoadOptions = {}
     llama?.free();
     throw error;
   }
-  return { context: new Context(llama!, tokenizer!), info: info! };
+  const context = new Context(llama!, tokenizer!);
+  context.draftCounts = draftCounts;
+  return { context, info: info! };
 }
 
 function resolveContextLength(requested: number | undefined, trained: number): number {

@@ -162,6 +162,11 @@ export interface GenerationStats {
   tokensPerPass?: number;
   /** Set when adaptive exact/chain decoding stopped drafting because it cost more than it saved. */
   draftingStopped?: true;
+  /**
+   * Adaptive exact/chain: how what drafting costs was found: 'measured' (timed passes), or 'modeled' (counted from the
+   * model's shape and types where the clock stands still, as in production Workers).
+   */
+  draftCost?: 'measured' | 'modeled';
 }
 
 export interface TextPart {

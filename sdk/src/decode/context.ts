@@ -1,6 +1,7 @@
 /** The KV prefix cache: what the engine's caches hold, so a prompt that extends the last one reuses them. */
 import type { Backend, ForwardOutput } from '../backend.js';
 import type { Tokenizer } from '../tokenizer/types.js';
+import { modeledDraftCost, type DraftCounts } from './cost-model.js';
 import { checkPromptIds } from './options.js';
 import { fusesDrafting, type Readback } from './readback.js';
 
@@ -27,6 +28,8 @@ export class Context<B extends Backend = Backend> {
   lastPassStart = 0;
   /** Prompt tokens the last prefill took from the cache instead of running them. */
   reusedPrompt = 0;
+  /** The WASM engine's passes, counted: what drafting costs where the clock stands still (see cost-model.ts). */
+  draftCounts?: DraftCounts;
   private readonly sequences: Sequence[];
   private selected = 0;
   private uses = 0;
@@ -129,10 +132,11 @@ export class Context<B extends Backend = Backend> {
 
   /**
    * What drafting costs on this backend in units of a 1-token pass: one head row, and a full pass of k + 1
-   * tokens. Measured once (fastest of a few tries) with passes at positions that hold nothing kept yet;
-   * undefined where the clock does not move while code runs (Workers) or the context is too short.
+   * tokens. Timed once (fastest of a few tries) with passes at positions that hold nothing kept yet, in the least
+   * recently used sequence; where the clock does not move while code runs (production Workers), counted instead
+   * (`draftCounts`, the WASM engine's cost model), else undefined (as when the context is too short).
    * Call before a prefill: it overwrites the backend's last logits and hidden rows. Passes read back what decoding
-   * will (`output`); where drafting runs as the backend's draftAndCheck, its one call is measured as the pass (head
+   * will (`output`); where drafting runs as the backend's draftAndCheck, its one call is timed as the pass (head
    * rows included).
    */
   async draftCost(drafts: number, output: ForwardOutput): Promise<DraftCost | undefined> {
@@ -149,15 +153,17 @@ export class Context<B extends Backend = Backend> {
       if (fusesDrafting(llama, output)) {
         // The 1-token pass above left the base hidden row the head starts from.
         const round = await fastest(() => llama.draftAndCheck!(0, [0], pos, drafts, 0, output));
-        if (one > 0) cost = { head: 0, pass: round / one };
+        if (one > 0) cost = { head: 0, pass: round / one, source: 'measured' };
       } else {
         const pass = await fastest(() => llama.forward(new Array<number>(n).fill(0), pos, 0, output));
         const head = await fastest(() => llama.recycleForward('base', 0, [0], pos, 0, 'argmax'));
-        if (one > 0) cost = { head: head / one, pass: pass / one };
+        if (one > 0) cost = { head: head / one, pass: pass / one, source: 'measured' };
       }
       // Those passes wrote cache entries from `pos` on, so nothing cached there may be reused.
       this.cached.length = Math.min(this.cached.length, pos);
       this.headCached = Math.min(this.headCached, pos - 1);
+      // A pass that took 0 ms: the clock stands still.
+      if (one === 0 && this.draftCounts) cost = modeledDraftCost(this.draftCounts, drafts);
     }
     this.draftCosts.set(key, cost);
     return cost;
@@ -227,10 +233,11 @@ function leastRecentlyUsed(sequences: readonly Pick<Sequence, 'used'>[]): number
   return oldest;
 }
 
-/** Relative costs of drafting, in 1-token passes. */
+/** Relative costs of drafting, in 1-token passes: timed on this backend, or counted (cost-model.ts). */
 export interface DraftCost {
   head: number;
   pass: number;
+  source: 'measured' | 'modeled';
 }
 
 /** Calibration passes run here (or earlier in a short context): far enough to include some attention. */
