@@ -39,6 +39,12 @@ export interface Backend {
    * of the last base forward ('base') or of the last head forward ('head', for chained drafts).
    */
   recycleForward(source: 'base' | 'head', fromRow: number, tokens: ArrayLike<number>, pos: number, logitsFrom: number, output?: ForwardOutput): void | Promise<void>;
+  /**
+   * Optional (WASM): limits the head's logits to these token ids, or lifts the limit (undefined). A guess is only
+   * ever checked, so a head that scores only likely tokens changes acceptance, never the output of `exact`/`chain`.
+   */
+  recycleShortlist?(ids: readonly number[] | undefined): void;
+  /** A head logits row over the whole vocabulary (-Infinity outside a shortlist). */
   recycleLogits(row?: number): Float32Array;
   recycleArgmax(row?: number): number;
   /**

@@ -25,6 +25,7 @@ export interface EngineExports {
   rg_recycle_reserve(model: number, kind: number, layer: number, type: number, rows: number, cols: number): number;
   rg_recycle_ready(model: number): number;
   rg_recycle_forward(model: number, hiddenPtr: number, tokensPtr: number, n: number, pos: number, logitsFrom: number): number;
+  rg_recycle_shortlist(model: number, idsPtr: number, k: number): number;
   rg_recycle_logits(model: number): number;
   rg_recycle_hidden(model: number): number;
   rg_select_sequence(model: number, sequence: number): number;
@@ -132,6 +133,8 @@ export class WasmLlama {
   recycleMaxBatch = 0;
   /** Bytes of KV cache one sequence takes: the base's, plus the head's once attached. */
   kvBytesPerSequence: number;
+  /** The token ids the head's logits are limited to (recycleShortlist). */
+  private shortlist?: Uint32Array;
 
   /**
    * A model for `config` whose weights `weights` says about; refused before anything is allocated, with the sizes,
@@ -215,14 +218,43 @@ export class WasmLlama {
     if (status !== 0) throw engineError('ENGINE', status, `in a recycle pass of ${tokens.length} tokens at position ${pos}`);
   }
 
-  recycleLogits(row = 0): Float32Array {
+  /**
+   * Limits the head's logits to these token ids (rows of the output matrix, gathered once), or lifts the limit
+   * (undefined or empty). Tokens outside it are never guessed; the head's output matrix costs ids.length / vocabSize.
+   */
+  recycleShortlist(ids: readonly number[] | undefined): void {
     this.checkAlive();
-    const vocab = this.config.vocabSize;
-    return new Float32Array(this.engine.memory.buffer, (this.engine.rg_recycle_logits(this.handle) >>> 0) + row * vocab * 4, vocab);
+    const k = ids?.length ?? 0;
+    const ptr = k > 0 ? this.engine.rg_alloc(k * 4) >>> 0 : 0;
+    if (k > 0 && ptr === 0) throw engineError('OUT_OF_MEMORY', OUT_OF_MEMORY, 'while setting the recycle shortlist');
+    try {
+      if (k > 0) new Uint32Array(this.engine.memory.buffer, ptr, k).set(ids!);
+      this.check(this.engine.rg_recycle_shortlist(this.handle, ptr, k), `setting a recycle shortlist of ${k} tokens`);
+    } finally {
+      if (k > 0) this.engine.rg_free(ptr, k * 4);
+    }
+    this.shortlist = k > 0 ? Uint32Array.from(ids!) : undefined;
+  }
+
+  /** Row `row` of the last head forward over the whole vocabulary (-Infinity outside a shortlist). */
+  recycleLogits(row = 0): Float32Array {
+    const scores = this.headScores(row);
+    if (!this.shortlist) return scores;
+    const full = new Float32Array(this.config.vocabSize).fill(-Infinity);
+    this.shortlist.forEach((id, i) => (full[id] = scores[i]!));
+    return full;
   }
 
   recycleArgmax(row = 0): number {
-    return argmax(this.recycleLogits(row));
+    const best = argmax(this.headScores(row));
+    return this.shortlist ? this.shortlist[best]! : best;
+  }
+
+  /** The head's logits as the engine leaves them: a vocabulary row, or one per shortlisted token. */
+  private headScores(row: number): Float32Array {
+    this.checkAlive();
+    const width = this.shortlist?.length ?? this.config.vocabSize;
+    return new Float32Array(this.engine.memory.buffer, (this.engine.rg_recycle_logits(this.handle) >>> 0) + row * width * 4, width);
   }
 
   /** Runs `tokens` at positions pos… and keeps logits for rows logitsFrom…; see rg_forward. Logits are always kept. */

@@ -12,7 +12,7 @@ import { summarizeGGUF } from './gguf/summary.js';
 import type { ModelSource } from './gguf/source.js';
 import type { GGUFHeader } from './gguf/types.js';
 import { architectureOf, modelShape, recycleTensorSlot, tensorSlot, weightBytes, type ModelShape } from './model-file.js';
-import { fnv1a64, recycleConfig } from './recycle.js';
+import { fnv1a64, recycleConfig, recycleShortlist } from './recycle.js';
 import { createTokenizer } from './tokenizer/index.js';
 import type { Tokenizer } from './tokenizer/types.js';
 import type {
@@ -97,16 +97,21 @@ export async function openContext(source: ModelSource, options: LoadOptions = {}
 
     if (options.recycle !== undefined) {
       let headLayers = 0;
+      let shortlist: number[] | undefined;
       await loadGGUF(
         options.recycle,
         {
           begin(header: GGUFHeader) {
             const config = recycleConfig(header, llama!.config, info!.name, baseHash);
+            const { vocabSize } = llama!.config;
+            const listed = recycleShortlist(header, vocabSize, options.recycleShortlist);
+            // Where the backend scores whole rows only (WebGPU), the head keeps them.
+            shortlist = llama!.recycleShortlist ? listed : undefined;
             llama!.attachRecycle(config);
             headLayers = config.layers;
             // The cost model describes the WASM engine's kernels.
             if (backendName === 'wasm') {
-              draftCounts = countDraftCosts({ tensors: baseHeader!.tensors, config: llama!.config }, { tensors: header.tensors, config }, llama!.config.vocabSize);
+              draftCounts = countDraftCosts({ tensors: baseHeader!.tensors, config: llama!.config }, { tensors: header.tensors, config }, shortlist?.length ?? vocabSize);
             }
           },
           reserve(tensor) {
@@ -115,11 +120,13 @@ export async function openContext(source: ModelSource, options: LoadOptions = {}
           },
           async end() {
             await llama!.recycleReady();
+            if (shortlist) llama!.recycleShortlist!(shortlist);
           },
         },
         { signal: options.signal, onProgress: progress('recycle') },
       );
       info!.hasRecycleHead = true;
+      info!.recycleShortlist = shortlist?.length;
       info!.kvBytesPerSequence = llama!.kvBytesPerSequence;
     }
   } catch (error) {

@@ -34,6 +34,13 @@ export interface LoadOptions {
    */
   sequences?: number;
   /**
+   * Tokens the recycle head scores. A head file may list the likeliest tokens (`recycle.shortlist`, written by
+   * training/shortlist.ts): by default the head scores only those, which cuts its cost (its output matrix is most of
+   * it at 49k–151k vocabularies); a number keeps the first n of the list, `false` scores the whole vocabulary. Only
+   * acceptance changes: the output of `exact`/`chain` stays that of `off`. The WebGPU backend scores the whole vocabulary.
+   */
+  recycleShortlist?: number | false;
+  /**
    * Where the model runs (default 'wasm'). 'webgpu' needs a WebGPU adapter (navigator.gpu); 'auto' takes WebGPU when
    * there is one and the model fits its buffer limits, else WebAssembly. See `ModelInfo.backend` for the outcome.
    * WebGPU computes activations in f32 where WebAssembly quantizes them as llama.cpp does, so their tokens may differ at near ties.
@@ -61,6 +68,8 @@ export interface ModelInfo {
   tokenizer: 'llama' | 'gpt2';
   chatTemplate?: string;
   hasRecycleHead: boolean;
+  /** Tokens the recycle head scores when it scores a shortlist (`LoadOptions.recycleShortlist`); else undefined. */
+  recycleShortlist?: number;
   /** The backend the model runs on. */
   backend: BackendName;
   /** Why that backend: 'asked for', 'WebGPU adapter found', or what ruled WebGPU out (e.g. 'no navigator.gpu'). */

@@ -152,8 +152,8 @@ pub struct Stack {
     rope_factors: Option<Vec<f32>>,
     kv: KvCache,
     pub scratch: Scratch,
-    /// (n, logits_from) of the last completed forward.
-    last: Option<(usize, usize)>,
+    /// (n, logits_from, logits row width) of the last completed forward.
+    last: Option<(usize, usize, usize)>,
 }
 
 impl Stack {
@@ -250,7 +250,7 @@ impl Stack {
     }
 
     /// Final RMSNorm of all n rows into `scratch.hidden`, then logits for rows logits_from..n
-    /// (soft-capped when the config says so).
+    /// (soft-capped when the config says so), one per row of `output` (at most n_vocab rows).
     pub fn finish(&mut self, cfg: &Config, norm: &[f32], output: &Tensor, n: usize, logits_from: usize) {
         let s = &mut self.scratch;
         let dim = cfg.dim;
@@ -260,23 +260,23 @@ impl Stack {
             project(&mut s.input, output, &s.hidden[logits_from * dim..n * dim], rows, &mut s.logits);
             if let Some(cap) = cfg.final_logit_softcap {
                 let inverse = 1.0 / cap;
-                for l in &mut s.logits[..rows * cfg.n_vocab] {
+                for l in &mut s.logits[..rows * output.rows] {
                     *l = (*l * inverse).tanh() * cap;
                 }
             }
         }
-        self.last = Some((n, logits_from));
+        self.last = Some((n, logits_from, output.rows));
     }
 
-    /// f32 `[(n - logits_from) × n_vocab]` of the last forward.
-    pub fn logits(&self, cfg: &Config) -> Option<&[f32]> {
-        let (n, from) = self.last?;
-        Some(&self.scratch.logits[..(n - from) * cfg.n_vocab])
+    /// f32 `[(n - logits_from) × width]` of the last forward: width n_vocab, or a shortlist's rows.
+    pub fn logits(&self) -> Option<&[f32]> {
+        let (n, from, width) = self.last?;
+        Some(&self.scratch.logits[..(n - from) * width])
     }
 
     /// f32 `[n × dim]` of the last forward (after the final RMSNorm).
     pub fn hidden(&self, cfg: &Config) -> Option<&[f32]> {
-        let (n, _) = self.last?;
+        let (n, _, _) = self.last?;
         Some(&self.scratch.hidden[..n * cfg.dim])
     }
 }

@@ -102,7 +102,7 @@ impl Model {
 
     /// f32 `[(n - logits_from) × n_vocab]` of the last forward.
     pub fn logits(&self) -> Option<&[f32]> {
-        self.runtime.as_ref()?.stack.logits(&self.cfg)
+        self.runtime.as_ref()?.stack.logits()
     }
 
     /// f32 `[n × dim]` of the last forward (after the final RMSNorm).
@@ -163,6 +163,14 @@ impl Model {
         }
         head.ready()?;
         head.select_sequence(self.sequence)
+    }
+
+    /// Makes the head compute logits for these token ids only (rows of the base's output matrix,
+    /// gathered once), or for the whole vocabulary again when `ids` is empty.
+    pub fn recycle_shortlist(&mut self, ids: &[u32]) -> Result<(), Status> {
+        let head = self.recycle.as_mut().ok_or(ERR_WRONG_STATE)?;
+        let base = self.runtime.as_ref().ok_or(ERR_WRONG_STATE)?;
+        head.set_shortlist(base.shared.output(), ids)
     }
 
     /// Runs the head on n (hidden row, token) pairs at positions pos..pos + n.

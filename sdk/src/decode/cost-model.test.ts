@@ -8,7 +8,7 @@ import { decode } from '../generate.js';
 import { readGGUFHeader } from '../gguf/load.js';
 import { loadModel, openContext } from '../model.js';
 import type { GenerationStats } from '../types.js';
-import { BYTE_COST, countDraftCosts, MAC_COST, MODEL_POSITION, modeledDraftCost } from './cost-model.js';
+import { BYTE_COST, MAC_COST, MODEL_POSITION, modeledDraftCost } from './cost-model.js';
 import { draftingPays } from './modes.js';
 
 const demo = (file: string) => fileURLToPath(new URL(`../../../models/demo/${file}`, import.meta.url));
@@ -16,7 +16,7 @@ const PROMPT = 'The function returns';
 
 describe('the counted costs', () => {
   it('count each matrix once (the tied embedding as the output matrix), attention at MODEL_POSITION, and a shortlist share of the output', async () => {
-    const { context, info } = await openContext(demo('demo-q8_0.gguf'), { recycle: demo('demo-recycle.gguf'), sequences: 1 });
+    const { context } = await openContext(demo('demo-q8_0.gguf'), { recycle: demo('demo-recycle.gguf'), recycleShortlist: false, sequences: 1 });
     const [base, head] = await Promise.all([readGGUFHeader(demo('demo-q8_0.gguf')), readGGUFHeader(demo('demo-recycle.gguf'))]);
     const matrices = (tensors: typeof base.tensors) => tensors.filter((t) => t.dims.length === 2);
     // The demo: dim 256, 6 layers of 8 heads over 4 KV heads of 32, a widened f16 cache (4 bytes a value); its head, one such layer.
@@ -28,8 +28,12 @@ describe('the counted costs', () => {
     expect(context.draftCounts!.base).toEqual({ bytes: bytes(matrices(base.tensors)) + attention(6).bytes, macs: values(matrices(base.tensors)) + attention(6).macs });
     const headMatrices = matrices(head.tensors);
     expect(context.draftCounts!.head.bytes).toBeCloseTo(bytes(headMatrices) + embd.byteSize + attention(1).bytes, 6);
-    const quarter = countDraftCosts({ tensors: base.tensors, config: context.llama.config }, { tensors: head.tensors, config: { ...context.llama.config, layers: 1 } }, info.vocabSize / 4);
-    expect(quarter.head.bytes).toBeCloseTo(context.draftCounts!.head.bytes - (3 / 4) * embd.byteSize, 6);
+    // The demo head's file lists 1024 of the 4096 tokens: by default it scores those.
+    const short = await openContext(demo('demo-q8_0.gguf'), { recycle: demo('demo-recycle.gguf'), sequences: 1 });
+    expect(short.info.recycleShortlist).toBe(1024);
+    expect(short.context.draftCounts!.head.bytes).toBeCloseTo(context.draftCounts!.head.bytes - (3 / 4) * embd.byteSize, 6);
+    expect(short.context.draftCounts!.base).toEqual(context.draftCounts!.base);
+    short.context.llama.free();
     context.llama.free();
   });
 

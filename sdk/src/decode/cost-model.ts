@@ -17,7 +17,7 @@ import type { GGUFTensorInfo } from '../gguf/types.js';
 import type { DraftCost } from './context.js';
 
 /** Cost of streaming one byte (weights, K/V), in Q8_0 multiply-adds. */
-export const BYTE_COST = 0.4;
+export const BYTE_COST = 0.5;
 
 /**
  * Cost of one multiply-add by weight type, relative to Q8_0's (the SIMD128 kernels'). Types without a measurement
