@@ -133,5 +133,5 @@ function headCost(): number {
 function countsFor(k: number) {
   const { dim: _dim, trainedContextLength: _trained, ...head } = decoderShape(headHeader.metadata, 'recycle');
   const { contextLength, kvType } = llama.config;
-  return countDraftCosts({ tensors: baseHeader.tensors, config: llama.config }, { tensors: headHeader.tensors, config: { ...head, contextLength, kvType } }, k);
+  return countDraftCosts({ tensors: baseHeader.tensors, config: llama.config }, { tensors: headHeader.tensors, config: { ...head, contextLength, kvType }, outputRows: k });
 }

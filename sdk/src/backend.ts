@@ -28,6 +28,8 @@ export interface Backend {
   forward(tokens: ArrayLike<number>, pos: number, logitsFrom: number, output?: ForwardOutput): void | Promise<void>;
   /** Logits of row `row` (counted from logitsFrom) of the last forward, which kept logits; valid until the next call. */
   logits(row?: number): Float32Array;
+  /** Final-normed hidden state of row `row` of the last forward (every row); where present (WASM), embed() runs. */
+  hidden?(row?: number): Float32Array;
   /** The argmax (ties to the lower id) of row `row` of the last forward, any output. */
   argmax(row?: number): number;
   /** The largest k a `{ topK }` forward takes; absent where the backend reads logits back anyway (WASM). */

@@ -4,6 +4,7 @@ import { TensorKind } from './contract/architectures.js';
 import { collectChat } from './chat/completion.js';
 import { buildChatPrompt } from './chat/prompt.js';
 import { chatFormat, type ChatFormat } from './chat/template.js';
+import { embed, embeddingRun, filePooling, planEmbedding } from './embed.js';
 import { InvalidArgumentError, RecycleGPTError } from './errors.js';
 import { countDraftCosts, type DraftCounts } from './decode/cost-model.js';
 import { Context, decode, type ReasoningMarkers } from './generate.js';
@@ -20,6 +21,9 @@ import type {
   ChatMessage,
   ChatOptions,
   Completion,
+  EmbedInput,
+  EmbeddingRun,
+  EmbedOptions,
   GenerateOptions,
   GenerationStats,
   GeneratedToken,
@@ -92,8 +96,12 @@ export async function openContext(source: ModelSource, options: LoadOptions = {}
           await llama!.ready();
         },
       },
-      { signal: options.signal, onProgress: progress('model') },
+      { signal: options.signal, onProgress: progress('model'), cache: options.cache, onCache: (report) => (info!.cache = report) },
     );
+
+    // The cost model describes the WASM engine's kernels.
+    const baseCounted = () => ({ tensors: baseHeader!.tensors, config: llama!.config });
+    if (backendName === 'wasm') draftCounts = countDraftCosts(baseCounted());
 
     if (options.recycle !== undefined) {
       let headLayers = 0;
@@ -109,9 +117,8 @@ export async function openContext(source: ModelSource, options: LoadOptions = {}
             shortlist = llama!.recycleShortlist ? listed : undefined;
             llama!.attachRecycle(config);
             headLayers = config.layers;
-            // The cost model describes the WASM engine's kernels.
-            if (backendName === 'wasm') {
-              draftCounts = countDraftCosts({ tensors: baseHeader!.tensors, config: llama!.config }, { tensors: header.tensors, config }, shortlist?.length ?? vocabSize);
+            if (draftCounts) {
+              draftCounts = countDraftCosts(baseCounted(), { tensors: header.tensors, config, outputRows: shortlist?.length ?? vocabSize });
             }
           },
           reserve(tensor) {
@@ -195,6 +202,7 @@ function describe(
     tokenizer: tokenizer.kind,
     chatTemplate: typeof template === 'string' ? template : undefined,
     hasRecycleHead: false,
+    pooling: filePooling(meta, architectureOf(meta)),
   };
 }
 
@@ -229,7 +237,9 @@ class LoadedModel implements Model {
   chat(messages: ChatMessage[], options: ChatOptions = {}): TokenStream {
     const prompt = buildChatPrompt(this.chatFormat(), this.tokenizer, messages, options, this.info.contextLength);
     const stop = [...(options.stop ?? []), ...prompt.stop];
-    return this.stream(prompt.ids, { ...options, stop }, prompt.reasoning);
+    // A formatted answer is all content: a `<think>` token the format lets through (inside a JSON string) is text.
+    const formatted = options.responseFormat !== undefined && options.responseFormat?.type !== 'text';
+    return this.stream(prompt.ids, { ...options, stop }, formatted ? undefined : prompt.reasoning);
   }
 
   renderChat(messages: ChatMessage[], options: ChatOptions = {}): RenderedChat {
@@ -288,6 +298,21 @@ class LoadedModel implements Model {
     } finally {
       release();
     }
+  }
+
+  embed(input: EmbedInput, options: EmbedOptions = {}): EmbeddingRun {
+    this.checkAlive();
+    const { llama } = this.context;
+    const { vocabSize, contextLength, pooling, backend } = this.info;
+    const plan = planEmbedding(input, options, { tokenizer: this.tokenizer, vocabSize, contextLength, pooling, backend, hasHidden: typeof llama.hidden === 'function' });
+    return embeddingRun(plan, async () => {
+      const release = await this.takeTurn();
+      try {
+        return await embed(this.context, plan, options.signal);
+      } finally {
+        release();
+      }
+    });
   }
 
   dispose(): void {

@@ -26,7 +26,7 @@ export interface LlamaCppModel {
 let llamaPromise: Promise<Llama> | undefined;
 
 /** One Llama instance per process: the native backend is initialised once. */
-function getSharedLlama(): Promise<Llama> {
+export function getSharedLlama(): Promise<Llama> {
   llamaPromise ??= (async () => {
     const { getLlama, LlamaLogLevel } = (await import(NODE_LLAMA_CPP)) as typeof import('node-llama-cpp');
     return getLlama({ gpu: false, logLevel: LlamaLogLevel.error, build: 'never', usePrebuiltBinaries: true });

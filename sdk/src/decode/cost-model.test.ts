@@ -34,6 +34,10 @@ describe('the counted costs', () => {
     expect(short.context.draftCounts!.head.bytes).toBeCloseTo(context.draftCounts!.head.bytes - (3 / 4) * embd.byteSize, 6);
     expect(short.context.draftCounts!.base).toEqual(context.draftCounts!.base);
     short.context.llama.free();
+    // Without a head (grammar drafts need none) the base is counted alone.
+    const headless = await openContext(demo('demo-q8_0.gguf'), { sequences: 1 });
+    expect(headless.context.draftCounts).toEqual({ base: context.draftCounts!.base, head: { bytes: 0, macs: 0 } });
+    headless.context.llama.free();
     context.llama.free();
   });
 
@@ -78,6 +82,23 @@ describe('adaptive drafting with the clock standing still', () => {
       expect((await generate(mode, true)).tokens).toEqual(off.tokens);
       expect((await generate(mode, false)).stats.draftCost).toBe('measured');
     }
+  });
+
+  it('judges jump-forward drafts without a head by the same model', async () => {
+    const model = await loadModel(demo('demo-q8_0.gguf'), { sequences: 1 });
+    const responseFormat = { type: 'json_schema' as const, schema: { type: 'object', properties: { name: { type: 'string' }, count: { type: 'integer' } }, required: ['name', 'count'] } };
+    const run = (adaptive: boolean) => model.complete(PROMPT, { maxTokens: 40, temperature: 0, responseFormat, decode: { mode: 'off', adaptive } });
+    const all = await run(false);
+    vi.spyOn(performance, 'now').mockReturnValue(1000);
+    const judged = await run(true);
+    vi.restoreAllMocks();
+    expect(judged.tokens).toEqual(all.tokens);
+    expect(judged.stats).toMatchObject({ timing: 'unmeasured', draftCost: 'modeled' });
+    expect(all.stats.draftCost).toBeUndefined();
+    // At the demo's shape a 2-token pass costs ~1.7 (modeled): dictated drafts pay only where nearly all are kept.
+    expect(all.stats.grammarDrafted).toBeGreaterThan(0);
+    expect(judged.stats.grammarDrafted).toBeLessThanOrEqual(all.stats.grammarDrafted!);
+    model.dispose();
   });
 
   it('keeps drafting where the model says a round pays', async () => {

@@ -1,6 +1,6 @@
 /**
  * What drafting costs on the WASM engine, counted instead of timed: where the clock stands still while code runs
- * (production Workers), adaptive `exact`/`chain` judge drafting by this model. A pass of k tokens streams the weights
+ * (production Workers), adaptive `exact`/`chain` and jump-forward judge drafting by this model. A pass of k tokens streams the weights
  * (and the K/V attention reads) once and computes every multiply-add k times:
  *
  *   t(k) = BYTE_COST · bytes + k · macs
@@ -52,25 +52,24 @@ type Stack = Pick<RecycleConfig, 'layers' | 'heads' | 'kvHeads' | 'headDim' | 'k
 
 /**
  * Counts a base pass and a head row from the files' tensors: every matrix but the embedding (read a row a token;
- * counted once as the output matrix when tied), plus attention over MODEL_POSITION positions. `outputRows`: rows of
- * the output matrix a head row computes (the whole vocabulary, or a shortlist).
+ * counted once as the output matrix when tied), plus attention over MODEL_POSITION positions. A head row computes
+ * `outputRows` rows of the base's output matrix (the whole vocabulary, or a shortlist); without a head (grammar
+ * drafts need none) it counts nothing.
  */
 export function countDraftCosts(
   base: { tensors: GGUFTensorInfo[]; config: Stack & Pick<ModelConfig, 'sequences'> },
-  head: { tensors: GGUFTensorInfo[]; config: Stack },
-  outputRows: number,
+  head?: { tensors: GGUFTensorInfo[]; config: Stack; outputRows: number },
 ): DraftCounts {
   const matrices = base.tensors.filter((t) => t.dims.length === 2 && t.dims[1]! > 1);
   const tied = !matrices.some((t) => t.name === 'output.weight');
   const output = matrices.find((t) => t.name === (tied ? 'token_embd.weight' : 'output.weight'))!;
   const layers = matrices.filter((t) => t.name !== 'token_embd.weight' && t.name !== 'output.weight');
   const sequences = base.config.sequences;
-  const outputShare = outputRows / output.dims[1]!;
-  const headMatrices = head.tensors.filter((t) => t.dims.length === 2 && t.dims[1]! > 1);
-  const sum = (counts: PassCount[]) => counts.reduce((a, b) => ({ bytes: a.bytes + b.bytes, macs: a.macs + b.macs }));
+  const sum = (counts: PassCount[]) => counts.reduce((a, b) => ({ bytes: a.bytes + b.bytes, macs: a.macs + b.macs }), { bytes: 0, macs: 0 });
+  const headMatrices = head ? head.tensors.filter((t) => t.dims.length === 2 && t.dims[1]! > 1) : [];
   return {
     base: sum([...[...layers, output].map((t) => matrix(t)), attention(base.config, sequences)]),
-    head: sum([...headMatrices.map((t) => matrix(t)), matrix(output, outputShare), attention(head.config, sequences)]),
+    head: head ? sum([...headMatrices.map((t) => matrix(t)), matrix(output, head.outputRows / output.dims[1]!), attention(head.config, sequences)]) : { bytes: 0, macs: 0 },
   };
 }
 
