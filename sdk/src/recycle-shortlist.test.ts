@@ -36,7 +36,7 @@ describe('a recycle head scoring a shortlist', () => {
     expect([full.info.recycleShortlist, byDefault.info.recycleShortlist, short.info.recycleShortlist]).toEqual([undefined, list.length, SHORT]);
     const listed = new Set(list.slice(0, SHORT));
     const outside = { full: 0, short: 0 };
-    let shortKept = 0;
+    const shortKept = new Set<number>();
     for (const prompt of PROMPTS) {
       const off = await decodeWith(full, prompt, { mode: 'off' });
       for (const decode of [{ mode: 'exact', adaptive: false }, { mode: 'chain', draftLength: 3, adaptive: false }] as const) {
@@ -47,13 +47,14 @@ describe('a recycle head scoring a shortlist', () => {
         expect((await decodeWith(byDefault, prompt, decode)).tokens).toEqual(off.tokens);
         outside.full += all.recycled.filter((id) => !listed.has(id)).length;
         outside.short += some.recycled.filter((id) => !listed.has(id)).length;
-        shortKept += some.recycled.length;
+        some.recycled.forEach((id) => shortKept.add(id));
       }
     }
     // The whole-vocabulary head does guess (and get kept) tokens past the first SHORT: with them, the head never does.
     expect(outside.full).toBeGreaterThan(0);
     expect(outside.short).toBe(0);
-    expect(shortKept).toBeGreaterThan(0);
+    // Several listed tokens were guessed and kept (a head guessing list positions as ids would keep almost none).
+    expect(shortKept.size).toBeGreaterThan(3);
     for (const model of [full, byDefault, short]) model.dispose();
   });
 
