@@ -58,6 +58,19 @@ describe('a recycle head scoring a shortlist', () => {
     for (const model of [full, byDefault, short]) model.dispose();
   });
 
+  it('drafts under a responseFormat from a 16-token list (most tokens the format allows are off it), with the output of off', async () => {
+    const model = await loadModel(demo('demo-q8_0.gguf'), { recycle: demo('demo-recycle.gguf'), recycleShortlist: 16, sequences: 1 });
+    const responseFormat = { type: 'json_schema' as const, schema: { type: 'object', properties: { name: { type: 'string' }, tags: { type: 'array', items: { type: 'string' } } } } };
+    const options = { maxTokens: 40, temperature: 0, responseFormat };
+    const off = await model.complete(PROMPTS[0]!, options);
+    for (const decode of [{ mode: 'exact', adaptive: false, jumpForward: false }, { mode: 'chain', draftLength: 3, adaptive: false }] as const) {
+      const drafted = await model.complete(PROMPTS[0]!, { ...options, decode });
+      expect(drafted.tokens).toEqual(off.tokens);
+      expect(drafted.stats.proposed).toBeGreaterThan(0);
+    }
+    model.dispose();
+  });
+
   it("gives the full head's logits at the listed tokens and -Infinity elsewhere, the argmax as a token id", async () => {
     const open = (recycleShortlist: number | false) => openContext(demo('demo-q8_0.gguf'), { recycle: demo('demo-recycle.gguf'), recycleShortlist, sequences: 1 });
     const [full, short] = [await open(false), await open(64)];
