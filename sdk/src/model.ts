@@ -13,7 +13,7 @@ import { summarizeGGUF } from './gguf/summary.js';
 import type { ModelSource } from './gguf/source.js';
 import type { GGUFHeader } from './gguf/types.js';
 import { architectureOf, modelShape, recycleTensorSlot, tensorSlot, weightBytes, type ModelShape } from './model-file.js';
-import { fnv1a64, recycleConfig, recycleShortlist } from './recycle.js';
+import { checkShortlistOption, fnv1a64, recycleConfig, recycleShortlist } from './recycle.js';
 import { createTokenizer } from './tokenizer/index.js';
 import type { Tokenizer } from './tokenizer/types.js';
 import type {
@@ -61,6 +61,7 @@ export async function openContext(source: ModelSource, options: LoadOptions = {}
   const progress = (phase: LoadProgress['phase']) =>
     options.onProgress && ((p: { loaded: number; total?: number }) => options.onProgress!({ ...p, phase }));
 
+  checkShortlistOption(options.recycleShortlist, options.recycle !== undefined);
   try {
     await loadGGUF(
       source,

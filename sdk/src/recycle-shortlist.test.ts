@@ -103,6 +103,7 @@ describe('a recycle head scoring a shortlist', () => {
     for (const bad of [0, -1, 2.5, Number.NaN]) {
       await expect(load(demo('demo-recycle.gguf'), bad)).rejects.toThrow(InvalidArgumentError);
     }
+    await expect(loadModel(demo('demo-q8_0.gguf'), { recycleShortlist: 8 })).rejects.toThrow(/give the `recycle` option too/);
     const unlisted = buildHeadGGUF(demo('demo-q8_0.gguf'), COPY_HEAD);
     await expect(load(unlisted, 16)).rejects.toThrow(/lists no shortlist \('recycle.shortlist'\); add one with training\/shortlist.ts/);
     for (const keep of [undefined, false] as const) {

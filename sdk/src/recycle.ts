@@ -46,9 +46,7 @@ export const SHORTLIST_KEY = 'recycle.shortlist';
  * for the whole vocabulary (no list, or `keep` false).
  */
 export function recycleShortlist(header: GGUFHeader, vocabSize: number, keep: number | false | undefined): number[] | undefined {
-  if (keep !== undefined && keep !== false && (!Number.isInteger(keep) || keep < 1)) {
-    throw new InvalidArgumentError(`recycleShortlist must be a positive integer (tokens the head scores) or false, got ${String(keep)}`);
-  }
+  checkShortlistOption(keep, true);
   const list = header.metadata[SHORTLIST_KEY];
   if (list === undefined) {
     if (typeof keep === 'number') {
@@ -62,6 +60,15 @@ export function recycleShortlist(header: GGUFHeader, vocabSize: number, keep: nu
     throw new GGUFError(`the recycle head's '${SHORTLIST_KEY}' must be a non-empty array of token ids below the vocabulary's ${vocabSize}`);
   }
   return keep === false ? undefined : (ids as number[]).slice(0, keep);
+}
+
+/** `LoadOptions.recycleShortlist` as given, checked before anything loads (`hasHead`: a `recycle` file is given). */
+export function checkShortlistOption(keep: unknown, hasHead: boolean): void {
+  if (keep === undefined) return;
+  if (keep !== false && (typeof keep !== 'number' || !Number.isInteger(keep) || keep < 1)) {
+    throw new InvalidArgumentError(`recycleShortlist must be a positive integer (tokens the head scores) or false, got ${String(keep)}`);
+  }
+  if (!hasHead) throw new InvalidArgumentError('recycleShortlist applies to a recycle head: give the `recycle` option too, or leave it out');
 }
 
 /** FNV-1a 64-bit, as lowercase hex, in 32-bit halves (BigInt would be ~50x slower on megabytes). */
