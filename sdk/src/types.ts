@@ -41,7 +41,8 @@ export interface LoadOptions {
    * Tokens the recycle head scores. A head file may list the likeliest tokens (`recycle.shortlist`, written by
    * training/shortlist.ts): by default the head scores only those, which cuts its cost (its output matrix is most of
    * it at 49k–151k vocabularies); a number keeps the first n of the list, `false` scores the whole vocabulary. Only
-   * acceptance changes: the output of `exact`/`chain` stays that of `off`. The WebGPU backend scores the whole vocabulary.
+   * acceptance changes in `exact`/`chain` (their output stays that of `off`); `fast`, which keeps guesses unchecked, guesses
+   * listed tokens only. The WebGPU backend scores the whole vocabulary.
    */
   recycleShortlist?: number | false;
   /**
