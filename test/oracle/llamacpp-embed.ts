@@ -5,8 +5,8 @@
  * prepended where the model adds one and it is missing). meanOfTokenStates gives the mean pooling of a file
  * without the key.
  */
-import type { LlamaContextSequence, LlamaEmbeddingContext, LlamaModel, Token } from 'node-llama-cpp';
-import { getSharedLlama } from './llamacpp.js';
+import type { LlamaContext, LlamaContextSequence, LlamaEmbeddingContext, LlamaModel, Token } from 'node-llama-cpp';
+import { getSharedLlama, NODE_LLAMA_CPP } from './llamacpp.js';
 
 export interface LlamaCppEmbedder {
   /** The embedding of a text or of token ids, as llama.cpp gives it (raw). */
@@ -22,11 +22,24 @@ export interface LlamaCppEmbedder {
   dispose(): Promise<void>;
 }
 
-/** `flashAttention` false (default) is the path the engine mirrors; true measures llama.cpp's own spread. */
-export async function openLlamaCppEmbedder(path: string, { contextSize = 256, flashAttention = false } = {}): Promise<LlamaCppEmbedder> {
+export interface EmbedderOptions {
+  contextSize?: number;
+  /** false (default) is the path the engine mirrors; true measures llama.cpp's own spread. */
+  flashAttention?: boolean;
+  /** KV cache element type: llama.cpp's default f16, or f32 (to compare without the cache's rounding). */
+  kvType?: 'f16' | 'f32';
+}
+
+export async function openLlamaCppEmbedder(path: string, { contextSize = 256, flashAttention = false, kvType = 'f16' }: EmbedderOptions = {}): Promise<LlamaCppEmbedder> {
   const llama = await getSharedLlama();
-  const model: LlamaModel = await llama.loadModel({ modelPath: path, gpuLayers: 0, useMmap: false, defaultContextFlashAttention: flashAttention });
-  const context: LlamaEmbeddingContext = await model.createEmbeddingContext({ contextSize, threads: 1 });
+  const { LlamaEmbeddingContext } = (await import(NODE_LLAMA_CPP)) as typeof import('node-llama-cpp');
+  const model: LlamaModel = await llama.loadModel({ modelPath: path, gpuLayers: 0, useMmap: false });
+  // createEmbeddingContext takes no KV cache type: build its context as it does (`_embeddings`), with one.
+  const cache = kvType === 'f32' ? 'F32' : 'F16';
+  const llamaContext = await model.createContext({
+    contextSize, threads: 1, flashAttention, experimentalKvCacheKeyType: cache, experimentalKvCacheValueType: cache, _embeddings: true,
+  } as Parameters<LlamaModel['createContext']>[0]);
+  const context = new (LlamaEmbeddingContext as unknown as new (options: { _llamaContext: LlamaContext }) => LlamaEmbeddingContext)({ _llamaContext: llamaContext });
   return {
     async embed(input) {
       const embedding = await context.getEmbeddingFor(typeof input === 'string' ? input : (input as Token[]));
