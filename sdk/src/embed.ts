@@ -114,6 +114,7 @@ type HiddenBackend = Backend & { hidden(row?: number): Float32Array };
 export async function embed(context: Context, plan: EmbedPlan, signal?: AbortSignal): Promise<Embeddings> {
   const llama = context.llama as HiddenBackend;
   const vectors: Float32Array[] = [];
+  context.selectScratchSequence();
   let kept = context.cached.length;
   try {
     for (const ids of plan.inputs) {

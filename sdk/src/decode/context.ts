@@ -125,6 +125,14 @@ export class Context<B extends Backend = Backend> {
     target.headCached = Math.min(source.headCached, positions - 1);
   }
 
+  /**
+   * Selects the least recently used sequence for passes that keep nothing worth reusing (embeddings), without
+   * marking it used: the conversations in the other sequences stay cached.
+   */
+  selectScratchSequence(): void {
+    this.select(leastRecentlyUsed(this.sequences));
+  }
+
   private select(index: number): void {
     if (index !== this.selected) this.llama.selectSequence(index);
     this.selected = index;
