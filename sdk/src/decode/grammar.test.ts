@@ -447,6 +447,10 @@ describe('constrained decoding over a prefix-hash model', () => {
     const error = thrown(call({ type: 'json_schema', schema: { type: 'object', properties: { a: { type: 'string', not: { const: 'x' } } } } }));
     expect(error).toBeInstanceOf(UnsupportedParameterError);
     expect((error as UnsupportedParameterError).parameter).toBe('#/properties/a/not');
+    // A oneOf that a written value could match twice (1 is an integer and a number).
+    const overlap = thrown(call({ type: 'json_schema', schema: { type: 'object', properties: { v: { oneOf: [{ type: 'integer' }, { type: 'number' }] } } } }));
+    expect((overlap as UnsupportedParameterError).parameter).toBe('#/properties/v/oneOf');
+    expect(call({ type: 'json_schema', schema: { oneOf: [{ type: 'integer' }, { type: 'string' }] } })).not.toThrow();
     expect(call({ type: 'yaml' })).toThrow(InvalidArgumentError);
     expect(call({ type: 'grammar', grammar: 'root ::= "x' })).toThrow(InvalidArgumentError);
     expect(call('json')).toThrow(InvalidArgumentError);
