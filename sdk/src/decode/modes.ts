@@ -174,6 +174,7 @@ export async function* decodeTokens(context: Context, first: Step, readback: Rea
       yield { id: verdict, source, logprobs };
       if (grammar?.complete) {
         counters.completed = true;
+        if (mode !== 'fast' && !headDrafting) recordGrammarRound(grammarRecord, guesses.length, kept);
         return;
       }
     }
@@ -183,12 +184,16 @@ export async function* decodeTokens(context: Context, first: Step, readback: Rea
     if (mode !== 'fast' && headDrafting) {
       record.rounds++;
       record.tokens += kept + 1;
-    } else if (mode !== 'fast' && guesses.length > 0) {
-      grammarRecord.rounds++;
-      grammarRecord.kept += kept;
-      grammarRecord.checked += Math.min(kept + 1, guesses.length);
-    }
+    } else if (mode !== 'fast') recordGrammarRound(grammarRecord, guesses.length, kept);
   }
+}
+
+/** A verified round's grammar drafts: each is checked up to and including the first one the pass rejects. */
+function recordGrammarRound(record: GrammarRecord, drafted: number, kept: number): void {
+  if (drafted === 0) return;
+  record.rounds++;
+  record.kept += kept;
+  record.checked += Math.min(kept + 1, drafted);
 }
 
 /**
