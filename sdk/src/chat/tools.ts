@@ -126,13 +126,10 @@ export function rethrowForTools(error: unknown, plan: ToolPlan): never {
   throw error;
 }
 
-/** The instructions a `generic` model gets in its system message. */
+/** The instructions a `generic` model gets in its system message (short: small models have small contexts). */
 export function genericToolsText(tools: ToolDefinition[]): string {
-  return (
-    '# Tools\n\nYou may call one or more of these functions. To call one, answer with\n' +
-    `${CALL_OPEN}\n{"name": <function-name>, "arguments": <args-json-object>}\n${CALL_CLOSE}\n\nFunctions:\n` +
-    tools.map((t) => JSON.stringify(t)).join('\n')
-  );
+  const described = tools.map(({ function: f }) => JSON.stringify({ name: f.name, description: f.description, parameters: f.parameters }));
+  return `Tools:\n${described.join('\n')}\nTo call one, answer ${CALL_OPEN}{"name": <name>, "arguments": <object>}${CALL_CLOSE}`;
 }
 
 /**
