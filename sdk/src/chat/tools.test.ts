@@ -2,10 +2,14 @@
  * chat() with tools on a random-weight model with Qwen3's vocabulary and chat template: the tools are rendered by the
  * template, a required or named call is always a valid call whose arguments validate (ajv) against the tool's
  * parameters, in every sampling setting, streamed as OpenAI-style deltas that join to the same call; the call and its
- * result go back through the template; a schema feature the engine cannot enforce is reported at the tool.
+ * result go back through the template; a schema feature the engine cannot enforce is reported at the tool. The same
+ * required call on Llama 3's vocabulary with the Llama 3.2 template (its JSON call syntax, no opening marker).
  */
+import { readFile } from 'node:fs/promises';
 import Ajv2020 from 'ajv/dist/2020.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { LLAMA_3_2 } from '../../../test/fixtures/chat-templates.js';
+import { withMetadata } from '../../../test/fixtures/gguf-edit.js';
 import { makeTestModel, type ModelSpec } from '../../../test/fixtures/models.js';
 import { UnsupportedParameterError } from '../errors.js';
 import { loadModel } from '../model.js';
@@ -102,5 +106,36 @@ describe('tools through the Qwen3 template', () => {
     }
     expect(error).toBeInstanceOf(UnsupportedParameterError);
     expect((error as UnsupportedParameterError).parameter).toBe('#/tools/1/function/parameters/properties/tags/uniqueItems');
+  });
+});
+
+/** The file with its own template's key renamed (same length, so nothing moves): the vocabulary's is Llama 3's, without tools. */
+function withoutTemplate(gguf: Uint8Array): Uint8Array {
+  const key = new TextEncoder().encode('tokenizer.chat_template');
+  const at = Buffer.from(gguf).indexOf(key);
+  expect(at).toBeGreaterThan(0);
+  const out = gguf.slice();
+  out[at + key.length - 1] = 'X'.charCodeAt(0);
+  return out;
+}
+
+describe('tools through the Llama 3.2 template', () => {
+  it("'required' answers with {\"name\", \"parameters\"} only, read into a valid call", async () => {
+    const spec: ModelSpec = { dim: 64, layers: 1, heads: 4, kvHeads: 2, ffn: 128, vocab: 'llama3', type: 'Q8_0', ctx: 512, seed: 24 };
+    const file = withMetadata(withoutTemplate(await readFile(await makeTestModel(spec))), [{ key: 'tokenizer.chat_template', type: 'string', value: LLAMA_3_2 }]);
+    const llama = await loadModel(file);
+    try {
+      expect(llama.renderChat(ASK, { tools: TOOLS, toolChoice: 'required' }).text.endsWith('<|start_header_id|>assistant<|end_header_id|>\n\n')).toBe(true);
+      const stream = llama.chat(ASK, { tools: TOOLS, toolChoice: 'required', maxTokens: 80, temperature: 1, seed: 6 });
+      const text: string[] = [];
+      const deltas = [];
+      for await (const token of stream) (text.push(token.text), deltas.push(...(token.toolCalls ?? [])));
+      expect(JSON.parse(text.join(''))).toMatchObject({ name: expect.any(String), parameters: expect.any(Object) });
+      const [call] = joinToolCalls(deltas);
+      expectValidCall(call!);
+      expect(JSON.parse(call!.function.arguments)).toEqual(JSON.parse(text.join('')).parameters);
+    } finally {
+      llama.dispose();
+    }
   });
 });
