@@ -7,7 +7,7 @@
 import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { describe, expect, it } from 'vitest';
-import { LLAMA_3_2, MISTRAL_7B_V0_2, QWEN_2_5, SMOLLM2 } from '../../../test/fixtures/chat-templates.js';
+import { LLAMA_3_2, MISTRAL_7B_V0_2, MISTRAL_NEMO, QWEN_2_5, SMOLLM2 } from '../../../test/fixtures/chat-templates.js';
 import { InvalidArgumentError } from '../errors.js';
 import type { GeneratedToken, ToolDefinition } from '../types.js';
 import { joinToolCalls } from './completion.js';
@@ -153,6 +153,9 @@ describe('families and options', () => {
     const generic = planTools(hi, { tools }, SMOLLM2)!;
     expect(generic.options.tools).toBeUndefined();
     expect(generic.messages[0]).toMatchObject({ role: 'system', content: expect.stringContaining('"name":"get_time"') });
+    // One that renders tools in its own syntax gets them; calls are still read (and a required one made) in hermes'.
+    const own = planTools(hi, { tools, toolChoice: 'required' }, MISTRAL_NEMO)!;
+    expect(own).toMatchObject({ family: 'generic', messages: hi, options: { tools }, prefill: '<tool_call>\n' });
   });
 
   it('refuses choices the tools cannot meet, and a responseFormat beside callable tools', () => {

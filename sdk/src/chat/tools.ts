@@ -6,8 +6,10 @@
  * - `hermes` (Qwen2.5, Qwen3 and other Hermes-style templates): `<tool_call>\n{"name": …, "arguments": …}\n</tool_call>`,
  *   any number of them, after optional text.
  * - `llama3` (Llama 3.1–3.3): the whole answer is `{"name": …, "parameters": …}`, optionally after `<|python_tag|>`.
- * - `generic` (a template without tool support, or a fallback format): the SDK describes the tools in the system
- *   message and asks for the hermes syntax; earlier calls and results are written into the turns as text.
+ * - `generic` (any other template, or a fallback format): calls are read in the hermes syntax. A template that renders
+ *   `tools` itself gets them (in its own words: a required call is still constrained to the hermes syntax); one that
+ *   knows no tools gets them described in the system message with the hermes syntax asked for, and earlier calls and
+ *   results are written into the turns as text.
  */
 import { InvalidArgumentError, UnsupportedParameterError } from '../errors.js';
 import type { JsonSchema, ResponseFormat } from '../grammar/index.js';
@@ -62,6 +64,8 @@ export function planTools(messages: ChatMessage[], options: ChatOptions, templat
     throw new InvalidArgumentError("responseFormat and tools cannot be combined (both constrain the answer); pass toolChoice: 'none' or leave responseFormat out");
   }
   const family = toolFamily(template);
+  // A template that reads no `tools` variable would drop them: they are written into the conversation instead.
+  const writeIn = template === undefined || !/\btools\b/.test(template);
   const names = new Set(tools.map((t) => t.function?.name));
   const offered = typeof toolChoice === 'object' ? tools.filter((t) => t.function.name === toolChoice.function.name) : tools;
   const forced = toolChoice !== 'auto';
@@ -70,12 +74,12 @@ export function planTools(messages: ChatMessage[], options: ChatOptions, templat
     family,
     names,
     messages,
-    options: family === 'generic' ? { ...base, tools: undefined } : base,
+    options: writeIn ? { ...base, tools: undefined } : base,
     prefill: forced && family !== 'llama3' ? `${CALL_OPEN}\n` : '',
     forced,
     toolPointer: (pointer) => toolPointer(pointer, offered, tools, ARGUMENTS_KEY[family]),
   };
-  if (family === 'generic') plan.messages = withToolsWrittenIn(messages, tools);
+  if (writeIn) plan.messages = withToolsWrittenIn(messages, tools);
   if (forced) plan.options = { ...plan.options, responseFormat: callFormat(offered, family) };
   return plan;
 }
