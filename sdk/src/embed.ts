@@ -162,10 +162,10 @@ async function pooledState(llama: HiddenBackend, ids: number[], pooling: Pooling
   return picked ?? Float32Array.from(sum, (s) => s / ids.length);
 }
 
-/** Divides by the Euclidean norm as llama.cpp's common_embd_normalize does (f64 sum, f32 factor); zero stays zero. */
+/** Divides by the Euclidean norm as llama.cpp's common_embd_normalize does (f32 squares, f64 sum, f32 factor); zero stays zero. */
 export function normalizeL2(vector: Float32Array): void {
   let squares = 0;
-  for (const x of vector) squares += x * x;
+  for (const x of vector) squares += Math.fround(x * x);
   const norm = Math.sqrt(squares);
   const scale = norm > 0 ? Math.fround(1 / norm) : 0;
   for (let i = 0; i < vector.length; i++) vector[i] = vector[i]! * scale;
