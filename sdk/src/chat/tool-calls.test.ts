@@ -162,6 +162,8 @@ describe('families and options', () => {
     expect(() => planTools(hi, { toolChoice: 'required' }, QWEN3)).toThrow(InvalidArgumentError);
     expect(() => planTools(hi, { tools, toolChoice: { type: 'function', function: { name: 'nope' } } }, QWEN3)).toThrow(/"nope", which is not among the tools \(get_time\)/);
     expect(() => planTools(hi, { tools, toolChoice: 'sometimes' as never }, QWEN3)).toThrow(/toolChoice must be/);
+    expect(() => planTools(hi, { tools: {} as never }, QWEN3)).toThrow(InvalidArgumentError);
+    expect(() => planTools(hi, { tools: [{ type: 'function' }] as never }, QWEN3)).toThrow(/tools\[0\] must be/);
     expect(() => planTools(hi, { tools, responseFormat: { type: 'json_object' } }, QWEN3)).toThrow(/cannot be combined/);
     expect(planTools(hi, { tools, toolChoice: 'none', responseFormat: { type: 'json_object' } }, QWEN3)).toBeNull();
   });

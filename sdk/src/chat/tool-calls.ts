@@ -13,8 +13,10 @@ const PYTHON_TAG = '<|python_tag|>';
 /** A call's JSON from its start up to its arguments' value: `{"name": "f", "arguments": `. */
 const CALL_HEAD = /^\s*\{\s*"name"\s*:\s*("(?:[^"\\]|\\.)*")\s*,\s*"(?:arguments|parameters)"\s*:\s*/;
 
+/** `call_` and 24 random hex digits (getRandomValues: randomUUID is missing from pages served over plain http). */
 export function newCallId(): string {
-  return `call_${crypto.randomUUID().replaceAll('-', '').slice(0, 24)}`;
+  const bytes = crypto.getRandomValues(new Uint8Array(12));
+  return `call_${Array.from(bytes, (b) => b.toString(16).padStart(2, '0')).join('')}`;
 }
 
 /** A call's JSON, if it is one: `{"name": <declared>, "<key>": <object>}` (a JSON string of an object is taken too). */

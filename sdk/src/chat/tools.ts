@@ -14,6 +14,7 @@
 import { InvalidArgumentError, UnsupportedParameterError } from '../errors.js';
 import type { JsonSchema, ResponseFormat } from '../grammar/index.js';
 import type { ChatMessage, ChatOptions, ToolChoice, ToolDefinition } from '../types.js';
+import { toTemplateTools } from './messages.js';
 
 export type ToolFamily = 'hermes' | 'llama3' | 'generic';
 
@@ -55,7 +56,9 @@ export interface ToolPlan {
  * tools cannot satisfy, and for a `responseFormat` beside tools that may be called (the two constrain the same answer).
  */
 export function planTools(messages: ChatMessage[], options: ChatOptions, template: string | undefined): ToolPlan | null {
-  const { tools, toolChoice = 'auto' } = options;
+  const { toolChoice = 'auto' } = options;
+  // Checked here first: the plan reads the tools' names.
+  const tools = toTemplateTools(options.tools) ?? undefined;
   checkToolChoice(toolChoice, tools);
   if (tools === undefined || tools.length === 0 || toolChoice === 'none') {
     return null;
