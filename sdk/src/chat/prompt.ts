@@ -37,8 +37,7 @@ export function buildChatPrompt(format: ChatFormat, tokenizer: Tokenizer, messag
     const rendered = format.render({ messages: kept, tools, templateOptions });
     // The answer's start when it is dictated (a required tool call's opening marker).
     const text = rendered.text + prefill;
-    const { stop } = rendered;
-    return { text, stop, ids: tokenize(tokenizer, format, text), droppedMessages: all.length - kept.length };
+    return { text, stop: rendered.stop, ids: tokenize(tokenizer, format, text), droppedMessages: all.length - kept.length };
   };
   let prompt = render(0);
   if (truncate === 'oldest' && prompt.ids.length + maxTokens > contextLength) {
