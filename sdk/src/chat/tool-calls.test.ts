@@ -9,6 +9,8 @@ import { createRequire } from 'node:module';
 import { describe, expect, it } from 'vitest';
 import { LLAMA_3_2, MISTRAL_7B_V0_2, MISTRAL_NEMO, QWEN_2_5, SMOLLM2 } from '../../../test/fixtures/chat-templates.js';
 import { InvalidArgumentError } from '../errors.js';
+import type { JsonSchema } from '../grammar/index.js';
+import { jsonSchemaGrammar } from '../grammar/json-schema.js';
 import type { GeneratedToken, ToolDefinition } from '../types.js';
 import { joinToolCalls } from './completion.js';
 import { ToolCallReader } from './tool-calls.js';
@@ -156,6 +158,16 @@ describe('families and options', () => {
     // One that renders tools in its own syntax gets them; calls are still read (and a required one made) in hermes'.
     const own = planTools(hi, { tools, toolChoice: 'required' }, MISTRAL_NEMO)!;
     expect(own).toMatchObject({ family: 'generic', messages: hi, options: { tools }, prefill: '<tool_call>\n' });
+  });
+
+  it("keeps references inside a tool's parameters pointing into them once wrapped in the call's schema", () => {
+    const parameters = { $defs: { city: { type: 'string' } }, type: 'object', properties: { home: { $ref: '#/$defs/city' }, next: { $ref: '#' } } };
+    const two: ToolDefinition[] = [...tools, { type: 'function', function: { name: 'plan', parameters } }];
+    for (const toolChoice of ['required', { type: 'function', function: { name: 'plan' } }] as const) {
+      const schema = (planTools(hi, { tools: two, toolChoice }, QWEN3)!.options.responseFormat as { schema: JsonSchema }).schema;
+      expect(() => jsonSchemaGrammar(schema)).not.toThrow();
+      expect(JSON.stringify(schema)).toMatch(toolChoice === 'required' ? /"#\/anyOf\/1\/properties\/arguments\/\$defs\/city"/ : /"#\/properties\/arguments\/\$defs\/city"/);
+    }
   });
 
   it('refuses choices the tools cannot meet, and a responseFormat beside callable tools', () => {

@@ -106,14 +106,23 @@ function checkToolChoice(choice: ToolChoice, tools: ToolDefinition[] | undefined
  */
 function callFormat(offered: ToolDefinition[], family: ToolFamily): ResponseFormat {
   const key = ARGUMENTS_KEY[family];
-  const call = (tool: ToolDefinition): JsonSchema => ({
+  const call = (tool: ToolDefinition, at: string): JsonSchema => ({
     type: 'object',
-    properties: { name: { const: tool.function.name }, [key]: tool.function.parameters ?? { type: 'object' } },
+    properties: { name: { const: tool.function.name }, [key]: rebased(tool.function.parameters ?? { type: 'object' }, `${at}/properties/${key}`) },
     required: ['name', key],
     additionalProperties: false,
   });
-  const schema = offered.length === 1 ? call(offered[0]!) : { anyOf: offered.map(call) };
+  const schema = offered.length === 1 ? call(offered[0]!, '#') : { anyOf: offered.map((tool, i) => call(tool, `#/anyOf/${i}`)) };
   return { type: 'json_schema', schema };
+}
+
+/** The schema with its own references (`#`, `#/$defs/…`) pointing where it now sits inside the call's schema. */
+function rebased(schema: unknown, at: string): unknown {
+  if (Array.isArray(schema)) return schema.map((item) => rebased(item, at));
+  if (typeof schema !== 'object' || schema === null) return schema;
+  return Object.fromEntries(
+    Object.entries(schema).map(([k, v]) => [k, k === '$ref' && typeof v === 'string' && v.startsWith('#') ? at + v.slice(1) : rebased(v, at)]),
+  );
 }
 
 /** `#/anyOf/1/properties/arguments/x` → `#/tools/<index of that tool>/function/parameters/x`. */
