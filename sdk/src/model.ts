@@ -3,6 +3,8 @@ import { openBackend, type LoadingBackend } from './backend.js';
 import { TensorKind } from './contract/architectures.js';
 import { collectChat } from './chat/completion.js';
 import { buildChatPrompt } from './chat/prompt.js';
+import { ToolCallReader, withToolCalls } from './chat/tool-calls.js';
+import { planTools, rethrowForTools } from './chat/tools.js';
 import { chatFormat, type ChatFormat } from './chat/template.js';
 import { embed, embeddingRun, filePooling, planEmbedding } from './embed.js';
 import { InvalidArgumentError, RecycleGPTError } from './errors.js';
@@ -236,16 +238,32 @@ class LoadedModel implements Model {
   }
 
   chat(messages: ChatMessage[], options: ChatOptions = {}): TokenStream {
-    const prompt = buildChatPrompt(this.chatFormat(), this.tokenizer, messages, options, this.info.contextLength);
-    const stop = [...(options.stop ?? []), ...prompt.stop];
+    const { prompt, plan, options: chatOptions } = this.chatPrompt(messages, options);
+    const stop = [...(chatOptions.stop ?? []), ...prompt.stop];
     // A formatted answer is all content: a `<think>` token the format lets through (inside a JSON string) is text.
-    const formatted = options.responseFormat !== undefined && options.responseFormat?.type !== 'text';
-    return this.stream(prompt.ids, { ...options, stop }, formatted ? undefined : prompt.reasoning);
+    const formatted = chatOptions.responseFormat !== undefined && chatOptions.responseFormat?.type !== 'text';
+    let stream: TokenStream;
+    try {
+      stream = this.stream(prompt.ids, { ...chatOptions, stop }, formatted ? undefined : prompt.reasoning);
+    } catch (error) {
+      if (plan?.forced) rethrowForTools(error, plan);
+      throw error;
+    }
+    return plan ? withToolCalls(stream, new ToolCallReader(plan.family, plan.names, plan.forced)) : stream;
   }
 
   renderChat(messages: ChatMessage[], options: ChatOptions = {}): RenderedChat {
-    const { text, ids, renderer, droppedMessages } = buildChatPrompt(this.chatFormat(), this.tokenizer, messages, options, this.info.contextLength);
+    const { text, ids, renderer, droppedMessages } = this.chatPrompt(messages, options).prompt;
     return { text, ids, renderer, droppedMessages };
+  }
+
+  /** The prompt for `messages`, with the tools offered as `options` say (see chat/tools.ts). */
+  private chatPrompt(messages: ChatMessage[], options: ChatOptions) {
+    const format = this.chatFormat();
+    const plan = planTools(messages, options, format.renderer === 'template' ? this.info.chatTemplate : undefined);
+    const chatOptions = plan ? plan.options : { ...options, tools: options.toolChoice === 'none' ? undefined : options.tools, toolChoice: undefined };
+    const prompt = buildChatPrompt(format, this.tokenizer, plan ? plan.messages : messages, chatOptions, this.info.contextLength, plan?.prefill);
+    return { prompt, plan, options: chatOptions };
   }
 
   async completeChat(messages: ChatMessage[], options: ChatOptions = {}): Promise<ChatCompletion> {

@@ -158,8 +158,11 @@ export type FinishReason = 'stop' | 'length' | 'abort';
  */
 export type TokenSource = 'pass' | 'recycled' | 'grammar';
 
-/** Which part of a chat answer a token belongs to: the answer, or a reasoning block (`<think>…</think>`). */
-export type Channel = 'content' | 'reasoning';
+/**
+ * Which part of a chat answer a token belongs to: the answer, a reasoning block (`<think>…</think>`), or, with
+ * `tools`, the markup of a tool call (read into `toolCalls`, not part of the answer's text).
+ */
+export type Channel = 'content' | 'reasoning' | 'tool';
 
 export interface TokenLogprob {
   id: number;
@@ -181,6 +184,19 @@ export interface GeneratedToken {
    * the channel. The markers themselves give no text and count as reasoning.
    */
   channel?: Channel;
+  /**
+   * From `chat()` with `tools`: the pieces of tool calls this token completes, as OpenAI streams them (the first
+   * piece of a call has its `index`, `id`, `type` and `function.name`; later ones add `function.arguments` text).
+   */
+  toolCalls?: ToolCallDelta[];
+}
+
+/** A piece of a tool call in a stream; the `arguments` pieces of one `index`, joined, are the call's JSON arguments. */
+export interface ToolCallDelta {
+  index: number;
+  id?: string;
+  type?: 'function';
+  function: { name?: string; arguments?: string };
 }
 
 export interface GenerationStats {
@@ -234,6 +250,19 @@ export interface ToolCall {
   function: { name: string; arguments: string | Record<string, unknown> };
 }
 
+/** A tool call the model made: `arguments` is a JSON object's text. */
+export interface CompletedToolCall {
+  id: string;
+  type: 'function';
+  function: { name: string; arguments: string };
+}
+
+/**
+ * Whether the model may call the tools: 'auto' (default: it may; calls it writes are read out), 'none' (the tools are
+ * not offered), 'required' (the answer is a call of one of them) or one named function (a call of that one).
+ */
+export type ToolChoice = 'none' | 'auto' | 'required' | { type: 'function'; function: { name: string } };
+
 /** A tool the model may call, as chat templates that take `tools` render it (OpenAI's shape). */
 export interface ToolDefinition {
   type: 'function';
@@ -255,8 +284,14 @@ export interface ChatMessage {
 export interface ChatOptions extends Omit<GenerateOptions, 'addSpecial' | 'parseSpecial'> {
   /** Further variables for the model's chat template, e.g. `{ enable_thinking: false }` for Qwen3. */
   templateOptions?: Record<string, unknown>;
-  /** Tool definitions, for templates that render them (calls in the output are not parsed yet). */
+  /**
+   * Tools the model may call, rendered by the model's own template (a template without tool support gets them
+   * described in the system message). Calls in the answer are read in the template family's syntax (Qwen's and
+   * Hermes' `<tool_call>`, Llama 3's JSON) into tokens' `toolCalls`; with `toolChoice` 'required' or a named function
+   * the answer is constrained to a call whose arguments match the tool's `parameters` schema.
+   */
   tools?: ToolDefinition[];
+  toolChoice?: ToolChoice;
   /**
    * A conversation longer than the context: 'error' (default) throws CONTEXT_FULL; 'oldest' drops the oldest turns
    * (never system messages, never the last turn) until the prompt leaves room for `maxTokens`.
@@ -285,8 +320,11 @@ export interface ChatCompletion {
   content: string;
   /** The reasoning block's text, when the model wrote one (reasoning 'separate'). */
   reasoning?: string;
+  /** The tool calls the answer made (with `tools`). */
+  toolCalls?: CompletedToolCall[];
   tokens: number[];
-  finishReason: FinishReason;
+  /** 'tool_calls' where the answer made tool calls and ended by itself. */
+  finishReason: FinishReason | 'tool_calls';
   stats: GenerationStats;
 }
 
