@@ -4,7 +4,7 @@
 // Options: --shape NAME (bench/forward/shapes.mjs; default smollm2-135m), --steps N (decode steps a
 // round, default 32), --prefill N (prompt tokens, default 512; 0 skips), --sizes 1,2,3,4 (n-token
 // passes; '' skips), --wasm PATH (another build), --wall (wall clock instead of this process's CPU
-// time), --json. Types: q8_0 q4_0 f16 f32 (default q8_0 q4_0).
+// time), --json. Types: q8_0 q4_0 q5_0 q4_k q6_k f16 f32 (default q8_0 q4_0; the K-quants need rows of a multiple of 256: --shape qwen3-0.6b or matvec-dram).
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { buildRandomModel, freeModel, timeDecode, timePasses, timePrefill } from '../bench/forward/core.mjs';

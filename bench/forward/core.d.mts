@@ -14,7 +14,7 @@ export interface ProbeExports {
   rg_last_error(): number;
 }
 
-export type ProbeType = 'f32' | 'f16' | 'q4_0' | 'q8_0';
+export type ProbeType = 'f32' | 'f16' | 'q4_0' | 'q5_0' | 'q8_0' | 'q4_k' | 'q6_k';
 export declare const TYPES: Record<ProbeType, { id: number; blockBytes: number; blockValues: number }>;
 
 export interface Probe {

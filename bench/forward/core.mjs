@@ -7,8 +7,13 @@
 export const TYPES = {
   f32: { id: 0, blockBytes: 4, blockValues: 1 },
   f16: { id: 1, blockBytes: 2, blockValues: 1 },
-  q4_0: { id: 2, blockBytes: 18, blockValues: 32 },
-  q8_0: { id: 8, blockBytes: 34, blockValues: 32 },
+  q4_0: { id: 2, blockBytes: 18, blockValues: 32, scales: [[0, 0.05 / 8]] },
+  q5_0: { id: 6, blockBytes: 22, blockValues: 32, scales: [[0, 0.05 / 16]] },
+  q8_0: { id: 8, blockBytes: 34, blockValues: 32, scales: [[0, 0.05 / 127]] },
+  // K-quants (rows a multiple of 256): Q4_K's d and dmin lead its block, Q6_K's d ends it; the 6-bit / 8-bit
+  // sub-block scales stay random, which the kernels' speed does not depend on.
+  q4_k: { id: 12, blockBytes: 144, blockValues: 256, scales: [[0, 0.05 / 8 / 63], [2, 0.05 / 63]] },
+  q6_k: { id: 14, blockBytes: 210, blockValues: 256, scales: [[208, 1e-4]] }, // the smallest normal f16 is 6.1e-5
 };
 
 /** Engine tensor kinds (wasm/src/catalog.rs). */
@@ -46,8 +51,10 @@ function fill(memory, ptr, type, rows, cols, next) {
   if (type === 'f32') for (let i = 0; i < rows * cols; i++) view.setFloat32(ptr + 4 * i, ((next() / 2 ** 32) - 0.5) * 0.1, true);
   else if (type === 'f16') for (let i = 0; i < rows * cols; i++) view.setUint16(ptr + 2 * i, f16Bits(((next() / 2 ** 32) - 0.5) * 0.1), true);
   else {
-    const scale = f16Bits(type === 'q8_0' ? 0.05 / 127 : 0.05 / 8);
-    for (let at = ptr; at < ptr + bytes; at += blockBytes) view.setUint16(at, scale, true);
+    for (const [offset, value] of TYPES[type].scales) {
+      const scale = f16Bits(value);
+      for (let at = ptr; at < ptr + bytes; at += blockBytes) view.setUint16(at + offset, scale, true);
+    }
   }
   return bytes;
 }
