@@ -24,6 +24,8 @@ const TOP = 40;
 const PROMPTS = ['Once upon a time there was a lighthouse', 'function add(a, b) {\n  return a + b;\n}', 'Prices: $19.99 — 15 % off, 北京 très cher!'];
 /** The engine takes llama.cpp's plain path; what is left is summation order, which flash attention changes too. */
 const BOUND_VS_FLASH = 2;
+/** A cold case builds its F16 file (SmolLM2's: 135M random weights) and quantizes it: minutes on a loaded machine. */
+const COLD_TIMEOUT_MS = 15 * 60_000;
 /** Types whose greedy tokens must be llama.cpp's exactly. */
 const EXACT: readonly FileType[] = ['F16'];
 
@@ -141,7 +143,7 @@ for (const [name, types] of Object.entries(TYPES) as [RealModelName, FileType[]]
       const greedy = `${same}/${compared}${notes.length ? ` (${notes.join(', ')})` : ''}`;
       table.push({ model: real.title, type, greedy, forced: `${forced}/${forcedOf}`, delta, flash: spread, tensors });
       expect(delta).toBeLessThanOrEqual(BOUND_VS_FLASH * spread);
-    });
+    }, COLD_TIMEOUT_MS);
   });
 }
 
@@ -152,5 +154,5 @@ describe('a file in a type the engine does not run', () => {
     const error = await sdk.loadModel(path).then(() => undefined, (e: unknown) => e);
     expect(error).toBeInstanceOf(sdk.RecycleGPTError);
     expect(error).toMatchObject({ code: 'GGUF_UNSUPPORTED', message: expect.stringMatching(/tensor '[^']+' has type IQ4_NL, which this engine does not run.*requantize/) });
-  });
+  }, COLD_TIMEOUT_MS);
 });
