@@ -111,7 +111,9 @@ async function underWrangler(files: Record<string, string>): Promise<string> {
       }
     }
   }
-  return `## Under \`wrangler dev\` (workerd processes' resident memory, sampled every 20 ms)\n\n${lines.join('\n')}`;
+  const note = 'This counts everything these processes hold, not only the isolate (WebAssembly memory + JS heap, measured above): '
+    + 'also the local R2 simulator serving the streamed file and garbage not yet collected, which is why it exceeds the isolate\'s figures.';
+  return `## Under \`wrangler dev\` (workerd processes' resident memory, sampled every 20 ms)\n\n${lines.join('\n')}\n\n${note}`;
 }
 
 main().catch((error) => {
