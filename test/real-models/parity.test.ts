@@ -8,8 +8,9 @@
  * the SDK's top TOP tokens and llama.cpp's pick (node-llama-cpp hands logits over one by one: a whole 150k–262k
  * row costs most of a second), and held to BOUND_VS_FLASH × llama.cpp's own difference between its
  * flash-attention and plain kernels on the same tokens (the yardstick, printed beside it). F16 files must decode
- * llama.cpp's greedy tokens exactly; the others may part only where llama.cpp's top two are closer than the
- * engines differ there (a near-tie). The table is printed and, after a full run, written to PARITY.md.
+ * llama.cpp's greedy tokens, parting only where llama.cpp's top two are closer than its own two kernels differ
+ * there; the others may part where llama.cpp's top two are closer than twice the engines differ there (a
+ * near-tie). The table is printed and, after a full run, written to PARITY.md.
  */
 import { writeFileSync } from 'node:fs';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -26,7 +27,7 @@ const PROMPTS = ['Once upon a time there was a lighthouse', 'function add(a, b) 
 const BOUND_VS_FLASH = 2;
 /** A cold case builds its F16 file (SmolLM2's: 135M random weights) and quantizes it: minutes on a loaded machine. */
 const COLD_TIMEOUT_MS = 15 * 60_000;
-/** Types whose greedy tokens must be llama.cpp's exactly. */
+/** Types whose greedy tokens must be llama.cpp's, but where llama.cpp's own kernels could choose otherwise. */
 const EXACT: readonly FileType[] = ['F16'];
 
 type Model = Awaited<ReturnType<Awaited<ReturnType<typeof importSdk>>['loadModel']>>;
@@ -105,13 +106,15 @@ for (const [name, types] of Object.entries(TYPES) as [RealModelName, FileType[]]
         const theirs = await oracle.someLogits(ids, tokens, prompt.length - 1);
         const flashed = await flash.someLogits(ids, tokens, prompt.length - 1);
         const stepDelta = ours.map((row, i) => maxDifference(theirs[i]!, (t) => row[t]!));
+        const stepSpread = flashed.map((row, i) => maxDifference(row, (t) => theirs[i]!.get(t)!));
         delta = Math.max(delta, ...stepDelta);
-        spread = Math.max(spread, ...flashed.map((row, i) => maxDifference(row, (t) => theirs[i]!.get(t)!)));
-        // Where the engines choose differently, llama.cpp's own logits for the two tokens are closer than they differ.
+        spread = Math.max(spread, ...stepSpread);
+        // Where the engines choose differently, llama.cpp's own logits for the two tokens are closer than they differ
+        // (F16: closer than llama.cpp's two kernels differ there, a choice llama.cpp itself could flip).
         const nearTie = (step: number, ourPick: number) => {
           const gap = theirs[step]!.get(expected[step]!)! - theirs[step]!.get(ourPick)!;
-          expect(EXACT, `"${text}" step ${step}: ${type} must decode llama.cpp's tokens exactly`).not.toContain(type);
-          expect(gap, `"${text}" step ${step}: the SDK picks ${ourPick}, llama.cpp ${expected[step]}, ${gap} apart in llama.cpp's logits`).toBeLessThanOrEqual(2 * stepDelta[step]!);
+          const tie = EXACT.includes(type) ? stepSpread[step]! : 2 * stepDelta[step]!;
+          expect(gap, `"${text}" step ${step}: the SDK picks ${ourPick}, llama.cpp ${expected[step]}, ${gap} apart in llama.cpp's logits`).toBeLessThanOrEqual(tie);
         };
         forcedOf += ours.length;
         ours.forEach((row, i) => {
@@ -124,12 +127,19 @@ for (const [name, types] of Object.entries(TYPES) as [RealModelName, FileType[]]
         const got = await model.complete(prompt, { maxTokens: STEPS, temperature: 0 });
         let n = 0;
         while (n < got.tokens.length && got.tokens[n] === expected[n]) n++;
-        if (got.finishReason === 'stop' && n === got.tokens.length) {
+        if (got.finishReason === 'stop' && n === got.tokens.length && oracle.isEog(expected[n]!)) {
           // It stopped where llama.cpp produced an end-of-generation token: that token matched too.
-          expect(oracle.isEog(expected[n]!), `the SDK stopped at step ${n}, where llama.cpp produced ${expected[n]}`).toBe(true);
           same += n + 1;
           compared += n + 1;
           notes.push(`EOG@${n}`);
+        } else if (got.finishReason === 'stop' && n === got.tokens.length) {
+          // It ended the turn where llama.cpp went on: its logits there must pick an end-of-generation token, at a near-tie.
+          const pick = argmax(ours[n]!);
+          expect(oracle.isEog(pick), `the SDK stopped at step ${n}, where its logits pick ${pick} and llama.cpp ${expected[n]}`).toBe(true);
+          same += n;
+          compared += n + 1;
+          notes.push(`tie@${n}`);
+          nearTie(n, pick);
         } else {
           same += n;
           compared += got.tokens.length;
