@@ -3,7 +3,7 @@
  * model, decode tokens/s of constrained generation in each decode mode, with and without jump-forward, over
  * unconstrained `off`; then what the grammar costs per token (mask + masked pick) at 49k and 151k vocabularies next
  * to a decode step. Prints markdown; `--write` (implied by `--json-only`) also rewrites the tables in
- * bench/json/README.md. Asserts nothing.
+ * bench/json/README.md; `--quick` runs the issue's rows alone, once. Asserts nothing.
  */
 import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
@@ -44,6 +44,12 @@ const PROMPTS = ['The package metadata as JSON:', 'Describe the module in JSON.'
 const MAX_TOKENS = 200;
 /** Interleaved rounds; each row keeps its fastest. */
 const ROUNDS = 3;
+/**
+ * `--quick`: the issue's table alone (unconstrained off, then off, exact and exact + jump-forward under the schema)
+ * in one round: about a third of the time.
+ */
+const QUICK = process.argv.includes('--quick');
+const QUICK_ROWS = new Set(['off, unconstrained', 'off', 'exact, always drafting', 'exact + jump-forward', 'exact + jump-forward, always drafting']);
 
 interface Row {
   name: string;
@@ -153,24 +159,26 @@ async function runRow(model: Model, row: Row) {
  */
 export async function benchModel(spec: BenchModel): Promise<ModelResult> {
   const models: Model[] = [];
+  const rows = QUICK ? ROWS.filter((row) => QUICK_ROWS.has(row.name)) : ROWS;
+  const rounds = QUICK ? 1 : ROUNDS;
   try {
-    for (const row of ROWS) {
+    for (const row of rows) {
       const model = await loadModel(spec.path(), { recycle: spec.head(), contextLength: spec.contextLength });
       models.push(model);
       await model.complete(PROMPTS[0]!, { maxTokens: MAX_TOKENS, temperature: 0, ...row.options }); // warm-up: compiles the grammar, judges the costs
     }
     const best: Array<Awaited<ReturnType<typeof runRow>> | undefined> = [];
-    for (let r = 0; r < ROUNDS; r++) {
-      for (const [i, row] of ROWS.entries()) {
+    for (let r = 0; r < rounds; r++) {
+      for (const [i, row] of rows.entries()) {
         const round = await runRow(models[i]!, row);
         if (!best[i] || round.cpuRate > best[i]!.cpuRate) best[i] = round;
       }
       console.log(`  round ${r + 1}: ${best.map((b) => b!.cpuRate.toFixed(1)).join(' ')} tok/s (CPU time)`);
     }
     const key = (i: number) => JSON.stringify(best[i]!.outputs);
-    const reference = key(ROWS.findIndex((row) => row.name === 'off'));
+    const reference = key(rows.findIndex((row) => row.name === 'off'));
     const base = best[0]!.cpuRate;
-    const rows = ROWS.map((row, i): RowResult => {
+    const results = rows.map((row, i): RowResult => {
       const b = best[i]!;
       const sum = (pick: (s: GenerationStats) => number) => b.stats.reduce((a, s) => a + pick(s), 0);
       return {
@@ -187,7 +195,7 @@ export async function benchModel(spec: BenchModel): Promise<ModelResult> {
         meanTokens: sum((s) => s.generatedTokens) / PROMPTS.length,
       };
     });
-    return { model: spec.name, rows };
+    return { model: spec.name, rows: results };
   } finally {
     for (const model of models) model.dispose();
   }
@@ -323,7 +331,7 @@ export async function decodeStepMs(path: string): Promise<number> {
 
 export function renderJson(models: ModelResult[], masks: MaskCost[], steps: Record<string, number>, machine: string): string {
   const lines = [
-    `Machine: ${machine}. Greedy, ${PROMPTS.length} prompts, up to ${MAX_TOKENS} tokens, best of ${ROUNDS} interleaved rounds after a warm-up; schema: SCHEMA in bench/json/run.ts.`,
+    `Machine: ${machine}. Greedy, ${PROMPTS.length} prompts, up to ${MAX_TOKENS} tokens, ${QUICK ? 'one round (--quick)' : `best of ${ROUNDS} interleaved rounds`} after a warm-up; schema: SCHEMA in bench/json/run.ts.`,
     '',
     '| model | row | tok/s (CPU time) | ÷ unconstrained off | decode tok/s (wall) | tokens/pass | head kept | grammar drafted → kept | valid JSON | = constrained off | mean tokens |',
     '| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | :---: | :---: | ---: |',

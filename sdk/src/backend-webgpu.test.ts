@@ -33,7 +33,7 @@ interface Harness {
     vocabSize: number; perToken: Record<'greedy' | 'exact' | 'sampled' | 'sampledExact', { count: number; bytes: number }>;
     sampledTokens: { fromTop: number[]; fromLogits: number[] }; distributionsMatch: boolean;
   }>;
-  auto(model: string): Promise<{ backend: string; backendReason: string }>;
+  auto(model: string): Promise<{ backend: string; backendReason: string; sequences: number }>;
 }
 
 let browser: BrowserPage | undefined;
@@ -126,9 +126,9 @@ describe('WebGPU backend in chromium', () => {
     expect(sampledTokens.fromTop).toEqual(sampledTokens.fromLogits);
   });
 
-  it("'auto' picks WebGPU in chromium", async (ctx) => {
+  it("'auto' picks WebGPU in chromium, which keeps one KV sequence", async (ctx) => {
     if (skipReason) ctx.skip(skipReason);
-    expect(await call('auto', 'f32.gguf')).toEqual({ backend: 'webgpu', backendReason: 'WebGPU adapter found' });
+    expect(await call('auto', 'f32.gguf')).toEqual({ backend: 'webgpu', backendReason: 'WebGPU adapter found', sequences: 1 });
   });
 });
 

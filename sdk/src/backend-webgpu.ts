@@ -50,11 +50,19 @@ function rowsOf(output: ForwardOutput, result: Uint32Array | Float32Array | { id
   return { k: output.topK, ids, logits };
 }
 
+/** Bytes of one K and V cache per layer, as the kernels allocate them (f16 or f32 values). */
+function kvBytes(config: RecycleConfig): number {
+  return 2 * config.layers * config.contextLength * config.kvHeads * config.headDim * (config.kvType === 'f16' ? 2 : 4);
+}
+
 export class WebGPULlama implements LoadingBackend {
   private last: Rows = { k: 1, ids: new Uint32Array(0) };
   private lastRecycle: Rows = { k: 1, ids: new Uint32Array(0) };
+  kvBytesPerSequence: number;
 
-  private constructor(private readonly model: WebGPUModel) {}
+  private constructor(private readonly model: WebGPUModel) {
+    this.kvBytesPerSequence = kvBytes(model.config as ModelConfig);
+  }
 
   /** A model on its own device from `adapter`, with the adapter's largest buffer limits. */
   static async create(config: Omit<ModelConfig, 'maxBatch'>, adapter: AdapterLike): Promise<WebGPULlama> {
@@ -103,6 +111,7 @@ export class WebGPULlama implements LoadingBackend {
 
   attachRecycle(config: RecycleConfig): void {
     sdkErrors(() => this.model.attachRecycle(config));
+    this.kvBytesPerSequence += kvBytes(config);
   }
 
   recycleReserve(kind: number, layer: number, type: number, rows: number, cols: number, byteSize: number): Uint8Array {

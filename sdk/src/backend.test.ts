@@ -33,7 +33,6 @@ describe("backend 'auto' with a WebGPU adapter", () => {
     ['Llama 3 frequency factors', LLAMA, { ...PLAIN, tensors: [...PLAIN.tensors, { kind: 12, type: GGMLType.F32 }] }, /rope_freqs.weight in F32: it has no tensor kind 12/],
     ['a K-quant', LLAMA, { ...PLAIN, tensors: [{ kind: 9, type: GGMLType.Q4_K }] }, /blk.N.ffn_gate.weight in Q4_K: it reads F32, F16, Q4_0 and Q8_0 weights only/],
     ['norms in F16', LLAMA, { ...PLAIN, tensors: [{ kind: 3, type: GGMLType.F16 }] }, /attn_norm.weight in F16: it reads norm weights in F32 only/],
-    ['two KV sequences', { ...LLAMA, sequences: 2 }, PLAIN, /2 KV sequences/],
   ] as const)('picks WASM for %s and says why', async (_, config, needs, reason) => {
     const opened = await openBackend('auto', config as Omit<ModelConfig, 'maxBatch'>, undefined, needs);
     expect(opened.name).toBe('wasm');
@@ -48,6 +47,13 @@ describe("backend 'auto' with a WebGPU adapter", () => {
   it('tries WebGPU for a plain llama model (and falls back when it gives no device)', async () => {
     const opened = await openBackend('auto', LLAMA, undefined, PLAIN);
     expect([opened.name, opened.reason]).toEqual(['wasm', expect.stringMatching(/WebGPU failed to start|adapter gave no device/)]);
+    opened.backend.free();
+  });
+
+  it('tries WebGPU, with one KV sequence, when several are asked for; WASM keeps them all', async () => {
+    const opened = await openBackend('auto', { ...LLAMA, sequences: 3 }, undefined, PLAIN);
+    expect([opened.name, opened.reason]).toEqual(['wasm', expect.stringMatching(/WebGPU failed to start|adapter gave no device/)]);
+    expect(opened.backend.sequences).toBe(3);
     opened.backend.free();
   });
 });

@@ -17,6 +17,8 @@ export interface Backend {
   readonly sequences: number;
   /** Selects KV cache `sequence` (0 ≤ sequence < sequences) for later forwards; nothing is copied. */
   selectSequence(sequence: number): void;
+  /** Copies positions 0…positions-1 of KV cache `from` into `to` (base and head alike); where sequences > 1. */
+  copySequence?(from: number, to: number, positions: number): void | Promise<void>;
   /** Rows one recycle pass takes at most; 0 without a head. */
   readonly recycleMaxBatch: number;
   /**
@@ -39,6 +41,12 @@ export interface Backend {
    * of the last base forward ('base') or of the last head forward ('head', for chained drafts).
    */
   recycleForward(source: 'base' | 'head', fromRow: number, tokens: ArrayLike<number>, pos: number, logitsFrom: number, output?: ForwardOutput): void | Promise<void>;
+  /**
+   * Optional (WASM): limits the head's logits to these token ids, or lifts the limit (undefined). A guess is only
+   * ever checked, so a head that scores only likely tokens changes acceptance, never the output of `exact`/`chain`.
+   */
+  recycleShortlist?(ids: readonly number[] | undefined): void;
+  /** A head logits row over the whole vocabulary (-Infinity outside a shortlist). */
   recycleLogits(row?: number): Float32Array;
   recycleArgmax(row?: number): number;
   /**
@@ -63,6 +71,8 @@ export interface TopCandidates {
 
 /** A Backend being loaded: tensors are reserved, their bytes written into the returned view before the next call. */
 export interface LoadingBackend extends Backend {
+  /** Bytes of KV cache one sequence takes: the base's, plus the head's once attached. */
+  readonly kvBytesPerSequence: number;
   reserve(kind: number, layer: number, type: number, rows: number, cols: number, byteSize: number, name: string): Uint8Array;
   ready(): void | Promise<void>;
   attachRecycle(config: RecycleConfig): void;
@@ -119,19 +129,21 @@ export async function openBackend(choice: BackendChoice, config: Omit<ModelConfi
     if (choice === 'webgpu') throw new RecycleGPTError('ENGINE', `backend 'webgpu' needs ${missing.slice(4)}; install @recyclegpt/kernels or use backend 'wasm'`, { cause });
     return openWasm(missing);
   }
-  const lacks = needs && webgpu.unsupportedProblem(config, needs);
+  // The kernels keep one KV sequence: a model there caches one conversation's prefix.
+  const gpuConfig = { ...config, sequences: 1 };
+  const lacks = needs && webgpu.unsupportedProblem(gpuConfig, needs);
   if (lacks) {
     if (choice === 'webgpu') throw new RecycleGPTError('GGUF_UNSUPPORTED', `backend 'webgpu' cannot run this model: ${lacks}; use backend 'wasm' or 'auto'`);
     return openWasm(`the WebGPU backend cannot run this model: ${lacks}`);
   }
-  const unfit = webgpu.limitProblem(config, found);
+  const unfit = webgpu.limitProblem(gpuConfig, found);
   if (unfit) {
     if (choice === 'webgpu') throw new RecycleGPTError('OUT_OF_MEMORY', `the model does not fit this WebGPU adapter: ${unfit}; use backend 'wasm' or a smaller contextLength`);
     return openWasm(unfit);
   }
-  if (choice === 'webgpu') return { backend: await webgpu.WebGPULlama.create(config, found), name: 'webgpu', reason: 'asked for' };
+  if (choice === 'webgpu') return { backend: await webgpu.WebGPULlama.create(gpuConfig, found), name: 'webgpu', reason: 'asked for' };
   try {
-    return { backend: await webgpu.WebGPULlama.create(config, found), name: 'webgpu', reason: 'WebGPU adapter found' };
+    return { backend: await webgpu.WebGPULlama.create(gpuConfig, found), name: 'webgpu', reason: 'WebGPU adapter found' };
   } catch (error) {
     return openWasm(`WebGPU failed to start: ${(error as Error).message}`);
   }

@@ -25,9 +25,11 @@ export interface EngineExports {
   rg_recycle_reserve(model: number, kind: number, layer: number, type: number, rows: number, cols: number): number;
   rg_recycle_ready(model: number): number;
   rg_recycle_forward(model: number, hiddenPtr: number, tokensPtr: number, n: number, pos: number, logitsFrom: number): number;
+  rg_recycle_shortlist(model: number, idsPtr: number, k: number): number;
   rg_recycle_logits(model: number): number;
   rg_recycle_hidden(model: number): number;
   rg_select_sequence(model: number, sequence: number): number;
+  rg_copy_sequence(model: number, from: number, to: number, positions: number): number;
   rg_runtime_bytes(cfgPtr: number, cfgWords: number, outPtr: number): number;
   rg_type_info(type: number, outPtr: number): number;
   rg_kind_info(kind: number, cfgPtr: number, cfgWords: number, outPtr: number): number;
@@ -129,6 +131,10 @@ export class WasmLlama {
   private freed = false;
   /** Rows one recycle pass takes at most; 0 without a head. */
   recycleMaxBatch = 0;
+  /** Bytes of KV cache one sequence takes: the base's, plus the head's once attached. */
+  kvBytesPerSequence: number;
+  /** The token ids the head's logits are limited to (recycleShortlist). */
+  private shortlist?: Uint32Array;
 
   /**
    * A model for `config` whose weights `weights` says about; refused before anything is allocated, with the sizes,
@@ -140,7 +146,9 @@ export class WasmLlama {
     weights?: WeightsNeed,
   ) {
     const words = modelWords(config);
-    if (weights) checkMemory(engine, words, weights, config);
+    const bytes = runtimeBytes(engine, words);
+    if (weights) checkMemory(bytes, weights, config);
+    this.kvBytesPerSequence = bytes.kv / config.sequences;
     this.handle = withWords(engine, words, (ptr, n) => engine.rg_model_new(ptr, n)) >>> 0;
     if (this.handle === 0) throw engineError('MODEL_INVALID', engine.rg_last_error(), 'in the model hyperparameters');
   }
@@ -162,6 +170,13 @@ export class WasmLlama {
     this.check(this.engine.rg_select_sequence(this.handle, sequence), `selecting KV sequence ${sequence}`);
   }
 
+  /** Copies positions 0…positions-1 of KV cache `from` into cache `to` (base and head alike); the selection stays. */
+  copySequence(from: number, to: number, positions: number): void {
+    this.checkAlive();
+    const status = this.engine.rg_copy_sequence(this.handle, from, to, positions);
+    if (status !== 0) throw engineError('ENGINE', status, `copying ${positions} positions from KV sequence ${from} to ${to}`);
+  }
+
   /** Room for one tensor's raw bytes; write them before the next reserve (memory may grow and move). */
   reserve(kind: number, layer: number, type: number, rows: number, cols: number, byteSize: number, name: string): Uint8Array {
     return this.view(this.engine.rg_tensor_reserve(this.handle, kind, layer, type, rows, cols), byteSize, name, cols, rows, type);
@@ -178,6 +193,8 @@ export class WasmLlama {
     const words = decoderWords(config, this.config.sequences);
     this.check(withWords(this.engine, words, (ptr, n) => this.engine.rg_recycle_new(this.handle, ptr, n)), 'in the recycle head hyperparameters');
     this.recycleMaxBatch = config.maxBatch;
+    // The head's stack sized as a model of its shape: the engine's own count of its KV cache.
+    this.kvBytesPerSequence += runtimeBytes(this.engine, modelWords({ ...this.config, ...config })).kv / this.config.sequences;
   }
 
   recycleReserve(kind: number, layer: number, type: number, rows: number, cols: number, byteSize: number, name: string): Uint8Array {
@@ -201,14 +218,43 @@ export class WasmLlama {
     if (status !== 0) throw engineError('ENGINE', status, `in a recycle pass of ${tokens.length} tokens at position ${pos}`);
   }
 
-  recycleLogits(row = 0): Float32Array {
+  /**
+   * Limits the head's logits to these token ids (rows of the output matrix, gathered once), or lifts the limit
+   * (undefined or empty). Tokens outside it are never guessed; the head's output matrix costs ids.length / vocabSize.
+   */
+  recycleShortlist(ids: readonly number[] | undefined): void {
     this.checkAlive();
-    const vocab = this.config.vocabSize;
-    return new Float32Array(this.engine.memory.buffer, (this.engine.rg_recycle_logits(this.handle) >>> 0) + row * vocab * 4, vocab);
+    const k = ids?.length ?? 0;
+    const ptr = k > 0 ? this.engine.rg_alloc(k * 4) >>> 0 : 0;
+    if (k > 0 && ptr === 0) throw engineError('OUT_OF_MEMORY', OUT_OF_MEMORY, 'while setting the recycle shortlist');
+    try {
+      if (k > 0) new Uint32Array(this.engine.memory.buffer, ptr, k).set(ids!);
+      this.check(this.engine.rg_recycle_shortlist(this.handle, ptr, k), `setting a recycle shortlist of ${k} tokens`);
+    } finally {
+      if (k > 0) this.engine.rg_free(ptr, k * 4);
+    }
+    this.shortlist = k > 0 ? Uint32Array.from(ids!) : undefined;
+  }
+
+  /** Row `row` of the last head forward over the whole vocabulary (-Infinity outside a shortlist). */
+  recycleLogits(row = 0): Float32Array {
+    const scores = this.headScores(row);
+    if (!this.shortlist) return scores;
+    const full = new Float32Array(this.config.vocabSize).fill(-Infinity);
+    this.shortlist.forEach((id, i) => (full[id] = scores[i]!));
+    return full;
   }
 
   recycleArgmax(row = 0): number {
-    return argmax(this.recycleLogits(row));
+    const best = argmax(this.headScores(row));
+    return this.shortlist ? this.shortlist[best]! : best;
+  }
+
+  /** The head's logits as the engine leaves them: a vocabulary row, or one per shortlisted token. */
+  private headScores(row: number): Float32Array {
+    this.checkAlive();
+    const width = this.shortlist?.length ?? this.config.vocabSize;
+    return new Float32Array(this.engine.memory.buffer, (this.engine.rg_recycle_logits(this.handle) >>> 0) + row * width * 4, width);
   }
 
   /** Runs `tokens` at positions pos… and keeps logits for rows logitsFrom…; see rg_forward. Logits are always kept. */
@@ -302,38 +348,40 @@ function decoderWords(config: RecycleConfig, sequences: number): number[] {
 
 const MiB = (bytes: number) => `${(bytes / 2 ** 20).toFixed(1)} MiB`;
 
+/** What a model with config `words` allocates besides its weights (rg_runtime_bytes), in bytes. */
+function runtimeBytes(engine: EngineExports, words: number[]): { kv: number; scratch: number } {
+  const out = engine.rg_alloc(16) >>> 0;
+  if (out === 0) throw engineError('OUT_OF_MEMORY', OUT_OF_MEMORY, 'while sizing the model');
+  try {
+    const status = withWords(engine, words, (ptr, n) => engine.rg_runtime_bytes(ptr, n, out));
+    if (status !== 0) throw engineError('MODEL_INVALID', status, 'in the model hyperparameters');
+    const w = new Uint32Array(engine.memory.buffer, out, 4);
+    return { kv: w[0]! + w[1]! * 2 ** 32, scratch: w[2]! + w[3]! * 2 ** 32 };
+  } finally {
+    engine.rg_free(out, 16);
+  }
+}
+
 /** Refuses, with the sizes, a model whose weights, KV caches and scratch cannot fit wasm32 memory. */
-function checkMemory(engine: EngineExports, words: number[], weights: WeightsNeed, config: ModelConfig): void {
+function checkMemory({ kv, scratch }: { kv: number; scratch: number }, weights: WeightsNeed, config: ModelConfig): void {
   if (weights.largest.bytes > WASM_ALLOCATION_BYTES) {
     throw new RecycleGPTError(
       'OUT_OF_MEMORY',
       `tensor '${weights.largest.name}' takes ${MiB(weights.largest.bytes)}, more than one WebAssembly allocation can hold (2 GiB); use a smaller model or a smaller type (e.g. Q4_K_M)`,
     );
   }
-  const out = engine.rg_alloc(16) >>> 0;
-  if (out === 0) throw engineError('OUT_OF_MEMORY', OUT_OF_MEMORY, 'while sizing the model');
-  let kv: number;
-  let scratch: number;
-  try {
-    const status = withWords(engine, words, (ptr, n) => engine.rg_runtime_bytes(ptr, n, out));
-    if (status !== 0) throw engineError('MODEL_INVALID', status, 'in the model hyperparameters');
-    const w = new Uint32Array(engine.memory.buffer, out, 4);
-    [kv, scratch] = [w[0]! + w[1]! * 2 ** 32, w[2]! + w[3]! * 2 ** 32];
-  } finally {
-    engine.rg_free(out, 16);
-  }
   const total = weights.bytes + kv + scratch;
   if (total > WASM_MEMORY_BYTES) {
     throw new RecycleGPTError(
       'OUT_OF_MEMORY',
       `the model needs ${MiB(total)} (weights ${MiB(weights.bytes)} + KV cache ${MiB(kv)} for ${config.contextLength} tokens × ${config.sequences} sequence(s) + scratch ${MiB(scratch)}), ` +
-        `more than WebAssembly's 4096 MiB; use a smaller model or type, or a smaller contextLength`,
+        `more than WebAssembly's 4096 MiB; use a smaller model or type, or a smaller contextLength${config.sequences > 1 ? ' or fewer sequences' : ''}`,
     );
   }
   if (kv + scratch > WASM_ALLOCATION_BYTES) {
     throw new RecycleGPTError(
       'OUT_OF_MEMORY',
-      `the KV cache (${MiB(kv)} for ${config.contextLength} tokens × ${config.sequences} sequence(s)) and scratch (${MiB(scratch)}) exceed the 2 GiB the engine gives them in wasm32; use a smaller contextLength`,
+      `the KV cache (${MiB(kv)} for ${config.contextLength} tokens × ${config.sequences} sequence(s)) and scratch (${MiB(scratch)}) exceed the 2 GiB the engine gives them in wasm32; use a smaller contextLength${config.sequences > 1 ? ' or fewer sequences' : ''}`,
     );
   }
 }

@@ -165,6 +165,8 @@ describe('embed', () => {
   });
 
   it('leaves generations right: the prefix cache keeps what the embedding did not overwrite', async () => {
+    // With one KV sequence the embedding runs where the generation's prompt is cached.
+    const model = await loadModel(bytes, { sequences: 1 });
     const prompt = 'Once upon a time there was';
     const options = { maxTokens: 8, temperature: 0 };
     const first = await model.complete(prompt, options);
@@ -182,6 +184,17 @@ describe('embed', () => {
     const afterSame = await model.complete(prompt, options);
     expect(afterSame.tokens).toEqual(first.tokens);
     expect(afterSame.stats.reusedPromptTokens).toBe(ids.length - 1);
+    model.dispose();
+  });
+
+  it('runs in the least recently used KV sequence where there are several: the conversation stays cached', async () => {
+    const several = await loadModel(bytes, { sequences: 2 });
+    const ids = several.tokenize('Once upon a time there was');
+    const first = await several.complete(ids, { maxTokens: 8, temperature: 0 });
+    await several.embed('Something else entirely');
+    const again = await several.complete([...ids, ...first.tokens], { maxTokens: 8, temperature: 0 });
+    expect(again.stats.reusedPromptTokens).toBe(ids.length + first.tokens.length - 1);
+    several.dispose();
   });
 
   it('rejects with ABORTED when its signal fired; a disposed model throws DISPOSED', async () => {

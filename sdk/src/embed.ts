@@ -114,6 +114,7 @@ type HiddenBackend = Backend & { hidden(row?: number): Float32Array };
 export async function embed(context: Context, plan: EmbedPlan, signal?: AbortSignal): Promise<Embeddings> {
   const llama = context.llama as HiddenBackend;
   const vectors: Float32Array[] = [];
+  context.selectScratchSequence();
   let kept = context.cached.length;
   try {
     for (const ids of plan.inputs) {
@@ -162,10 +163,10 @@ async function pooledState(llama: HiddenBackend, ids: number[], pooling: Pooling
   return picked ?? Float32Array.from(sum, (s) => s / ids.length);
 }
 
-/** Divides by the Euclidean norm as llama.cpp's common_embd_normalize does (f64 sum, f32 factor); zero stays zero. */
+/** Divides by the Euclidean norm as llama.cpp's common_embd_normalize does (f32 squares, f64 sum, f32 factor); zero stays zero. */
 export function normalizeL2(vector: Float32Array): void {
   let squares = 0;
-  for (const x of vector) squares += x * x;
+  for (const x of vector) squares += Math.fround(x * x);
   const norm = Math.sqrt(squares);
   const scale = norm > 0 ? Math.fround(1 / norm) : 0;
   for (let i = 0; i < vector.length; i++) vector[i] = vector[i]! * scale;

@@ -18,6 +18,8 @@ const PROMPT = [0, HI!, THERE!];
 class ScriptBackend implements Backend {
   readonly config = { vocabSize: TEXT.length, contextLength: 64, maxBatch: 8 } as LlamaConfig;
   readonly recycleMaxBatch = 0;
+  readonly sequences = 1;
+  selectSequence(): void {}
   private next: number[] = [];
 
   constructor(private readonly script: number[]) {}

@@ -76,7 +76,8 @@ async function* run(
   const t0 = now();
   // A caller that gave up while waiting for its turn gets no prefill.
   const aborted = options.signal?.aborted ?? false;
-  const first: Step = aborted ? { id: -1, source: 'pass' } : readback.first((await context.prefill(promptIds))[0]!, history, grammar?.next());
+  // `off` runs no head rows (grammar drafts need none): a later prompt reuses the cache up to its end.
+  const first: Step = aborted ? { id: -1, source: 'pass' } : readback.first((await context.prefill(promptIds, false, mode !== 'off'))[0]!, history, grammar?.next());
   const reusedPromptTokens = aborted ? 0 : context.reusedPrompt;
   const t1 = now();
   const steps = decodeTokens(context, first, readback, history, counters, { mode, drafts, adaptive, cost, grammar, jumpForward: plan.jumpForward });
@@ -173,6 +174,7 @@ async function* run(
       acceptanceRate: mode !== 'fast' && counters.proposed > 0 ? counters.accepted / counters.proposed : undefined,
       tokensPerPass: counters.fullPasses > 0 ? Math.max(0, generated - 1) / counters.fullPasses : undefined,
       draftingStopped: counters.draftingStopped || undefined,
+      draftCost: cost?.source,
       ...(grammar && { grammarDrafted: counters.grammarDrafted, grammarKept: counters.grammarKept }),
     });
   }

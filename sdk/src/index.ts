@@ -4,3 +4,6 @@ export { RecycleGPTError, GGUFError, UnsupportedError, InvalidArgumentError, Con
 export type { ErrorCode } from './errors.js';
 export { Sampler, Random } from './sampler.js';
 export * from './types.js';
+export { joinToolCalls } from './chat/completion.js';
+export { toolFamily, type ToolFamily } from './chat/tools.js';
+export { DECODE_MODES } from './contract/modes.js';

@@ -3,16 +3,19 @@ import { openBackend, type LoadingBackend } from './backend.js';
 import { TensorKind } from './contract/architectures.js';
 import { collectChat } from './chat/completion.js';
 import { buildChatPrompt } from './chat/prompt.js';
+import { ToolCallReader, withToolCalls } from './chat/tool-calls.js';
+import { planTools, rethrowForTools } from './chat/tools.js';
 import { chatFormat, type ChatFormat } from './chat/template.js';
 import { embed, embeddingRun, filePooling, planEmbedding } from './embed.js';
 import { InvalidArgumentError, RecycleGPTError } from './errors.js';
+import { countDraftCosts, type DraftCounts } from './decode/cost-model.js';
 import { Context, decode, type ReasoningMarkers } from './generate.js';
 import { loadGGUF } from './gguf/load.js';
 import { summarizeGGUF } from './gguf/summary.js';
 import type { ModelSource } from './gguf/source.js';
 import type { GGUFHeader } from './gguf/types.js';
 import { architectureOf, modelShape, recycleTensorSlot, tensorSlot, weightBytes, type ModelShape } from './model-file.js';
-import { fnv1a64, recycleConfig } from './recycle.js';
+import { checkShortlistOption, fnv1a64, recycleConfig, recycleShortlist } from './recycle.js';
 import { createTokenizer } from './tokenizer/index.js';
 import type { Tokenizer } from './tokenizer/types.js';
 import type {
@@ -46,6 +49,9 @@ export async function openContext(source: ModelSource, options: LoadOptions = {}
   let llama: LoadingBackend | undefined;
   let tokenizer: Tokenizer | undefined;
   let info: ModelInfo | undefined;
+  let baseHeader: GGUFHeader | undefined;
+  let backendName: string | undefined;
+  let draftCounts: DraftCounts | undefined;
   // token_embd's bytes, hashed (before the next reserve or ready, while the view is valid and before the
   // engine may repack the weights) so that a recycle head can be matched to this exact file.
   let embd: Uint8Array | undefined;
@@ -57,18 +63,29 @@ export async function openContext(source: ModelSource, options: LoadOptions = {}
   const progress = (phase: LoadProgress['phase']) =>
     options.onProgress && ((p: { loaded: number; total?: number }) => options.onProgress!({ ...p, phase }));
 
+  checkShortlistOption(options.recycleShortlist, options.recycle !== undefined);
   try {
     await loadGGUF(
       source,
       {
         async begin(header: GGUFHeader) {
+          baseHeader = header;
           const { trainedContextLength, ...shape } = modelShape(header);
           tokenizer = createTokenizer(header.metadata);
           const contextLength = resolveContextLength(options.contextLength, trainedContextLength);
-          const config = { ...shape, contextLength, kvType: options.kvType ?? 'f16', sequences: 1 } as const;
+          const kvType = options.kvType ?? 'f16';
+          const sequences = resolveSequences(options.sequences, { ...shape, contextLength, kvType });
+          const config = { ...shape, contextLength, kvType, sequences } as const;
           const opened = await openBackend(options.backend ?? 'wasm', config, options.wasm, modelNeeds(header, shape));
           llama = opened.backend;
-          info = { ...describe(header, shape, contextLength, tokenizer), backend: opened.name, backendReason: opened.reason };
+          backendName = opened.name;
+          info = {
+            ...describe(header, shape, contextLength, tokenizer),
+            sequences: llama.sequences,
+            kvBytesPerSequence: llama.kvBytesPerSequence,
+            backend: opened.name,
+            backendReason: opened.reason,
+          };
         },
         reserve(tensor) {
           hashEmbd();
@@ -85,15 +102,27 @@ export async function openContext(source: ModelSource, options: LoadOptions = {}
       { signal: options.signal, onProgress: progress('model'), cache: options.cache, onCache: (report) => (info!.cache = report) },
     );
 
+    // The cost model describes the WASM engine's kernels.
+    const baseCounted = () => ({ tensors: baseHeader!.tensors, config: llama!.config });
+    if (backendName === 'wasm') draftCounts = countDraftCosts(baseCounted());
+
     if (options.recycle !== undefined) {
       let headLayers = 0;
+      let shortlist: number[] | undefined;
       await loadGGUF(
         options.recycle,
         {
           begin(header: GGUFHeader) {
             const config = recycleConfig(header, llama!.config, info!.name, baseHash);
+            const { vocabSize } = llama!.config;
+            const listed = recycleShortlist(header, vocabSize, options.recycleShortlist);
+            // Where the backend scores whole rows only (WebGPU), the head keeps them.
+            shortlist = llama!.recycleShortlist ? listed : undefined;
             llama!.attachRecycle(config);
             headLayers = config.layers;
+            if (draftCounts) {
+              draftCounts = countDraftCosts(baseCounted(), { tensors: header.tensors, config, outputRows: shortlist?.length ?? vocabSize });
+            }
           },
           reserve(tensor) {
             const slot = recycleTensorSlot(tensor, headLayers);
@@ -101,24 +130,46 @@ export async function openContext(source: ModelSource, options: LoadOptions = {}
           },
           async end() {
             await llama!.recycleReady();
+            if (shortlist) llama!.recycleShortlist!(shortlist);
           },
         },
         { signal: options.signal, onProgress: progress('recycle') },
       );
       info!.hasRecycleHead = true;
+      info!.recycleShortlist = shortlist?.length;
+      info!.kvBytesPerSequence = llama!.kvBytesPerSequence;
     }
   } catch (error) {
     // A GPU device holds its memory until freed; the WASM instance is simply dropped.
     llama?.free();
     throw error;
   }
-  return { context: new Context(llama!, tokenizer!), info: info! };
+  const context = new Context(llama!, tokenizer!);
+  context.draftCounts = draftCounts;
+  return { context, info: info! };
 }
 
 function resolveContextLength(requested: number | undefined, trained: number): number {
   if (requested === undefined) return Math.min(trained, DEFAULT_CONTEXT);
   if (!Number.isInteger(requested) || requested < 1 || requested > trained) {
     throw new InvalidArgumentError(`contextLength must be an integer from 1 to the model's ${trained}, got ${String(requested)}`);
+  }
+  return requested;
+}
+
+/** KV cache the default number of sequences may take, and the most it keeps unasked. */
+const DEFAULT_SEQUENCES_BYTES = 32 * 2 ** 20;
+const MAX_DEFAULT_SEQUENCES = 4;
+const MAX_SEQUENCES = 64;
+
+/** `sequences` as asked, or by default as many as fit DEFAULT_SEQUENCES_BYTES (the base's cache at its precision). */
+function resolveSequences(requested: number | undefined, cache: { layers: number; contextLength: number; kvHeads: number; headDim: number; kvType: 'f16' | 'f32' }): number {
+  if (requested === undefined) {
+    const perSequence = 2 * cache.layers * cache.contextLength * cache.kvHeads * cache.headDim * (cache.kvType === 'f16' ? 2 : 4);
+    return Math.max(1, Math.min(MAX_DEFAULT_SEQUENCES, Math.floor(DEFAULT_SEQUENCES_BYTES / perSequence)));
+  }
+  if (!Number.isInteger(requested) || requested < 1 || requested > MAX_SEQUENCES) {
+    throw new InvalidArgumentError(`sequences must be an integer from 1 to ${MAX_SEQUENCES}, got ${String(requested)}`);
   }
   return requested;
 }
@@ -130,7 +181,12 @@ function modelNeeds(header: GGUFHeader, shape: Omit<ModelShape, 'trainedContextL
   return { weights: { bytes: weightBytes(header), largest: { name: largest.name, bytes: largest.byteSize } }, tensors: [...tensors.values()] };
 }
 
-function describe(header: GGUFHeader, shape: Omit<ModelShape, 'trainedContextLength'>, contextLength: number, tokenizer: Tokenizer): Omit<ModelInfo, 'backend' | 'backendReason'> {
+function describe(
+  header: GGUFHeader,
+  shape: Omit<ModelShape, 'trainedContextLength'>,
+  contextLength: number,
+  tokenizer: Tokenizer,
+): Omit<ModelInfo, 'backend' | 'backendReason' | 'sequences' | 'kvBytesPerSequence'> {
   const meta = header.metadata;
   const template = meta['tokenizer.chat_template'];
   const summary = summarizeGGUF(header);
@@ -154,7 +210,7 @@ function describe(header: GGUFHeader, shape: Omit<ModelShape, 'trainedContextLen
 }
 
 class LoadedModel implements Model {
-  /** Generations share one KV cache, so they take turns. */
+  /** Generations share the engine (and choose among its KV sequences), so they take turns. */
   private turn: Promise<void> = Promise.resolve();
   private disposed = false;
   private format?: ChatFormat;
@@ -182,16 +238,32 @@ class LoadedModel implements Model {
   }
 
   chat(messages: ChatMessage[], options: ChatOptions = {}): TokenStream {
-    const prompt = buildChatPrompt(this.chatFormat(), this.tokenizer, messages, options, this.info.contextLength);
-    const stop = [...(options.stop ?? []), ...prompt.stop];
+    const { prompt, plan, options: chatOptions } = this.chatPrompt(messages, options);
+    const stop = [...(chatOptions.stop ?? []), ...prompt.stop];
     // A formatted answer is all content: a `<think>` token the format lets through (inside a JSON string) is text.
-    const formatted = options.responseFormat !== undefined && options.responseFormat?.type !== 'text';
-    return this.stream(prompt.ids, { ...options, stop }, formatted ? undefined : prompt.reasoning);
+    const formatted = chatOptions.responseFormat !== undefined && chatOptions.responseFormat?.type !== 'text';
+    let stream: TokenStream;
+    try {
+      stream = this.stream(prompt.ids, { ...chatOptions, stop }, formatted ? undefined : prompt.reasoning);
+    } catch (error) {
+      if (plan?.forced) rethrowForTools(error, plan);
+      throw error;
+    }
+    return plan ? withToolCalls(stream, new ToolCallReader(plan.family, plan.names, plan.forced)) : stream;
   }
 
   renderChat(messages: ChatMessage[], options: ChatOptions = {}): RenderedChat {
-    const { text, ids, renderer, droppedMessages } = buildChatPrompt(this.chatFormat(), this.tokenizer, messages, options, this.info.contextLength);
+    const { text, ids, renderer, droppedMessages } = this.chatPrompt(messages, options).prompt;
     return { text, ids, renderer, droppedMessages };
+  }
+
+  /** The prompt for `messages`, with the tools offered as `options` say (see chat/tools.ts). */
+  private chatPrompt(messages: ChatMessage[], options: ChatOptions) {
+    const format = this.chatFormat();
+    const plan = planTools(messages, options, format.renderer === 'template' ? this.info.chatTemplate : undefined);
+    const chatOptions = plan ? plan.options : { ...options, tools: options.toolChoice === 'none' ? undefined : options.tools, toolChoice: undefined };
+    const prompt = buildChatPrompt(format, this.tokenizer, plan ? plan.messages : messages, chatOptions, this.info.contextLength, plan?.prefill);
+    return { prompt, plan, options: chatOptions };
   }
 
   async completeChat(messages: ChatMessage[], options: ChatOptions = {}): Promise<ChatCompletion> {

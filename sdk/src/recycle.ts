@@ -38,6 +38,39 @@ export function recycleConfig(header: GGUFHeader, base: ModelConfig, baseName: s
   };
 }
 
+/** The head file's key listing the tokens it scores, most likely first (training/shortlist.ts writes it). */
+export const SHORTLIST_KEY = 'recycle.shortlist';
+
+/**
+ * The token ids the head scores: `recycle.shortlist` from its file (all of it, or its first `keep` ids), or undefined
+ * for the whole vocabulary (no list, or `keep` false).
+ */
+export function recycleShortlist(header: GGUFHeader, vocabSize: number, keep: number | false | undefined): number[] | undefined {
+  checkShortlistOption(keep, true);
+  const list = header.metadata[SHORTLIST_KEY];
+  if (list === undefined) {
+    if (typeof keep === 'number') {
+      throw new InvalidArgumentError(`recycleShortlist ${keep}: this recycle head lists no shortlist ('${SHORTLIST_KEY}'); add one with training/shortlist.ts`);
+    }
+    return undefined;
+  }
+  // The reader gives integer arrays as typed arrays.
+  const ids: unknown[] = Array.isArray(list) || ArrayBuffer.isView(list) ? Array.from(list as ArrayLike<unknown>) : [];
+  if (ids.length === 0 || !ids.every((id) => Number.isInteger(id) && (id as number) >= 0 && (id as number) < vocabSize)) {
+    throw new GGUFError(`the recycle head's '${SHORTLIST_KEY}' must be a non-empty array of token ids below the vocabulary's ${vocabSize}`);
+  }
+  return keep === false ? undefined : (ids as number[]).slice(0, keep);
+}
+
+/** `LoadOptions.recycleShortlist` as given, checked before anything loads (`hasHead`: a `recycle` file is given). */
+export function checkShortlistOption(keep: unknown, hasHead: boolean): void {
+  if (keep === undefined) return;
+  if (keep !== false && (typeof keep !== 'number' || !Number.isInteger(keep) || keep < 1)) {
+    throw new InvalidArgumentError(`recycleShortlist must be a positive integer (tokens the head scores) or false, got ${String(keep)}`);
+  }
+  if (!hasHead) throw new InvalidArgumentError('recycleShortlist applies to a recycle head: give the `recycle` option too, or leave it out');
+}
+
 /** FNV-1a 64-bit, as lowercase hex, in 32-bit halves (BigInt would be ~50x slower on megabytes). */
 export function fnv1a64(bytes: Uint8Array): string {
   let hi = 0xcbf29ce4;

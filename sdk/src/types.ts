@@ -30,6 +30,22 @@ export interface LoadOptions {
   /** A recycle head sidecar GGUF for the fast/exact/chain decode modes. */
   recycle?: ModelSource;
   /**
+   * KV sequences to keep, each a cached conversation: a prompt that extends one continues there, any other starts in
+   * the least recently used one, taking the longest common prefix any sequence holds (a shared system prompt is copied,
+   * not run again). So turn n+1 of a conversation runs only its new tokens even when others ran in between. Each costs
+   * `ModelInfo.kvBytesPerSequence` of memory. Default: as many as fit 32 MiB of KV cache (counted at the cache's
+   * precision, base only), from 1 to 4. The WebGPU backend keeps one.
+   */
+  sequences?: number;
+  /**
+   * Tokens the recycle head scores. A head file may list the likeliest tokens (`recycle.shortlist`, written by
+   * training/shortlist.ts): by default the head scores only those, which cuts its cost (its output matrix is most of
+   * it at 49k–151k vocabularies); a number keeps the first n of the list, `false` scores the whole vocabulary. Only
+   * acceptance changes in `exact`/`chain` (their output stays that of `off`); `fast`, which keeps guesses unchecked, guesses
+   * listed tokens only. The WebGPU backend scores the whole vocabulary.
+   */
+  recycleShortlist?: number | false;
+  /**
    * Where the model runs (default 'wasm'). 'webgpu' needs a WebGPU adapter (navigator.gpu); 'auto' takes WebGPU when
    * there is one and the model fits its buffer limits, else WebAssembly. See `ModelInfo.backend` for the outcome.
    * WebGPU computes activations in f32 where WebAssembly quantizes them as llama.cpp does, so their tokens may differ at near ties.
@@ -57,9 +73,15 @@ export interface ModelInfo {
   kvHeads: number;
   ffnDim: number;
   contextLength: number;
+  /** KV sequences kept: conversations whose prompts stay cached (see `LoadOptions.sequences`). */
+  sequences: number;
+  /** Bytes of KV cache each sequence takes, the recycle head's included. */
+  kvBytesPerSequence: number;
   tokenizer: 'llama' | 'gpt2';
   chatTemplate?: string;
   hasRecycleHead: boolean;
+  /** Tokens the recycle head scores when it scores a shortlist (`LoadOptions.recycleShortlist`); else undefined. */
+  recycleShortlist?: number;
   /** The backend the model runs on. */
   backend: BackendName;
   /** Why that backend: 'asked for', 'WebGPU adapter found', or what ruled WebGPU out (e.g. 'no navigator.gpu'). */
@@ -136,8 +158,11 @@ export type FinishReason = 'stop' | 'length' | 'abort';
  */
 export type TokenSource = 'pass' | 'recycled' | 'grammar';
 
-/** Which part of a chat answer a token belongs to: the answer, or a reasoning block (`<think>…</think>`). */
-export type Channel = 'content' | 'reasoning';
+/**
+ * Which part of a chat answer a token belongs to: the answer, a reasoning block (`<think>…</think>`), or, with
+ * `tools`, the markup of a tool call (read into `toolCalls`, not part of the answer's text).
+ */
+export type Channel = 'content' | 'reasoning' | 'tool';
 
 export interface TokenLogprob {
   id: number;
@@ -159,6 +184,19 @@ export interface GeneratedToken {
    * the channel. The markers themselves give no text and count as reasoning.
    */
   channel?: Channel;
+  /**
+   * From `chat()` with `tools`: the pieces of tool calls this token completes, as OpenAI streams them (the first
+   * piece of a call has its `index`, `id`, `type` and `function.name`; later ones add `function.arguments` text).
+   */
+  toolCalls?: ToolCallDelta[];
+}
+
+/** A piece of a tool call in a stream; the `arguments` pieces of one `index`, joined, are the call's JSON arguments. */
+export interface ToolCallDelta {
+  index: number;
+  id?: string;
+  type?: 'function';
+  function: { name?: string; arguments?: string };
 }
 
 export interface GenerationStats {
@@ -190,6 +228,11 @@ export interface GenerationStats {
   tokensPerPass?: number;
   /** Set when adaptive exact/chain decoding stopped drafting because it cost more than it saved. */
   draftingStopped?: true;
+  /**
+   * Adaptive exact/chain (and jump-forward): how what drafting costs was found: 'measured' (timed passes), or
+   * 'modeled' (counted from the model's shapes and types where the clock stands still, as in production Workers).
+   */
+  draftCost?: 'measured' | 'modeled';
   /** With a `responseFormat`: tokens of the text it dictated that were drafted (jump-forward), and those kept. */
   grammarDrafted?: number;
   grammarKept?: number;
@@ -206,6 +249,19 @@ export interface ToolCall {
   type?: 'function';
   function: { name: string; arguments: string | Record<string, unknown> };
 }
+
+/** A tool call the model made: `arguments` is a JSON object's text. */
+export interface CompletedToolCall {
+  id: string;
+  type: 'function';
+  function: { name: string; arguments: string };
+}
+
+/**
+ * Whether the model may call the tools: 'auto' (default: it may; calls it writes are read out), 'none' (the tools are
+ * not offered), 'required' (the answer is a call of one of them) or one named function (a call of that one).
+ */
+export type ToolChoice = 'none' | 'auto' | 'required' | { type: 'function'; function: { name: string } };
 
 /** A tool the model may call, as chat templates that take `tools` render it (OpenAI's shape). */
 export interface ToolDefinition {
@@ -228,8 +284,14 @@ export interface ChatMessage {
 export interface ChatOptions extends Omit<GenerateOptions, 'addSpecial' | 'parseSpecial'> {
   /** Further variables for the model's chat template, e.g. `{ enable_thinking: false }` for Qwen3. */
   templateOptions?: Record<string, unknown>;
-  /** Tool definitions, for templates that render them (calls in the output are not parsed yet). */
+  /**
+   * Tools the model may call, rendered by the model's own template (a template without tool support gets them
+   * described in the system message). Calls in the answer are read in the template family's syntax (Qwen's and
+   * Hermes' `<tool_call>`, Llama 3's JSON) into tokens' `toolCalls`; with `toolChoice` 'required' or a named function
+   * the answer is constrained to a call whose arguments match the tool's `parameters` schema.
+   */
   tools?: ToolDefinition[];
+  toolChoice?: ToolChoice;
   /**
    * A conversation longer than the context: 'error' (default) throws CONTEXT_FULL; 'oldest' drops the oldest turns
    * (never system messages, never the last turn) until the prompt leaves room for `maxTokens`.
@@ -258,8 +320,11 @@ export interface ChatCompletion {
   content: string;
   /** The reasoning block's text, when the model wrote one (reasoning 'separate'). */
   reasoning?: string;
+  /** The tool calls the answer made (with `tools`). */
+  toolCalls?: CompletedToolCall[];
   tokens: number[];
-  finishReason: FinishReason;
+  /** 'tool_calls' where the answer made tool calls and ended by itself. */
+  finishReason: FinishReason | 'tool_calls';
   stats: GenerationStats;
 }
 

@@ -4,7 +4,7 @@
  */
 import type { Llama, LlamaContext, LlamaContextSequence, LlamaModel, Token } from 'node-llama-cpp';
 
-const NODE_LLAMA_CPP = new URL('../../tools/peers/node_modules/node-llama-cpp/dist/index.js', import.meta.url).href;
+export const NODE_LLAMA_CPP = new URL('../../tools/peers/node_modules/node-llama-cpp/dist/index.js', import.meta.url).href;
 
 export interface LlamaCppModel {
   nVocab: number;

@@ -152,8 +152,8 @@ pub struct Stack {
     rope_factors: Option<Vec<f32>>,
     kv: KvCache,
     pub scratch: Scratch,
-    /// (n, logits_from) of the last completed forward.
-    last: Option<(usize, usize)>,
+    /// (n, logits_from, logits row width) of the last completed forward.
+    last: Option<(usize, usize, usize)>,
 }
 
 impl Stack {
@@ -170,6 +170,12 @@ impl Stack {
     /// Makes KV cache `sequence` the one forwards read and write; no data moves.
     pub fn select_sequence(&mut self, sequence: usize) -> Result<(), Status> {
         self.kv.select(sequence)
+    }
+
+    /// Copies positions 0..positions of KV cache `from` into KV cache `to` (a shared prefix taken
+    /// into another sequence without running it again); the selection does not change.
+    pub fn copy_sequence(&mut self, cfg: &Config, from: usize, to: usize, positions: usize) -> Result<(), Status> {
+        self.kv.copy(cfg, from, to, positions)
     }
 
     /// Runs the n rows of `scratch.x` at positions pos..pos + n through every layer,
@@ -244,7 +250,7 @@ impl Stack {
     }
 
     /// Final RMSNorm of all n rows into `scratch.hidden`, then logits for rows logits_from..n
-    /// (soft-capped when the config says so).
+    /// (soft-capped when the config says so), one per row of `output` (at most n_vocab rows).
     pub fn finish(&mut self, cfg: &Config, norm: &[f32], output: &Tensor, n: usize, logits_from: usize) {
         let s = &mut self.scratch;
         let dim = cfg.dim;
@@ -254,23 +260,23 @@ impl Stack {
             project(&mut s.input, output, &s.hidden[logits_from * dim..n * dim], rows, &mut s.logits);
             if let Some(cap) = cfg.final_logit_softcap {
                 let inverse = 1.0 / cap;
-                for l in &mut s.logits[..rows * cfg.n_vocab] {
+                for l in &mut s.logits[..rows * output.rows] {
                     *l = (*l * inverse).tanh() * cap;
                 }
             }
         }
-        self.last = Some((n, logits_from));
+        self.last = Some((n, logits_from, output.rows));
     }
 
-    /// f32 `[(n - logits_from) × n_vocab]` of the last forward.
-    pub fn logits(&self, cfg: &Config) -> Option<&[f32]> {
-        let (n, from) = self.last?;
-        Some(&self.scratch.logits[..(n - from) * cfg.n_vocab])
+    /// f32 `[(n - logits_from) × width]` of the last forward: width n_vocab, or a shortlist's rows.
+    pub fn logits(&self) -> Option<&[f32]> {
+        let (n, from, width) = self.last?;
+        Some(&self.scratch.logits[..(n - from) * width])
     }
 
     /// f32 `[n × dim]` of the last forward (after the final RMSNorm).
     pub fn hidden(&self, cfg: &Config) -> Option<&[f32]> {
-        let (n, _) = self.last?;
+        let (n, _, _) = self.last?;
         Some(&self.scratch.hidden[..n * cfg.dim])
     }
 }
@@ -393,6 +399,43 @@ impl KvCache {
             return Err(ERR_BAD_ARGUMENT);
         }
         self.selected = sequence;
+        Ok(())
+    }
+
+    /// Copies positions 0..positions of every layer from cache `from` into cache `to`.
+    fn copy(&mut self, cfg: &Config, from: usize, to: usize, positions: usize) -> Result<(), Status> {
+        let count = self.stores.len();
+        if from >= count || to >= count || positions > cfg.ctx_len {
+            return Err(ERR_BAD_ARGUMENT);
+        }
+        if from == to {
+            return Ok(());
+        }
+        // Two distinct stores, borrowed apart.
+        let (source, target) = if from < to {
+            let (low, high) = self.stores.split_at_mut(to);
+            (&low[from], &mut high[0])
+        } else {
+            let (low, high) = self.stores.split_at_mut(from);
+            (&high[0], &mut low[to])
+        };
+        let span = positions * cfg.kv_dim;
+        for layer in 0..cfg.n_layers {
+            let range = layer * cfg.ctx_len * cfg.kv_dim..layer * cfg.ctx_len * cfg.kv_dim + span;
+            match (source, &mut *target) {
+                (KvStore::F32 { k, v }, KvStore::F32 { k: tk, v: tv })
+                | (KvStore::F16Wide { k, v }, KvStore::F16Wide { k: tk, v: tv }) => {
+                    tk[range.clone()].copy_from_slice(&k[range.clone()]);
+                    tv[range.clone()].copy_from_slice(&v[range]);
+                }
+                (KvStore::F16 { k, v }, KvStore::F16 { k: tk, v: tv }) => {
+                    tk[range.clone()].copy_from_slice(&k[range.clone()]);
+                    tv[range.clone()].copy_from_slice(&v[range]);
+                }
+                // Every store of a cache has the cache's type.
+                _ => return Err(ERR_WRONG_STATE),
+            }
+        }
         Ok(())
     }
 

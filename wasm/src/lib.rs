@@ -229,6 +229,25 @@ pub unsafe extern "C" fn rg_recycle_forward(
     status(result)
 }
 
+/// Limits the recycle head's logits to the k token ids at `ids` (rows of the base's output matrix,
+/// in that order: `rg_recycle_logits` rows are then k wide), or lifts the limit when k = 0. Needs
+/// the head ready.
+///
+/// # Safety
+/// `ids` must point at k readable u32 when k ≤ the base's n_vocab (null is refused when k > 0).
+#[no_mangle]
+pub unsafe extern "C" fn rg_recycle_shortlist(model: u32, ids: *const u32, k: u32) -> i32 {
+    let result = with_model(model, |m| {
+        // Bound k before forming the slice; set_shortlist re-checks it.
+        if k as usize > m.config().n_vocab {
+            return Err(ERR_BAD_ARGUMENT);
+        }
+        let ids = if k == 0 { &[][..] } else { js_slice(ids, k as usize)? };
+        m.recycle_shortlist(ids)
+    });
+    status(result)
+}
+
 #[no_mangle]
 pub extern "C" fn rg_recycle_logits(model: u32) -> *const f32 {
     let result = with_model(model, |m| m.recycle()?.logits().map(|l| l.as_ptr()).ok_or(ERR_WRONG_STATE));
@@ -255,6 +274,14 @@ pub extern "C" fn rg_model_free(model: u32) {
 #[no_mangle]
 pub extern "C" fn rg_select_sequence(model: u32, sequence: u32) -> i32 {
     status(with_model(model, |m| m.select_sequence(sequence as usize)))
+}
+
+/// Copies positions 0..positions of KV cache `from` into KV cache `to` (both < n_sequences,
+/// positions ≤ ctx_len), the model's and its recycle head's: a prefix one sequence holds, taken into
+/// another without running it again. The selected sequence does not change.
+#[no_mangle]
+pub extern "C" fn rg_copy_sequence(model: u32, from: u32, to: u32, positions: u32) -> i32 {
+    status(with_model(model, |m| m.copy_sequence(from as usize, to as usize, positions as usize)))
 }
 
 /// Writes the bytes a model with this config allocates besides its weights, as two u64 (four u32,

@@ -102,7 +102,7 @@ impl Model {
 
     /// f32 `[(n - logits_from) × n_vocab]` of the last forward.
     pub fn logits(&self) -> Option<&[f32]> {
-        self.runtime.as_ref()?.stack.logits(&self.cfg)
+        self.runtime.as_ref()?.stack.logits()
     }
 
     /// f32 `[n × dim]` of the last forward (after the final RMSNorm).
@@ -122,6 +122,21 @@ impl Model {
         }
         match self.recycle.as_mut() {
             Some(head) => head.select_sequence(sequence),
+            None => Ok(()),
+        }
+    }
+
+    /// Copies positions 0..positions of KV cache `from` into KV cache `to`, the base's and its
+    /// head's alike (`to`'s later positions stay as they were); the selected sequence does not change.
+    pub fn copy_sequence(&mut self, from: usize, to: usize, positions: usize) -> Result<(), Status> {
+        let rt = self.runtime.as_mut().ok_or(ERR_WRONG_STATE)?;
+        // Checked for both caches before either changes.
+        if self.recycle.as_ref().map_or(false, |head| positions > head.config().ctx_len) {
+            return Err(ERR_BAD_ARGUMENT);
+        }
+        rt.stack.copy_sequence(&self.cfg, from, to, positions)?;
+        match self.recycle.as_mut() {
+            Some(head) => head.copy_sequence(from, to, positions),
             None => Ok(()),
         }
     }
@@ -148,6 +163,14 @@ impl Model {
         }
         head.ready()?;
         head.select_sequence(self.sequence)
+    }
+
+    /// Makes the head compute logits for these token ids only (rows of the base's output matrix,
+    /// gathered once), or for the whole vocabulary again when `ids` is empty.
+    pub fn recycle_shortlist(&mut self, ids: &[u32]) -> Result<(), Status> {
+        let head = self.recycle.as_mut().ok_or(ERR_WRONG_STATE)?;
+        let base = self.runtime.as_ref().ok_or(ERR_WRONG_STATE)?;
+        head.set_shortlist(base.shared.output(), ids)
     }
 
     /// Runs the head on n (hidden row, token) pairs at positions pos..pos + n.

@@ -25,6 +25,8 @@ struct Runtime {
     stack: Stack,
     /// Rows `[h ; embed(token)]` of the batch, `[max_batch][2·dim]`.
     input: Vec<f32>,
+    /// Rows of the base's output matrix the head's logits are limited to (`set_shortlist`).
+    shortlist: Option<Tensor>,
 }
 
 impl RecycleHead {
@@ -78,7 +80,7 @@ impl RecycleHead {
         let stack = Stack::new(cfg, slots, input_cols)?;
         let proj = slots.take(Kind::TokenEmbd, 0, cfg)?;
         let output_norm = slots.take_vector(Kind::OutputNorm, 0, cfg)?;
-        self.runtime = Some(Runtime { proj, output_norm, stack, input });
+        self.runtime = Some(Runtime { proj, output_norm, stack, input, shortlist: None });
         Ok(())
     }
 
@@ -89,6 +91,38 @@ impl RecycleHead {
             Some(rt) => rt.stack.select_sequence(sequence),
             None => Ok(()),
         }
+    }
+
+    /// Copies positions 0..positions of the head's KV cache `from` into cache `to` (nothing
+    /// before the head is ready: it holds no rows yet).
+    pub fn copy_sequence(&mut self, from: usize, to: usize, positions: usize) -> Result<(), Status> {
+        match self.runtime.as_mut() {
+            Some(rt) => rt.stack.copy_sequence(&self.cfg, from, to, positions),
+            None => Ok(()),
+        }
+    }
+
+    /// Limits the head's logits to the rows `ids` of `output` (the base's output matrix), in that
+    /// order, or lifts the limit when `ids` is empty. A guess is only ever checked by the base, so
+    /// the head need not score the whole vocabulary: k rows cost k/n_vocab of the full matrix.
+    pub fn set_shortlist(&mut self, output: &Tensor, ids: &[u32]) -> Result<(), Status> {
+        let rt = self.runtime.as_mut().ok_or(ERR_WRONG_STATE)?;
+        if ids.len() > output.rows {
+            return Err(ERR_BAD_ARGUMENT);
+        }
+        if ids.iter().any(|&id| id as usize >= output.rows) {
+            return Err(ERR_BAD_TOKEN);
+        }
+        rt.shortlist = if ids.is_empty() {
+            None
+        } else {
+            let mut rows = try_vec(ids.len())?;
+            for (row, &id) in rows.iter_mut().zip(ids) {
+                *row = id as usize;
+            }
+            Some(output.gather_rows(&rows)?)
+        };
+        Ok(())
     }
 
     /// Row i: hidden row `hidden[i·dim..]` and `tokens[i]` at position pos + i.
@@ -118,13 +152,13 @@ impl RecycleHead {
         let s = &mut rt.stack.scratch;
         project(&mut s.input, &rt.proj, &rt.input[..n * 2 * dim], n, &mut s.x);
         rt.stack.run(cfg, n, pos);
-        rt.stack.finish(cfg, &rt.output_norm, base.output(), n, logits_from);
+        rt.stack.finish(cfg, &rt.output_norm, rt.shortlist.as_ref().unwrap_or(base.output()), n, logits_from);
         Ok(())
     }
 
-    /// f32 `[(n - logits_from) × n_vocab]` of the last forward.
+    /// f32 `[(n - logits_from) × width]` of the last forward: width n_vocab, or the shortlist's length.
     pub fn logits(&self) -> Option<&[f32]> {
-        self.runtime.as_ref()?.stack.logits(&self.cfg)
+        self.runtime.as_ref()?.stack.logits()
     }
 
     /// f32 `[n × dim]` of the last forward (after the head's final RMSNorm).

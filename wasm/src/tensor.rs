@@ -123,6 +123,46 @@ impl Tensor {
         }
     }
 
+    /// A new tensor of rows `rows` of this one (same type and values; packed as `pack` leaves a
+    /// matrix): the rows of the output matrix a recycle head's shortlist computes. Rows must be
+    /// in range (the caller checks).
+    pub fn gather_rows(&self, rows: &[usize]) -> Result<Tensor, Status> {
+        let mut out = Tensor::alloc(self.ty, rows.len(), self.cols)?;
+        let cols = self.cols;
+        match (&self.data, &mut out.data) {
+            (Data::F32(w), Data::F32(o)) => {
+                for (i, &r) in rows.iter().enumerate() {
+                    o[i * cols..][..cols].copy_from_slice(&w[r * cols..][..cols]);
+                }
+            }
+            (Data::F16(w), Data::F16(o)) | (Data::BF16(w), Data::BF16(o)) => {
+                for (i, &r) in rows.iter().enumerate() {
+                    o[i * cols..][..cols].copy_from_slice(&w[r * cols..][..cols]);
+                }
+            }
+            (Data::Blocks { bytes, packed }, Data::Blocks { bytes: o, .. }) => {
+                let matrix = self.matrix(bytes, *packed);
+                let row_bytes = matrix.row_bytes();
+                for (i, &r) in rows.iter().enumerate() {
+                    let dest = &mut o[i * row_bytes..][..row_bytes];
+                    if r >= matrix.packed_rows {
+                        dest.copy_from_slice(matrix.raw_row(r));
+                        continue;
+                    }
+                    // A packed Q8_0 / Q4_0 row: its blocks back in GGUF order (f16 scale, quants).
+                    for (b, block) in dest.chunks_exact_mut(self.ty.block_bytes()).enumerate() {
+                        let (scale, quants) = block.split_at_mut(2);
+                        scale.copy_from_slice(&matrix.block(r, b, quants).to_le_bytes());
+                    }
+                }
+            }
+            _ => return Err(ERR_BAD_SHAPE), // alloc gives the same storage for the same type
+        }
+        let mut scratch = try_vec(out.pack_scratch_bytes())?;
+        out.pack(&mut scratch);
+        Ok(out)
+    }
+
     /// `out[t][r] = row r · x[t]` for n tokens. Weight rows outside (in tiles for quantized
     /// types), tokens inside, so the weights are read from memory once per batch; quantized
     /// blocks are also unpacked once per group of up to `kernels::MAX_TOKENS` tokens. Every

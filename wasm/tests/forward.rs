@@ -163,6 +163,35 @@ fn sequences_keep_interleaved_conversations_apart() {
     recyclegpt_wasm::rg_model_free(m.handle);
 }
 
+/// A prefix copied from one KV sequence into another continues there as if it had run there: a
+/// suffix after the copy gives, bit for bit, what the whole sequence gives run alone; the source
+/// keeps its own rows, and bad copies are refused.
+#[test]
+fn copied_prefix_continues_in_another_sequence() {
+    for kv in [KV_F16, KV_F16_WIDE, KV_F32] {
+        let spec = Spec { arch: Arch { sequences: 3, ..LLAMA }, layers: 3, kv, ..ODD };
+        let m = build(&spec, F32, 7, false);
+        let (prefix, a, b) = ([3u32, 36, 0, 17], [5u32, 29, 11], [30u32, 2, 8]);
+        let run = |seq: u32, tokens: &[u32], pos: usize| -> Vec<Vec<u32>> {
+            assert_eq!(recyclegpt_wasm::rg_select_sequence(m.handle, seq), 0);
+            tokens.iter().enumerate().map(|(i, &t)| bits(&forward(&spec, m.handle, &[t], (pos + i) as u32, 0).0)).collect()
+        };
+        let alone_b = run(2, &[&prefix[..], &b[..]].concat(), 0);
+        // Sequence 0: prefix then a, so positions past the prefix hold a's rows.
+        run(0, &prefix, 0);
+        let a_rows = run(0, &a, prefix.len());
+        assert_eq!(recyclegpt_wasm::rg_copy_sequence(m.handle, 0, 1, prefix.len() as u32), 0);
+        assert_eq!(run(1, &b, prefix.len()), alone_b[prefix.len()..], "kv type {kv}");
+        // The source is untouched: a's last row again, attending to a's rows.
+        assert_eq!(run(0, &a[2..], prefix.len() + 2), a_rows[2..], "kv type {kv}");
+        let bad = recyclegpt_wasm::error::ERR_BAD_ARGUMENT;
+        assert_eq!(recyclegpt_wasm::rg_copy_sequence(m.handle, 0, 3, 1), bad);
+        assert_eq!(recyclegpt_wasm::rg_copy_sequence(m.handle, 0, 1, spec.ctx + 1), bad);
+        assert_eq!(recyclegpt_wasm::rg_copy_sequence(m.handle, 1, 1, 2), 0);
+        recyclegpt_wasm::rg_model_free(m.handle);
+    }
+}
+
 /// Norm and bias vectors stored as F16 are widened: the model equals one given those widened values in F32.
 #[test]
 fn f16_vectors_are_widened() {

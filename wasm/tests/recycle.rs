@@ -154,6 +154,69 @@ fn head_follows_the_selected_sequence() {
     rg_model_free(base.handle);
 }
 
+/// rg_copy_sequence copies the head's KV rows with the base's: head rows after a copied prefix
+/// equal those of the sequence it was copied from.
+#[test]
+fn copied_sequence_carries_the_head_rows() {
+    let base_spec = Spec { arch: Arch { sequences: 2, ..LLAMA }, ..BASE };
+    let base = build(&base_spec, F32, 43, false);
+    attach_head(base.handle, &HEAD, F32, 44);
+    assert_eq!(rg_recycle_ready(base.handle), OK);
+    let rows = base_rows(&base_spec, &base);
+    let run = |seq: u32, p: usize| {
+        assert_eq!(rg_select_sequence(base.handle, seq), OK);
+        let (h, token) = &rows[p];
+        recycle_forward(&HEAD, base.handle, h.as_ptr(), &[*token], p as u32, 0).0
+    };
+    let source: Vec<Vec<f32>> = (0..6).map(|p| run(0, p)).collect();
+    // Sequence 1 first holds other rows (the rows backwards), then takes 3 positions from sequence 0.
+    for p in 0..3 {
+        assert_eq!(rg_select_sequence(base.handle, 1), OK);
+        let (h, token) = &rows[rows.len() - 1 - p];
+        recycle_forward(&HEAD, base.handle, h.as_ptr(), &[*token], p as u32, 0);
+    }
+    assert_eq!(rg_copy_sequence(base.handle, 0, 1, 3), OK);
+    let copied: Vec<Vec<f32>> = (3..6).map(|p| run(1, p)).collect();
+    assert_eq!(copied, source[3..]);
+    assert_eq!(rg_copy_sequence(base.handle, 0, 1, HEAD.ctx + 1), ERR_BAD_ARGUMENT);
+    rg_model_free(base.handle);
+}
+
+/// A shortlist limits the head's logits to those rows of the base's output matrix, in the order
+/// given: each equals the full head's logit for that token, bit for bit, whatever the type (rows
+/// from packed groups and from the raw rows after them), tied or not; k = 0 lifts it.
+#[test]
+fn shortlist_logits_are_the_full_heads_at_those_tokens() {
+    let base = Spec { vocab: 50, dim: 64, ffn: 96, head_dim: 16, rope_dim: 8, kv: KV_F16, ..BASE };
+    let head = Spec { heads: 4, kv_heads: 1, ffn: 64, head_dim: 16, rope_dim: 16, max_batch: 4, ..base };
+    // 49 is past the last whole group of four rows; a repeated id is simply computed twice.
+    let ids: [u32; 7] = [49, 3, 0, 17, 48, 3, 22];
+    for ty in [F32, F16, Q8_0, Q4_0] {
+        for tied in [false, true] {
+            let m = build(&base, ty, 51, tied);
+            attach_head(m.handle, &head, ty, 52);
+            assert_eq!(unsafe { rg_recycle_shortlist(m.handle, ids.as_ptr(), ids.len() as u32) }, ERR_WRONG_STATE);
+            assert_eq!(rg_recycle_ready(m.handle), OK);
+            let mut rng = Rng::new(53);
+            let hidden: Vec<f32> = (0..2 * base.dim).map(|_| rng.uniform(2.0)).collect();
+            let full = recycle_forward(&head, m.handle, hidden.as_ptr(), &[5, 9], 0, 0).0;
+            assert_eq!(unsafe { rg_recycle_shortlist(m.handle, ids.as_ptr(), ids.len() as u32) }, OK);
+            let short = recycle_forward(&Spec { vocab: ids.len() as u32, ..head }, m.handle, hidden.as_ptr(), &[5, 9], 0, 0).0;
+            for row in 0..2 {
+                for (i, &id) in ids.iter().enumerate() {
+                    let (got, want) = (short[row * ids.len() + i], full[row * base.vocab as usize + id as usize]);
+                    assert_eq!(got.to_bits(), want.to_bits(), "type {ty} tied {tied} row {row} id {id}");
+                }
+            }
+            assert_eq!(unsafe { rg_recycle_shortlist(m.handle, [50u32].as_ptr(), 1) }, ERR_BAD_TOKEN);
+            assert_eq!(unsafe { rg_recycle_shortlist(m.handle, ids.as_ptr(), base.vocab + 1) }, ERR_BAD_ARGUMENT);
+            assert_eq!(unsafe { rg_recycle_shortlist(m.handle, std::ptr::null(), 0) }, OK);
+            assert_eq!(recycle_forward(&head, m.handle, hidden.as_ptr(), &[5, 9], 0, 0).0, full);
+            rg_model_free(m.handle);
+        }
+    }
+}
+
 #[test]
 fn hidden_may_point_into_the_engines_own_buffers() {
     let base = build(&BASE, F32, 31, false);

@@ -48,6 +48,18 @@ const HONO_STATUS: Partial<Record<number, { type: ErrorType; code: string; messa
 /** The SDK's RecycleGPTError, recognised by shape so that a second copy of the SDK in a bundle still maps correctly. */
 interface SdkError extends Error {
   code: string;
+  /** UNSUPPORTED_PARAMETER: the JSON pointer of what is not supported. */
+  parameter?: string;
+}
+
+/**
+ * The request field an SDK pointer names: `#/tools/<i>/function/parameters/…` (a tool's parameters, as a required
+ * call's format) → `tools[<i>].function.parameters/…`; any other pointer is inside the response_format's schema.
+ */
+export function pointerParam(pointer: string): string {
+  const tool = /^#\/tools\/(\d+)\/function\/parameters(.*)$/.exec(pointer);
+  if (tool) return `tools[${tool[1]}].function.parameters${tool[2]}`;
+  return `response_format.json_schema.schema${pointer.replace(/^#/, '')}`;
 }
 
 function isSdkError(err: unknown): err is SdkError {
@@ -70,6 +82,8 @@ export function toOpenAIError(err: unknown, promptParam: string | null = null): 
   switch (err.code) {
     case 'INVALID_ARGUMENT':
       return badRequest(err.message, null, 'invalid_value');
+    case 'UNSUPPORTED_PARAMETER':
+      return badRequest(err.message, typeof err.parameter === 'string' ? pointerParam(err.parameter) : null, 'unsupported_parameter');
     case 'CONTEXT_FULL':
       return badRequest(err.message, promptParam, 'context_length_exceeded');
     case 'GGUF_INVALID':

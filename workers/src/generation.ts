@@ -1,5 +1,5 @@
 import type { Context } from 'hono';
-import type { GeneratedToken, GenerateOptions, GenerationStats, Model, TokenSource, TokenStream } from 'recyclegpt';
+import type { GeneratedToken, GenerateOptions, GenerationStats, Model, TokenSource, TokenStream, ToolCallDelta } from 'recyclegpt';
 import { responseBody, type ResponseBody } from './body.js';
 import type { CpuBudget } from './budget.js';
 import { badRequest, toOpenAIError, type OpenAIError } from './errors.js';
@@ -7,7 +7,7 @@ import { inOwnContext } from './own-context.js';
 import type { Ticket, TurnQueue } from './queue.js';
 import type { Limits, SamplingRequest } from './schema.js';
 
-export type FinishReason = 'stop' | 'length';
+export type FinishReason = 'stop' | 'length' | 'tool_calls';
 
 /** What ended a generation before the request's max_tokens (null: max_tokens itself, a stop, or the end of text). */
 export type Limit = 'cpu_time' | 'context_length' | null;
@@ -30,6 +30,8 @@ export interface Output {
   reasoning: string;
   /** The answer's tokens with their log-probabilities, when the request asked for them. */
   logprobs?: TokenLogprob[];
+  /** Chat with tools: pieces of the tool calls (joined by index for a whole response). */
+  toolCalls?: ToolCallDelta[];
 }
 
 /** How one endpoint shapes its JSON: the two OpenAI endpoints differ only in these pieces. */
@@ -82,6 +84,7 @@ function startGeneration(job: GenerationJob, deps: GenerationDeps, signal: Abort
     signal,
     decode: { mode: request.recycleMode, adaptive: request.recycleAdaptive, draftLength: request.draftLength },
     logprobs: request.logprobs,
+    responseFormat: request.responseFormat,
   };
   const start = (maxTokens: number) => {
     try {
@@ -140,23 +143,33 @@ export function recycleStats(stats: GenerationStats, limit: Limit) {
 }
 
 const round = (x: number) => Math.round(x * 100) / 100;
-const finishReason = (stats: GenerationStats): FinishReason => (stats.finishReason === 'length' ? 'length' : 'stop');
+/** 'tool_calls' where the answer made calls and ended by itself, as OpenAI's. */
+const finishReason = (stats: GenerationStats, collector: Collector): FinishReason =>
+  stats.finishReason === 'length' ? 'length' : collector.calledTools ? 'tool_calls' : 'stop';
 
 /** Turns the SDK's tokens into output stretches: text by channel, log-probabilities with their token strings. */
 class Collector {
   private readonly decoder = new TextDecoder();
   /** Characters of answer text so far. */
   private length = 0;
+  /** Whether the answer made a tool call. */
+  calledTools = false;
 
   constructor(private readonly model: Model) {}
 
   output(tokens: GeneratedToken[], withLogprobs: boolean): Output {
     const output: Output = { text: '', reasoning: '', ...(withLogprobs && { logprobs: [] }) };
     for (const token of tokens) {
+      if (token.toolCalls) {
+        (output.toolCalls ??= []).push(...token.toolCalls);
+        this.calledTools = true;
+      }
       if (token.channel === 'reasoning') {
         output.reasoning += token.text;
         continue;
       }
+      // A tool call's markup is not text of the answer: the call comes as toolCalls.
+      if (token.channel === 'tool') continue;
       if (output.logprobs && token.logprob !== undefined) {
         output.logprobs.push({ ...this.describe(token.id), logprob: token.logprob, top: (token.topLogprobs ?? []).map((t) => ({ ...this.describe(t.id), logprob: t.logprob })), at: this.length });
       }
@@ -201,13 +214,13 @@ function eventFormat(shape: ResponseShape, head: Head, collector: Collector, req
     token(token) {
       const output = collector.output([token], withLogprobs);
       // A token that completes no character yet sends nothing, unless its log-probability was asked for.
-      if (!output.text && !output.reasoning && !output.logprobs?.length && !first) return '';
+      if (!output.text && !output.reasoning && !output.logprobs?.length && !output.toolCalls && !first) return '';
       const text = chunk([shape.delta(output, null, first)], { recyclegpt: { source: token.source satisfies TokenSource } });
       first = false;
       return text;
     },
     end(stats, limit) {
-      const finish = chunk([shape.delta({ text: '', reasoning: '' }, finishReason(stats), first)], { recyclegpt: recycleStats(stats, limit) });
+      const finish = chunk([shape.delta({ text: '', reasoning: '' }, finishReason(stats, collector), first)], { recyclegpt: recycleStats(stats, limit) });
       return finish + (request.includeUsage ? chunk([], { usage: usage(stats) }) : '') + 'data: [DONE]\n\n';
     },
     // Headers are gone already: the error travels as a last event, OpenAI-style.
@@ -230,7 +243,7 @@ function jsonFormat(shape: ResponseShape, head: Head, collector: Collector, requ
     },
     end(stats, limit) {
       const output = collector.output(tokens, request.logprobs !== undefined);
-      return JSON.stringify({ ...head, object: shape.object, choices: [shape.choice(output, finishReason(stats))], usage: usage(stats), recyclegpt: recycleStats(stats, limit) });
+      return JSON.stringify({ ...head, object: shape.object, choices: [shape.choice(output, finishReason(stats, collector))], usage: usage(stats), recyclegpt: recycleStats(stats, limit) });
     },
     error: (error) => JSON.stringify(error.body()),
   };

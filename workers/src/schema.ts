@@ -1,6 +1,6 @@
 import { vValidator } from '@hono/valibot-validator';
 import type { MiddlewareHandler } from 'hono';
-import type { ChatMessage } from 'recyclegpt';
+import { DECODE_MODES, type ChatMessage, type DecodeMode, type ResponseFormat, type ToolChoice, type ToolDefinition } from 'recyclegpt';
 import * as v from 'valibot';
 import { HTTPException } from 'hono/http-exception';
 import { badRequest, OpenAIError } from './errors.js';
@@ -12,11 +12,10 @@ import { badRequest, OpenAIError } from './errors.js';
  * unless they carry their neutral value; harmless unknown fields (user, metadata, …) are ignored.
  */
 
-/** The decode modes a request may ask for in the `recycle` extension field. */
-export const DECODE_MODES = ['off', 'fast', 'exact', 'chain'] as const;
 /** The SDK's range of drafts per pass in `chain` mode. */
 const MAX_DRAFTS = 8;
-export type RecycleMode = (typeof DECODE_MODES)[number];
+/** The decode modes a request may ask for in the `recycle` extension field: the SDK's. */
+export type RecycleMode = DecodeMode;
 
 export interface Limits {
   /** Largest max_tokens a request may ask for. */
@@ -46,6 +45,8 @@ export interface SamplingRequest {
   draftLength?: number;
   /** Log-probabilities asked for: how many alternatives per token (0–20), or undefined for none. */
   logprobs?: number;
+  /** `response_format`, as the SDK takes it (undefined: plain text). */
+  responseFormat?: ResponseFormat;
 }
 
 export interface CompletionRequest extends SamplingRequest {
@@ -54,6 +55,8 @@ export interface CompletionRequest extends SamplingRequest {
 
 export interface ChatRequest extends SamplingRequest {
   messages: ChatMessage[];
+  tools?: ToolDefinition[];
+  toolChoice?: ToolChoice;
 }
 
 // --- fields that are refused unless neutral ---------------------------------------------------------
@@ -86,9 +89,7 @@ const COMMON_UNSUPPORTED = {
 
 const CHAT_UNSUPPORTED = {
   ...COMMON_UNSUPPORTED,
-  response_format: unsupportedUnless('response_format', (f) => (f as { type?: unknown }).type === 'text', ' (only { "type": "text" })'),
-  tools: unsupportedUnless('tools', empty),
-  tool_choice: unsupportedUnless('tool_choice', (c) => c === 'none'),
+  // Accepted and not enforced either way: an 'auto' answer may hold several calls where the model writes them, a required one holds one.
   parallel_tool_calls: unsupportedUnless('parallel_tool_calls', () => true),
   functions: unsupportedUnless('functions', empty),
   function_call: unsupportedUnless('function_call', (c) => c === 'none'),
@@ -104,6 +105,67 @@ const COMPLETION_UNSUPPORTED = {
 };
 
 // --- supported fields --------------------------------------------------------------------------------
+
+const jsonSchema = v.custom<Record<string, unknown> | boolean>(
+  (value) => typeof value === 'boolean' || (typeof value === 'object' && value !== null && !Array.isArray(value)),
+  'must be a JSON Schema (an object)',
+);
+
+/**
+ * OpenAI's `response_format` → the SDK's `responseFormat`. `json_schema.strict` and `name` are taken as sent: the
+ * schema is always enforced (a feature the engine cannot enforce is a 400 unsupported_parameter naming it).
+ */
+const responseFormat = v.nullish(
+  v.pipe(
+    v.variant(
+      'type',
+      [
+        v.object({ type: v.literal('text') }),
+        v.object({ type: v.literal('json_object') }),
+        v.object({
+          type: v.literal('json_schema'),
+          json_schema: v.object(
+            { name: v.string("'response_format.json_schema.name' is required: a name for the schema."), description: v.nullish(v.string()), schema: v.optional(jsonSchema), strict: v.nullish(v.boolean()) },
+            "'response_format.json_schema' is required: { name, schema, strict? }.",
+          ),
+        }),
+      ],
+      "'response_format.type' must be 'text', 'json_object' or 'json_schema'.",
+    ),
+    v.transform((f): ResponseFormat => {
+      if (f.type !== 'json_schema') return { type: f.type };
+      const { name, schema = {}, strict } = f.json_schema;
+      return { type: 'json_schema', schema, name, ...(strict != null && { strict }) };
+    }),
+  ),
+);
+
+const FUNCTION_NAME = /^[a-zA-Z0-9_-]{1,64}$/;
+const tool = v.object(
+  {
+    type: v.literal('function', "must be { type: 'function', function: { name, description?, parameters? } }"),
+    function: v.object({
+      name: v.pipe(v.string(), v.regex(FUNCTION_NAME, 'must be 1–64 letters, digits, underscores or dashes')),
+      description: v.nullish(v.string()),
+      parameters: v.nullish(jsonSchema),
+      strict: v.nullish(v.boolean()),
+    }),
+  },
+  "must be { type: 'function', function: { name, description?, parameters? } }",
+);
+const TOOL_CHOICE_MESSAGE = "'tool_choice' must be 'none', 'auto', 'required' or { \"type\": \"function\", \"function\": { \"name\" } }.";
+const toolChoice = v.nullish(
+  v.union([v.picklist(['none', 'auto', 'required']), v.object({ type: v.literal('function'), function: v.object({ name: v.string() }) })], TOOL_CHOICE_MESSAGE),
+);
+
+/** The SDK's tool definitions: what the template renders (fields the template does not know are left out). */
+function toolDefinitions(tools: v.InferOutput<typeof tool>[] | null | undefined): ToolDefinition[] | undefined {
+  if (!tools?.length) return undefined;
+  return tools.map(({ function: f }) => ({
+    type: 'function',
+    function: { name: f.name, ...(f.description != null && { description: f.description }), ...(f.parameters != null && { parameters: f.parameters as Record<string, unknown> }) },
+  }));
+}
 
 const number = (field: string, min: number, max: number) =>
   v.nullish(v.pipe(v.number(`'${field}' must be a number.`), v.minValue(min, `'${field}' must be at least ${min}.`), v.maxValue(max, `'${field}' must be at most ${max}.`)));
@@ -126,6 +188,7 @@ function samplingFields(limits: Limits) {
     stop: v.nullish(v.union([stopString, v.pipe(v.array(stopString), v.maxLength(4))], STOP_MESSAGE)),
     stream: v.nullish(v.boolean("'stream' must be true or false.")),
     stream_options: v.nullish(v.object({ include_usage: v.nullish(v.boolean("'stream_options.include_usage' must be true or false.")) }, "'stream_options' must be an object.")),
+    response_format: responseFormat,
     recycle: v.nullish(
       v.pipe(
         v.object(
@@ -158,6 +221,7 @@ function sampling(body: SamplingInput, defaultMaxTokens: number, logprobs: numbe
     recycleAdaptive: body.recycle?.adaptive ?? undefined,
     draftLength: body.recycle?.draft_length ?? undefined,
     logprobs,
+    responseFormat: body.response_format ?? undefined,
   };
 }
 
@@ -234,6 +298,9 @@ const message = v.pipe(
   }),
 );
 
+const RESPONSE_FORMAT_WITH_TOOLS =
+  "'response_format' cannot be combined with 'tools' the model may call (both constrain the answer); send tool_choice 'none' or leave one out.";
+
 export function chatSchema(limits: Limits) {
   return v.pipe(
     v.object(
@@ -243,15 +310,33 @@ export function chatSchema(limits: Limits) {
         logprobs: v.nullish(v.boolean("'logprobs' must be true or false.")),
         top_logprobs: integer('top_logprobs', 0, MAX_LOGPROBS),
         messages: v.pipe(v.array(message, "'messages' is required: a non-empty array of { role, content }."), v.nonEmpty("'messages' must not be empty.")),
+        tools: v.nullish(v.pipe(v.array(tool, "'tools' must be an array of { type: 'function', function: { name, description?, parameters? } }."), v.maxLength(128, "'tools' may hold at most 128 tools."))),
+        tool_choice: toolChoice,
       },
       'The request body must be a JSON object.',
+    ),
+    v.forward(
+      v.check((body) => !body.tools?.length || body.tool_choice === 'none' || !body.response_format || body.response_format.type === 'text', RESPONSE_FORMAT_WITH_TOOLS),
+      ['response_format'],
+    ),
+    v.forward(v.check((body) => body.tool_choice == null || body.tool_choice === 'none' || body.tool_choice === 'auto' || !!body.tools?.length, "'tool_choice' asks for a tool call, but 'tools' is empty or missing."), ['tool_choice']),
+    v.forward(
+      v.check((body) => typeof body.tool_choice !== 'object' || body.tool_choice === null || !!body.tools?.some((t) => t.function.name === (body.tool_choice as { function: { name: string } }).function.name), "'tool_choice' names a function that is not among 'tools'."),
+      ['tool_choice'],
     ),
     v.forward(
       v.check((body) => body.logprobs === true || !body.top_logprobs, "'top_logprobs' needs 'logprobs': true."),
       ['top_logprobs'],
     ),
     v.forward(v.check((body) => notFast(body), NOT_FAST_MESSAGE), ['logprobs']),
-    v.transform((body): ChatRequest => ({ ...sampling(body, limits.maxTokens, body.logprobs ? (body.top_logprobs ?? 0) : undefined), messages: body.messages })),
+    v.transform(
+      (body): ChatRequest => ({
+        ...sampling(body, limits.maxTokens, body.logprobs ? (body.top_logprobs ?? 0) : undefined),
+        messages: body.messages,
+        tools: toolDefinitions(body.tools),
+        toolChoice: body.tool_choice ?? undefined,
+      }),
+    ),
   );
 }
 

@@ -175,9 +175,9 @@ async function readbacks(model: string, head: string, prompt: number[], tokens: 
 
 async function auto(model: string) {
   const loaded = await loadModel(await bytesOf(model), await options('auto'));
-  const { backend, backendReason } = loaded.info;
+  const { backend, backendReason, sequences } = loaded.info;
   loaded.dispose();
-  return { backend, backendReason };
+  return { backend, backendReason, sequences };
 }
 
 /** null when WebGPU works here, else why not. */

@@ -19,7 +19,7 @@ export interface ChatPrompt extends RenderedChat {
  * with `truncate: 'oldest'` loses its oldest turns until the prompt leaves room for `maxTokens` (or only the last
  * turn is left, which must then fit the context).
  */
-export function buildChatPrompt(format: ChatFormat, tokenizer: Tokenizer, messages: ChatMessage[], options: ChatOptions, contextLength: number): ChatPrompt {
+export function buildChatPrompt(format: ChatFormat, tokenizer: Tokenizer, messages: ChatMessage[], options: ChatOptions, contextLength: number, prefill = ''): ChatPrompt {
   const { maxTokens } = checkGenerateOptions(options);
   const { truncate = 'error', reasoning = 'separate', templateOptions = {} } = options;
   if (truncate !== 'error' && truncate !== 'oldest') throw new InvalidArgumentError(`truncate must be 'error' or 'oldest', got ${JSON.stringify(truncate)}`);
@@ -34,8 +34,10 @@ export function buildChatPrompt(format: ChatFormat, tokenizer: Tokenizer, messag
 
   const render = (dropped: number) => {
     const kept = withoutOldestTurns(all, dropped);
-    const { text, stop } = format.render({ messages: kept, tools, templateOptions });
-    return { text, stop, ids: tokenize(tokenizer, format, text), droppedMessages: all.length - kept.length };
+    const rendered = format.render({ messages: kept, tools, templateOptions });
+    // The answer's start when it is dictated (a required tool call's opening marker).
+    const text = rendered.text + prefill;
+    return { text, stop: rendered.stop, ids: tokenize(tokenizer, format, text), droppedMessages: all.length - kept.length };
   };
   let prompt = render(0);
   if (truncate === 'oldest' && prompt.ids.length + maxTokens > contextLength) {

@@ -71,6 +71,8 @@ class PrefixModel implements Backend {
   readonly candidates?: (row?: number) => TopCandidates;
   readonly draftAndCheck?: Backend['draftAndCheck'];
   passes = 0;
+  /** Every full pass: its first position and its tokens. */
+  readonly log: Array<{ pos: number; tokens: number[] }> = [];
   private tokens: number[] = [];
   private headPrefix: number[] = [];
   private rows: Float32Array[] = [];
@@ -103,6 +105,7 @@ class PrefixModel implements Backend {
     this.rows = Array.from({ length: tokens.length - logitsFrom }, (_, r) => rowAfter(this.tokens.slice(0, pos + logitsFrom + r + 1)));
     this.output = output;
     this.passes++;
+    this.log.push({ pos, tokens: Array.from(tokens) });
   }
 
   logits(row = 0): Float32Array {
@@ -197,7 +200,7 @@ function check(name: string, text: string): void {
   }
   const value: unknown = JSON.parse(text);
   if (format.type === 'json_object') expect(typeof value === 'object' && value !== null && !Array.isArray(value), text).toBe(true);
-  else {
+  else if (format.type === 'json_schema') {
     const validate = ajv.compile(format.schema as object);
     expect(validate(value), `${text}\n${ajv.errorsText(validate.errors)}`).toBe(true);
   }
@@ -347,14 +350,81 @@ describe('constrained decoding over a prefix-hash model', () => {
     const always = await run(undefined, false); // not adaptive: drafts everything dictated
     const free = await run({ pass: 1, head: 0 }); // a batched pass costs what one token does (a GPU)
     const costly = await run({ pass: 1.9, head: 0 }); // this engine on a small model: a 2-token pass costs 1.9
-    const unmeasured = await run(undefined); // the clock stands still (Workers): judged as this engine's passes
-    for (const other of [free, costly, unmeasured]) expect(other.outputs).toEqual(always.outputs);
+    // No cost known (a backend without a cost model where the clock stands still): nothing to judge by, so all are drafted.
+    // (On the WASM engine the cost model stands in for the clock: cost-model.test.ts.)
+    const unknown = await run(undefined);
+    for (const other of [free, costly, unknown]) expect(other.outputs).toEqual(always.outputs);
     expect(free.drafted).toBe(always.drafted);
     // The fake model keeps about half of the dictated drafts: at 1.9 a pass they do not pay, so drafting stops after the judged rounds.
     expect(costly.record.kept / costly.record.checked).toBeLessThan(0.8);
     expect(costly.record.rounds).toBe(4);
     expect(costly.drafted).toBeLessThan(always.drafted / 3);
-    expect(unmeasured.drafted).toBe(costly.drafted);
+    expect(unknown.drafted).toBe(always.drafted);
+  });
+
+  it('records how many grammar drafts verified passes checked and kept, and nothing from fast mode', async () => {
+    const model = new PrefixModel(false);
+    const context = new Context(model, tokenizer);
+    context.draftCost = async () => undefined;
+    // The reference: each pass of x and drafts keeps the drafts that equal the output at their positions, and checks
+    // them up to and including the first that does not.
+    const expected = { rounds: 0, checked: 0, kept: 0 };
+    for (let p = 0; p < 6; p++) {
+      const prompt = [p, 3];
+      const from = model.log.length;
+      const ids: number[] = [];
+      const options = { maxTokens: 48, temperature: 0, responseFormat: FORMATS.record!, decode: { mode: 'off' as const, adaptive: false } };
+      for await (const t of decode(context, prompt, options, () => {})) ids.push(t.id);
+      for (const { pos, tokens } of model.log.slice(from + 1)) {
+        const drafts = tokens.slice(1);
+        if (drafts.length === 0) continue;
+        let kept = 0;
+        while (kept < drafts.length && drafts[kept] === ids[pos - prompt.length + 1 + kept]) kept++;
+        expected.rounds++;
+        expected.kept += kept;
+        expected.checked += Math.min(kept + 1, drafts.length);
+      }
+    }
+    expect(expected.checked, 'some rounds rejected a draft before their last').toBeGreaterThan(expected.kept + 1);
+    expect(expected.checked - expected.kept).toBeLessThan(expected.rounds);
+    expect(context.grammarRecord).toEqual(expected);
+    // fast keeps its drafts unchecked: they say nothing about what a model keeps.
+    for (let p = 0; p < 3; p++) for await (const _ of decode(context, [p, 4], { maxTokens: 48, temperature: 0, responseFormat: FORMATS.record!, decode: { mode: 'fast' } }, () => {}));
+    expect(context.grammarRecord).toEqual(expected);
+  });
+
+  it('judges grammar drafts against the head where it drafts, and never in fast mode', async () => {
+    const run = async (mode: DecodeMode, record: { rounds: number; checked: number; kept: number }, headRecord?: { rounds: number; tokens: number }) => {
+      const context = new Context(new PrefixModel(false), tokenizer);
+      context.draftCost = async () => ({ pass: 1.3, head: 0 });
+      Object.assign(context.grammarRecord, record);
+      if (headRecord) Object.assign(context.draftRecord(1), headRecord);
+      let stats: GenerationStats | undefined;
+      const ids: number[] = [];
+      for await (const t of decode(context, [5, 9], { maxTokens: 48, temperature: 0, responseFormat: FORMATS.record!, decode: { mode } }, (s) => (stats = s))) ids.push(t.id);
+      return { ids, stats: stats! };
+    };
+    const halfKept = { rounds: 10, checked: 10, kept: 5 };
+    // Half the dictated drafts kept, at 0.3 a draft: one a round (1.5 tokens for 1.3 passes) beats a plain pass…
+    const plain = await run('off', halfKept);
+    expect(plain.stats.grammarDrafted).toBeGreaterThan(0);
+    // …but not a head that yields 1.9 tokens a round (1.46 per pass of cost): it drafts instead.
+    const headed = await run('exact', halfKept, { rounds: 10, tokens: 19 });
+    expect(headed.stats.grammarDrafted).toBe(0);
+    expect(headed.stats.proposed).toBeGreaterThan(0);
+    expect(headed.ids).toEqual(plain.ids);
+    // A head that does not pay (1 token a round) stops, and the grammar's drafts take the rounds again.
+    const stopped = await run('exact', halfKept, { rounds: 10, tokens: 10 });
+    expect(stopped.stats.draftingStopped).toBe(true);
+    expect(stopped.stats.grammarDrafted).toBeGreaterThan(0);
+    expect(stopped.ids).toEqual(plain.ids);
+    // fast drafts every dictated token whatever was kept before: each one is a token more per pass.
+    const never = { rounds: 10, checked: 10, kept: 0 };
+    expect((await run('off', never)).stats.grammarDrafted).toBe(0);
+    const fast = await run('fast', never);
+    const fastAlways = await run('fast', { rounds: 0, checked: 0, kept: 0 });
+    expect(fast.stats.grammarDrafted).toBeGreaterThan(0);
+    expect(fast.stats.grammarDrafted).toBe(fastAlways.stats.grammarDrafted);
   });
 
   it('grammarDraftCount: all until judged, then the count with the best expected tokens per cost', () => {
@@ -379,6 +449,10 @@ describe('constrained decoding over a prefix-hash model', () => {
     const error = thrown(call({ type: 'json_schema', schema: { type: 'object', properties: { a: { type: 'string', not: { const: 'x' } } } } }));
     expect(error).toBeInstanceOf(UnsupportedParameterError);
     expect((error as UnsupportedParameterError).parameter).toBe('#/properties/a/not');
+    // A oneOf that a written value could match twice (1 is an integer and a number).
+    const overlap = thrown(call({ type: 'json_schema', schema: { type: 'object', properties: { v: { oneOf: [{ type: 'integer' }, { type: 'number' }] } } } }));
+    expect((overlap as UnsupportedParameterError).parameter).toBe('#/properties/v/oneOf');
+    expect(call({ type: 'json_schema', schema: { oneOf: [{ type: 'integer' }, { type: 'string' }] } })).not.toThrow();
     expect(call({ type: 'yaml' })).toThrow(InvalidArgumentError);
     expect(call({ type: 'grammar', grammar: 'root ::= "x' })).toThrow(InvalidArgumentError);
     expect(call('json')).toThrow(InvalidArgumentError);

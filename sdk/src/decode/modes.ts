@@ -31,18 +31,12 @@ export interface DecodePlan {
   drafts: number;
   /** Judge whether drafting pays (`decode.adaptive`). */
   adaptive: boolean;
-  /** What drafting costs on this backend, where measured (not where the clock stands still while code runs). */
+  /** What drafting costs on this backend: timed, or counted where the clock stands still (Context.draftCost). */
   cost?: DraftCost;
   grammar?: OutputGrammar;
   /** Draft the text the grammar dictates (needs `grammar`). */
   jumpForward: boolean;
 }
-
-/**
- * What grammar drafts are judged against where the cost of a pass could not be measured (Workers): this engine's
- * WASM passes, where a 2-token pass costs 1.8–1.9 single ones (bench/README.md).
- */
-const UNMEASURED_COST: DraftCost = { pass: 1.85, head: 0.25 };
 
 /** Rounds of drafting seen before judging whether it pays. */
 const JUDGE_AFTER_ROUNDS = 4;
@@ -110,9 +104,9 @@ export async function* decodeTokens(context: Context, first: Step, readback: Rea
   // What head and grammar drafting yielded so far on this context, earlier generations included.
   const record = context.draftRecord(plan.drafts);
   const { grammarRecord } = context;
-  // Grammar drafts are judged against this cost; `fast` keeps drafts unchecked (each one is a token more per pass),
-  // so it drafts all it has.
-  const judged = mode === 'fast' || !plan.adaptive ? undefined : (plan.cost ?? UNMEASURED_COST);
+  // Grammar drafts are judged against this cost (timed, or counted where the clock stands still; all are drafted
+  // where neither is known); `fast` keeps drafts unchecked (each one is a token more per pass), so it drafts all it has.
+  const judged = mode === 'fast' || !plan.adaptive ? undefined : plan.cost;
   for (;;) {
     grammar?.accept(x.id);
     yield x;
@@ -180,6 +174,7 @@ export async function* decodeTokens(context: Context, first: Step, readback: Rea
       yield { id: verdict, source, logprobs };
       if (grammar?.complete) {
         counters.completed = true;
+        if (mode !== 'fast' && !headDrafting) recordGrammarRound(grammarRecord, guesses.length, kept);
         return;
       }
     }
@@ -189,12 +184,16 @@ export async function* decodeTokens(context: Context, first: Step, readback: Rea
     if (mode !== 'fast' && headDrafting) {
       record.rounds++;
       record.tokens += kept + 1;
-    } else if (mode !== 'fast' && guesses.length > 0) {
-      grammarRecord.rounds++;
-      grammarRecord.kept += kept;
-      grammarRecord.checked += Math.min(kept + 1, guesses.length);
-    }
+    } else if (mode !== 'fast') recordGrammarRound(grammarRecord, guesses.length, kept);
   }
+}
+
+/** A verified round's grammar drafts: each is checked up to and including the first one the pass rejects. */
+function recordGrammarRound(record: GrammarRecord, drafted: number, kept: number): void {
+  if (drafted === 0) return;
+  record.rounds++;
+  record.kept += kept;
+  record.checked += Math.min(kept + 1, drafted);
 }
 
 /**

@@ -75,6 +75,20 @@ export const SCHEMAS: Record<string, JsonSchema> = {
   },
   tuple: { type: 'array', prefixItems: [{ type: 'string', maxLength: 3 }, { type: 'boolean' }], items: { type: 'null' }, minItems: 2, maxItems: 4 },
   map: { type: 'object', additionalProperties: { type: 'integer', minimum: 0 } },
+  // oneOf whose alternatives are exclusive: a tagged union (a required key of different values), types, values.
+  union: {
+    $defs: {
+      cat: { type: 'object', properties: { pet: { const: 'cat' }, lives: { type: 'integer', minimum: 0, maximum: 9 } }, required: ['pet', 'lives'] },
+      dog: { type: 'object', properties: { pet: { enum: ['dog', 'puppy'] }, good: { type: 'boolean' } }, required: ['pet'] },
+    },
+    type: 'object',
+    properties: {
+      animal: { oneOf: [{ $ref: '#/$defs/cat' }, { $ref: '#/$defs/dog' }] },
+      id: { oneOf: [{ type: 'string', maxLength: 4 }, { type: 'integer' }, { type: 'null' }] },
+      size: { oneOf: [{ const: 1 }, { enum: [2, '1'] }] },
+    },
+    required: ['animal', 'id', 'size'],
+  },
   anything: {},
 };
 
@@ -237,6 +251,20 @@ describe('json_object and forms', () => {
       [{ type: 'string', pattern: 'a(?=b)' }, '#/pattern'],
       [{ type: 'string', pattern: '^a+', minLength: 2 }, '#/pattern'],
       [{ type: 'object', properties: { a: { type: 'string' } }, anyOf: [{ required: ['a'] }] }, '#/anyOf'],
+      // oneOf whose alternatives could both match a written value: 1 is an integer and a number; "ab" fits both
+      // strings; an object written for the first may carry any "kind" the second lists when it is not required there.
+      [{ oneOf: [{ type: 'integer' }, { type: 'number' }] }, '#/oneOf'],
+      [{ type: 'object', properties: { a: { oneOf: [{ type: 'string' }, { type: 'boolean' }, { type: 'string', maxLength: 3 }] } } }, '#/properties/a/oneOf'],
+      [{ oneOf: [{ enum: [1, 'x'] }, { const: 1.0 }] }, '#/oneOf'],
+      [{ oneOf: [{ const: { a: 1, b: 2 } }, { const: { b: 2, a: 1 } }] }, '#/oneOf'],
+      [{ oneOf: [{ type: 'object', properties: { kind: { const: 'a' } }, required: ['kind'] }, { type: 'object', properties: { kind: { const: 'b' } } }] }, '#/oneOf'],
+      [{ oneOf: [{ type: 'object', properties: { kind: { const: 'a' } } }, { type: 'object', properties: { kind: { const: 'b' } }, required: ['kind'] }] }, '#/oneOf'],
+      // {"kind":"a","x":1}, written for the first, has the "x" the second requires.
+      [{ oneOf: [{ type: 'object', properties: { kind: { const: 'a' }, x: { const: 1 } }, required: ['kind'] }, { type: 'object', properties: { x: { const: 1 } }, required: ['x'] }] }, '#/oneOf'],
+      [{ oneOf: [{ type: ['object', 'null'], properties: { k: { const: 'a' } }, required: ['k'] }, { properties: { k: { const: 'b' } }, required: ['k'] }] }, '#/oneOf'],
+      // Without "type" a schema accepts every other type: 5, written for the second, matches the first too.
+      [{ oneOf: [{ minLength: 2 }, { type: 'integer' }] }, '#/oneOf'],
+      [{ oneOf: [{}, { type: 'null' }] }, '#/oneOf'],
     ];
     for (const [schema, parameter] of cases) {
       const attempt = () => compileConstraint({ type: 'json_schema', schema }, tok);

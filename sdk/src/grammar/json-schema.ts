@@ -8,6 +8,7 @@ import { InvalidArgumentError, UnsupportedParameterError } from '../errors.js';
 import type { JsonSchema } from './constraint.js';
 import { alt, byteRanges, codePoints, EMPTY, literal, NOTHING, optional, ref, repeat, seq, type CodePointRanges, type Expr, type Grammar } from './ir.js';
 import { integerInRange, numberInRange, UNBOUNDED_NUMBER } from './numbers.js';
+import { overlappingPair } from './one-of.js';
 import { anyText, parseRegex } from './regex.js';
 
 // ── JSON text pieces ──
@@ -148,8 +149,17 @@ class SchemaCompiler {
       if (value.length > 1) throw new UnsupportedParameterError(`${path}/allOf`, `"allOf" with more than one schema (at ${path}) is not supported; merge them into one schema.`);
       return this.compile(value[0], `${path}/allOf/0`);
     }
-    // oneOf is enforced as anyOf: alternatives that overlap could let a value match more than one.
-    return alt(...value.map((v, i) => this.compile(v, `${path}/${keyword}/${i}`)));
+    const options = value.map((v, i) => this.compile(v, `${path}/${keyword}/${i}`));
+    // oneOf is anyOf where no value can match two alternatives; elsewhere a written value could fail it.
+    const overlap = keyword === 'oneOf' ? overlappingPair(value, { resolve: (p) => this.resolve(p, path), typesOf: (s) => this.typesOf(s, path) }) : undefined;
+    if (overlap) {
+      const [i, j] = overlap;
+      throw new UnsupportedParameterError(
+        `${path}/oneOf`,
+        `"oneOf" (at ${path}) whose alternatives ${i} and ${j} may match the same value is not supported: a value must match exactly one, which constrained decoding can only ensure for alternatives of different types, different "const"/"enum" values, or objects with a required key of different "const"/"enum" values in each. Use "anyOf", or make the alternatives exclusive that way.`,
+      );
+    }
+    return alt(...options);
   }
 
   private ref(value: unknown, path: string): Expr {

@@ -76,14 +76,14 @@ pub struct Arch {
     pub rope_freqs: bool,
 }
 
-/// Architecture flags (config word 13).
-pub const ROPE_NEOX: u32 = 1;
-pub const QK_NORM: u32 = 2;
-pub const POST_NORMS: u32 = 4;
-pub const GELU: u32 = 8;
-pub const SCALE_EMBEDDING: u32 = 16;
-pub const SCALE_QUERIES: u32 = 32;
-pub const ROPE_FACTORS: u32 = 64;
+/// Architecture flags (config word 13), as the engine defines them.
+pub const ROPE_NEOX: u32 = recyclegpt_wasm::config::ArchFlags::ROPE_NEOX;
+pub const QK_NORM: u32 = recyclegpt_wasm::config::ArchFlags::QK_NORM;
+pub const POST_NORMS: u32 = recyclegpt_wasm::config::ArchFlags::POST_NORMS;
+pub const GELU: u32 = recyclegpt_wasm::config::ArchFlags::GELU;
+pub const SCALE_EMBEDDING: u32 = recyclegpt_wasm::config::ArchFlags::SCALE_EMBEDDING;
+pub const SCALE_QUERIES: u32 = recyclegpt_wasm::config::ArchFlags::SCALE_QUERIES;
+pub const ROPE_FACTORS: u32 = recyclegpt_wasm::config::ArchFlags::ROPE_FACTORS;
 
 pub const LLAMA: Arch = Arch {
     flags: 0,

@@ -120,9 +120,8 @@ describe('POST /v1/chat/completions refuses', () => {
   });
 
   const unsupported: [string, unknown, unknown?][] = [
-    ['response_format', { response_format: { type: 'json_object' } }],
-    ['tools', { tools: [{ type: 'function', function: { name: 'f', parameters: {} } }] }],
-    ['tool_choice', { tool_choice: 'auto' }],
+    ['functions', { functions: [{ name: 'f', parameters: {} }] }],
+    ['function_call', { function_call: 'auto' }],
     ['logit_bias', { logit_bias: { 1: 5 } }],
     ['presence_penalty', { presence_penalty: 1 }],
     ['frequency_penalty', { frequency_penalty: 1 }],

@@ -1,3 +1,4 @@
+import { joinToolCalls } from 'recyclegpt';
 import type { Output, TokenLogprob } from '../generation.js';
 import { chatSchema, type ChatRequest } from '../schema.js';
 import { generationRoute, type RouteDeps } from './generate.js';
@@ -12,13 +13,23 @@ function logprobs(output: Output) {
 /** A reasoning block's text goes apart, as `reasoning_content` (the field llama.cpp's and vLLM's servers use). */
 const reasoning = (output: Output) => (output.reasoning ? { reasoning_content: output.reasoning } : {});
 
-/** A chunk's delta: the role first; content unless the chunk ends the stream or carries only reasoning. */
+/** A chunk's delta: the role first; content unless the chunk ends the stream or carries only reasoning or tool calls. */
 function delta(output: Output, finish: unknown, first: boolean) {
-  const content = !finish && (output.text !== '' || !output.reasoning);
-  return { ...(first && { role: 'assistant' }), ...(content && { content: output.text }), ...reasoning(output) };
+  const content = !finish && (output.text !== '' || (!output.reasoning && !output.toolCalls));
+  return { ...(first && { role: 'assistant' }), ...(content && { content: output.text }), ...reasoning(output), ...(output.toolCalls && { tool_calls: output.toolCalls }) };
 }
 
-/** POST /v1/chat/completions: the messages go to the SDK's chat(), which renders them with the model's own template. */
+/** The whole answer's message: with tool calls, `tool_calls` and a content that is null where it is only white space. */
+function message(output: Output) {
+  const base = { role: 'assistant', content: output.text, refusal: null, ...reasoning(output) };
+  if (!output.toolCalls) return base;
+  return { ...base, content: output.text.trim() ? output.text : null, tool_calls: joinToolCalls(output.toolCalls) };
+}
+
+/**
+ * POST /v1/chat/completions: the messages (and tools) go to the SDK's chat(), which renders them with the model's own
+ * template and reads the tool calls out of the answer.
+ */
 export function chatRoutes(deps: RouteDeps) {
   return generationRoute<ChatRequest>(deps, {
     path: '/v1/chat/completions',
@@ -29,7 +40,7 @@ export function chatRoutes(deps: RouteDeps) {
       chunkObject: 'chat.completion.chunk',
       choice: (output, finish) => ({
         index: 0,
-        message: { role: 'assistant', content: output.text, refusal: null, ...reasoning(output) },
+        message: message(output),
         logprobs: logprobs(output),
         finish_reason: finish,
       }),
@@ -40,7 +51,7 @@ export function chatRoutes(deps: RouteDeps) {
         finish_reason: finish,
       }),
     },
-    start: (request, model, options) => model.chat(request.messages, options),
+    start: (request, model, options) => model.chat(request.messages, { ...options, tools: request.tools, toolChoice: request.toolChoice }),
     promptParam: 'messages',
   });
 }

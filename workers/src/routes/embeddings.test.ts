@@ -147,7 +147,7 @@ describe('POST /v1/embeddings on a real model in workerd', () => {
   });
   afterAll(() => model?.dispose());
 
-  it("gives the SDK's embed() vectors, as floats and as base64", async () => {
+  it("gives the SDK's embed() vectors, as floats and as base64, for texts and for their token ids", async () => {
     const app = createApp({ models: lazyModels([{ id: 'test', load: async () => model }]) });
     const post = (body: object) => app.request('/v1/embeddings', { method: 'POST', headers: auth, body: JSON.stringify({ model: 'test', ...body }) });
     const input = ['The lighthouse keeper', 'climbed the stairs'];
@@ -157,5 +157,9 @@ describe('POST /v1/embeddings on a real model in workerd', () => {
     expect(asFloat.usage.prompt_tokens).toBe(expected.inputTokens[0]! + expected.inputTokens[1]!);
     const asBase64 = await json(await post({ input, encoding_format: 'base64' }));
     expect(asBase64.data.map((d: { embedding: string }) => floats(d.embedding))).toEqual(expected.vectors);
+    // The text's own token ids (BOS included, as the text runs) give its vector.
+    const ids = await json(await post({ input: model.tokenize(input[0]!) }));
+    expect(ids.data[0].embedding).toEqual(asFloat.data[0].embedding);
+    expect(ids.usage.prompt_tokens).toBe(expected.inputTokens[0]);
   });
 });

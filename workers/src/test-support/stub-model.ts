@@ -1,5 +1,5 @@
 import { ContextFullError, InvalidArgumentError } from 'recyclegpt';
-import { RecycleGPTError } from 'recyclegpt';
+import { RecycleGPTError, UnsupportedParameterError } from 'recyclegpt';
 import type { ChatMessage, ChatOptions, EmbedInput, EmbedOptions, EmbeddingRun, Embeddings, GeneratedToken, GenerateOptions, GenerationStats, Model, ModelInfo, Tokenizer, TokenStream } from 'recyclegpt';
 
 /**
@@ -7,7 +7,10 @@ import type { ChatMessage, ChatOptions, EmbedInput, EmbedOptions, EmbeddingRun, 
  * call (token ids, a prompt longer than the context, logprobs in fast mode), tokens stream one by one, generations
  * on one model run one at a time, `signal` stops a generation, stop strings end it, the context's end ends it.
  * Each prompt token is one character (ids 0–255); the model "writes" the words w0 w1 w2 …, prefixed by `tag`, each
- * one token (ids from 256 on, in the order it first wrote them). chat() renders "role: content" lines. embed() gives
+ * one token (ids from 256 on, in the order it first wrote them). chat() renders "role: content" lines; offered tools
+ * (toolChoice other than 'none'), it writes "ok " (unless a call is required) and then calls the first tool with
+ * {"n":1} in three pieces, as the SDK's tokens carry calls. A json_schema format with `uniqueItems` is refused as
+ * the SDK refuses it (UnsupportedParameterError at its pointer). embed() gives
  * each input the unit vector of its token ids' sum in `dim` 8 (component j: cos(sum + j)), in the same turns.
  */
 export interface StubModel extends Model {
@@ -40,7 +43,7 @@ const PROMPT_VOCABULARY = 256;
 export function stubModel(options: StubOptions = {}): StubModel {
   const info: ModelInfo = {
     architecture: 'llama', name: 'stub', parameters: 0, tensorTypes: {}, vocabSize: PROMPT_VOCABULARY, dim: 8, layers: 1, heads: 1, kvHeads: 1, ffnDim: 8,
-    contextLength: options.contextLength ?? 4096, tokenizer: 'llama', hasRecycleHead: options.hasRecycleHead ?? true,
+    contextLength: options.contextLength ?? 4096, sequences: 1, kvBytesPerSequence: 0, tokenizer: 'llama', hasRecycleHead: options.hasRecycleHead ?? true,
     backend: 'wasm', backendReason: 'asked for',
   };
   const finished: StubModel['finished'] = [];
@@ -75,6 +78,10 @@ export function stubModel(options: StubOptions = {}): StubModel {
     if (bad !== undefined) throw new InvalidArgumentError(`token id ${bad} is out of range: the vocabulary has ${PROMPT_VOCABULARY} tokens`);
     if (ids.length > info.contextLength) throw new ContextFullError(ids.length, info.contextLength);
     const mode = opts.decode?.mode ?? 'off';
+    const format = opts.responseFormat;
+    if (format?.type === 'json_schema' && typeof format.schema === 'object' && 'uniqueItems' in format.schema) {
+      throw new UnsupportedParameterError('#/uniqueItems', 'JSON Schema keyword "uniqueItems" (at #/uniqueItems) is not supported by constrained decoding; remove it or use a supported form.');
+    }
     if (opts.logprobs !== undefined && mode === 'fast') throw new InvalidArgumentError("logprobs are not available in decode mode 'fast'");
     const text = tokenizer.decode(ids);
     const tag = options.tag?.(text) ?? '';
@@ -161,6 +168,22 @@ export function stubModel(options: StubOptions = {}): StubModel {
     return { inputTokens: inputs.map((ids) => ids.length), then: (f, r) => (started ??= run()).then(f, r) };
   }
 
+  /** The stream's first tokens turned into "ok " and a call of the first tool, as chat() with tools gives them. */
+  function toolCalling(stream: TokenStream, opts: ChatOptions): TokenStream {
+    const name = opts.tools![0]!.function.name;
+    const script: Partial<GeneratedToken>[] = [
+      ...(opts.toolChoice === 'auto' || opts.toolChoice === undefined ? [{ text: 'ok ', channel: 'content' as const }] : []),
+      { text: '{"name": "' + name + '", "arguments": ', channel: 'tool', toolCalls: [{ index: 0, id: 'call_1', type: 'function', function: { name, arguments: '' } }] },
+      { text: '{"n":', channel: 'tool', toolCalls: [{ index: 0, function: { arguments: '{"n":' } }] },
+      { text: '1}}', channel: 'tool', toolCalls: [{ index: 0, function: { arguments: '1}' } }] },
+    ];
+    async function* run(): AsyncGenerator<GeneratedToken> {
+      let i = 0;
+      for await (const token of stream) yield { ...token, text: '', ...script[i++] };
+    }
+    return { promptTokens: stream.promptTokens, stats: stream.stats, [Symbol.asyncIterator]: run };
+  }
+
   const render = (messages: ChatMessage[]) => messages.map((m) => `${m.role}: ${typeof m.content === 'string' ? m.content : (m.content ?? []).map((p) => p.text).join('\n')}\n`).join('') + 'assistant:';
 
   async function collect(stream: TokenStream) {
@@ -181,7 +204,8 @@ export function stubModel(options: StubOptions = {}): StubModel {
     complete: (prompt, opts) => collect(generate(prompt, opts)),
     chat(messages, opts = {}) {
       chats.push({ messages, options: opts });
-      return generate(render(messages), opts, { reasoning: options.reasoningTokens ?? 0 });
+      const stream = generate(render(messages), opts, { reasoning: options.reasoningTokens ?? 0 });
+      return opts.tools?.length && opts.toolChoice !== 'none' ? toolCalling(stream, opts) : stream;
     },
     completeChat: (messages, opts) => collect(generate(render(messages), opts)),
     renderChat: (messages) => ({ text: render(messages), ids: tokenizer.encode(render(messages)), renderer: 'plain', droppedMessages: 0 }),
