@@ -99,7 +99,7 @@ describe('training/gguf.py type table vs the TS table', () => {
   it('lists every type with the same name and block layout', () => {
     const script = 'import json; from training import gguf; print(json.dumps({str(k): v for k, v in gguf.GGML_TYPES.items()}))';
     const root = fileURLToPath(new URL('..', import.meta.url));
-    const python = JSON.parse(execFileSync('python3', ['-c', script], { cwd: root, encoding: 'utf8' })) as Record<string, [string, number, number]>;
+    const python = JSON.parse(execFileSync('/usr/bin/python3', ['-c', script], { cwd: root, encoding: 'utf8' })) as Record<string, [string, number, number]>;
     expect(python).toEqual(Object.fromEntries(GGML_TYPES.map((t) => [String(t.id), [t.name, t.blockSize, t.blockBytes]])));
   });
 });

@@ -70,7 +70,7 @@ async function loadFromR2(env: Env, objects: ModelObjects, budget: CpuBudget): P
   if (weights + MEMORY_OVERHEAD_BYTES > limitBytes) {
     await cancel();
     throw modelUnavailable(
-      `The model needs about ${mb(weights + MEMORY_OVERHEAD_BYTES)} MB (${mb(weights)} MB of weights), more than the ${mb(limitBytes)} MB a Worker may use (MEMORY_LIMIT_MB). Use a smaller or more quantized GGUF.`,
+      `The model needs about ${mb(weights + MEMORY_OVERHEAD_BYTES)} MB (${mb(weights)} MB of weights), more than the ${mb(limitBytes)} MB a Worker may use (MEMORY_LIMIT_MB). Use a smaller or more quantized GGUF, or serve a larger model from Node (examples/node-server).`,
     );
   }
   if (!numberVar(env, 'MS_PER_TOKEN')) budget.estimate(costsFromSize(model.size));
