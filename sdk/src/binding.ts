@@ -116,6 +116,8 @@ const WASM_ALLOCATION_BYTES = 2 ** 31 - 1;
 export interface WeightsNeed {
   bytes: number;
   largest: { name: string; bytes: number };
+  /** Memory the caller allows the model (LoadOptions.memoryLimit); wasm32's 4 GiB bounds it anyway. */
+  limit?: number;
 }
 
 /** An engine instance; each model gets its own, so disposing a model releases its whole memory. */
@@ -371,11 +373,13 @@ function checkMemory({ kv, scratch }: { kv: number; scratch: number }, weights: 
     );
   }
   const total = weights.bytes + kv + scratch;
-  if (total > WASM_MEMORY_BYTES) {
+  const limit = Math.min(weights.limit ?? WASM_MEMORY_BYTES, WASM_MEMORY_BYTES);
+  if (total > limit) {
+    const what = limit < WASM_MEMORY_BYTES ? `the memoryLimit of ${MiB(limit)}` : "WebAssembly's 4096 MiB";
     throw new RecycleGPTError(
       'OUT_OF_MEMORY',
       `the model needs ${MiB(total)} (weights ${MiB(weights.bytes)} + KV cache ${MiB(kv)} for ${config.contextLength} tokens × ${config.sequences} sequence(s) + scratch ${MiB(scratch)}), ` +
-        `more than WebAssembly's 4096 MiB; use a smaller model or type, or a smaller contextLength${config.sequences > 1 ? ' or fewer sequences' : ''}`,
+        `more than ${what}; use a smaller model or type, or a smaller contextLength${config.sequences > 1 ? ' or fewer sequences' : ''}`,
     );
   }
   if (kv + scratch > WASM_ALLOCATION_BYTES) {

@@ -64,6 +64,9 @@ export async function openContext(source: ModelSource, options: LoadOptions = {}
     options.onProgress && ((p: { loaded: number; total?: number }) => options.onProgress!({ ...p, phase }));
 
   checkShortlistOption(options.recycleShortlist, options.recycle !== undefined);
+  if (options.memoryLimit !== undefined && !(Number.isFinite(options.memoryLimit) && options.memoryLimit > 0)) {
+    throw new InvalidArgumentError(`memoryLimit must be a positive number of bytes, got ${String(options.memoryLimit)}`);
+  }
   try {
     await loadGGUF(
       source,
@@ -74,9 +77,20 @@ export async function openContext(source: ModelSource, options: LoadOptions = {}
           tokenizer = createTokenizer(header.metadata);
           const contextLength = resolveContextLength(options.contextLength, trainedContextLength);
           const kvType = options.kvType ?? 'f16';
-          const sequences = resolveSequences(options.sequences, { ...shape, contextLength, kvType });
-          const config = { ...shape, contextLength, kvType, sequences } as const;
-          const opened = await openBackend(options.backend ?? 'wasm', config, options.wasm, modelNeeds(header, shape));
+          const needs = modelNeeds(header, shape, options.memoryLimit);
+          let sequences = resolveSequences(options.sequences, { ...shape, contextLength, kvType });
+          let opened: Awaited<ReturnType<typeof openBackend>>;
+          for (;;) {
+            try {
+              opened = await openBackend(options.backend ?? 'wasm', { ...shape, contextLength, kvType, sequences }, options.wasm, needs);
+              break;
+            } catch (error) {
+              // Sequences nobody asked for give way to the memory limit before the model is refused.
+              const outOfMemory = error instanceof RecycleGPTError && error.code === 'OUT_OF_MEMORY';
+              if (!outOfMemory || options.sequences !== undefined || sequences === 1) throw error;
+              sequences--;
+            }
+          }
           llama = opened.backend;
           backendName = opened.name;
           info = {
@@ -175,10 +189,10 @@ function resolveSequences(requested: number | undefined, cache: { layers: number
 }
 
 /** What the file will ask of the backend: memory for its weights, and its tensors' kinds and types. */
-function modelNeeds(header: GGUFHeader, shape: Omit<ModelShape, 'trainedContextLength'>) {
+function modelNeeds(header: GGUFHeader, shape: Omit<ModelShape, 'trainedContextLength'>, limit: number | undefined) {
   const largest = header.tensors.reduce((a, b) => (b.byteSize > a.byteSize ? b : a));
   const tensors = new Map(header.tensors.map((t) => [`${t.type}:${t.name.replace(/^blk\.\d+\./, '')}`, { kind: tensorSlot(t, shape).kind, type: t.type }]));
-  return { weights: { bytes: weightBytes(header), largest: { name: largest.name, bytes: largest.byteSize } }, tensors: [...tensors.values()] };
+  return { weights: { bytes: weightBytes(header), largest: { name: largest.name, bytes: largest.byteSize }, limit }, tensors: [...tensors.values()] };
 }
 
 function describe(

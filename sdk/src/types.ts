@@ -34,9 +34,15 @@ export interface LoadOptions {
    * the least recently used one, taking the longest common prefix any sequence holds (a shared system prompt is copied,
    * not run again). So turn n+1 of a conversation runs only its new tokens even when others ran in between. Each costs
    * `ModelInfo.kvBytesPerSequence` of memory. Default: as many as fit 32 MiB of KV cache (counted at the cache's
-   * precision, base only), from 1 to 4. The WebGPU backend keeps one.
+   * precision, base only), from 1 to 4, and fewer where `memoryLimit` leaves no room for them. The WebGPU backend keeps one.
    */
   sequences?: number;
+  /**
+   * Bytes of WebAssembly memory the model may take (weights, KV caches, scratch; the recycle head not counted).
+   * Default: wasm32's 4 GiB. A file that needs more is refused with `OUT_OF_MEMORY` and the sizes, before any weight
+   * is read: a Cloudflare Worker sets its isolate's limit here (128 MB, less what the JS heap needs).
+   */
+  memoryLimit?: number;
   /**
    * Tokens the recycle head scores. A head file may list the likeliest tokens (`recycle.shortlist`, written by
    * training/shortlist.ts): by default the head scores only those, which cuts its cost (its output matrix is most of

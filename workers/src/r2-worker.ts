@@ -2,7 +2,7 @@
 /** The Cloudflare Worker: the app of app.ts over one model streamed from R2 (worker.ts is its entry). */
 import { waitUntil } from 'cloudflare:workers';
 import type { Hono } from 'hono';
-import { loadModel, type Model } from 'recyclegpt';
+import { loadModel, RecycleGPTError, type Model } from 'recyclegpt';
 // Workers cannot compile WebAssembly from bytes at run time: the engine is bundled as a compiled module.
 import engine from 'recyclegpt/recyclegpt.wasm';
 import { createApp, lazyModels } from './app.js';
@@ -52,11 +52,10 @@ export interface WorkerOptions {
 }
 
 /**
- * Memory besides the weights: the JS heap, the engine's scratch, a small model's KV cache.
- * TODO(arch): replace with the SDK's up-front memory estimate from the GGUF header (weights + KV cache + scratch)
- * once it lands; until then the check counts the objects' sizes and this allowance, and no KV cache.
+ * The isolate's JS heap besides WebAssembly memory: the SDK's tokenizer tables (10 MiB measured at a 49k vocabulary,
+ * test/real-models/MEMORY.md), request buffers.
  */
-const MEMORY_OVERHEAD_BYTES = 24 << 20;
+export const JS_HEAP_BYTES = 16 << 20;
 
 type ModelObject = NonNullable<Awaited<ReturnType<ModelObjects['get']>>>;
 
@@ -67,18 +66,25 @@ async function loadFromR2(env: Env, objects: ModelObjects, budget: CpuBudget): P
   const cancel = () => Promise.all([model.body.cancel(), recycle?.body.cancel()]).catch(() => {});
   const weights = model.size + (recycle?.size ?? 0);
   const limitBytes = (numberVar(env, 'MEMORY_LIMIT_MB') ?? 128) * 2 ** 20;
-  if (weights + MEMORY_OVERHEAD_BYTES > limitBytes) {
+  const advice = 'Use a smaller or more quantized GGUF, or serve a larger model from Node (examples/node-server).';
+  // The objects' sizes rule out a file before a byte is read; the SDK then checks weights + KV cache + scratch
+  // from the GGUF header, before any weight is read.
+  if (weights + JS_HEAP_BYTES > limitBytes) {
     await cancel();
     throw modelUnavailable(
-      `The model needs about ${mb(weights + MEMORY_OVERHEAD_BYTES)} MB (${mb(weights)} MB of weights), more than the ${mb(limitBytes)} MB a Worker may use (MEMORY_LIMIT_MB). Use a smaller or more quantized GGUF, or serve a larger model from Node (examples/node-server).`,
+      `The model needs more than ${mb(weights + JS_HEAP_BYTES)} MB (${mb(weights)} MB of weights, ${mb(JS_HEAP_BYTES)} MB of JS heap), more than the ${mb(limitBytes)} MB a Worker may use (MEMORY_LIMIT_MB). ${advice}`,
     );
   }
   if (!numberVar(env, 'MS_PER_TOKEN')) budget.estimate(costsFromSize(model.size));
+  const memoryLimit = limitBytes - JS_HEAP_BYTES - (recycle?.size ?? 0);
   try {
     // A truncated object or a stream that fails midway rejects here; the SDK frees what it had built.
-    return await loadModel(model.body, { wasm: engine, recycle: recycle?.body, contextLength: intVar(env, 'CONTEXT_LENGTH') });
+    return await loadModel(model.body, { wasm: engine, recycle: recycle?.body, contextLength: intVar(env, 'CONTEXT_LENGTH'), memoryLimit });
   } catch (error) {
     await cancel();
+    if (error instanceof RecycleGPTError && error.code === 'OUT_OF_MEMORY') {
+      throw modelUnavailable(`In this Worker (MEMORY_LIMIT_MB ${mb(limitBytes)}, ${mb(JS_HEAP_BYTES)} MB kept for the JS heap) ${error.message}. Set a smaller CONTEXT_LENGTH, or: ${advice}`);
+    }
     throw error;
   }
 }
