@@ -223,6 +223,31 @@ pub fn dot_row(ty: GgmlType, use_simd: bool, row: &[u8], x: &[f32]) -> Result<f3
     })
 }
 
+/// The element-wise helpers behind `rg_kernel_map`, whose SIMD128 twins run a vector body and a
+/// scalar tail: 0 rounds `values` to f16 (`round_to_f16`), 1 is `exp_shifted(values, arg)`, 2
+/// narrows `values` to halves and widens them back through `widen_f16_rows` (one row).
+pub fn map(op: u32, use_simd: bool, values: &mut [f32], arg: f32) -> Result<(), Status> {
+    let simd = use_simd && HAS_SIMD;
+    match op {
+        0 if simd => round_to_f16(values),
+        0 => scalar::round_to_f16(values),
+        1 if simd => exp_shifted(values, arg),
+        1 => scalar::exp_shifted(values, arg),
+        2 => {
+            let mut halves = try_vec(values.len())?;
+            crate::f16::f32_to_f16_row(values, &mut halves);
+            let width = values.len();
+            if simd {
+                widen_f16_rows(&halves, width, values, width)
+            } else {
+                scalar::widen_f16_rows(&halves, width, values, width)
+            }
+        }
+        _ => return Err(ERR_BAD_ARGUMENT),
+    }
+    Ok(())
+}
+
 /// Copies little-endian words out of a byte row that may be unaligned.
 fn read_words<T: Copy + Default>(row: &[u8], read: impl Fn(&[u8]) -> T, size: usize) -> Result<Vec<T>, Status> {
     let mut words = try_vec(row.len() / size)?;
