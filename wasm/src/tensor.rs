@@ -1,15 +1,18 @@
 //! Weight tensors: raw GGUF bytes in memory the model owns, and the matmul over them.
 
-use crate::blocks::{dequantize_row, Block, BlockQ4_0, BlockQ8_0};
+use crate::blocks::dequantize_row;
 use crate::error::{try_vec, Status, ERR_BAD_SHAPE, ERR_TOO_LARGE};
 use crate::f16::{bf16_to_f32, f16_to_f32};
 use crate::kernels;
 use crate::packed::{pack_in_place, GroupLayout, PackedMatrix, ROWS};
-use crate::quant::{Activation, GgmlType, Needs, PreparedInput};
+use crate::quant::{Activation, GgmlType, Needs, PreparedInput, Q8_0_BLOCK_BYTES};
 
 /// Weight rows per tile of a quantized matmul (a multiple of `packed::ROWS`): 64 rows of
 /// 4096 Q8_0 values are 272 KiB, which a cache holds while every group of tokens passes over them.
 const ROW_TILE: usize = 64;
+
+/// Bytes of the largest block of a type that packs.
+const MAX_BLOCK_BYTES: usize = Q8_0_BLOCK_BYTES;
 
 /// Largest single tensor: Vec cannot exceed isize::MAX bytes on wasm32.
 const MAX_TENSOR_BYTES: u64 = i32::MAX as u64;
@@ -107,17 +110,11 @@ impl Tensor {
                 if r >= matrix.packed_rows {
                     return dequantize_row(self.ty, matrix.raw_row(r), out);
                 }
-                // A packed Q8_0 / Q4_0 row: its blocks gathered back into GGUF order.
+                // A packed row: its blocks gathered back into GGUF order.
+                let mut block = [0u8; MAX_BLOCK_BYTES];
                 for (b, values) in out.chunks_exact_mut(self.ty.block_size()).enumerate() {
-                    if self.ty == GgmlType::Q8_0 {
-                        let mut block = BlockQ8_0 { d: [0; 2], qs: [0; 32] };
-                        block.d = matrix.block(r, b, &mut block.qs).to_le_bytes();
-                        block.dequantize(values);
-                    } else {
-                        let mut block = BlockQ4_0 { d: [0; 2], qs: [0; 16] };
-                        block.d = matrix.block(r, b, &mut block.qs).to_le_bytes();
-                        block.dequantize(values);
-                    }
+                    matrix.block(r, b, &mut block);
+                    dequantize_row(self.ty, &block[..self.ty.block_bytes()], values);
                 }
             }
         }

@@ -30,14 +30,14 @@ macro_rules! q8_kernels {
         match ($simd, $ty) {
             (true, GgmlType::Q8_0) => $each!($ctx; dot_q8_0_q8_0_tokens, dot_q8_0_q8_0_group),
             (true, GgmlType::Q4_0) => $each!($ctx; dot_q4_0_q8_0_tokens, dot_q4_0_q8_0_group),
-            (true, GgmlType::Q4_1) => $each!($ctx; dot_q4_1_q8_1_tokens),
-            (true, GgmlType::Q5_0) => $each!($ctx; dot_q5_0_q8_0_tokens),
-            (true, GgmlType::Q5_1) => $each!($ctx; dot_q5_1_q8_1_tokens),
+            (true, GgmlType::Q4_1) => $each!($ctx; dot_q4_1_q8_1_tokens, dot_q4_1_q8_1_group),
+            (true, GgmlType::Q5_0) => $each!($ctx; dot_q5_0_q8_0_tokens, dot_q5_0_q8_0_group),
+            (true, GgmlType::Q5_1) => $each!($ctx; dot_q5_1_q8_1_tokens, dot_q5_1_q8_1_group),
             (false, GgmlType::Q8_0) => $each!($ctx; scalar::dot_q8_0_q8_0_tokens, scalar::dot_q8_0_q8_0_group),
             (false, GgmlType::Q4_0) => $each!($ctx; scalar::dot_q4_0_q8_0_tokens, scalar::dot_q4_0_q8_0_group),
-            (false, GgmlType::Q4_1) => $each!($ctx; scalar::dot_q4_1_q8_1_tokens),
-            (false, GgmlType::Q5_0) => $each!($ctx; scalar::dot_q5_0_q8_0_tokens),
-            (false, GgmlType::Q5_1) => $each!($ctx; scalar::dot_q5_1_q8_1_tokens),
+            (false, GgmlType::Q4_1) => $each!($ctx; scalar::dot_q4_1_q8_1_tokens, scalar::dot_q4_1_q8_1_group),
+            (false, GgmlType::Q5_0) => $each!($ctx; scalar::dot_q5_0_q8_0_tokens, scalar::dot_q5_0_q8_0_group),
+            (false, GgmlType::Q5_1) => $each!($ctx; scalar::dot_q5_1_q8_1_tokens, scalar::dot_q5_1_q8_1_group),
             _ => {}
         }
     };
