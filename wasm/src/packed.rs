@@ -20,8 +20,11 @@
 //! 16·bit(16v + k) + 256·bit(16v + 8 + k), which added to lo + 16·hi makes it
 //! (lo + 16·bit) + 16·(hi + 16·bit): the Q4 form with 5-bit values.
 //!
-//! The K-quants keep the raw GGUF layout; their row kernels stream each block once for all the
-//! tokens of a batch.
+//! The K-quants stay in rows, block by block, but their quant arrays are put in kernel order:
+//! each 16 bytes (elements k..k + 16 of a super-block, or the bits of those elements) in pairs
+//! (k, k + 8), as the Q8_K activation keeps its values (`quant::q8_k_position`), so that the
+//! SIMD128 kernels widen them with plain loads. Their row kernels stream each block once for all
+//! the tokens of a batch.
 
 use crate::f16::MAX_FINITE;
 use crate::quant::GgmlType;
@@ -60,9 +63,15 @@ impl GroupLayout {
         GroupLayout { ty, blocks, quant_bytes: ty.block_bytes().saturating_sub(head), has_m, has_qh }
     }
 
-    /// Whether this type has group kernels (the 32-block types); other types' rows stay raw.
-    pub fn packs(&self) -> bool {
+    /// Whether this type has group kernels (the 32-block types).
+    pub fn groups(&self) -> bool {
         matches!(self.ty, GgmlType::Q8_0 | GgmlType::Q4_0 | GgmlType::Q4_1 | GgmlType::Q5_0 | GgmlType::Q5_1)
+    }
+
+    /// Whether `pack_in_place` changes this type's bytes (grouped, or in kernel order); F32, F16
+    /// and BF16 stay as they are.
+    pub fn packs(&self) -> bool {
+        self.groups() || !kernel_order_arrays(self.ty).is_empty()
     }
 
     fn block_bytes(&self) -> usize {
@@ -220,6 +229,12 @@ pub struct PackedMatrix<'a> {
 }
 
 impl<'a> PackedMatrix<'a> {
+    /// `rows` rows of `layout` in `data`, as `pack_in_place` left them (`packed`: what it returned).
+    pub fn new(data: &'a [u8], rows: usize, layout: GroupLayout, packed: bool) -> PackedMatrix<'a> {
+        let packed_rows = if packed && layout.groups() { rows - rows % ROWS } else { 0 };
+        PackedMatrix { data, rows, packed_rows, layout }
+    }
+
     pub fn row_bytes(&self) -> usize {
         self.layout.blocks * self.layout.block_bytes()
     }
@@ -241,17 +256,62 @@ impl<'a> PackedMatrix<'a> {
         }
         let size = self.layout.block_bytes();
         raw[..size].copy_from_slice(&self.raw_row(r)[b * size..][..size]);
+        from_kernel_order(self.layout.ty, &mut raw[..size]);
     }
 }
 
-/// Packs every whole group of `data` (raw rows) in place when its type `packs`, through
+/// The (offset, length) of each quant array of a K-quant block, which `pack_in_place` puts in
+/// kernel order; none for the other types.
+fn kernel_order_arrays(ty: GgmlType) -> &'static [(usize, usize)] {
+    match ty {
+        GgmlType::Q2_K => &[(16, 64)],
+        GgmlType::Q3_K => &[(0, 32), (32, 64)],
+        GgmlType::Q4_K => &[(16, 128)],
+        GgmlType::Q5_K => &[(16, 32), (48, 128)],
+        GgmlType::Q6_K => &[(0, 128), (128, 64)],
+        _ => &[],
+    }
+}
+
+/// Kernel-order position j of each 16 bytes holds GGUF byte `PAIRS[j]`.
+const PAIRS: [usize; 16] = [0, 8, 1, 9, 2, 10, 3, 11, 4, 12, 5, 13, 6, 14, 7, 15];
+
+/// A K-quant block's quant arrays from GGUF order to kernel order (every other type: unchanged).
+pub fn to_kernel_order(ty: GgmlType, block: &mut [u8]) {
+    for &(at, len) in kernel_order_arrays(ty) {
+        for chunk in block[at..at + len].chunks_exact_mut(16) {
+            let raw: [u8; 16] = std::array::from_fn(|j| chunk[j]);
+            for (j, byte) in chunk.iter_mut().enumerate() {
+                *byte = raw[PAIRS[j]];
+            }
+        }
+    }
+}
+
+/// The inverse of `to_kernel_order`.
+pub fn from_kernel_order(ty: GgmlType, block: &mut [u8]) {
+    for &(at, len) in kernel_order_arrays(ty) {
+        for chunk in block[at..at + len].chunks_exact_mut(16) {
+            let ordered: [u8; 16] = std::array::from_fn(|j| chunk[j]);
+            for (j, &byte) in ordered.iter().enumerate() {
+                chunk[PAIRS[j]] = byte;
+            }
+        }
+    }
+}
+
+/// Packs every whole group of `data` (raw rows) in place when its type `groups`, through
 /// `scratch` (at least `layout.bytes()` long): one group at a time, never a second copy of the
-/// matrix. Returns false, leaving `data` raw, when some block's d or m is inf or NaN: the group
-/// kernels widen them by the shorter steps that are exact for finite halves only (and for the
-/// types that do not pack).
+/// matrix; puts a K-quant's blocks in kernel order. Returns false, leaving `data` raw, when some
+/// block's d or m is inf or NaN: the group kernels widen them by the shorter steps that are exact
+/// for finite halves only (and for the types that do not pack). A K-quant matrix always packs:
+/// its kernels read only rows in kernel order.
 pub fn pack_in_place(data: &mut [u8], layout: GroupLayout, scratch: &mut [u8]) -> bool {
-    if !layout.packs() {
-        return false;
+    if !layout.groups() {
+        for block in data.chunks_exact_mut(layout.block_bytes()) {
+            to_kernel_order(layout.ty, block);
+        }
+        return layout.packs();
     }
     let finite = data.chunks_exact(layout.block_bytes()).all(|block| {
         layout.half_fields().iter().all(|&at| u16::from_le_bytes([block[at], block[at + 1]]) & 0x7fff <= MAX_FINITE)
@@ -268,7 +328,7 @@ pub fn pack_in_place(data: &mut [u8], layout: GroupLayout, scratch: &mut [u8]) -
 mod tests {
     use super::*;
 
-    const PACKING: [GgmlType; 5] = [GgmlType::Q8_0, GgmlType::Q4_0, GgmlType::Q4_1, GgmlType::Q5_0, GgmlType::Q5_1];
+    const GROUPING: [GgmlType; 5] = [GgmlType::Q8_0, GgmlType::Q4_0, GgmlType::Q4_1, GgmlType::Q5_0, GgmlType::Q5_1];
 
     #[test]
     fn a_matrix_with_an_inf_or_nan_d_or_m_stays_raw() {
@@ -299,7 +359,7 @@ mod tests {
 
     #[test]
     fn packed_blocks_read_back_as_the_raw_ones() {
-        for ty in PACKING {
+        for ty in GROUPING {
             let blocks = 5;
             let layout = GroupLayout::new(ty, blocks);
             let end = layout.quants(blocks - 1, ROWS - 1) + layout.quant_bytes;
@@ -316,7 +376,8 @@ mod tests {
             assert!(pack_in_place(&mut data, layout, &mut vec![0; layout.bytes()]));
             assert_ne!(data, raw);
             assert_eq!(data[8 * row_bytes..], raw[8 * row_bytes..]);
-            let matrix = PackedMatrix { data: &data, rows: 10, packed_rows: 8, layout };
+            let matrix = PackedMatrix::new(&data, 10, layout, true);
+            assert_eq!(matrix.packed_rows, 8);
             for r in 0..10 {
                 for b in 0..blocks {
                     let mut block = vec![0; ty.block_bytes()];
@@ -325,5 +386,30 @@ mod tests {
                 }
             }
         }
+    }
+
+    #[test]
+    fn k_quant_blocks_read_back_as_the_raw_ones() {
+        for ty in [GgmlType::Q2_K, GgmlType::Q3_K, GgmlType::Q4_K, GgmlType::Q5_K, GgmlType::Q6_K] {
+            let layout = GroupLayout::new(ty, 2);
+            let raw: Vec<u8> = (0..ty.block_bytes() * 6).map(|i| (i * 7 + i / 13) as u8).collect();
+            let mut data = raw.clone();
+            assert!(pack_in_place(&mut data, layout, &mut []));
+            assert_ne!(data, raw);
+            let matrix = PackedMatrix::new(&data, 3, layout, true);
+            for r in 0..3 {
+                for b in 0..2 {
+                    let mut block = vec![0; ty.block_bytes()];
+                    matrix.block(r, b, &mut block);
+                    let at = (2 * r + b) * ty.block_bytes();
+                    assert_eq!(block, &raw[at..at + ty.block_bytes()], "{ty:?} row {r} block {b}");
+                }
+            }
+        }
+        // Kernel order pairs byte k with byte k + 8 of each 16.
+        let mut block = [0u8; 144];
+        block.iter_mut().enumerate().for_each(|(i, b)| *b = i as u8);
+        to_kernel_order(GgmlType::Q4_K, &mut block);
+        assert_eq!(&block[..20], &[0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 24, 17, 25]);
     }
 }

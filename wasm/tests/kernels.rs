@@ -113,8 +113,8 @@ fn multi_token_and_packed_kernels_give_each_row_and_token_its_single_row_result(
         let layout = GroupLayout::new(ty, n / ty.block_size());
         let mut data = raw.clone();
         let packed = pack_in_place(&mut data, layout, &mut vec![0; layout.bytes()]);
-        assert_eq!(packed, ty.block_size() == 32, "{ty:?}");
-        let matrix = PackedMatrix { data: &data, rows, packed_rows: if packed { ROWS } else { 0 }, layout };
+        assert!(packed, "{ty:?}");
+        let matrix = PackedMatrix::new(&data, rows, layout, packed);
         for count in 1..=MAX_TOKENS {
             for first_row in [0, ROWS] {
                 let (mut got, mut want) = (Vec::new(), Vec::new());

@@ -157,7 +157,7 @@ macro_rules! every_path {
             copy.copy_from_slice(row);
         }
         let packed = pack_in_place(&mut data, layout, &mut try_vec(layout.bytes())?);
-        let matrix = PackedMatrix { data: &data, rows: COPIES, packed_rows: if packed { ROWS } else { 0 }, layout };
+        let matrix = PackedMatrix::new(&data, COPIES, layout, packed);
         let mut results = Vec::new();
         for count in 1..=MAX_TOKENS {
             let xs = [$x; MAX_TOKENS];
