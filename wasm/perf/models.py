@@ -15,6 +15,8 @@ SHAPES = {
     'smollm2': dict(dim=576, layers=30, heads=9, kv_heads=3, head_dim=64, ffn=1536, vocab=49152, rope_base=100000.0, eps=1e-5),
     # Qwen3-0.6B's tensor sizes as a llama file (no q/k norms): head_dim 128 on a 1024 residual, tied.
     'qwen3': dict(dim=1024, layers=28, heads=16, kv_heads=8, head_dim=128, ffn=3072, vocab=151936, rope_base=1e6, eps=1e-6),
+    # Kernel probe: ~21 M weights in every matrix type a file type makes (all rows multiples of 256).
+    'kern': dict(dim=1024, layers=2, heads=8, kv_heads=8, head_dim=128, ffn=3072, vocab=4096, rope_base=1e4, eps=1e-5),
 }
 FTYPES = {'F16': 1, 'Q4_0': 2, 'Q4_1': 3, 'Q8_0': 7, 'Q5_0': 8, 'Q5_1': 9, 'Q2_K': 10, 'Q3_K_M': 12, 'Q4_K_S': 14,
           'Q4_K_M': 15, 'Q5_K_M': 17, 'Q6_K': 18, 'BF16': 32}

@@ -159,9 +159,7 @@ impl Stack {
             prepare(&mut s.input, &s.xb[..n * dim], n, &[&layer.gate, &layer.up]);
             layer.gate.matmul(&s.xb, &s.input, n, &mut s.hb);
             layer.up.matmul(&s.xb, &s.input, n, &mut s.hb2);
-            for (g, &u) in s.hb[..n * ffn].iter_mut().zip(&s.hb2) {
-                *g = *g / (1.0 + (-*g).exp()) * u;
-            }
+            kernels::silu_mul(&mut s.hb[..n * ffn], &s.hb2[..n * ffn]);
             project(&mut s.input, &layer.down, &s.hb[..n * ffn], n, &mut s.xb2);
             add_in_place(&mut s.x[..n * dim], &s.xb2);
         }

@@ -271,7 +271,8 @@ pub unsafe extern "C" fn rg_kernel_dot(ggml_type: u32, use_simd: u32, w: *const 
 }
 
 /// Test hook: one of the element-wise kernels (`kernels::map`: 0 round to f16, 1 exp(x - arg),
-/// 2 f16 narrowing and widening) on n f32 in place, scalar (`use_simd` = 0) or SIMD128.
+/// 2 f16 narrowing and widening, 3 silu(x) · arg) on n f32 in place, scalar (`use_simd` = 0) or
+/// SIMD128.
 ///
 /// # Safety
 /// `values` must point at n writable f32.

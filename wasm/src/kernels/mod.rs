@@ -225,7 +225,8 @@ pub fn dot_row(ty: GgmlType, use_simd: bool, row: &[u8], x: &[f32]) -> Result<f3
 
 /// The element-wise helpers behind `rg_kernel_map`, whose SIMD128 twins run a vector body and a
 /// scalar tail: 0 rounds `values` to f16 (`round_to_f16`), 1 is `exp_shifted(values, arg)`, 2
-/// narrows `values` to halves and widens them back through `widen_f16_rows` (one row).
+/// narrows `values` to halves and widens them back through `widen_f16_rows` (one row), 3 is
+/// `silu_mul(values, [arg; n])`.
 pub fn map(op: u32, use_simd: bool, values: &mut [f32], arg: f32) -> Result<(), Status> {
     let simd = use_simd && HAS_SIMD;
     match op {
@@ -241,6 +242,15 @@ pub fn map(op: u32, use_simd: bool, values: &mut [f32], arg: f32) -> Result<(), 
                 widen_f16_rows(&halves, width, values, width)
             } else {
                 scalar::widen_f16_rows(&halves, width, values, width)
+            }
+        }
+        3 => {
+            let mut up = try_vec(values.len())?;
+            up.fill(arg);
+            if simd {
+                silu_mul(values, &up)
+            } else {
+                scalar::silu_mul(values, &up)
             }
         }
         _ => return Err(ERR_BAD_ARGUMENT),

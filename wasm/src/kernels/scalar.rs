@@ -241,6 +241,13 @@ pub fn exp_shifted(values: &mut [f32], shift: f32) {
     }
 }
 
+/// gate[i] = silu(gate[i]) · up[i], silu(g) = g / (1 + exp(-g)): SwiGLU's product.
+pub fn silu_mul(gate: &mut [f32], up: &[f32]) {
+    for (g, &u) in gate.iter_mut().zip(up) {
+        *g = *g / (1.0 + (-*g).exp()) * u;
+    }
+}
+
 /// Rounds each value to the nearest half (ties to even) and widens it back.
 pub fn round_to_f16(values: &mut [f32]) {
     for v in values {
