@@ -18,6 +18,7 @@ import { BENCH_MODELS, benchModelPath } from './models.js';
 import { machineInfo, renderMarkdown, writeReport, type BenchReport, type ModelReport, type Ratio } from './report.js';
 import { RECYCLE_MODELS, benchRecycle, type RecycleReport } from './recycle.js';
 import { loadInstrumented, measureBatchCost, measureCrossingShare } from './wasm-costs.js';
+import { main as runJsonBench } from './json/run.js';
 
 const DECODE_TOKENS = 128;
 const TIMED_RUNS = 3;
@@ -90,6 +91,8 @@ function oursOverPeers(results: EngineResult[]): Record<string, Ratio> {
 }
 
 async function main(): Promise<void> {
+  // `npm run bench -- --json-only`: JSON-mode decoding (bench/json/run.ts), which rewrites its own README's tables.
+  if (process.argv.includes('--json-only')) return runJsonBench();
   const loadAverageBefore = os.loadavg();
   // `npm run bench -- --recycle-only` skips the peers and measures the decode modes alone.
   const recycleOnly = process.argv.includes('--recycle-only');

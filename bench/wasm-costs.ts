@@ -9,7 +9,7 @@
 import { WasmLlama, compileEngine, instantiateEngine, type EngineExports } from '../sdk/src/binding.js';
 import { Context, decode } from '../sdk/src/generate.js';
 import { loadGGUF } from '../sdk/src/gguf/load.js';
-import { llamaShape, tensorSlot } from '../sdk/src/llama.js';
+import { modelShape, tensorSlot } from '../sdk/src/model-file.js';
 import { createTokenizer } from '../sdk/src/tokenizer/index.js';
 import type { GenerationStats } from '../sdk/src/types.js';
 
@@ -71,11 +71,11 @@ export async function loadInstrumented(path: string, contextLength: number): Pro
   let context: Context<WasmLlama> | undefined;
   await loadGGUF(path, {
     begin(header) {
-      const llama = new WasmLlama(engine.exports, { ...llamaShape(header), contextLength, kvType: 'f16', maxBatch: MAX_BATCH });
+      const llama = new WasmLlama(engine.exports, { ...modelShape(header), contextLength, kvType: 'f16', maxBatch: MAX_BATCH, sequences: 1 });
       context = new Context(llama, createTokenizer(header.metadata));
     },
     reserve(tensor) {
-      const slot = tensorSlot(tensor, context!.llama.config.layers);
+      const slot = tensorSlot(tensor, context!.llama.config);
       return context!.llama.reserve(slot.kind, slot.layer, tensor.type, slot.rows, slot.cols, tensor.byteSize, tensor.name);
     },
     end() {

@@ -27,7 +27,9 @@ npm install --prefix tools/peers --omit=optional --no-audit --no-fund
 fail() { echo "setup: $1" >&2; exit 1; }
 node wasm/build.mjs >/dev/null 2>&1 || fail "the WebAssembly engine does not build (node wasm/build.mjs): is lld-14 (rust-lld, the wasm32 linker) installed? Output: $(node wasm/build.mjs 2>&1 | tail -5)"
 /usr/bin/chromium --headless --no-sandbox --disable-gpu --version >/dev/null 2>&1 || fail "chromium does not run (/usr/bin/chromium): apt-get install chromium"
-python3 -c 'import torch, numpy, sentencepiece, jinja2' 2>/dev/null || fail "python3 lacks torch, numpy, sentencepiece or jinja2: apt-get install python3-torch python3-numpy python3-sentencepiece python3-jinja2"
+# Debian's python3-* packages install for Debian's interpreter; a `python3` earlier on PATH (pyenv) cannot
+# import them, so the tests and the trainer name /usr/bin/python3.
+/usr/bin/python3 -c 'import torch, numpy, sentencepiece, jinja2' 2>/dev/null || fail "/usr/bin/python3 lacks torch, numpy, sentencepiece or jinja2: apt-get install python3-torch python3-numpy python3-sentencepiece python3-jinja2"
 node node_modules/wrangler/bin/wrangler.js --version >/dev/null 2>&1 || fail "wrangler does not run: npm ci"
 # node-llama-cpp's own binary probe spawns a process with a deadline that a busy machine can miss: check
 # that the module loads and that its prebuilt CPU addon is there.

@@ -62,7 +62,29 @@ interface Shape {
   kvF16?: boolean;
   /** With kvF16: the f16 values kept widened in f32 (config word 11 = 2). */
   kvWide?: boolean;
+  /** Config words 13..23 (llama's when absent) and the optional tensors the architecture's model has. */
+  arch?: Arch;
 }
+
+interface Arch {
+  /** Word 13: 1 NEOX RoPE, 2 Q/K norms, 4 post norms, 8 GELU, 16 scaled embedding, 32 scaled queries, 64 RoPE factors. */
+  flags: number;
+  /** Words 14..23 after the flags. */
+  words: number[];
+  biases?: boolean;
+  ropeFreqs?: boolean;
+}
+
+const f32Bits = (x: number) => new Uint32Array(new Float32Array([x]).buffer)[0]!;
+/** Words 14..23 of a model with one KV sequence, no RoPE scaling, no sliding window, plain logits. */
+const PLAIN_WORDS = (ctx: number) => [1, 0, 0, f32Bits(1), ctx, 0, 0, 0, 0, 0];
+/** The architectures' options as the SDK passes them (binding.ts modelWords), on small shapes. */
+const ARCHS: Record<string, (ctx: number) => Arch> = {
+  llama3: () => ({ flags: 64, words: [1, 2, f32Bits(4), f32Bits(1), 4, 0, 0, 0, 0, 0], ropeFreqs: true }),
+  qwen2: (ctx) => ({ flags: 1, words: PLAIN_WORDS(ctx), biases: true }),
+  qwen3: (ctx) => ({ flags: 3, words: PLAIN_WORDS(ctx) }),
+  gemma3: (ctx) => ({ flags: 63, words: [1, 1, f32Bits(2), f32Bits(1), ctx, 3, 2, f32Bits(10000), 0, f32Bits(30)] }),
+};
 
 /** Dequantized weights by `${kind}:${layer}`. */
 type Weights = Map<string, Float64Array>;
@@ -83,8 +105,8 @@ function withWords<T>(values: ArrayLike<number>, call: (ptr: number) => T): T {
 }
 
 function configWords(s: Shape): number[] {
-  const float = (x: number) => new Uint32Array(new Float32Array([x]).buffer)[0];
-  return [s.vocab, s.dim, s.layers, s.heads, s.kvHeads, s.ffn, s.ctx, s.headDim, s.ropeDim, float(s.ropeBase), float(s.eps), s.kvF16 ? (s.kvWide ? 2 : 1) : 0, s.maxBatch];
+  const llama = [s.vocab, s.dim, s.layers, s.heads, s.kvHeads, s.ffn, s.ctx, s.headDim, s.ropeDim, f32Bits(s.ropeBase), f32Bits(s.eps), s.kvF16 ? (s.kvWide ? 2 : 1) : 0, s.maxBatch];
+  return [...llama, s.arch?.flags ?? 0, ...(s.arch?.words ?? PLAIN_WORDS(s.ctx))];
 }
 
 /** Random bytes of `rows × cols` values of `type` (F32, Q8_0, Q4_0) and the values they hold. */
@@ -126,11 +148,20 @@ function fillTensors(reserve: Reserve, model: number, s: Shape, matrices: number
       weights.set(`${kind}:${layer}`, values);
     }
   }
-  for (const [kind, layers] of [[1, 1], [3, s.layers], [8, s.layers]]) {
-    for (let layer = 0; layer < layers; layer++) {
-      const norm = new Float32Array(s.dim).map(() => 1 + uniform(0.2));
-      put(kind, layer, F32, 1, s.dim, new Uint8Array(norm.buffer));
-      weights.set(`${kind}:${layer}`, Float64Array.from(norm));
+  // Vectors: norms near 1, biases near 0, RoPE factors from 1 to 8; [kind, length, center].
+  const { flags = 0, biases, ropeFreqs } = s.arch ?? {};
+  const q = s.heads * s.headDim;
+  const kv = s.kvHeads * s.headDim;
+  const vectors = [[1, s.dim, 1], [3, s.dim, 1], [8, s.dim, 1]];
+  if (ropeFreqs) vectors.push([12, s.ropeDim / 2, 4.5]);
+  if (biases) vectors.push([13, q, 0], [14, kv, 0], [15, kv, 0]);
+  if (flags & 2) vectors.push([16, s.headDim, 1], [17, s.headDim, 1]);
+  if (flags & 4) vectors.push([18, s.dim, 1], [19, s.dim, 1]);
+  for (const [kind, length, center] of vectors) {
+    for (let layer = 0; layer < (kind === 1 || kind === 12 ? 1 : s.layers); layer++) {
+      const values = new Float32Array(length).map(() => center + uniform(kind === 12 ? 3.5 : 0.2));
+      put(kind, layer, F32, 1, length, new Uint8Array(values.buffer));
+      weights.set(`${kind}:${layer}`, Float64Array.from(values));
     }
   }
   return weights;
@@ -144,7 +175,7 @@ function matrices(s: Shape): number[][] {
 }
 
 function buildBase(s: Shape, type: number, tied: boolean): { model: number; weights: Weights } {
-  const model = withWords(configWords(s), (ptr) => rg.rg_model_new(ptr, 13));
+  const model = withWords(configWords(s), (ptr) => rg.rg_model_new(ptr, 24));
   expect(model, `rg_model_new: error ${rg.rg_last_error()}`).not.toBe(0);
   const weights = fillTensors(rg.rg_tensor_reserve, model, s, matrices(s).filter(([kind]) => !(tied && kind === 2)), type);
   expect(rg.rg_model_ready(model)).toBe(0);
@@ -153,7 +184,7 @@ function buildBase(s: Shape, type: number, tied: boolean): { model: number; weig
 
 /** Attaches and readies a head: kind 0 is recycle.proj.weight (dim × 2·dim), no kind 2. */
 function attachHead(model: number, head: Shape, type: number): Weights {
-  expect(withWords(configWords(head).slice(2), (ptr) => rg.rg_recycle_new(model, ptr, 11))).toBe(0);
+  expect(withWords(configWords(head).slice(2, 13), (ptr) => rg.rg_recycle_new(model, ptr, 11))).toBe(0);
   const kinds = matrices(head).filter(([kind]) => kind !== 2);
   kinds[0] = [0, head.dim, 2 * head.dim];
   const weights = fillTensors(rg.rg_recycle_reserve, model, head, kinds, type);
@@ -298,9 +329,14 @@ describe('multi-token kernels through rg_forward', () => {
   const SHAPE: Shape = { vocab: 40, dim: 64, layers: 2, heads: 4, kvHeads: 2, ffn: 96, ctx: 8, headDim: 16, ropeDim: 16, ropeBase: 10000, eps: 1e-5, maxBatch: 4, kvF16: true };
   const tokens = [5, 9, 0, 39, 12, 12, 33, 2];
 
-  for (const [name, type] of [['Q8_0', Q8_0], ['Q4_0', Q4_0]] as const) {
-    it(`${name}: passes of 1 to 4 tokens give each token its single-token logits and hidden state`, () => {
-      const { model } = buildBase(SHAPE, type, false);
+  const cases = [
+    ...(['Q8_0', 'Q4_0'] as const).map((type) => ['llama', type] as const),
+    ...Object.keys(ARCHS).flatMap((arch) => (['F32', 'Q8_0', 'Q4_0'] as const).map((type) => [arch, type] as const)),
+  ];
+  for (const [arch, name] of cases) {
+    it(`${arch} ${name}: passes of 1 to 4 tokens give each token its single-token logits and hidden state`, () => {
+      const type = { F32, Q8_0, Q4_0 }[name];
+      const { model } = buildBase({ ...SHAPE, layers: arch === 'gemma3' ? 3 : 2, arch: ARCHS[arch]?.(SHAPE.ctx) }, type, false);
       const tokensPtr = rg.rg_alloc(4 * tokens.length) >>> 0;
       u32(tokensPtr, tokens.length).set(tokens);
       const run = (pos: number, n: number) => {

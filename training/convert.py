@@ -3,20 +3,17 @@
 Base files use llama.cpp's tensor names and llama.* metadata so that they load
 in llama.cpp unchanged. The head sidecar format is specified in README.md.
 """
-from typing import Dict, List
+from typing import Dict, List, Tuple
 
 import numpy as np
 import torch
 
 from . import gguf
+from .base_model import BaseModel, ModelFileError, load_base_model
 from .model import Llama, LlamaConfig, RecycleHead
 
 # general.file_type values (llama_ftype) for files whose matrices all share one type.
 FILE_TYPES = {gguf.F32: 0, gguf.F16: 1, gguf.Q4_0: 2, gguf.Q8_0: 7}
-
-
-class ModelFileError(ValueError):
-    """A model file does not have the architecture, keys or shapes we need."""
 
 
 def _gguf_name(param_name: str, prefix: str = "") -> str:
@@ -102,15 +99,10 @@ def _load_weights(f: gguf.GGUFFile, module: torch.nn.Module, prefix: str = "") -
 TOKENIZER_KEY_PREFIX = "tokenizer."
 
 
-def load_base(path: str):
-    """Returns (Llama with dequantized float32 weights, tokenizer metadata dict)."""
+def load_base(path: str) -> Tuple[BaseModel, Dict]:
+    """(the base of any supported architecture with float32 weights, its tokenizer metadata)."""
     f = gguf.GGUFFile.open(path)
-    _require_arch(f, "llama")
-    if "token_embd.weight" not in f.tensors:
-        raise ModelFileError(f"{path}: missing tensor token_embd.weight")
-    vocab_size = f.tensors["token_embd.weight"].dims[1]
-    model = Llama(_config_from(f, "llama", vocab_size, tied="output.weight" not in f.tensors))
-    _load_weights(f, model)
+    model = load_base_model(f)
     tokenizer_meta = {k: v for k, v in f.metadata.items() if k.startswith(TOKENIZER_KEY_PREFIX)}
     return model, tokenizer_meta
 
@@ -134,7 +126,7 @@ def save_head(head: RecycleHead, base_name: str, base_hashes: List[str], path: s
     w.write(path)
 
 
-def load_head(path: str, base: Llama = None) -> RecycleHead:
+def load_head(path: str, base: BaseModel = None) -> RecycleHead:
     f = gguf.GGUFFile.open(path)
     _require_arch(f, "recycle")
     vocab = f.require("recycle.base.vocab_size")

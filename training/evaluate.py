@@ -13,6 +13,7 @@ import torch
 import torch.nn.functional as F
 
 from . import convert
+from .tokenizer import token_dtype
 
 
 def windows(tokens: np.ndarray, ctx: int, limit: int):
@@ -40,7 +41,8 @@ def evaluate(base, head, tokens: np.ndarray, ctx: int, max_windows: int = 1_000_
             head_count += guess.numel()
     if count == 0:
         raise ValueError(f"need more than {ctx + 1} held-out tokens to evaluate")
-    result = {"tokens": count, "loss": nll / count, "perplexity": math.exp(nll / count)}
+    loss = nll / count
+    result = {"tokens": count, "loss": loss, "perplexity": math.exp(loss) if loss < 700 else math.inf}
     if head is not None:
         result.update(acceptance=agree / head_count, head_accuracy=correct / head_count)
     return result
@@ -50,16 +52,16 @@ def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--base", required=True, nargs="+", help="one or more base GGUFs (e.g. each quantization)")
     parser.add_argument("--head", help="recycle head GGUF")
-    parser.add_argument("--tokens", required=True, help="uint16 held-out token file")
+    parser.add_argument("--tokens", required=True, help="held-out token file (uint16, uint32 over 65536 tokens)")
     parser.add_argument("--ctx", type=int, default=256)
     parser.add_argument("--max-windows", type=int, default=1_000_000)
     args = parser.parse_args(argv)
-    tokens = np.fromfile(args.tokens, dtype="<u2")
     for path in args.base:
         base, _ = convert.load_base(path)
+        tokens = np.fromfile(args.tokens, dtype=token_dtype(base.cfg.vocab_size))
         head = convert.load_head(args.head, base) if args.head else None
         r = evaluate(base.eval(), head.eval() if head else None, tokens, args.ctx, args.max_windows)
-        line = f"{path}: {r['tokens']} tokens, loss {r['loss']:.4f}, perplexity {r['perplexity']:.2f}"
+        line = f"{path}: {r['tokens']} tokens, loss {r['loss']:.4f}, perplexity {r['perplexity']:.6g}"
         if head is not None:
             line += f", head acceptance {r['acceptance']:.3f}, head top-1 {r['head_accuracy']:.3f}"
         print(line, flush=True)

@@ -1,7 +1,9 @@
-"""GGUF v3 reader and writer (metadata, tensors, F32/F16/Q8_0/Q4_0).
+"""GGUF v3 reader and writer (metadata, tensors).
 
-Block layouts follow docs/ARCHITECTURE.md; the quantizers reproduce ggml's
-reference quantize_row_q8_0 / quantize_row_q4_0 bit for bit.
+The type table mirrors sdk/src/contract/ggml-types.ts (test/contract.test.ts checks it).
+The reader gives float32 values of every type the engine runs (quants.py); the writer
+stores F32/F16/Q8_0/Q4_0, its quantizers reproducing ggml's reference
+quantize_row_q8_0 / quantize_row_q4_0 bit for bit.
 """
 import struct
 from dataclasses import dataclass
@@ -9,16 +11,28 @@ from typing import Any, Dict, List, Tuple
 
 import numpy as np
 
+from . import quants
+
 MAGIC = b"GGUF"
 VERSION = 3
 DEFAULT_ALIGNMENT = 32
 QK = 32  # elements per Q8_0 / Q4_0 block
 
 F32, F16, Q4_0, Q8_0 = 0, 1, 2, 8
-TYPE_NAMES = {F32: "F32", F16: "F16", Q4_0: "Q4_0", Q8_0: "Q8_0"}
-TYPE_BY_NAME = {name: tid for tid, name in TYPE_NAMES.items()}
-# (elements per block, bytes per block)
-BLOCK_SIZES = {F32: (1, 4), F16: (1, 2), Q4_0: (QK, 18), Q8_0: (QK, 34)}
+# Every ggml type a file may hold: id -> (name, elements per block, bytes per block), so any
+# file can be parsed; values are read for the engine's types (quants.TYPES) and written for
+# F32, F16, Q4_0 and Q8_0.
+GGML_TYPES = {
+    0: ("F32", 1, 4), 1: ("F16", 1, 2), 2: ("Q4_0", 32, 18), 3: ("Q4_1", 32, 20),
+    6: ("Q5_0", 32, 22), 7: ("Q5_1", 32, 24), 8: ("Q8_0", 32, 34), 9: ("Q8_1", 32, 36),
+    10: ("Q2_K", 256, 84), 11: ("Q3_K", 256, 110), 12: ("Q4_K", 256, 144), 13: ("Q5_K", 256, 176),
+    14: ("Q6_K", 256, 210), 15: ("Q8_K", 256, 292), 16: ("IQ2_XXS", 256, 66), 17: ("IQ2_XS", 256, 74),
+    18: ("IQ3_XXS", 256, 98), 19: ("IQ1_S", 256, 50), 20: ("IQ4_NL", 32, 18), 21: ("IQ3_S", 256, 110),
+    22: ("IQ2_S", 256, 82), 23: ("IQ4_XS", 256, 136), 24: ("I8", 1, 1), 25: ("I16", 1, 2),
+    26: ("I32", 1, 4), 27: ("I64", 1, 8), 28: ("F64", 1, 8), 29: ("IQ1_M", 256, 56),
+    30: ("BF16", 1, 2), 34: ("TQ1_0", 256, 54), 35: ("TQ2_0", 256, 66), 39: ("MXFP4", 32, 17),
+    40: ("NVFP4", 64, 36), 41: ("Q1_0", 128, 18), 42: ("Q2_0", 64, 18),
+}
 
 # Metadata value types.
 (T_U8, T_I8, T_U16, T_I16, T_U32, T_I32, T_F32, T_BOOL, T_STRING, T_ARRAY,
@@ -54,7 +68,7 @@ class TensorInfo:
 
     @property
     def n_bytes(self) -> int:
-        block, size = BLOCK_SIZES[self.ggml_type]
+        _, block, size = GGML_TYPES[self.ggml_type]
         return self.n_elements // block * size
 
 
@@ -135,8 +149,8 @@ class GGUFFile:
                 raise GGUFError(f"{self.path}: tensor {name} has {n_dims} dims (max 4)")
             dims = tuple(self._scalar(T_U64) for _ in range(n_dims))
             ggml_type, offset = self._scalar(T_U32), self._scalar(T_U64)
-            if ggml_type not in BLOCK_SIZES:
-                raise GGUFError(f"{self.path}: tensor {name} has unsupported ggml type {ggml_type}")
+            if ggml_type not in GGML_TYPES:
+                raise GGUFError(f"{self.path}: tensor {name} has unknown ggml type {ggml_type}")
             infos.append((name, dims, ggml_type, offset))
         alignment = self.metadata.get("general.alignment", DEFAULT_ALIGNMENT)
         if not isinstance(alignment, int) or alignment <= 0 or alignment & (alignment - 1):
@@ -144,7 +158,7 @@ class GGUFFile:
         data_start = _align(self._pos, alignment)
         for name, dims, ggml_type, offset in infos:
             info = TensorInfo(name, dims, ggml_type, data_start + offset)
-            if dims and dims[0] % BLOCK_SIZES[ggml_type][0]:
+            if dims and dims[0] % GGML_TYPES[ggml_type][1]:
                 raise GGUFError(f"{self.path}: tensor {name} row length {dims[0]} is not a multiple of the block size")
             if info.offset + info.n_bytes > len(self.data):
                 raise GGUFError(f"{self.path}: tensor {name} data runs past the end of the file")
@@ -178,24 +192,16 @@ def _align(n: int, alignment: int) -> int:
 
 
 # -- quantization -------------------------------------------------------
+def type_name(ggml_type: int) -> str:
+    return GGML_TYPES.get(ggml_type, (f"type {ggml_type}",))[0]
+
+
 def dequantize(raw: bytes, ggml_type: int) -> np.ndarray:
-    buf = np.frombuffer(raw, dtype=np.uint8)
-    if ggml_type == F32:
-        return buf.view("<f4").astype(np.float32)
-    if ggml_type == F16:
-        return buf.view("<f2").astype(np.float32)
-    if ggml_type == Q8_0:
-        blocks = buf.reshape(-1, 34)
-        d = blocks[:, :2].copy().view("<f2").astype(np.float32)
-        q = blocks[:, 2:].view(np.int8).astype(np.float32)
-        return (d * q).reshape(-1)
-    if ggml_type == Q4_0:
-        blocks = buf.reshape(-1, 18)
-        d = blocks[:, :2].copy().view("<f2").astype(np.float32)
-        qs = blocks[:, 2:]
-        q = np.concatenate([(qs & 15).astype(np.int8) - 8, (qs >> 4).astype(np.int8) - 8], axis=1)
-        return (d * q.astype(np.float32)).reshape(-1)
-    raise GGUFError(f"cannot dequantize ggml type {ggml_type}")
+    """Tensor bytes -> flat float32 values, for every type the engine runs (quants.py)."""
+    try:
+        return quants.dequantize(raw, type_name(ggml_type))
+    except quants.UnsupportedType as e:
+        raise GGUFError(str(e)) from None
 
 
 def quantize(values: np.ndarray, ggml_type: int) -> bytes:

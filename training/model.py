@@ -2,12 +2,14 @@
 
 Module names mirror GGUF tensor names (layers.N.attn_q <-> blk.N.attn_q), so
 conversion (convert.py) is a rename. RoPE uses llama.cpp's "normal" mode:
-adjacent pairs (2i, 2i+1) rotate by pos * base^(-2i/rope_dim).
+adjacent pairs (2i, 2i+1) rotate by pos * base^(-2i/rope_dim), the angles computed as ggml
+computes them (rope_angles, shared with the frozen bases of base_model.py).
 """
 import math
 import struct
 from dataclasses import asdict, dataclass
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -59,32 +61,95 @@ class RMSNorm(nn.Module):
         return x * torch.rsqrt(x.pow(2).mean(-1, keepdim=True) + self.eps) * self.weight
 
 
+def rope_angles(positions, n_dims: int, base: float, freq_scale: float = 1.0, ext_factor: float = 0.0,
+                attn_factor: float = 1.0, n_ctx_orig: int = 0, freq_factors=None, beta_fast: float = 32.0,
+                beta_slow: float = 1.0):
+    """cos and sin, (T, n_dims/2) float32, of ggml's RoPE cache (ggml_rope_cache_init) in its float32
+    order: theta_i = p·s·s·…·s (i factors, s = base^(-2/n_dims)), divided by the frequency factor
+    (Llama 3's rope_freqs), times freq_scale (linear scaling) or YaRN-blended with the unscaled angle
+    per pair (ext_factor 1), both times the magnitude scale."""
+    f32 = np.float32
+    half = n_dims // 2
+    pos = np.asarray(positions.cpu() if torch.is_tensor(positions) else positions, dtype=f32)
+    steps = np.empty((len(pos), half), dtype=f32)
+    steps[:, 0] = pos
+    steps[:, 1:] = np.power(f32(base), f32(-2.0) / f32(n_dims))
+    theta = np.cumprod(steps, axis=1, dtype=f32)
+    if freq_factors is not None:
+        theta = theta / np.asarray(freq_factors, dtype=f32)[:half]
+    interp = f32(freq_scale) * theta
+    mscale = f32(attn_factor)
+    if ext_factor:
+        low, high = yarn_corr_dims(n_dims, n_ctx_orig, base, beta_fast, beta_slow)
+        y = (np.arange(half, dtype=f32) - low) / max(f32(0.001), high - low)
+        ramp = (f32(1) - np.minimum(f32(1), np.maximum(f32(0), y))) * f32(ext_factor)
+        theta = interp * (f32(1) - ramp) + theta * ramp
+        mscale = mscale * (f32(1) + f32(0.1) * np.log(f32(1) / f32(freq_scale)))
+    else:
+        theta = interp
+    device = positions.device if torch.is_tensor(positions) else None
+    return (torch.from_numpy(np.cos(theta) * mscale).to(device), torch.from_numpy(np.sin(theta) * mscale).to(device))
+
+
+def yarn_corr_dims(n_dims: int, n_ctx_orig: int, base: float, beta_fast: float, beta_slow: float):
+    """ggml_rope_yarn_corr_dims: the pair indices between which YaRN blends from extrapolation to interpolation."""
+    f32 = np.float32
+
+    def dim(n_rot):
+        return f32(n_dims) * np.log(f32(n_ctx_orig) / (f32(n_rot) * f32(2 * math.pi))) / (f32(2) * np.log(f32(base)))
+
+    return max(f32(0), np.floor(dim(beta_fast))), min(f32(n_dims - 1), np.ceil(dim(beta_slow)))
+
+
+def apply_rope(x, cos, sin, neox: bool = False):
+    """x: (B, T, H, head_dim). Rotates the first 2·cos.shape[-1] dims: adjacent pairs (2i, 2i+1) in
+    llama.cpp's normal mode, pairs (i, i + n/2) in NEOX mode; the rest pass through."""
+    half = cos.shape[-1]
+    rot, rest = x[..., :2 * half].float(), x[..., 2 * half:]
+    x0, x1 = (rot[..., :half], rot[..., half:]) if neox else (rot[..., 0::2], rot[..., 1::2])
+    cos, sin = cos[None, :, None, :], sin[None, :, None, :]
+    a, b = x0 * cos - x1 * sin, x0 * sin + x1 * cos
+    rotated = torch.cat([a, b], dim=-1) if neox else torch.stack([a, b], dim=-1).flatten(-2)
+    return torch.cat([rotated.type_as(x), rest], dim=-1) if rest.shape[-1] else rotated.type_as(x)
+
+
 def rope(x, positions, base: float):
-    """x: (B, T, H, head_dim); rotates adjacent pairs like llama.cpp's normal mode."""
-    half = x.shape[-1] // 2
-    inv_freq = base ** (-torch.arange(half, device=x.device, dtype=torch.float32) * 2 / x.shape[-1])
-    angles = positions.to(torch.float32)[:, None] * inv_freq[None, :]  # (T, half)
-    cos, sin = angles.cos()[None, :, None, :], angles.sin()[None, :, None, :]
-    x0, x1 = x[..., 0::2].float(), x[..., 1::2].float()
-    rotated = torch.stack([x0 * cos - x1 * sin, x0 * sin + x1 * cos], dim=-1)
-    return rotated.flatten(-2).type_as(x)
+    """llama.cpp's normal-mode RoPE over the whole head: x (B, T, H, head_dim)."""
+    return apply_rope(x, *rope_angles(positions, x.shape[-1], base))
 
 
-def causal_attention(q, k, v):
-    """q, k, v: (B, H, T, head_dim) -> (B, H, T, head_dim), scale 1/sqrt(head_dim)."""
-    if hasattr(F, "scaled_dot_product_attention"):
-        return F.scaled_dot_product_attention(q, k, v, is_causal=True)
-    scores = (q @ k.transpose(-2, -1)) / math.sqrt(q.shape[-1])
-    t = q.shape[-2]
-    mask = torch.ones(t, t, dtype=torch.bool, device=q.device).triu(1)
-    scores = scores.masked_fill(mask, float("-inf"))
+# torch >= 2.1 takes the scale; older versions (Debian's 1.13) use the explicit path below.
+_SDPA_SCALE = hasattr(F, "scaled_dot_product_attention") and tuple(
+    int(v) for v in torch.__version__.split(".")[:2]) >= (2, 1)
+
+
+def causal_attention(q, k, v, scale: float = None, window: int = 0, empty_slot: bool = False):
+    """q, k, v: (B, H, T, head_dim) -> (B, H, T, head_dim). Scores times `scale` (default
+    1/sqrt(head_dim)); with a window, query t sees keys t-window+1..t (llama.cpp's standard SWA).
+    `empty_slot`: every query also sees one key and value of zeros before the sequence (score 0,
+    adding nothing but weight to the softmax), as the engine's recycle head sees the position-0 slot
+    of its KV cache, which it never writes (its rows sit at positions 1, 2, ...)."""
+    scale = 1.0 / math.sqrt(q.shape[-1]) if scale is None else scale
+    if _SDPA_SCALE and not window and not empty_slot:
+        return F.scaled_dot_product_attention(q, k, v, is_causal=True, scale=scale)
+    i = torch.arange(q.shape[-2], device=q.device)
+    allowed = i[None, :] <= i[:, None]
+    if window:
+        allowed &= i[:, None] - i[None, :] < window
+    if empty_slot:
+        k, v = (torch.cat([z.new_zeros(z.shape[:-2] + (1, z.shape[-1])), z], dim=-2) for z in (k, v))
+        allowed = torch.cat([allowed.new_ones(allowed.shape[0], 1), allowed], dim=1)
+    if _SDPA_SCALE:
+        return F.scaled_dot_product_attention(q, k, v, attn_mask=allowed, scale=scale)
+    scores = (q @ k.transpose(-2, -1)) * scale
+    scores = scores.masked_fill(~allowed, float("-inf"))
     return torch.softmax(scores.float(), dim=-1).type_as(q) @ v
 
 
 class DecoderLayer(nn.Module):
-    def __init__(self, cfg: LlamaConfig):
+    def __init__(self, cfg: LlamaConfig, empty_slot: bool = False):
         super().__init__()
-        self.cfg = cfg
+        self.cfg, self.empty_slot = cfg, empty_slot
         hd = cfg.head_dim
         self.attn_norm = RMSNorm(cfg.dim, cfg.rms_eps)
         self.attn_q = nn.Linear(cfg.dim, cfg.n_heads * hd, bias=False)
@@ -104,7 +169,7 @@ class DecoderLayer(nn.Module):
         v = self.attn_v(h).view(b, t, cfg.n_kv_heads, cfg.head_dim)
         group = cfg.n_heads // cfg.n_kv_heads  # query head h reads kv head h // group
         k, v = (z.transpose(1, 2).repeat_interleave(group, dim=1) for z in (k, v))
-        attn = causal_attention(q.transpose(1, 2), k, v).transpose(1, 2).reshape(b, t, -1)
+        attn = causal_attention(q.transpose(1, 2), k, v, empty_slot=self.empty_slot).transpose(1, 2).reshape(b, t, -1)
         x = x + self.attn_output(attn)
         h = self.ffn_norm(x)
         return x + self.ffn_down(F.silu(self.ffn_gate(h)) * self.ffn_up(h))
@@ -146,7 +211,8 @@ class Llama(nn.Module):
 class RecycleHead(nn.Module):
     """Predicts x_{t+2} from [h_t ; embed(x_{t+1})] through the base's embedding and output.
 
-    The head's sequence index t runs at RoPE position t + 1 (the position of x_{t+1}).
+    The head's sequence index t runs at RoPE position t + 1 (the position of x_{t+1}); its attention
+    also sees the empty position-0 slot of the engine's head cache (causal_attention's empty_slot).
     cfg.vocab_size is the base's vocabulary; the head owns no vocab-sized tensor.
     """
 
@@ -154,7 +220,7 @@ class RecycleHead(nn.Module):
         super().__init__()
         self.cfg = cfg
         self.proj = nn.Linear(2 * cfg.dim, cfg.dim, bias=False)
-        self.layers = nn.ModuleList(DecoderLayer(cfg) for _ in range(cfg.n_layers))
+        self.layers = nn.ModuleList(DecoderLayer(cfg, empty_slot=True) for _ in range(cfg.n_layers))
         self.output_norm = RMSNorm(cfg.dim, cfg.rms_eps)
         _init_weights(self, cfg.n_layers)
 
@@ -169,21 +235,25 @@ class RecycleHead(nn.Module):
         return base.logits(self.hidden(base, base_hidden, next_tokens))
 
 
-def head_config_for(base: LlamaConfig, n_layers: int = 1) -> LlamaConfig:
-    """A head shaped like one of the base's layers (same attention layout and ffn)."""
-    fields = base.to_dict()
-    fields.update(n_layers=n_layers, tied_output=True)
-    return LlamaConfig(**fields)
+def head_config_for(base, n_layers: int = 1) -> LlamaConfig:
+    """A head shaped like one of the base's layers (same heads and ffn; head_dim = dim / heads,
+    whatever the base's), for a LlamaConfig or any base_model.BaseConfig."""
+    return LlamaConfig(vocab_size=base.vocab_size, dim=base.dim, n_layers=n_layers, n_heads=base.n_heads,
+                       n_kv_heads=base.n_kv_heads, ffn_dim=base.ffn_dim, context_length=base.context_length,
+                       rope_base=base.rope_base, rms_eps=base.rms_eps, tied_output=True)
 
 
-def recycle_losses(base: Llama, head: RecycleHead, tokens, hidden_weight: float = 0.0):
-    """LM loss, recycle loss (x_{t+2} from h_t, x_{t+1}) and optional hidden regression.
+def recycle_losses(base, head: RecycleHead, tokens, hidden_weight: float = 0.0, lm: bool = True):
+    """LM loss (zero unless `lm`: a frozen base needs none), recycle loss (x_{t+2} from h_t, x_{t+1})
+    and optional hidden regression.
 
     tokens: (B, T+1) ids; the base reads tokens[:, :-1] and predicts tokens[:, 1:].
     """
     inputs, targets = tokens[:, :-1], tokens[:, 1:]
     hidden = base.hidden(inputs)
-    lm_loss = F.cross_entropy(base.logits(hidden).flatten(0, 1).float(), targets.flatten())
+    lm_loss = hidden.new_zeros(())
+    if lm:
+        lm_loss = F.cross_entropy(base.logits(hidden).flatten(0, 1).float(), targets.flatten())
     # h_t with x_{t+1} = targets[:, t] predicts x_{t+2} = targets[:, t+1].
     head_hidden = head.hidden(base, hidden[:, :-1], targets[:, :-1])
     head_logits = base.logits(head_hidden)

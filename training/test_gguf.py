@@ -122,8 +122,17 @@ class Malformed(unittest.TestCase):
         # the tensor's type id follows its name, n_dims and two dims
         at = data.index(b"x\x02\x00\x00\x00") + 1 + 4 + 16
         bad = data[:at] + struct.pack("<I", 99) + data[at + 4:]
-        with self.assertRaisesRegex(gguf.GGUFError, "unsupported ggml type 99"):
+        with self.assertRaisesRegex(gguf.GGUFError, "unknown ggml type 99"):
             gguf.GGUFFile(bad)
+
+    def test_known_types_parse_and_refuse_values_by_name(self):
+        data = self._valid()
+        at = data.index(b"x\x02\x00\x00\x00") + 1 + 4 + 16
+        # IQ4_NL: 2 rows of one 18-byte block each, within the Q8_0 tensor's 68 bytes.
+        f = gguf.GGUFFile(data[:at] + struct.pack("<I", 20) + data[at + 4:])
+        self.assertEqual(f.tensors["x"].n_bytes, 36)
+        with self.assertRaisesRegex(gguf.GGUFError, "cannot read IQ4_NL values"):
+            f.tensor("x")
 
     def test_missing_file(self):
         with self.assertRaisesRegex(gguf.GGUFError, "not found"):

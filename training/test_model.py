@@ -1,4 +1,5 @@
 """Model numerics and GGUF export/reload of the base and the recycle head."""
+import math
 import os
 import tempfile
 import unittest
@@ -8,7 +9,7 @@ import torch
 
 from . import convert, gguf
 from .fixtures import tiny_config, tiny_tokenizer_metadata, write_tiny_base
-from .model import Llama, RecycleHead, head_config_for, rope
+from .model import Llama, RecycleHead, causal_attention, head_config_for, rope
 
 torch.set_num_threads(1)
 
@@ -44,7 +45,8 @@ class ExportReload(unittest.TestCase):
         for tied in (True, False):
             model = write_tiny_base(self._path("b.gguf"), gguf.F32, tied=tied)
             reloaded, meta = convert.load_base(self._path("b.gguf"))
-            self.assertEqual(reloaded.cfg, model.cfg)
+            self.assertEqual(head_config_for(reloaded.cfg), head_config_for(model.cfg))
+            self.assertEqual(reloaded.cfg.tied_output, tied)
             self.assertEqual(meta["tokenizer.ggml.model"], "llama")
             with torch.no_grad():
                 self.assertTrue(torch.equal(model(self.tokens), reloaded(self.tokens)))
@@ -101,12 +103,29 @@ class ExportReload(unittest.TestCase):
     def test_wrong_architecture_and_shape_errors(self):
         base = write_tiny_base(self._path("b.gguf"), gguf.F32)
         convert.save_head(RecycleHead(head_config_for(base.cfg)), "tiny", [], self._path("h.gguf"), gguf.F32)
-        with self.assertRaisesRegex(convert.ModelFileError, "architecture is 'recycle', expected 'llama'"):
+        with self.assertRaisesRegex(convert.ModelFileError, "architecture 'recycle' is not supported"):
             convert.load_base(self._path("h.gguf"))
         other = write_tiny_base(self._path("b2.gguf"), gguf.F32)
         other.cfg.dim = 32  # pretend the base is another shape
         with self.assertRaisesRegex(convert.ModelFileError, "dim 64"):
             convert.load_head(self._path("h.gguf"), other)
+
+
+class HeadAttention(unittest.TestCase):
+    def test_the_empty_slot_adds_a_zero_score_and_nothing_else(self):
+        # One query over its own key and the empty slot: weight e^s / (1 + e^s) on its value, the rest on zeros.
+        torch.manual_seed(0)
+        q, k, v = torch.randn(1, 1, 1, 8), torch.randn(1, 1, 1, 8), torch.randn(1, 1, 1, 8)
+        score = (q * k).sum() / math.sqrt(8)
+        got = causal_attention(q, k, v, empty_slot=True)
+        torch.testing.assert_close(got, v * torch.sigmoid(score))
+        # Without it, attention to a single key is that key's value.
+        torch.testing.assert_close(causal_attention(q, k, v), v)
+
+    def test_head_layers_have_it_and_base_layers_do_not(self):
+        cfg = tiny_config(300)
+        self.assertTrue(all(layer.empty_slot for layer in RecycleHead(head_config_for(cfg)).layers))
+        self.assertFalse(any(layer.empty_slot for layer in Llama(cfg).layers))
 
 
 class RecycleCausality(unittest.TestCase):

@@ -11,7 +11,7 @@ import unittest
 import numpy as np
 
 from . import convert, gguf, tokenizer, train
-from .fixtures import WORDS, write_random_tokens, write_tiny_base
+from .fixtures import WORDS, write_arch_base, write_random_tokens, write_tiny_base
 
 
 class HeadSmoke(unittest.TestCase):
@@ -50,6 +50,23 @@ class HeadSmoke(unittest.TestCase):
         head = convert.load_head(os.path.join(run, "tiny-recycle.gguf"), reloaded_base)
         moved = np.abs(head.proj.weight.detach().numpy() - first.proj.weight.detach().numpy()).max()
         self.assertGreater(moved, 0, "resumed training did not update the head")
+
+    def test_head_trains_on_every_architecture(self):
+        for arch in ("qwen2", "qwen3", "gemma3"):
+            with self.subTest(arch=arch):
+                base = write_arch_base(self._path(f"{arch}.gguf"), arch, gguf.Q8_0)
+                write_random_tokens(self._path("tokens.bin"), 2000, base.cfg.vocab_size)
+                run = self._path(f"run-{arch}")
+                with contextlib.redirect_stdout(io.StringIO()):
+                    train.main(["head", "--base", self._path(f"{arch}.gguf"), "--train-tokens", self._path("tokens.bin"),
+                                "--out", run, "--name", arch, "--ctx", "16", "--batch", "2", "--steps", "2",
+                                "--threads", "1"])
+                reloaded, _ = convert.load_base(self._path(f"{arch}.gguf"))
+                head = convert.load_head(os.path.join(run, f"{arch}-recycle.gguf"), reloaded)
+                # The head is llama-style whatever the base: head_dim = dim / heads, the base's global RoPE base.
+                self.assertEqual((head.cfg.dim, head.cfg.n_heads, head.cfg.head_dim, head.cfg.rope_base),
+                                 (base.cfg.dim, base.cfg.n_heads, base.cfg.dim // base.cfg.n_heads, base.cfg.rope.base))
+                self.assertEqual(head.cfg.vocab_size, base.cfg.vocab_size)
 
     def test_joint_training_exports_all_quantizations(self):
         text = self._path("corpus.txt")

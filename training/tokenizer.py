@@ -17,6 +17,7 @@ from . import gguf
 from .corpus import DOC_SEPARATOR
 
 UNK_ID, BOS_ID, EOS_ID = 0, 1, 2
+UINT16_VOCAB = 1 << 16  # token files hold uint16 ids up to this vocabulary size, uint32 above (encode.ts agrees)
 # llama.cpp token types
 NORMAL, UNKNOWN, CONTROL, USER_DEFINED, UNUSED, BYTE = 1, 2, 3, 4, 5, 6
 
@@ -82,15 +83,18 @@ def spm_metadata(tokens, scores, types, bos=BOS_ID, eos=EOS_ID, unk=UNK_ID) -> d
     }
 
 
+def token_dtype(vocab_size: int) -> str:
+    """The element type of a token file for a vocabulary of this size."""
+    return "<u2" if vocab_size <= UINT16_VOCAB else "<u4"
+
+
 def encode_corpus(model_path: str, input_path: str, out_path: str) -> int:
-    """Writes uint16 ids: each document is BOS + tokens. Returns the token count."""
+    """Writes the ids (each document is BOS + tokens) as a token file. Returns the token count."""
     sp = load(model_path)
-    if sp.get_piece_size() > 65535:
-        sys.exit("vocabulary too large for uint16 token files")
     with open(input_path, encoding="utf-8") as f:
         docs = f.read().split(f"\n{DOC_SEPARATOR}\n")
     ids = [tok for doc in sp.encode(docs) for tok in [BOS_ID] + doc]
-    np.asarray(ids, dtype="<u2").tofile(out_path)
+    np.asarray(ids, dtype=token_dtype(sp.get_piece_size())).tofile(out_path)
     return len(ids)
 
 
@@ -101,7 +105,7 @@ def main(argv=None) -> None:
     t.add_argument("--input", required=True)
     t.add_argument("--prefix", required=True, help="writes PREFIX.model and PREFIX.vocab")
     t.add_argument("--vocab", type=int, default=4096)
-    e = sub.add_parser("encode", help="encode a corpus text file into uint16 ids")
+    e = sub.add_parser("encode", help="encode a corpus text file into a token file")
     e.add_argument("--model", required=True)
     e.add_argument("--input", required=True)
     e.add_argument("--out", required=True)

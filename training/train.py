@@ -20,6 +20,7 @@ import torch
 from . import convert, gguf
 from .evaluate import evaluate
 from .model import Llama, LlamaConfig, RecycleHead, head_config_for, recycle_losses
+from .tokenizer import token_dtype
 
 BASE_TYPES = {"f16": gguf.F16, "q8_0": gguf.Q8_0, "q4_0": gguf.Q4_0, "f32": gguf.F32}
 CHECKPOINT = "checkpoint.pt"
@@ -30,8 +31,10 @@ def parse_args(argv=None):
     p.add_argument("mode", choices=["joint", "head"])
     p.add_argument("--out", required=True, help="run directory (checkpoint and exported GGUFs)")
     p.add_argument("--resume", action="store_true", help="continue from OUT/checkpoint.pt")
-    p.add_argument("--train-tokens", required=True, help="uint16 token file (training.tokenizer encode)")
-    p.add_argument("--val-tokens", help="uint16 held-out token file for periodic evaluation")
+    p.add_argument("--train-tokens", required=True,
+                   help="token file: uint16 ids, uint32 for vocabularies over 65536 (training.tokenizer encode, "
+                        "or training/encode.ts with the base's own tokenizer)")
+    p.add_argument("--val-tokens", help="held-out token file for periodic evaluation")
     p.add_argument("--tokenizer", help="SentencePiece .model (joint mode: written into the base GGUF)")
     p.add_argument("--base", help="base GGUF (head mode)")
     p.add_argument("--also-hash", nargs="*", default=[], help="head mode: other quantizations of the base to accept")
@@ -56,7 +59,7 @@ def parse_args(argv=None):
     p.add_argument("--eval-every", type=int, default=200)
     p.add_argument("--save-every", type=int, default=200)
     p.add_argument("--export", default="f16,q8_0,q4_0", help="base quantizations to export (joint mode)")
-    p.add_argument("--head-type", choices=["f16", "q8_0"], default="f16")
+    p.add_argument("--head-type", choices=["f16", "q8_0", "f32"], default="f16")
     p.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: torch default)")
     p.add_argument("--device", default="auto", help="auto, cpu, cuda, ...")
     p.add_argument("--seed", type=int, default=0)
@@ -76,7 +79,7 @@ def parse_args(argv=None):
 
 
 def load_tokens(path: str, vocab_size: int, ctx: int) -> np.ndarray:
-    tokens = np.memmap(path, dtype="<u2", mode="r")
+    tokens = np.memmap(path, dtype=token_dtype(vocab_size), mode="r")
     if len(tokens) < ctx + 2:
         sys.exit(f"{path}: {len(tokens)} tokens is too few for sequences of {ctx + 1}")
     if int(tokens.max()) >= vocab_size:
@@ -132,7 +135,9 @@ class Progress:
 
 
 def save_checkpoint(path, base, head, optimizer, step, elapsed, args, rng) -> None:
-    state = {"base": base.state_dict(), "head": head.state_dict(), "optimizer": optimizer.state_dict(),
+    # A frozen base is re-read from its GGUF: only a jointly trained one is saved.
+    state = {"base": base.state_dict() if args.mode == "joint" else None, "head": head.state_dict(),
+             "optimizer": optimizer.state_dict(),
              "step": step, "elapsed": elapsed, "base_cfg": base.cfg.to_dict(), "head_cfg": head.cfg.to_dict(),
              "mode": args.mode, "rng": rng.bit_generator.state}
     torch.save(state, path + ".tmp")
@@ -145,7 +150,8 @@ def restore_checkpoint(path, base, head, optimizer, args, rng):
     state = torch.load(path, map_location="cpu")
     if state["mode"] != args.mode or state["base_cfg"] != base.cfg.to_dict() or state["head_cfg"] != head.cfg.to_dict():
         sys.exit(f"--resume: {path} was made by a run with another mode or model shape")
-    base.load_state_dict(state["base"])
+    if state["base"] is not None:
+        base.load_state_dict(state["base"])
     head.load_state_dict(state["head"])
     optimizer.load_state_dict(state["optimizer"])
     rng.bit_generator.state = state["rng"]
@@ -212,7 +218,7 @@ def main(argv=None) -> None:
         base.train(args.mode == "joint")
         head.train()
         with torch.autocast(device.type, dtype=torch.bfloat16, enabled=use_amp):
-            lm, rec, reg = recycle_losses(base, head, batch, args.hidden_weight)
+            lm, rec, reg = recycle_losses(base, head, batch, args.hidden_weight, lm=args.mode == "joint")
         loss = (lm + args.recycle_weight * rec) if args.mode == "joint" else (rec + args.hidden_weight * reg)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
@@ -221,7 +227,8 @@ def main(argv=None) -> None:
         step += 1
         tokens_seen += batch.numel()
         done = max(step / args.steps, (elapsed_before + time.time() - started) / max_seconds if max_seconds else 0.0)
-        progress.update(step, tokens_seen, {"lm": lm.item(), "rec": rec.item()}, min(done, 1.0))
+        losses = {"lm": lm.item(), "rec": rec.item()} if args.mode == "joint" else {"rec": rec.item()}
+        progress.update(step, tokens_seen, losses, min(done, 1.0))
         if step % args.save_every == 0:
             save_checkpoint(ckpt_path, base, head, optimizer, step, elapsed_before + time.time() - started, args, rng)
         if val_tokens is not None and step % args.eval_every == 0:

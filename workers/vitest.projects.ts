@@ -1,7 +1,10 @@
+import { existsSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { cloudflareTest } from '@cloudflare/vitest-pool-workers';
 import type { TestProjectInlineConfiguration } from 'vitest/config';
 import { makeTestModel, STANDARD_SPECS } from '../test/fixtures/models.js';
+import { SMOLLM2 } from '../test/fixtures/chat-templates.js';
+import { withMetadata } from '../test/fixtures/gguf-edit.js';
 import { COPY_HEAD, makeTestHead } from '../test/fixtures/recycle-head.js';
 
 /*
@@ -10,10 +13,21 @@ import { COPY_HEAD, makeTestHead } from '../test/fixtures/recycle-head.js';
  */
 const here = (path: string) => fileURLToPath(new URL(path, import.meta.url));
 
+/** The model file with SmolLM2's ChatML template added, written beside it. */
+function withChatTemplate(model: string): string {
+  const path = model.replace(/\.gguf$/, '-smollm2-chat.gguf');
+  if (existsSync(path)) return path;
+  // Written aside, then renamed: a run stopped midway leaves no half file to be reused.
+  writeFileSync(`${path}.partial`, withMetadata(readFileSync(model), [{ key: 'tokenizer.chat_template', type: 'string', value: SMOLLM2 }]));
+  renameSync(`${path}.partial`, path);
+  return path;
+}
+
 /**
  * Route tests inside workerd (the Workers runtime), fully offline. src/worker.test.ts drives the real
- * Worker entry with the bindings of wrangler.toml, overridden here: a small test model and a recycle head
- * for it as data blobs that the test puts into the local MODELS bucket, an API key and tight limits.
+ * Worker entry with the bindings of wrangler.toml, overridden here: a small test model (TEST_CHAT_MODEL is the
+ * same with SmolLM2's ChatML template) and a recycle head for it as data blobs that the test puts into the
+ * local MODELS bucket, an API key and tight limits.
  */
 export async function workersProject(): Promise<TestProjectInlineConfiguration> {
   const model = await makeTestModel(STANDARD_SPECS.q8_llama_tied);
@@ -29,10 +43,10 @@ export async function workersProject(): Promise<TestProjectInlineConfiguration> 
             RECYCLE_KEY: 'test-recycle.gguf',
             API_KEY: 'test-key',
             MAX_TOKENS: '64',
-            MAX_PROMPT_TOKENS: '64',
+            MAX_PROMPT_TOKENS: '200',
             MAX_QUEUE: '16',
           },
-          dataBlobBindings: { TEST_MODEL: model, TEST_HEAD: makeTestHead(model, COPY_HEAD) },
+          dataBlobBindings: { TEST_MODEL: model, TEST_CHAT_MODEL: withChatTemplate(model), TEST_HEAD: makeTestHead(model, COPY_HEAD) },
         },
       }),
     ],
@@ -45,11 +59,14 @@ export async function workersProject(): Promise<TestProjectInlineConfiguration> 
   };
 }
 
-/** End-to-end tests in Node: `wrangler dev` started by the test over real sockets, the OpenAI client, Chromium. */
+/**
+ * End-to-end tests in Node: `wrangler dev` started by the test over real sockets, the OpenAI client, Chromium; and
+ * the examples, run as their READMEs say.
+ */
 export const workersE2eProject: TestProjectInlineConfiguration = {
   test: {
     name: 'workers-e2e',
-    include: ['workers/test/**/*.test.ts'],
+    include: ['workers/test/**/*.test.ts', 'examples/**/*.test.ts'],
     testTimeout: 180_000,
     hookTimeout: 180_000,
     pool: 'forks',

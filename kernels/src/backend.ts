@@ -1,7 +1,7 @@
 /// <reference types="@webgpu/types" />
-import { expectedRecycleShape, expectedShape, isGlobalKind, MAX_BATCH, RecycleKind, TensorKind, validateConfig, type ModelConfig, type RecycleConfig } from './config.js';
+import { expectedRecycleShape, expectedShape, isGlobalKind, MAX_BATCH, RecycleKind, TensorKind, tensorProblem, validateConfig, type ModelConfig, type RecycleConfig } from './config.js';
 import { invalidArgument, KernelError } from './errors.js';
-import { GGMLType, isWeightType, typeName, type WeightType } from './ggml.js';
+import { typeName, type WeightType } from './ggml.js';
 import { encodeDispatches, KernelCache, stepWords, type Dispatch, type Step } from './gpu.js';
 import { buildForward, buildRecycleForward, MAX_TOP_K_BUFFER, type ForwardPlan, type LayerWeights, type RecycleScratch, type Scratch } from './forward.js';
 import { PendingTensor, planTensor, type GpuTensor } from './tensors.js';
@@ -48,10 +48,10 @@ class TensorStore {
 
   constructor(private readonly device: GPUDevice, private readonly maxBindingBytes: number) {}
 
-  reserve(key: string, type: WeightType, rows: number, cols: number): Uint8Array {
+  reserve(key: string, type: WeightType, rows: number, cols: number, bytesPerRow: number): Uint8Array {
     if (this.tensors.has(key) || this.pending.has(key)) throw new KernelError('MODEL_INVALID', `Tensor ${key} (kind or kind:layer) was given twice.`);
     this.flush();
-    const pending = new PendingTensor(this.device, planTensor(type, rows, cols, this.maxBindingBytes), `${key} ${typeName(type)}`);
+    const pending = new PendingTensor(this.device, planTensor(type, rows, cols, bytesPerRow, this.maxBindingBytes), `${key} ${typeName(type)}`);
     this.pending.set(key, pending);
     return pending.view;
   }
@@ -142,11 +142,11 @@ export class WebGPUModel {
   }
 
   /**
-   * Room for one tensor's GGUF bytes. Write them before the next reserve() or ready(): that is when they are uploaded
-   * (a tensor that fits one GPU buffer is written straight into mapped GPU memory).
+   * Room for one tensor's `byteSize` GGUF bytes. Write them before the next reserve() or ready(): that is when they
+   * are uploaded (a tensor that fits one GPU buffer is written straight into mapped GPU memory).
    */
-  reserve(kind: number, layer: number, type: number, rows: number, cols: number): Uint8Array {
-    return this.reserveIn(this.base, expectedShape(this.config, kind), kind, layer, type, rows, cols);
+  reserve(kind: number, layer: number, type: number, rows: number, cols: number, byteSize: number): Uint8Array {
+    return this.reserveIn(this.base, expectedShape(this.config, kind), kind, layer, type, rows, cols, byteSize);
   }
 
   /** Uploads the last tensor, checks that all are present and prepares the forward (scratch, KV cache, pipelines). */
@@ -169,9 +169,9 @@ export class WebGPUModel {
   }
 
   /** As reserve(), for the head: kind 0 is its projection (dim × 2·dim), kind 2 is refused (the base's output matrix is used). */
-  recycleReserve(kind: number, layer: number, type: number, rows: number, cols: number): Uint8Array {
+  recycleReserve(kind: number, layer: number, type: number, rows: number, cols: number, byteSize: number): Uint8Array {
     const head = this.assertHead();
-    return this.reserveIn(head, expectedRecycleShape(head.config, kind), kind, layer, type, rows, cols);
+    return this.reserveIn(head, expectedRecycleShape(head.config, kind), kind, layer, type, rows, cols, byteSize);
   }
 
   /** After ready(): uploads the head's last tensor, checks that all are present and prepares its forward. */
@@ -313,7 +313,7 @@ export class WebGPUModel {
     }
   }
 
-  private reserveIn(stack: Stack<Scratch>, shape: [number, number] | undefined, kind: number, layer: number, type: number, rows: number, cols: number): Uint8Array {
+  private reserveIn(stack: Stack<Scratch>, shape: [number, number] | undefined, kind: number, layer: number, type: number, rows: number, cols: number, byteSize: number): Uint8Array {
     this.assertUsable();
     if (stack.plan) throw invalidArgument('A tensor was reserved after ready(); load every tensor first.');
     if (!shape) throw new KernelError('MODEL_INVALID', `Unknown tensor kind ${kind}; see the kinds in docs/ARCHITECTURE.md.`);
@@ -323,10 +323,12 @@ export class WebGPUModel {
     if (rows !== shape[0] || cols !== shape[1]) {
       throw new KernelError('MODEL_INVALID', `Tensor kind ${kind} (layer ${layer}) is ${rows} × ${cols}, expected ${shape[0]} × ${shape[1]}; the GGUF metadata and tensors disagree.`);
     }
-    const isNorm = kind === TensorKind.outputNorm || kind === TensorKind.attnNorm || kind === TensorKind.ffnNorm;
-    if (isNorm && type !== GGMLType.F32) throw new KernelError('GGUF_UNSUPPORTED', `Norm weights must be F32, got ggml type ${type}.`);
-    if (!isWeightType(type)) throw new KernelError('GGUF_UNSUPPORTED', `ggml type ${type} is not supported by the WebGPU backend; use F32, F16, Q4_0 or Q8_0 weights.`);
-    return stack.store.reserve(tensorKey(kind, layer), type, rows, cols);
+    const problem = tensorProblem(kind, type);
+    if (problem) throw new KernelError('GGUF_UNSUPPORTED', `The WebGPU backend cannot take tensor kind ${kind}: ${problem}; use the wasm backend.`);
+    if (!Number.isSafeInteger(byteSize) || byteSize <= 0 || byteSize % rows !== 0) {
+      throw new KernelError('MODEL_INVALID', `Tensor kind ${kind} (layer ${layer}) of ${rows} rows cannot take ${byteSize} bytes; give its GGUF byte size.`);
+    }
+    return stack.store.reserve(tensorKey(kind, layer), type as WeightType, rows, cols, byteSize / rows);
   }
 
   /** Uploads the store's last tensor and builds a plan under error scopes; `plan` gives undefined when tensors are missing. */

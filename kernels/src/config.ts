@@ -1,8 +1,11 @@
 import { KernelError } from './errors.js';
+import { GGMLType, isWeightType } from './ggml.js';
 
 /**
- * The model shape: the WASM engine's `rg_model_new` config words, which the SDK uses as its LlamaConfig. For the
- * kernels `maxBatch` is at most MAX_BATCH, since they keep one accumulator per token.
+ * The model shape the kernels read: their own structural interface, which the SDK's model config satisfies (it has
+ * these fields and more). For the kernels `maxBatch` is at most MAX_BATCH, since they keep one accumulator per
+ * token. The kernels run plain llama models; the optional fields are read only to refuse what they do not run
+ * (see `configProblem`).
  */
 export interface ModelConfig {
   vocabSize: number;
@@ -18,6 +21,12 @@ export interface ModelConfig {
   rmsEps: number;
   kvType: 'f16' | 'f32';
   maxBatch: number;
+  architecture?: string;
+  ropeScaling?: { type: string; factor: number; attnFactor: number };
+  slidingWindow?: unknown;
+  attentionScaleDim?: number;
+  finalLogitSoftcap?: number;
+  sequences?: number;
 }
 
 /** Tokens per forward the matmul kernels accumulate at once. */
@@ -39,6 +48,34 @@ export const RecycleKind = { proj: 0, outputNorm: 1, output: 2 } as const;
 /** Kinds that exist once per model rather than once per layer. */
 export function isGlobalKind(kind: number): boolean {
   return kind <= TensorKind.output;
+}
+
+const NORM_KINDS: readonly number[] = [TensorKind.outputNorm, TensorKind.attnNorm, TensorKind.ffnNorm];
+
+/**
+ * Why the kernels cannot take a tensor of `kind` stored as ggml `type`, or undefined: they have a plain llama model's
+ * kinds (ids 0..11 of `rg_tensor_reserve`), read F32, F16, Q4_0 and Q8_0 matrices and F32 norms.
+ */
+export function tensorProblem(kind: number, type: number): string | undefined {
+  if (!(Number.isInteger(kind) && kind >= TensorKind.tokenEmbd && kind <= TensorKind.ffnDown)) return `it has no tensor kind ${kind} (a plain llama model's kinds are 0..11)`;
+  if (NORM_KINDS.includes(kind) && type !== GGMLType.F32) return `it reads norm weights in F32 only, not ggml type ${type}`;
+  if (!isWeightType(type)) return `it reads F32, F16, Q4_0 and Q8_0 weights only, not ggml type ${type}`;
+  return undefined;
+}
+
+/**
+ * What in `config` the kernels do not run, in words, or undefined: they run the llama architecture with plain RoPE
+ * (no frequency scaling), one KV sequence, attention scaled by 1/√head_dim and plain logits.
+ */
+export function configProblem(config: ModelConfig): string | undefined {
+  const { ropeScaling: rope } = config;
+  if (config.architecture !== undefined && config.architecture !== 'llama') return `architecture '${config.architecture}'`;
+  if (rope && (rope.type === 'yarn' || (rope.type === 'linear' && rope.factor !== 1) || rope.attnFactor !== 1)) return `RoPE scaling (${rope.type}, factor ${rope.factor})`;
+  if (config.slidingWindow !== undefined) return 'sliding-window attention';
+  if (config.attentionScaleDim !== undefined && config.attentionScaleDim !== config.headDim) return `attention scaled by 1/√${config.attentionScaleDim}`;
+  if (config.finalLogitSoftcap) return 'soft-capped logits';
+  if (config.sequences !== undefined && config.sequences !== 1) return `${config.sequences} KV sequences`;
+  return undefined;
 }
 
 /** rows × cols each kind must have. */
@@ -86,4 +123,6 @@ export function validateConfig(config: ModelConfig): void {
   if (config.maxBatch > MAX_BATCH) throw invalid(`The WebGPU backend runs at most ${MAX_BATCH} tokens per forward, asked for ${config.maxBatch}.`);
   if (!(config.ropeFreqBase > 0) || !(config.rmsEps > 0)) throw invalid('rope_freq_base and rms_eps must be positive.');
   if (config.kvType !== 'f16' && config.kvType !== 'f32') throw invalid(`kvType must be 'f16' or 'f32', got ${String(config.kvType)}.`);
+  const problem = configProblem(config);
+  if (problem) throw new KernelError('GGUF_UNSUPPORTED', `The WebGPU backend does not run ${problem}; use the wasm backend.`);
 }

@@ -1,10 +1,10 @@
-import { GGMLType, rowBytes, type WeightType } from './ggml.js';
+import { GGMLType, type WeightType } from './ggml.js';
 import { floatToHalf, halfToFloat } from './half.js';
 
 /** GGUF bytes of `values` (rows × cols, row-major) in a ggml type, quantized as llama.cpp's reference quantizers do. */
 export function quantize(type: WeightType, values: Float32Array, cols: number): Uint8Array {
-  const rows = values.length / cols;
-  const out = new Uint8Array(rows * rowBytes(type, cols));
+  const bytesPerValue = { [GGMLType.F32]: 4, [GGMLType.F16]: 2, [GGMLType.Q8_0]: 34 / 32, [GGMLType.Q4_0]: 18 / 32 }[type];
+  const out = new Uint8Array(values.length * bytesPerValue);
   const view = new DataView(out.buffer);
   if (type === GGMLType.F32) new Float32Array(out.buffer).set(values);
   if (type === GGMLType.F16) values.forEach((v, i) => view.setUint16(2 * i, floatToHalf(v), true));

@@ -1,6 +1,6 @@
 /// <reference types="@webgpu/types" />
 import { KernelError } from './errors.js';
-import { rowBytes, type WeightType } from './ggml.js';
+import type { WeightType } from './ggml.js';
 
 /** Rows row0..row0+rows of a weight matrix, as their GGUF bytes. */
 export interface WeightChunk {
@@ -33,9 +33,8 @@ export interface TensorPlan {
   ranges: { row0: number; rows: number }[];
 }
 
-/** Splits `rows` rows into chunks whose padded size fits `maxBindingBytes`. */
-export function planTensor(type: WeightType, rows: number, cols: number, maxBindingBytes: number): TensorPlan {
-  const bytesPerRow = rowBytes(type, cols);
+/** Splits `rows` rows of `bytesPerRow` bytes into chunks whose padded size fits `maxBindingBytes`. */
+export function planTensor(type: WeightType, rows: number, cols: number, bytesPerRow: number, maxBindingBytes: number): TensorPlan {
   const rowsPerChunk = Math.floor((maxBindingBytes - PAD_BYTES - 3) / bytesPerRow);
   if (rowsPerChunk < 1) {
     throw new KernelError('OUT_OF_MEMORY', `One row of ${bytesPerRow} bytes does not fit this GPU's ${maxBindingBytes}-byte buffer binding limit; use the wasm backend.`);

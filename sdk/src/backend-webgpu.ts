@@ -3,14 +3,29 @@
  * The WebGPU backend: kernels' WebGPUModel behind the SDK's Backend interface. Imported dynamically by
  * backend.ts, only once a WebGPU adapter was found, so runtimes without WebGPU never load the kernels.
  */
-import { KernelError, MAX_BATCH, MAX_TOP_K, WebGPUModel, largestBufferBytes } from '@recyclegpt/kernels';
-import type { AdapterLike, ForwardOutput, LoadingBackend, TopCandidates } from './backend.js';
-import type { LlamaConfig, RecycleConfig } from './binding.js';
+import { KernelError, MAX_BATCH, MAX_TOP_K, WebGPUModel, configProblem, largestBufferBytes, tensorProblem } from '@recyclegpt/kernels';
+import type { AdapterLike, ForwardOutput, LoadingBackend, ModelNeeds, TopCandidates } from './backend.js';
+import { TENSOR_KINDS } from './contract/architectures.js';
+import type { ModelConfig, RecycleConfig } from './contract/config.js';
+import { ggmlTypeName } from './contract/ggml-types.js';
 import { InvalidArgumentError, RecycleGPTError } from './errors.js';
 import { argmax } from './sampler.js';
 
+const KIND_NAMES = new Map(Object.values(TENSOR_KINDS).map((k) => [k.id as number, k.gguf.replace('{L}', 'N')]));
+
+/** What of this model the kernels do not run (architecture, options, tensors, types), in words, or undefined. */
+export function unsupportedProblem(config: Omit<ModelConfig, 'maxBatch'>, needs: ModelNeeds): string | undefined {
+  const problem = configProblem({ ...config, maxBatch: MAX_BATCH });
+  if (problem) return problem;
+  for (const { kind, type } of needs.tensors) {
+    const problem = tensorProblem(kind, type);
+    if (problem) return `${KIND_NAMES.get(kind) ?? `tensor kind ${kind}`} in ${ggmlTypeName(type)}: ${problem}`;
+  }
+  return undefined;
+}
+
 /** What keeps this model off the adapter (a buffer it cannot split above its limits), or undefined when it fits. */
-export function limitProblem(config: Omit<LlamaConfig, 'maxBatch'>, adapter: AdapterLike): string | undefined {
+export function limitProblem(config: Omit<ModelConfig, 'maxBatch'>, adapter: AdapterLike): string | undefined {
   const { maxStorageBufferBindingSize, maxBufferSize } = adapter.limits;
   const limit = Math.min(maxStorageBufferBindingSize, maxBufferSize);
   const needed = largestBufferBytes({ ...config, maxBatch: MAX_BATCH });
@@ -42,7 +57,7 @@ export class WebGPULlama implements LoadingBackend {
   private constructor(private readonly model: WebGPUModel) {}
 
   /** A model on its own device from `adapter`, with the adapter's largest buffer limits. */
-  static async create(config: Omit<LlamaConfig, 'maxBatch'>, adapter: AdapterLike): Promise<WebGPULlama> {
+  static async create(config: Omit<ModelConfig, 'maxBatch'>, adapter: AdapterLike): Promise<WebGPULlama> {
     const { maxStorageBufferBindingSize, maxBufferSize } = adapter.limits;
     let device: GPUDevice;
     try {
@@ -58,8 +73,15 @@ export class WebGPULlama implements LoadingBackend {
     }
   }
 
-  get config(): LlamaConfig {
-    return this.model.config;
+  get config(): ModelConfig {
+    return this.model.config as ModelConfig;
+  }
+
+  /** The kernels keep one KV cache. */
+  readonly sequences = 1;
+
+  selectSequence(sequence: number): void {
+    if (sequence !== 0) throw new InvalidArgumentError(`the WebGPU backend keeps one KV sequence (0), got ${String(sequence)}`);
   }
 
   /** GPU → CPU readbacks so far and their bytes. */
@@ -71,8 +93,8 @@ export class WebGPULlama implements LoadingBackend {
     return this.model.recycleMaxBatch;
   }
 
-  reserve(kind: number, layer: number, type: number, rows: number, cols: number): Uint8Array {
-    return sdkErrors(() => this.model.reserve(kind, layer, type, rows, cols));
+  reserve(kind: number, layer: number, type: number, rows: number, cols: number, byteSize: number): Uint8Array {
+    return sdkErrors(() => this.model.reserve(kind, layer, type, rows, cols, byteSize));
   }
 
   ready(): Promise<void> {
@@ -83,8 +105,8 @@ export class WebGPULlama implements LoadingBackend {
     sdkErrors(() => this.model.attachRecycle(config));
   }
 
-  recycleReserve(kind: number, layer: number, type: number, rows: number, cols: number): Uint8Array {
-    return sdkErrors(() => this.model.recycleReserve(kind, layer, type, rows, cols));
+  recycleReserve(kind: number, layer: number, type: number, rows: number, cols: number, byteSize: number): Uint8Array {
+    return sdkErrors(() => this.model.recycleReserve(kind, layer, type, rows, cols, byteSize));
   }
 
   recycleReady(): Promise<void> {

@@ -2,13 +2,21 @@
  * What the decode loop and the loader need from an engine, and which engine to use. The WASM model answers
  * synchronously; the WebGPU one (sdk/src/backend-webgpu.ts, imported only when chosen) returns promises.
  */
-import { WasmLlama, compileEngine, instantiateEngine, type EngineSource, type LlamaConfig, type RecycleConfig } from './binding.js';
+import { WasmLlama, compileEngine, instantiateEngine, type EngineSource, type WeightsNeed } from './binding.js';
+import type { ModelConfig, RecycleConfig } from './contract/config.js';
+import { BACKEND_CHOICES, isBackendChoice, type BackendChoice, type BackendName } from './contract/modes.js';
 import { InvalidArgumentError, RecycleGPTError } from './errors.js';
 import { runtime } from './runtime.js';
 
-/** A llama model with its KV cache, and optionally a recycle head with its own. */
+export type { BackendChoice, BackendName };
+
+/** A model with its KV caches, and optionally a recycle head with its own. */
 export interface Backend {
-  readonly config: LlamaConfig;
+  readonly config: ModelConfig;
+  /** Independent KV caches (base and head alike); forwards use the selected one. */
+  readonly sequences: number;
+  /** Selects KV cache `sequence` (0 ≤ sequence < sequences) for later forwards; nothing is copied. */
+  selectSequence(sequence: number): void;
   /** Rows one recycle pass takes at most; 0 without a head. */
   readonly recycleMaxBatch: number;
   /**
@@ -18,6 +26,8 @@ export interface Backend {
   forward(tokens: ArrayLike<number>, pos: number, logitsFrom: number, output?: ForwardOutput): void | Promise<void>;
   /** Logits of row `row` (counted from logitsFrom) of the last forward, which kept logits; valid until the next call. */
   logits(row?: number): Float32Array;
+  /** Final-normed hidden state of row `row` of the last forward (every row); where present (WASM), embed() runs. */
+  hidden?(row?: number): Float32Array;
   /** The argmax (ties to the lower id) of row `row` of the last forward, any output. */
   argmax(row?: number): number;
   /** The largest k a `{ topK }` forward takes; absent where the backend reads logits back anyway (WASM). */
@@ -60,9 +70,6 @@ export interface LoadingBackend extends Backend {
   recycleReady(): void | Promise<void>;
 }
 
-export type BackendName = 'wasm' | 'webgpu';
-export type BackendChoice = 'auto' | BackendName;
-
 /** WebGPU's adapter, as far as choosing a backend needs it (typed here so the SDK does not need WebGPU's types). */
 export interface AdapterLike {
   limits: { maxStorageBufferBindingSize: number; maxBufferSize: number };
@@ -78,14 +85,23 @@ export interface OpenedBackend {
 /** Tokens per WASM forward: bounds the logits/scratch memory (32 × vocab × 4 bytes). */
 const WASM_MAX_BATCH = 32;
 
-/** Creates the backend `choice` asks for; `auto` takes WebGPU when an adapter exists and the model fits its limits. */
-export async function openBackend(choice: BackendChoice, config: Omit<LlamaConfig, 'maxBatch'>, wasm: EngineSource | undefined): Promise<OpenedBackend> {
-  if (choice !== 'auto' && choice !== 'wasm' && choice !== 'webgpu') {
-    throw new InvalidArgumentError(`backend must be 'auto', 'wasm' or 'webgpu', got ${String(choice)}`);
+/** What a model file needs of a backend: its weights' bytes, and each (tensor kind, ggml type) it holds. */
+export interface ModelNeeds {
+  weights: WeightsNeed;
+  tensors: ReadonlyArray<{ kind: number; type: number }>;
+}
+
+/**
+ * Creates the backend `choice` asks for; `auto` takes WebGPU when an adapter exists and the model fits its limits
+ * and its kernels (architecture, tensor types), else WASM, saying why in `reason`.
+ */
+export async function openBackend(choice: BackendChoice, config: Omit<ModelConfig, 'maxBatch'>, wasm: EngineSource | undefined, needs?: ModelNeeds): Promise<OpenedBackend> {
+  if (!isBackendChoice(choice)) {
+    throw new InvalidArgumentError(`backend must be ${BACKEND_CHOICES.map((c) => `'${c}'`).join(', ')}, got ${String(choice)}`);
   }
   const openWasm = async (reason: string): Promise<OpenedBackend> => {
     const engine = await instantiateEngine(await compileEngine(wasm));
-    return { backend: new WasmLlama(engine, { ...config, maxBatch: WASM_MAX_BATCH }), name: 'wasm', reason };
+    return { backend: new WasmLlama(engine, { ...config, maxBatch: WASM_MAX_BATCH }, needs?.weights), name: 'wasm', reason };
   };
   if (choice === 'wasm') return openWasm('asked for');
   const found = await findAdapter();
@@ -102,6 +118,11 @@ export async function openBackend(choice: BackendChoice, config: Omit<LlamaConfi
     const missing = `the WebGPU kernels (@recyclegpt/kernels) could not be loaded: ${(cause as Error).message}`;
     if (choice === 'webgpu') throw new RecycleGPTError('ENGINE', `backend 'webgpu' needs ${missing.slice(4)}; install @recyclegpt/kernels or use backend 'wasm'`, { cause });
     return openWasm(missing);
+  }
+  const lacks = needs && webgpu.unsupportedProblem(config, needs);
+  if (lacks) {
+    if (choice === 'webgpu') throw new RecycleGPTError('GGUF_UNSUPPORTED', `backend 'webgpu' cannot run this model: ${lacks}; use backend 'wasm' or 'auto'`);
+    return openWasm(`the WebGPU backend cannot run this model: ${lacks}`);
   }
   const unfit = webgpu.limitProblem(config, found);
   if (unfit) {

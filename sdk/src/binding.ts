@@ -2,7 +2,9 @@
  * The only file that knows the engine's C ABI (docs/ARCHITECTURE.md). Everything above it speaks
  * in typed arrays and throws RecycleGPTError; nothing below it allocates per token.
  */
-import type { ModelConfig } from '@recyclegpt/kernels/config';
+import { architecture } from './contract/architectures.js';
+import type { ModelConfig, RecycleConfig } from './contract/config.js';
+import { ENGINE_TYPE_NAMES } from './contract/ggml-types.js';
 import { RecycleGPTError } from './errors.js';
 import { runtime } from './runtime.js';
 import { argmax } from './sampler.js';
@@ -25,6 +27,10 @@ export interface EngineExports {
   rg_recycle_forward(model: number, hiddenPtr: number, tokensPtr: number, n: number, pos: number, logitsFrom: number): number;
   rg_recycle_logits(model: number): number;
   rg_recycle_hidden(model: number): number;
+  rg_select_sequence(model: number, sequence: number): number;
+  rg_runtime_bytes(cfgPtr: number, cfgWords: number, outPtr: number): number;
+  rg_type_info(type: number, outPtr: number): number;
+  rg_kind_info(kind: number, cfgPtr: number, cfgWords: number, outPtr: number): number;
 }
 
 /** Status codes of wasm/src/error.rs, in words a user can act on. */
@@ -32,9 +38,9 @@ const ENGINE_ERRORS: Record<number, string> = {
   [-1]: 'invalid model configuration (heads must divide evenly into kv heads, rope dimensions must be even and at most the head size)',
   [-2]: 'out of memory: the model does not fit in WebAssembly memory (4 GiB at most, 128 MB in Cloudflare Workers)',
   [-3]: 'the model was freed',
-  [-4]: 'unknown tensor kind or layer',
+  [-4]: 'unknown tensor kind or layer (or a tensor the model\'s architecture does not have)',
   [-5]: 'tensor shape does not match the model hyperparameters (quantized rows must be whole blocks: multiples of 32, of 256 for K-quants)',
-  [-6]: 'tensor type is not supported by the engine (F32, F16, BF16, Q4_0, Q4_1, Q5_0, Q5_1, Q8_0 and Q2_K to Q6_K are; norm weights must be F32)',
+  [-6]: `tensor type is not supported by the engine (it runs ${ENGINE_TYPE_NAMES.join(', ')}; RoPE factors must be F32)`,
   [-7]: 'tensor given twice',
   [-8]: 'a required tensor is missing',
   [-9]: 'engine call out of order',
@@ -99,28 +105,16 @@ async function compileBytes(bytes: BufferSource): Promise<WebAssembly.Module> {
   }
 }
 
-/** The model shape (rg_model_new's config words); the kernels package defines it (its config module has no WebGPU types). */
-export type LlamaConfig = ModelConfig;
+/** WebAssembly memory: 65536 pages of 64 KiB. */
+export const WASM_MEMORY_BYTES = 2 ** 32;
+/** One allocation in wasm32 (a Rust Vec) holds less than 2 GiB. */
+const WASM_ALLOCATION_BYTES = 2 ** 31 - 1;
 
-/** A recycle head's own hyperparameters; its width is the base's. */
-export type RecycleConfig = Omit<LlamaConfig, 'vocabSize' | 'dim'>;
-
-/** Tensor kinds of rg_tensor_reserve (and rg_recycle_reserve: 0 is the head's projection, 2 is invalid). */
-export const TensorKind = {
-  tokenEmbd: 0,
-  outputNorm: 1,
-  output: 2,
-  attnNorm: 3,
-  attnQ: 4,
-  attnK: 5,
-  attnV: 6,
-  attnOutput: 7,
-  ffnNorm: 8,
-  ffnGate: 9,
-  ffnUp: 10,
-  ffnDown: 11,
-  recycleProj: 0,
-} as const;
+/** What a model's file will put in engine memory: its weights, and its largest tensor. */
+export interface WeightsNeed {
+  bytes: number;
+  largest: { name: string; bytes: number };
+}
 
 /** An engine instance; each model gets its own, so disposing a model releases its whole memory. */
 export async function instantiateEngine(module: WebAssembly.Module): Promise<EngineExports> {
@@ -136,12 +130,36 @@ export class WasmLlama {
   /** Rows one recycle pass takes at most; 0 without a head. */
   recycleMaxBatch = 0;
 
+  /**
+   * A model for `config` whose weights `weights` says about; refused before anything is allocated, with the sizes,
+   * when weights, KV caches and scratch cannot fit the 4 GiB of wasm32 memory.
+   */
   constructor(
     private readonly engine: EngineExports,
-    readonly config: LlamaConfig,
+    readonly config: ModelConfig,
+    weights?: WeightsNeed,
   ) {
-    this.handle = withWords(engine, llamaWords(config), (ptr, n) => engine.rg_model_new(ptr, n)) >>> 0;
+    const words = modelWords(config);
+    if (weights) checkMemory(engine, words, weights, config);
+    this.handle = withWords(engine, words, (ptr, n) => engine.rg_model_new(ptr, n)) >>> 0;
     if (this.handle === 0) throw engineError('MODEL_INVALID', engine.rg_last_error(), 'in the model hyperparameters');
+  }
+
+  /** Independent KV caches this model keeps (base and head alike). */
+  get sequences(): number {
+    return this.config.sequences;
+  }
+
+  /**
+   * Makes KV cache `sequence` (0 ≤ sequence < sequences) the one later forwards of the model and its head read and
+   * write; nothing is copied, and each cache keeps what it holds.
+   */
+  selectSequence(sequence: number): void {
+    this.checkAlive();
+    if (!Number.isInteger(sequence) || sequence < 0 || sequence >= this.config.sequences) {
+      throw new RecycleGPTError('INVALID_ARGUMENT', `sequence must be an integer from 0 to ${this.config.sequences - 1}, got ${String(sequence)}`);
+    }
+    this.check(this.engine.rg_select_sequence(this.handle, sequence), `selecting KV sequence ${sequence}`);
   }
 
   /** Room for one tensor's raw bytes; write them before the next reserve (memory may grow and move). */
@@ -157,7 +175,7 @@ export class WasmLlama {
 
   /** Attaches a recycle head (before or after ready); its tensors follow through recycleReserve. */
   attachRecycle(config: RecycleConfig): void {
-    const words = llamaWords({ ...config, vocabSize: 0, dim: 0 }).slice(2);
+    const words = decoderWords(config, this.config.sequences);
     this.check(withWords(this.engine, words, (ptr, n) => this.engine.rg_recycle_new(this.handle, ptr, n)), 'in the recycle head hyperparameters');
     this.recycleMaxBatch = config.maxBatch;
   }
@@ -246,13 +264,78 @@ function engineError(code: 'OUT_OF_MEMORY' | 'MODEL_INVALID' | 'ENGINE', status:
   return new RecycleGPTError(code, `${engineErrorMessage(status)} ${where}`);
 }
 
-/** Config words of rg_model_new (rg_recycle_new takes the same without the first two). */
-function llamaWords(config: LlamaConfig): number[] {
+/** Config word 13: what sets an architecture's layers apart from llama's (wasm/src/config.rs ArchFlags). */
+export function archFlags(name: ModelConfig['architecture']): number {
+  const spec = architecture(name);
+  return (
+    (spec.rope === 'neox' ? 1 : 0) |
+    (spec.tensors.attnQNorm === 'required' ? 2 : 0) |
+    (spec.tensors.attnPostNorm === 'required' ? 4 : 0) |
+    (spec.ffnActivation === 'gelu-tanh' ? 8 : 0) |
+    (spec.scaleEmbedding ? 16 : 0) |
+    (spec.scaleQueries ? 32 : 0) |
+    (spec.tensors.ropeFreqs ? 64 : 0)
+  );
+}
+
+const ROPE_SCALING_WORD = { none: 0, linear: 1, yarn: 2 } as const;
+
+/** Config words of rg_model_new (docs/ARCHITECTURE.md "Config words"). */
+export function modelWords(config: ModelConfig): number[] {
+  const { ropeScaling: rope, slidingWindow: window } = config;
   return [
-    config.vocabSize, config.dim, config.layers, config.heads, config.kvHeads, config.ffnDim,
-    config.contextLength, config.headDim, config.ropeDim, f32Bits(config.ropeFreqBase), f32Bits(config.rmsEps),
-    kvWord(config), config.maxBatch,
+    config.vocabSize, config.dim, ...decoderWords(config, config.sequences),
+    archFlags(config.architecture), config.sequences,
+    ROPE_SCALING_WORD[rope.type], f32Bits(rope.factor), f32Bits(rope.attnFactor), rope.originalContext,
+    window?.size ?? 0, window?.pattern ?? 0, f32Bits(window?.ropeFreqBase ?? 0),
+    config.attentionScaleDim, f32Bits(config.finalLogitSoftcap),
   ];
+}
+
+/** Words 2..13 of rg_model_new, which rg_recycle_new takes alone: a llama stack's own shape. */
+function decoderWords(config: RecycleConfig, sequences: number): number[] {
+  return [
+    config.layers, config.heads, config.kvHeads, config.ffnDim, config.contextLength, config.headDim, config.ropeDim,
+    f32Bits(config.ropeFreqBase), f32Bits(config.rmsEps), kvWord({ ...config, sequences }), config.maxBatch,
+  ];
+}
+
+const MiB = (bytes: number) => `${(bytes / 2 ** 20).toFixed(1)} MiB`;
+
+/** Refuses, with the sizes, a model whose weights, KV caches and scratch cannot fit wasm32 memory. */
+function checkMemory(engine: EngineExports, words: number[], weights: WeightsNeed, config: ModelConfig): void {
+  if (weights.largest.bytes > WASM_ALLOCATION_BYTES) {
+    throw new RecycleGPTError(
+      'OUT_OF_MEMORY',
+      `tensor '${weights.largest.name}' takes ${MiB(weights.largest.bytes)}, more than one WebAssembly allocation can hold (2 GiB); use a smaller model or a smaller type (e.g. Q4_K_M)`,
+    );
+  }
+  const out = engine.rg_alloc(16) >>> 0;
+  if (out === 0) throw engineError('OUT_OF_MEMORY', OUT_OF_MEMORY, 'while sizing the model');
+  let kv: number;
+  let scratch: number;
+  try {
+    const status = withWords(engine, words, (ptr, n) => engine.rg_runtime_bytes(ptr, n, out));
+    if (status !== 0) throw engineError('MODEL_INVALID', status, 'in the model hyperparameters');
+    const w = new Uint32Array(engine.memory.buffer, out, 4);
+    [kv, scratch] = [w[0]! + w[1]! * 2 ** 32, w[2]! + w[3]! * 2 ** 32];
+  } finally {
+    engine.rg_free(out, 16);
+  }
+  const total = weights.bytes + kv + scratch;
+  if (total > WASM_MEMORY_BYTES) {
+    throw new RecycleGPTError(
+      'OUT_OF_MEMORY',
+      `the model needs ${MiB(total)} (weights ${MiB(weights.bytes)} + KV cache ${MiB(kv)} for ${config.contextLength} tokens × ${config.sequences} sequence(s) + scratch ${MiB(scratch)}), ` +
+        `more than WebAssembly's 4096 MiB; use a smaller model or type, or a smaller contextLength`,
+    );
+  }
+  if (kv + scratch > WASM_ALLOCATION_BYTES) {
+    throw new RecycleGPTError(
+      'OUT_OF_MEMORY',
+      `the KV cache (${MiB(kv)} for ${config.contextLength} tokens × ${config.sequences} sequence(s)) and scratch (${MiB(scratch)}) exceed the 2 GiB the engine gives them in wasm32; use a smaller contextLength`,
+    );
+  }
 }
 
 /** An f16 KV cache up to this size is kept widened in f32 (twice the bytes, the same numbers). */
@@ -262,9 +345,9 @@ const WIDE_KV_MAX_BYTES = 16 * 2 ** 20;
  * Config word 11: 0 = f32 cache; 1 = f16; 2 = f16 values kept widened in f32, which spares attention widening
  * the whole cache on every pass (the demo model decodes 4–12% faster). Decided per cache: the base's and a head's.
  */
-export function kvWord(config: Pick<LlamaConfig, 'kvType' | 'layers' | 'contextLength' | 'kvHeads' | 'headDim'>): number {
+export function kvWord(config: Pick<ModelConfig, 'kvType' | 'layers' | 'contextLength' | 'kvHeads' | 'headDim' | 'sequences'>): number {
   if (config.kvType === 'f32') return 0;
-  const wideBytes = 2 * config.layers * config.contextLength * config.kvHeads * config.headDim * 4;
+  const wideBytes = config.sequences * 2 * config.layers * config.contextLength * config.kvHeads * config.headDim * 4;
   return wideBytes <= WIDE_KV_MAX_BYTES ? 2 : 1;
 }
 

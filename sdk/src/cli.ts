@@ -3,15 +3,17 @@
 import { parseArgs } from 'node:util';
 import { readGGUFHeader } from './gguf/load.js';
 import { summarizeGGUF } from './gguf/summary.js';
-import { llamaShape } from './llama.js';
+import { BACKEND_CHOICES, DECODE_MODES, isBackendChoice, isDecodeMode } from './contract/modes.js';
+import { RecycleGPTError } from './errors.js';
+import { modelShape } from './model-file.js';
 import { loadModel, provideNodeWebGPU } from './node.js';
-import type { DecodeMode, GenerateOptions, LoadOptions } from './types.js';
+import type { GenerateOptions, LoadOptions } from './types.js';
 
 const USAGE = `usage:
   recyclegpt info <model.gguf> [--json]
   recyclegpt run --model <model.gguf> --prompt <text> [--max-tokens N] [--temperature T] [--seed S]
                  [--top-k K] [--top-p P] [--min-p P] [--repeat-penalty R] [--stop TEXT]... [--context N]
-                 [--backend wasm|webgpu|auto] [--recycle <head.gguf> --mode off|fast|exact|chain [--draft-length K]] [--json]`;
+                 [--backend ${BACKEND_CHOICES.join('|')}] [--recycle <head.gguf> --mode ${DECODE_MODES.join('|')} [--draft-length K]] [--json]`;
 
 class UsageError extends Error {}
 
@@ -31,9 +33,17 @@ async function info(args: string[]): Promise<void> {
   if (positionals.length !== 1) throw new UsageError('info takes exactly one GGUF path');
   const header = await readGGUFHeader(positionals[0]);
   const summary = summarizeGGUF(header);
-  const shape = summary.architecture === 'llama' ? llamaShape(header) : undefined;
+  // A file the engine does not run is still described, with the reason.
+  let shape: ReturnType<typeof modelShape> | undefined;
+  let unsupported: string | undefined;
+  try {
+    shape = modelShape(header);
+  } catch (error) {
+    if (!(error instanceof RecycleGPTError)) throw error;
+    unsupported = error.message;
+  }
   if (values.json) {
-    console.log(JSON.stringify({ ...summary, shape }, null, 2));
+    console.log(JSON.stringify({ ...summary, shape, unsupported }, null, 2));
     return;
   }
   const rows: [string, unknown][] = [
@@ -52,9 +62,11 @@ async function info(args: string[]): Promise<void> {
       ['layers', shape.layers],
       ['heads', `${shape.heads} (kv ${shape.kvHeads}, head dim ${shape.headDim})`],
       ['feed forward', shape.ffnDim],
-      ['rope', `dim ${shape.ropeDim}, base ${shape.ropeFreqBase}`],
+      ['rope', `dim ${shape.ropeDim}, base ${shape.ropeFreqBase}, scaling ${shape.ropeScaling.type} ×${shape.ropeScaling.factor}`],
     );
+    if (shape.slidingWindow) rows.push(['sliding window', `${shape.slidingWindow.size} tokens, 1 global layer in ${shape.slidingWindow.pattern}`]);
   }
+  if (unsupported) rows.push(['runs', `no: ${unsupported}`]);
   for (const [key, value] of rows) console.log(`${key.padEnd(15)} ${String(value)}`);
 }
 
@@ -91,8 +103,8 @@ async function run(args: string[]): Promise<void> {
   });
   if (!values.model) throw new UsageError('run needs --model <model.gguf>');
   if (values.prompt === undefined) throw new UsageError('run needs --prompt <text>');
-  const mode = (values.mode ?? 'off') as DecodeMode;
-  if (!['off', 'fast', 'exact', 'chain'].includes(mode)) throw new UsageError(`--mode must be off, fast, exact or chain, got '${mode}'`);
+  const mode = values.mode ?? 'off';
+  if (!isDecodeMode(mode)) throw new UsageError(`--mode must be one of ${DECODE_MODES.join(', ')}, got '${mode}'`);
 
   const options: GenerateOptions = {
     maxTokens: number('max-tokens', values['max-tokens'], true) ?? 128,
@@ -106,8 +118,8 @@ async function run(args: string[]): Promise<void> {
     decode: { mode, draftLength: number('draft-length', values['draft-length'], true) },
   };
   if (mode !== 'off' && !values.recycle) throw new UsageError(`--mode ${mode} needs --recycle <head.gguf>`);
-  const backend = (values.backend ?? 'wasm') as NonNullable<LoadOptions['backend']>;
-  if (!['wasm', 'webgpu', 'auto'].includes(backend)) throw new UsageError(`--backend must be wasm, webgpu or auto, got '${backend}'`);
+  const backend = values.backend ?? 'wasm';
+  if (!isBackendChoice(backend)) throw new UsageError(`--backend must be one of ${BACKEND_CHOICES.join(', ')}, got '${backend}'`);
   const gpu = backend === 'wasm' ? undefined : await provideNodeWebGPU();
   if (typeof gpu === 'string' && backend === 'webgpu') throw new Error(`--backend webgpu: ${gpu}`);
   const controller = new AbortController();

@@ -7,9 +7,12 @@ export type ErrorCode =
   | 'OUT_OF_MEMORY'
   | 'CONTEXT_FULL'
   | 'INVALID_ARGUMENT'
+  | 'UNSUPPORTED_PARAMETER'
   | 'ABORTED'
   | 'DISPOSED'
-  | 'ENGINE';
+  | 'ENGINE'
+  /** The `cache` load option asked for (`required: true`) a store this runtime lacks, or one that could not keep the file. */
+  | 'CACHE_UNAVAILABLE';
 
 export class RecycleGPTError extends Error {
   readonly code: ErrorCode;
@@ -48,5 +51,15 @@ export class ContextFullError extends RecycleGPTError {
     remedy = 'shorten it or load the model with a larger contextLength',
   ) {
     super('CONTEXT_FULL', `the prompt has ${promptTokens} tokens but the context holds ${contextLength}; ${remedy}`);
+  }
+}
+
+/** A well-formed request that asks for something this engine does not do (e.g. a JSON Schema keyword); `parameter` names it. */
+export class UnsupportedParameterError extends RecycleGPTError {
+  constructor(
+    readonly parameter: string,
+    message: string,
+  ) {
+    super('UNSUPPORTED_PARAMETER', message);
   }
 }

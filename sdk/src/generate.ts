@@ -1,8 +1,10 @@
 /** The decode loop: prefill, pick the first token, run a decode mode, stream text, stop, report stats. */
 import { Context } from './decode/context.js';
-import { plainTokens, recycledTokens, type DecodeCounters } from './decode/modes.js';
+import { OutputGrammar } from './decode/grammar.js';
+import { decodeTokens, type DecodeCounters } from './decode/modes.js';
 import { planGeneration, type GenerationPlan } from './decode/options.js';
 import { Readback, type Step } from './decode/readback.js';
+import { compileConstraint, type Constraint } from './grammar/index.js';
 import { Sampler } from './sampler.js';
 import { StopMatcher } from './stop.js';
 import { StreamingDecoder } from './tokenizer/stream.js';
@@ -43,7 +45,9 @@ export function decode(
 ): AsyncGenerator<GeneratedToken> {
   const { vocabSize } = context.llama.config;
   const plan = planGeneration(promptIds, options, { vocabSize, contextLength: context.capacity, hasHead: context.hasHead });
-  return run(context, [...promptIds], options, plan, report, reasoning);
+  // Compiled here so that a schema it cannot enforce is refused by the call (the same format again is cached).
+  const constraint = options.responseFormat === undefined ? null : compileConstraint(options.responseFormat, context.tokenizer);
+  return run(context, [...promptIds], options, plan, constraint, report, reasoning);
 }
 
 async function* run(
@@ -51,27 +55,31 @@ async function* run(
   promptIds: number[],
   options: GenerateOptions,
   plan: GenerationPlan,
+  constraint: Constraint | null,
   report: (stats: GenerationStats) => void,
   reasoning: ReasoningMarkers | undefined,
 ): AsyncGenerator<GeneratedToken> {
   const { maxTokens, mode, drafts } = plan;
   const sampler = new Sampler(options);
-  const readback = new Readback(context.llama, sampler, plan.logprobs);
+  const grammar = constraint ? new OutputGrammar(constraint, maxTokens) : undefined;
+  const readback = new Readback(context.llama, sampler, plan.logprobs, grammar !== undefined);
   const stop = new StopMatcher(options.stop ?? []);
   const decoder = new StreamingDecoder(context.tokenizer);
   const history = [...promptIds];
-  const counters: DecodeCounters = { fullPasses: 0, proposed: 0, accepted: 0, draftingStopped: false };
+  const counters: DecodeCounters = { fullPasses: 0, proposed: 0, accepted: 0, grammarDrafted: 0, grammarKept: 0, draftingStopped: false, completed: false };
 
-  const adaptive = (mode === 'exact' || mode === 'chain') && options.decode?.adaptive !== false;
+  // Verified drafting judges whether it pays: the head's in exact/chain, the grammar's (jump-forward) in every mode but fast.
+  const judges = mode === 'exact' || mode === 'chain' || (grammar !== undefined && plan.jumpForward && mode === 'off');
+  const adaptive = judges && options.decode?.adaptive !== false;
   const cost = adaptive && !options.signal?.aborted ? await context.draftCost(drafts, readback.output) : undefined;
 
   const t0 = now();
   // A caller that gave up while waiting for its turn gets no prefill.
   const aborted = options.signal?.aborted ?? false;
-  const first: Step = aborted ? { id: -1, source: 'pass' } : readback.first((await context.prefill(promptIds))[0]!, history);
+  const first: Step = aborted ? { id: -1, source: 'pass' } : readback.first((await context.prefill(promptIds))[0]!, history, grammar?.next());
   const reusedPromptTokens = aborted ? 0 : context.reusedPrompt;
   const t1 = now();
-  const steps = mode === 'off' ? plainTokens(context, first, readback, history, counters) : recycledTokens(context, first, readback, history, counters, mode, drafts, cost);
+  const steps = decodeTokens(context, first, readback, history, counters, { mode, drafts, adaptive, cost, grammar, jumpForward: plan.jumpForward });
   const channels = reasoning && new Channels(reasoning);
   let generated = 0;
   let sinceYield = 0;
@@ -88,7 +96,11 @@ async function* run(
         break;
       }
       const next = await steps.next();
-      if (next.done) break;
+      if (next.done) {
+        // The format's output is complete: the end is the only token that could follow.
+        if (counters.completed) finish = 'stop';
+        break;
+      }
       const step = next.value;
       if (context.tokenizer.isEog(step.id)) {
         finish = 'stop';
@@ -122,6 +134,8 @@ async function* run(
       }
     }
     await steps.return(undefined);
+    // Cut by maxTokens just as the format's output completed: it ended where it had to.
+    if (finish === 'length' && grammar?.complete) finish = 'stop';
     if (previous) {
       if (!stop.stopped) {
         const rest = stop.flush(decoder.flush());
@@ -159,6 +173,7 @@ async function* run(
       acceptanceRate: mode !== 'fast' && counters.proposed > 0 ? counters.accepted / counters.proposed : undefined,
       tokensPerPass: counters.fullPasses > 0 ? Math.max(0, generated - 1) / counters.fullPasses : undefined,
       draftingStopped: counters.draftingStopped || undefined,
+      ...(grammar && { grammarDrafted: counters.grammarDrafted, grammarKept: counters.grammarKept }),
     });
   }
 }

@@ -1,5 +1,6 @@
 export { loadModel } from './model.js';
-export { RecycleGPTError, GGUFError, UnsupportedError, InvalidArgumentError, ContextFullError } from './errors.js';
+export { listCachedModels, deleteCachedModel } from './gguf/cache.js';
+export { RecycleGPTError, GGUFError, UnsupportedError, InvalidArgumentError, ContextFullError, UnsupportedParameterError } from './errors.js';
 export type { ErrorCode } from './errors.js';
 export { Sampler, Random } from './sampler.js';
 export * from './types.js';

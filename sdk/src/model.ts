@@ -1,16 +1,17 @@
 /** loadModel: a GGUF source → a ready Model (engine instance, weights, tokenizer, KV cache). */
 import { openBackend, type LoadingBackend } from './backend.js';
-import { TensorKind } from './binding.js';
+import { TensorKind } from './contract/architectures.js';
 import { collectChat } from './chat/completion.js';
 import { buildChatPrompt } from './chat/prompt.js';
 import { chatFormat, type ChatFormat } from './chat/template.js';
+import { embed, embeddingRun, filePooling, planEmbedding } from './embed.js';
 import { InvalidArgumentError, RecycleGPTError } from './errors.js';
 import { Context, decode, type ReasoningMarkers } from './generate.js';
 import { loadGGUF } from './gguf/load.js';
 import { summarizeGGUF } from './gguf/summary.js';
 import type { ModelSource } from './gguf/source.js';
 import type { GGUFHeader } from './gguf/types.js';
-import { architectureOf, llamaShape, tensorSlot } from './llama.js';
+import { architectureOf, modelShape, recycleTensorSlot, tensorSlot, weightBytes, type ModelShape } from './model-file.js';
 import { fnv1a64, recycleConfig } from './recycle.js';
 import { createTokenizer } from './tokenizer/index.js';
 import type { Tokenizer } from './tokenizer/types.js';
@@ -19,6 +20,9 @@ import type {
   ChatMessage,
   ChatOptions,
   Completion,
+  EmbedInput,
+  EmbeddingRun,
+  EmbedOptions,
   GenerateOptions,
   GenerationStats,
   GeneratedToken,
@@ -58,16 +62,17 @@ export async function openContext(source: ModelSource, options: LoadOptions = {}
       source,
       {
         async begin(header: GGUFHeader) {
-          const { trainedContextLength, ...shape } = llamaShape(header);
+          const { trainedContextLength, ...shape } = modelShape(header);
           tokenizer = createTokenizer(header.metadata);
           const contextLength = resolveContextLength(options.contextLength, trainedContextLength);
-          const opened = await openBackend(options.backend ?? 'wasm', { ...shape, contextLength, kvType: options.kvType ?? 'f16' }, options.wasm);
+          const config = { ...shape, contextLength, kvType: options.kvType ?? 'f16', sequences: 1 } as const;
+          const opened = await openBackend(options.backend ?? 'wasm', config, options.wasm, modelNeeds(header, shape));
           llama = opened.backend;
           info = { ...describe(header, shape, contextLength, tokenizer), backend: opened.name, backendReason: opened.reason };
         },
         reserve(tensor) {
           hashEmbd();
-          const slot = tensorSlot(tensor, llama!.config.layers);
+          const slot = tensorSlot(tensor, llama!.config);
           const view = llama!.reserve(slot.kind, slot.layer, tensor.type, slot.rows, slot.cols, tensor.byteSize, tensor.name);
           if (slot.kind === TensorKind.tokenEmbd) embd = view;
           return view;
@@ -77,7 +82,7 @@ export async function openContext(source: ModelSource, options: LoadOptions = {}
           await llama!.ready();
         },
       },
-      { signal: options.signal, onProgress: progress('model') },
+      { signal: options.signal, onProgress: progress('model'), cache: options.cache, onCache: (report) => (info!.cache = report) },
     );
 
     if (options.recycle !== undefined) {
@@ -91,7 +96,7 @@ export async function openContext(source: ModelSource, options: LoadOptions = {}
             headLayers = config.layers;
           },
           reserve(tensor) {
-            const slot = tensorSlot(tensor, headLayers, 'recycle.');
+            const slot = recycleTensorSlot(tensor, headLayers);
             return llama!.recycleReserve(slot.kind, slot.layer, tensor.type, slot.rows, slot.cols, tensor.byteSize, tensor.name);
           },
           async end() {
@@ -118,7 +123,14 @@ function resolveContextLength(requested: number | undefined, trained: number): n
   return requested;
 }
 
-function describe(header: GGUFHeader, shape: Omit<ReturnType<typeof llamaShape>, 'trainedContextLength'>, contextLength: number, tokenizer: Tokenizer): Omit<ModelInfo, 'backend' | 'backendReason'> {
+/** What the file will ask of the backend: memory for its weights, and its tensors' kinds and types. */
+function modelNeeds(header: GGUFHeader, shape: Omit<ModelShape, 'trainedContextLength'>) {
+  const largest = header.tensors.reduce((a, b) => (b.byteSize > a.byteSize ? b : a));
+  const tensors = new Map(header.tensors.map((t) => [`${t.type}:${t.name.replace(/^blk\.\d+\./, '')}`, { kind: tensorSlot(t, shape).kind, type: t.type }]));
+  return { weights: { bytes: weightBytes(header), largest: { name: largest.name, bytes: largest.byteSize } }, tensors: [...tensors.values()] };
+}
+
+function describe(header: GGUFHeader, shape: Omit<ModelShape, 'trainedContextLength'>, contextLength: number, tokenizer: Tokenizer): Omit<ModelInfo, 'backend' | 'backendReason'> {
   const meta = header.metadata;
   const template = meta['tokenizer.chat_template'];
   const summary = summarizeGGUF(header);
@@ -137,6 +149,7 @@ function describe(header: GGUFHeader, shape: Omit<ReturnType<typeof llamaShape>,
     tokenizer: tokenizer.kind,
     chatTemplate: typeof template === 'string' ? template : undefined,
     hasRecycleHead: false,
+    pooling: filePooling(meta, architectureOf(meta)),
   };
 }
 
@@ -171,7 +184,9 @@ class LoadedModel implements Model {
   chat(messages: ChatMessage[], options: ChatOptions = {}): TokenStream {
     const prompt = buildChatPrompt(this.chatFormat(), this.tokenizer, messages, options, this.info.contextLength);
     const stop = [...(options.stop ?? []), ...prompt.stop];
-    return this.stream(prompt.ids, { ...options, stop }, prompt.reasoning);
+    // A formatted answer is all content: a `<think>` token the format lets through (inside a JSON string) is text.
+    const formatted = options.responseFormat !== undefined && options.responseFormat?.type !== 'text';
+    return this.stream(prompt.ids, { ...options, stop }, formatted ? undefined : prompt.reasoning);
   }
 
   renderChat(messages: ChatMessage[], options: ChatOptions = {}): RenderedChat {
@@ -230,6 +245,21 @@ class LoadedModel implements Model {
     } finally {
       release();
     }
+  }
+
+  embed(input: EmbedInput, options: EmbedOptions = {}): EmbeddingRun {
+    this.checkAlive();
+    const { llama } = this.context;
+    const { vocabSize, contextLength, pooling, backend } = this.info;
+    const plan = planEmbedding(input, options, { tokenizer: this.tokenizer, vocabSize, contextLength, pooling, backend, hasHidden: typeof llama.hidden === 'function' });
+    return embeddingRun(plan, async () => {
+      const release = await this.takeTurn();
+      try {
+        return await embed(this.context, plan, options.signal);
+      } finally {
+        release();
+      }
+    });
   }
 
   dispose(): void {

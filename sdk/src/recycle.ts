@@ -1,11 +1,11 @@
 /** The recycle head sidecar (training/README.md): what it must say about its base, and its hyperparameters. */
-import type { LlamaConfig, RecycleConfig } from './binding.js';
+import type { ModelConfig, RecycleConfig } from './contract/config.js';
 import { GGUFError, InvalidArgumentError, UnsupportedError } from './errors.js';
 import type { GGUFHeader } from './gguf/types.js';
-import { architectureOf, decoderShape } from './llama.js';
+import { architectureOf, decoderShape } from './model-file.js';
 
 /** The head's hyperparameters, after checking that it was made for this base. */
-export function recycleConfig(header: GGUFHeader, base: LlamaConfig, baseName: string, baseEmbdHash: string): RecycleConfig {
+export function recycleConfig(header: GGUFHeader, base: ModelConfig, baseName: string, baseEmbdHash: string): RecycleConfig {
   const meta = header.metadata;
   const arch = architectureOf(meta);
   if (arch !== 'recycle') {

@@ -113,19 +113,22 @@ export class Sampler {
     return !this.greedy && !penalty && k > 0 && k <= maxTopK ? k : 0;
   }
 
-  /** Picks the next token; `recent` is the sequence so far (prompt and output), for the repetition penalty. */
-  sample(logits: Float32Array, recent: ArrayLike<number>): number {
-    const penalized = this.penalize(logits, recent);
-    if (this.greedy) return argmax(penalized);
-    return draw(this.distribution(penalized), this.random.next());
+  /**
+   * Picks the next token; `recent` is the sequence so far (prompt and output), for the repetition penalty. With
+   * `allowed` (a bitset over token ids, bit id & 31 of word id >>> 5: a grammar's mask), only those tokens are
+   * candidates, before every other step of the chain.
+   */
+  sample(logits: Float32Array, recent: ArrayLike<number>, allowed?: Uint32Array): number {
+    if (this.greedy) return argmax(this.penalize(logits, recent), allowed);
+    return draw(this.distribution(logits, recent, allowed), this.random.next());
   }
 
   /** The distribution `sample` draws from, after every filter. */
-  distribution(logits: Float32Array, recent: ArrayLike<number> = []): Candidates {
+  distribution(logits: Float32Array, recent: ArrayLike<number> = [], allowed?: Uint32Array): Candidates {
     const penalized = this.penalize(logits, recent);
-    if (this.greedy) return { ids: [argmax(penalized)], probs: [1] };
+    if (this.greedy) return { ids: [argmax(penalized, allowed)], probs: [1] };
     const { topK } = this.options;
-    const ids = topIds(penalized, topK > 0 ? Math.min(topK, penalized.length) : penalized.length);
+    const ids = topIds(penalized, topK > 0 ? topK : penalized.length, allowed);
     return this.filter(ids, ids.map((id) => penalized[id]));
   }
 
@@ -192,9 +195,21 @@ export class Sampler {
 /** The id a GPU's top-k gives a slot no finite logit filled (u32 max). */
 const NO_TOKEN = 0xffffffff;
 
-export function argmax(values: ArrayLike<number>): number {
-  let best = 0;
-  for (let i = 1; i < values.length; i++) if (values[i] > values[best]) best = i;
+/** The first largest value's index; with `allowed` (a bitset, see Sampler.sample) among those ids only (-1 if none). */
+export function argmax(values: ArrayLike<number>, allowed?: Uint32Array): number {
+  if (!allowed) {
+    let best = 0;
+    for (let i = 1; i < values.length; i++) if (values[i] > values[best]) best = i;
+    return best;
+  }
+  let best = -1;
+  const words = Math.min(allowed.length, (values.length + 31) >>> 5);
+  for (let w = 0; w < words; w++) {
+    for (let bits = allowed[w]; bits !== 0; bits &= bits - 1) {
+      const id = (w << 5) | (31 - Math.clz32(bits & -bits));
+      if (id < values.length && (best < 0 || values[id] > values[best])) best = id;
+    }
+  }
   return best;
 }
 
@@ -216,9 +231,9 @@ function softmax(values: number[]): number[] {
   return exps.map((e) => e / sum);
 }
 
-/** The k largest entries, largest first (ties: lower id first), in O(n log k). */
-export function topIds(values: Float32Array, k: number): number[] {
-  if (k >= values.length) {
+/** The k largest entries, largest first (ties: lower id first), in O(n log k); with `allowed`, among those ids only. */
+export function topIds(values: Float32Array, k: number, allowed?: Uint32Array): number[] {
+  if (!allowed && k >= values.length) {
     return Array.from(values.keys()).sort((a, b) => values[b] - values[a] || a - b);
   }
   // A min-heap of the best k seen so far; its root is the weakest of them.
@@ -236,7 +251,7 @@ export function topIds(values: Float32Array, k: number): number[] {
       i = m;
     }
   };
-  for (let id = 0; id < values.length; id++) {
+  const offer = (id: number) => {
     if (heap.length < k) {
       heap.push(id);
       for (let i = heap.length - 1; i > 0; ) {
@@ -249,6 +264,16 @@ export function topIds(values: Float32Array, k: number): number[] {
       heap[0] = id;
       siftDown(0);
     }
-  }
+  };
+  if (allowed) {
+    // Straight from the bitset: a grammar's mask may hold most of a 151k vocabulary.
+    const words = Math.min(allowed.length, (values.length + 31) >>> 5);
+    for (let w = 0; w < words; w++) {
+      for (let bits = allowed[w]; bits !== 0; bits &= bits - 1) {
+        const id = (w << 5) | (31 - Math.clz32(bits & -bits));
+        if (id < values.length) offer(id);
+      }
+    }
+  } else for (let id = 0; id < values.length; id++) offer(id);
   return heap.sort((a, b) => values[b] - values[a] || a - b);
 }

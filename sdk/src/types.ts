@@ -1,17 +1,18 @@
+import type { BackendChoice, BackendName, DecodeMode } from './contract/modes.js';
+import type { CachedModel, CacheOption, CacheOptions, CacheReport, CacheStoreName } from './gguf/cache.js';
 import type { ModelSource } from './gguf/source.js';
+import type { JsonSchema, ResponseFormat } from './grammar/index.js';
 import type { Tokenizer } from './tokenizer/types.js';
 
-export type { ModelSource, Tokenizer };
-
-/** How tokens after the first are produced. `off`: plain decoding; `fast`: RecycleGPT (unverified recycled tokens);
- * `exact`: recycled tokens verified by the next full pass (output identical to `off`); `chain`: k drafted tokens verified at once. */
-export type DecodeMode = 'off' | 'fast' | 'exact' | 'chain';
+export type { BackendChoice, BackendName, CachedModel, CacheOption, CacheOptions, CacheReport, CacheStoreName, DecodeMode, JsonSchema, ModelSource, ResponseFormat, Tokenizer };
 
 export interface LoadProgress {
   loaded: number;
   total?: number;
   /** What is loading now: the base model or the recycle head. */
   phase: 'model' | 'recycle';
+  /** With the `cache` option: where these bytes come from, the browser's store or the network. */
+  from?: 'cache' | 'network';
 }
 
 export interface LoadOptions {
@@ -33,7 +34,14 @@ export interface LoadOptions {
    * there is one and the model fits its buffer limits, else WebAssembly. See `ModelInfo.backend` for the outcome.
    * WebGPU computes activations in f32 where WebAssembly quantizes them as llama.cpp does, so their tokens may differ at near ties.
    */
-  backend?: 'auto' | 'wasm' | 'webgpu';
+  backend?: BackendChoice;
+  /**
+   * Browsers, for a model loaded from an http(s) URL: keep the file in the Origin Private File System ('opfs') or the
+   * Cache API ('cache-api') as it downloads, and read it from there on later loads (see CacheOptions for resuming,
+   * keys and quota). Where the store is missing (Node, Workers) the model loads without it; `model.info.cache` says
+   * what happened. Not applied to the recycle head.
+   */
+  cache?: CacheOption;
 }
 
 export interface ModelInfo {
@@ -53,9 +61,17 @@ export interface ModelInfo {
   chatTemplate?: string;
   hasRecycleHead: boolean;
   /** The backend the model runs on. */
-  backend: 'wasm' | 'webgpu';
+  backend: BackendName;
   /** Why that backend: 'asked for', 'WebGPU adapter found', or what ruled WebGPU out (e.g. 'no navigator.gpu'). */
   backendReason: string;
+  /** With the `cache` load option: whether the file came from the store, was kept there, or why not. */
+  cache?: CacheReport;
+  /**
+   * How `embed()` pools by default: the GGUF's `<arch>.pooling_type` (llama.cpp's numbers: 1 mean, 2 cls, 3 last);
+   * 'mean' where the file has none or 0 (chat models). Undefined where it names a pooling `embed()` does not run
+   * (4, a reranker's rank): `embed()` then needs the `pooling` option.
+   */
+  pooling?: Pooling;
 }
 
 export interface SamplingOptions {
@@ -76,11 +92,29 @@ export interface GenerateOptions extends SamplingOptions {
   stop?: string[];
   signal?: AbortSignal;
   /**
-   * `draftLength`: drafts per pass in `chain` mode (2–8, default 3). `adaptive` (exact/chain, default true):
-   * measure once what drafting costs on this backend, and draft only while, over this model's generations so far,
-   * drafting has produced tokens faster than plain passes would (the output is the same either way).
+   * `draftLength`: drafts per pass in `chain` mode (2–8, default 3).
+   * `jumpForward` (with a `responseFormat`, default true): where the format dictates the next text (a key, the
+   * punctuation around it, the rest of an enum value), draft its tokens and verify them in the next batched pass, as
+   * the recycle head's drafts are, in every mode (`off` too: no head needed); `fast` keeps them unchecked, as it keeps
+   * the head's. The output is the same either way.
+   * `adaptive` (default true; exact/chain, and jump-forward outside `fast`): measure once what a batched pass costs on
+   * this backend, and draft only while, over this model's generations so far, drafting has produced tokens faster
+   * than plain passes would; grammar drafts are cut to the count that pays best, or none (the output is the same
+   * either way).
    */
-  decode?: { mode: DecodeMode; draftLength?: number; adaptive?: boolean };
+  decode?: { mode: DecodeMode; draftLength?: number; adaptive?: boolean; jumpForward?: boolean };
+  /**
+   * Constrain the output to a format: `{ type: 'json_object' }` (any JSON object), `{ type: 'json_schema', schema }`
+   * (JSON valid against the schema; `strict` and `name` are accepted as OpenAI sends them, the schema is always
+   * enforced), `{ type: 'grammar', grammar, root? }` (a llama.cpp GBNF grammar), or `{ type: 'text' }` (none).
+   * Every token is picked among those the format allows (in every decode mode and sampling setting), so the output
+   * parses and validates unless `maxTokens` or a `stop` string cuts it; as `maxTokens` runs out, only tokens on a
+   * shortest completion are allowed, so a format that can close in the tokens left does. End-of-generation is
+   * allowed only where the format can end, and the generation ends without another pass where nothing else can
+   * follow. Schema features the engine cannot enforce throw `UnsupportedParameterError` (naming the keyword's JSON
+   * pointer in `parameter`) at the call; a malformed schema or grammar throws `InvalidArgumentError`.
+   */
+  responseFormat?: ResponseFormat;
   /** Add BOS/EOS as the model's metadata says (default true for text prompts). */
   addSpecial?: boolean;
   /** Parse special-token text such as "<s>" in the prompt (default false). */
@@ -96,8 +130,11 @@ export interface GenerateOptions extends SamplingOptions {
 /** `abort`: the signal fired, or the caller stopped iterating. */
 export type FinishReason = 'stop' | 'length' | 'abort';
 
-/** Where a token came from: picked from a full pass's row, or the recycle head's guess (kept by the check in `exact`/`chain`). */
-export type TokenSource = 'pass' | 'recycled';
+/**
+ * Where a token came from: picked from a full pass's row, the recycle head's guess, or text the `responseFormat`
+ * dictated (jump-forward); guesses and dictated text are kept by the check in `off`/`exact`/`chain`.
+ */
+export type TokenSource = 'pass' | 'recycled' | 'grammar';
 
 /** Which part of a chat answer a token belongs to: the answer, or a reasoning block (`<think>…</think>`). */
 export type Channel = 'content' | 'reasoning';
@@ -153,6 +190,9 @@ export interface GenerationStats {
   tokensPerPass?: number;
   /** Set when adaptive exact/chain decoding stopped drafting because it cost more than it saved. */
   draftingStopped?: true;
+  /** With a `responseFormat`: tokens of the text it dictated that were drafted (jump-forward), and those kept. */
+  grammarDrafted?: number;
+  grammarKept?: number;
 }
 
 export interface TextPart {
@@ -198,6 +238,7 @@ export interface ChatOptions extends Omit<GenerateOptions, 'addSpecial' | 'parse
   /**
    * 'separate' (default): tokens of a `<think>…</think>` block come with channel 'reasoning', the answer's with
    * 'content', and the markers give no text. 'inline': the block stays in the text. Needs a vocabulary with both tokens.
+   * Under a `responseFormat` the answer is all content: the format applies from its first token.
    */
   reasoning?: 'separate' | 'inline';
 }
@@ -260,6 +301,55 @@ export interface Model {
   renderChat(messages: ChatMessage[], options?: ChatOptions): RenderedChat;
   /** Logits of every position of `ids` from a fresh context (tests, scoring). */
   evaluate(ids: number[]): Promise<Float32Array[]>;
+  /**
+   * One vector per input from the model's final hidden states, pooled and L2-normalised (see EmbedOptions). Every
+   * error the caller can cause is thrown here; the work runs when the result is awaited, in its turn with generations.
+   */
+  embed(input: EmbedInput, options?: EmbedOptions): EmbeddingRun;
   /** Frees the WASM memory (or GPU buffers); the model is unusable afterwards. */
   dispose(): void;
+}
+
+// --- embeddings ----------------------------------------------------------------------------------------
+
+/**
+ * How the final hidden states of an input's tokens (after the model's final norm, as llama.cpp's embeddings take
+ * them) become one vector: their mean, the first token's ('cls'), or the last token's.
+ */
+export type Pooling = 'mean' | 'cls' | 'last';
+
+/** A text, token ids (run as given: no BOS/EOS added), or a list of either: one vector each. */
+export type EmbedInput = string | number[] | (string | number[])[];
+
+export interface EmbedOptions {
+  /** Default: the model's (`info.pooling`, from the GGUF's `<arch>.pooling_type`; mean where it has none). */
+  pooling?: Pooling;
+  /** Scale each vector to unit length (default true), as llama.cpp's embedding tool and server do; false: the pooled state as it is. */
+  normalize?: boolean;
+  /**
+   * An input longer than the context: 'error' (default) throws CONTEXT_FULL; 'end' drops tokens from its end
+   * (an end-of-sequence token the model appends stays last).
+   */
+  truncate?: 'error' | 'end';
+  /** Texts get BOS/EOS as the model's metadata says (default true), as llama.cpp's embeddings add them. */
+  addSpecial?: boolean;
+  /** Stops between passes; the run then rejects with ABORTED. */
+  signal?: AbortSignal;
+}
+
+export interface Embeddings {
+  /** One vector of `info.dim` values per input, in input order. */
+  vectors: Float32Array[];
+  /** Tokens each input ran as (special tokens included, after truncation). */
+  inputTokens: number[];
+  pooling: Pooling;
+  normalized: boolean;
+  /** Indices of the inputs that `truncate: 'end'` shortened. */
+  truncated: number[];
+}
+
+/** `embed()`'s answer: awaited, it runs (once) and gives the embeddings. */
+export interface EmbeddingRun extends PromiseLike<Embeddings> {
+  /** Tokens each input will run as, known at the call: a server can check its limits before awaiting. */
+  readonly inputTokens: readonly number[];
 }

@@ -26,7 +26,7 @@ export interface LlamaCppModel {
 let llamaPromise: Promise<Llama> | undefined;
 
 /** One Llama instance per process: the native backend is initialised once. */
-function getSharedLlama(): Promise<Llama> {
+export function getSharedLlama(): Promise<Llama> {
   llamaPromise ??= (async () => {
     const { getLlama, LlamaLogLevel } = (await import(NODE_LLAMA_CPP)) as typeof import('node-llama-cpp');
     return getLlama({ gpu: false, logLevel: LlamaLogLevel.error, build: 'never', usePrebuiltBinaries: true });
@@ -39,7 +39,7 @@ export interface OpenLlamaCppOptions {
   contextSize?: number;
   /** KV cache element type; llama.cpp's default is f16. */
   kvType?: 'f16' | 'f32';
-  /** Off by default: the path the engine mirrors. On, it gives llama.cpp's own numeric spread (a yardstick). */
+  /** Defaults to false, the path the engine mirrors; true measures llama.cpp's own kernel-to-kernel difference. */
   flashAttention?: boolean;
 }
 

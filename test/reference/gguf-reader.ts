@@ -2,7 +2,7 @@
  * A tiny, independent GGUF reader for tests (the SDK has its own; this one must not share its bugs).
  * Reads a whole file held in memory; values keep their declared GGUF type so tests can check it.
  */
-import { decodeTensor, rowBytes } from '../fixtures/quantize.js';
+import { dequantize, rowBytes } from '../fixtures/quantize.js';
 import type { GGUFScalarType, GGUFValueType } from '../fixtures/gguf-writer.js';
 
 export interface ReadKV {
@@ -113,7 +113,7 @@ export function readGGUF(input: Uint8Array): ReadGGUF {
   const tensorF32 = (name: string) => {
     const t = tensor(name);
     if (!t) throw new Error(`no tensor ${name}`);
-    return decodeTensor(t.type, t.bytes, t.dims.reduce((a, b) => a * b, 1));
+    return dequantize(t.type, t.bytes, t.dims.reduce((a, b) => a * b, 1));
   };
   return { version, alignment, dataOffset, metadata, tensors, get, tensor, tensorF32 };
 }

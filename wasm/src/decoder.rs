@@ -1,12 +1,14 @@
-//! The llama decoder stack shared by the base model and the recycle head: layer
-//! weights, KV cache, scratch, and the forward through them (llama.cpp CPU
-//! semantics, see docs/ARCHITECTURE.md "Numerics").
+//! The decoder stack shared by the base model and the recycle head: layer weights, KV caches,
+//! scratch, and the forward through them, with each architecture's options (config `ArchFlags`):
+//! llama.cpp CPU semantics, see docs/ARCHITECTURE.md "Numerics".
 
-use crate::catalog::{Kind, GLOBAL_KINDS, LAYER_KINDS};
-use crate::config::Config;
+use crate::catalog::{Kind, Presence};
+use crate::config::{ArchFlags, Config};
 use crate::error::*;
+use crate::f16::{f16_to_f32, f32_to_f16};
 use crate::kernels;
 use crate::quant::PreparedInput;
+use crate::rope::Rope;
 use crate::tensor::{input_needs, Tensor};
 
 pub struct Layer {
@@ -14,11 +16,19 @@ pub struct Layer {
     wq: Tensor,
     wk: Tensor,
     wv: Tensor,
+    q_bias: Option<Vec<f32>>,
+    k_bias: Option<Vec<f32>>,
+    v_bias: Option<Vec<f32>>,
+    /// Per-head RMSNorm weights (head_dim) of queries and keys.
+    q_norm: Option<Vec<f32>>,
+    k_norm: Option<Vec<f32>>,
     wo: Tensor,
+    attn_post_norm: Option<Vec<f32>>,
     ffn_norm: Vec<f32>,
     gate: Tensor,
     up: Tensor,
     down: Tensor,
+    ffn_post_norm: Option<Vec<f32>>,
 }
 
 /// Tensors reserved so far, indexed by `Kind::slot`, until their owner gets ready.
@@ -26,7 +36,7 @@ pub struct Slots(Vec<Option<Tensor>>);
 
 impl Slots {
     pub fn new(cfg: &Config) -> Result<Slots, Status> {
-        let count = GLOBAL_KINDS + cfg.n_layers * LAYER_KINDS;
+        let count = Kind::slot_count(cfg);
         let mut slots = Vec::new();
         slots.try_reserve_exact(count).map_err(|_| ERR_OUT_OF_MEMORY)?;
         slots.resize_with(count, || None);
@@ -44,10 +54,12 @@ impl Slots {
         Ok(ptr)
     }
 
-    /// ERR_MISSING_TENSOR unless every slot but the `Kind::Output` one is filled.
-    pub fn check_complete(&self) -> Result<(), Status> {
-        let optional = Kind::Output as usize;
-        let missing = self.0.iter().enumerate().any(|(i, t)| t.is_none() && i != optional);
+    /// ERR_MISSING_TENSOR unless every kind `cfg` requires is filled.
+    pub fn check_complete(&self, cfg: &Config) -> Result<(), Status> {
+        let missing = self.0.iter().enumerate().any(|(slot, t)| {
+            let (kind, _) = Kind::of_slot(slot);
+            t.is_none() && kind.presence(cfg) == Presence::Required
+        });
         if missing {
             Err(ERR_MISSING_TENSOR)
         } else {
@@ -71,25 +83,46 @@ impl Slots {
         self.0[kind.slot(layer, cfg)?].take().ok_or(ERR_MISSING_TENSOR)
     }
 
-    /// A norm weight's values (norms are reserved as F32 only).
-    pub fn take_norm(&mut self, kind: Kind, layer: usize, cfg: &Config) -> Result<Vec<f32>, Status> {
-        self.take(kind, layer, cfg)?.into_f32().ok_or(ERR_UNSUPPORTED_TYPE)
+    /// A vector's values widened to f32 (norms, biases and RoPE factors may be stored as F16 and the like).
+    pub fn take_vector(&mut self, kind: Kind, layer: usize, cfg: &Config) -> Result<Vec<f32>, Status> {
+        let tensor = self.take(kind, layer, cfg)?;
+        if tensor.ty == crate::quant::GgmlType::F32 {
+            return tensor.into_f32().ok_or(ERR_UNSUPPORTED_TYPE);
+        }
+        let mut values = try_vec(tensor.cols)?;
+        tensor.dequantize_row(0, &mut values);
+        Ok(values)
     }
 
-    pub fn take_layers(&mut self, cfg: &Config) -> Result<Vec<Layer>, Status> {
+    /// An optional vector: None when it was not reserved.
+    pub fn take_optional(&mut self, kind: Kind, layer: usize, cfg: &Config) -> Result<Option<Vec<f32>>, Status> {
+        if self.0[kind.slot(layer, cfg)?].is_none() {
+            return Ok(None);
+        }
+        self.take_vector(kind, layer, cfg).map(Some)
+    }
+
+    fn take_layers(&mut self, cfg: &Config) -> Result<Vec<Layer>, Status> {
         let mut layers = Vec::new();
         layers.try_reserve_exact(cfg.n_layers).map_err(|_| ERR_OUT_OF_MEMORY)?;
         for l in 0..cfg.n_layers {
             layers.push(Layer {
-                attn_norm: self.take_norm(Kind::AttnNorm, l, cfg)?,
+                attn_norm: self.take_vector(Kind::AttnNorm, l, cfg)?,
                 wq: self.take(Kind::AttnQ, l, cfg)?,
                 wk: self.take(Kind::AttnK, l, cfg)?,
                 wv: self.take(Kind::AttnV, l, cfg)?,
+                q_bias: self.take_optional(Kind::AttnQBias, l, cfg)?,
+                k_bias: self.take_optional(Kind::AttnKBias, l, cfg)?,
+                v_bias: self.take_optional(Kind::AttnVBias, l, cfg)?,
+                q_norm: self.take_optional(Kind::AttnQNorm, l, cfg)?,
+                k_norm: self.take_optional(Kind::AttnKNorm, l, cfg)?,
                 wo: self.take(Kind::AttnOutput, l, cfg)?,
-                ffn_norm: self.take_norm(Kind::FfnNorm, l, cfg)?,
+                attn_post_norm: self.take_optional(Kind::AttnPostNorm, l, cfg)?,
+                ffn_norm: self.take_vector(Kind::FfnNorm, l, cfg)?,
                 gate: self.take(Kind::FfnGate, l, cfg)?,
                 up: self.take(Kind::FfnUp, l, cfg)?,
                 down: self.take(Kind::FfnDown, l, cfg)?,
+                ffn_post_norm: self.take_optional(Kind::FfnPostNorm, l, cfg)?,
             });
         }
         Ok(layers)
@@ -109,10 +142,14 @@ pub fn check_batch(cfg: &Config, tokens: &[u32], pos: usize, logits_from: usize)
     Ok(())
 }
 
-/// Layers, their KV cache and the per-batch buffers: everything a forward through
+/// Layers, their KV caches and the per-batch buffers: everything a forward through
 /// the decoder needs. Its input is `scratch.x`; its outputs `scratch.hidden` and `scratch.logits`.
 pub struct Stack {
     layers: Vec<Layer>,
+    /// Global layers' RoPE, and the windowed layers' when there is a sliding window.
+    rope: (Rope, Option<Rope>),
+    /// Llama 3's per-pair RoPE frequency divisors (`rope_freqs.weight`).
+    rope_factors: Option<Vec<f32>>,
     kv: KvCache,
     pub scratch: Scratch,
     /// (n, logits_from) of the last completed forward.
@@ -120,23 +157,36 @@ pub struct Stack {
 }
 
 impl Stack {
-    /// Allocates the KV cache and scratch, then takes the layers out of `slots` (so that a
-    /// failed allocation leaves them there). `input_cols`: widest matmul input the owner
+    /// Allocates the KV caches and scratch, then takes the layers (and RoPE factors) out of `slots`
+    /// (so that a failed allocation leaves them there). `input_cols`: widest matmul input the owner
     /// feeds through `scratch.input`.
     pub fn new(cfg: &Config, slots: &mut Slots, input_cols: usize) -> Result<Stack, Status> {
         let (kv, scratch) = (KvCache::new(cfg)?, Scratch::new(cfg, input_cols)?);
-        Ok(Stack { layers: slots.take_layers(cfg)?, kv, scratch, last: None })
+        let layers = slots.take_layers(cfg)?;
+        let rope_factors = slots.take_optional(Kind::RopeFreqs, 0, cfg)?;
+        Ok(Stack { layers, rope: Rope::for_config(cfg), rope_factors, kv, scratch, last: None })
+    }
+
+    /// Makes KV cache `sequence` the one forwards read and write; no data moves.
+    pub fn select_sequence(&mut self, sequence: usize) -> Result<(), Status> {
+        self.kv.select(sequence)
     }
 
     /// Runs the n rows of `scratch.x` at positions pos..pos + n through every layer,
-    /// writing their keys and values into the cache.
+    /// writing their keys and values into the selected cache.
     pub fn run(&mut self, cfg: &Config, n: usize, pos: usize) {
-        let Stack { layers, kv, scratch: s, last } = self;
+        let Stack { layers, rope, rope_factors, kv, scratch: s, last } = self;
         *last = None;
-        let (dim, q_dim, kv_dim, ffn) = (cfg.dim, cfg.q_dim, cfg.kv_dim, cfg.ffn_dim);
-        for t in 0..n {
-            rope_table(cfg, pos + t, &mut s.rope[t * cfg.rope_dim..][..cfg.rope_dim]);
+        let (dim, q_dim, kv_dim, ffn, hd, rd) = (cfg.dim, cfg.q_dim, cfg.kv_dim, cfg.ffn_dim, cfg.head_dim, cfg.rope_dim);
+        let factors = rope_factors.as_deref();
+        // Each RoPE's tables for the batch: `[rope][token][rope_dim]`.
+        for (i, r) in [Some(&rope.0), rope.1.as_ref()].iter().flatten().enumerate() {
+            for t in 0..n {
+                r.table(pos + t, factors, &mut s.rope[(i * n + t) * rd..][..rd]);
+            }
         }
+        let scale_queries = cfg.arch.has(ArchFlags::SCALE_QUERIES);
+        let attn_scale = 1.0 / (cfg.attn_scale_dim as f32).sqrt();
         for (l, layer) in layers.iter().enumerate() {
             // Attention block.
             rms_norm(&s.x[..n * dim], &layer.attn_norm, cfg.rms_eps, &mut s.xb);
@@ -144,28 +194,60 @@ impl Stack {
             layer.wq.matmul(&s.xb, &s.input, n, &mut s.q);
             layer.wk.matmul(&s.xb, &s.input, n, &mut s.k);
             layer.wv.matmul(&s.xb, &s.input, n, &mut s.v);
+            add_bias(&mut s.q[..n * q_dim], layer.q_bias.as_deref());
+            add_bias(&mut s.k[..n * kv_dim], layer.k_bias.as_deref());
+            add_bias(&mut s.v[..n * kv_dim], layer.v_bias.as_deref());
+            if let (Some(q_norm), Some(k_norm)) = (&layer.q_norm, &layer.k_norm) {
+                rms_norm_in_place(&mut s.q[..n * q_dim], q_norm, cfg.rms_eps);
+                rms_norm_in_place(&mut s.k[..n * kv_dim], k_norm, cfg.rms_eps);
+            }
+            let (layer_rope, tables) = if cfg.is_windowed(l) {
+                (rope.1.as_ref().unwrap_or(&rope.0), &s.rope[n * rd..])
+            } else {
+                (&rope.0, &s.rope[..])
+            };
             for t in 0..n {
-                let table = &s.rope[t * cfg.rope_dim..][..cfg.rope_dim];
-                apply_rope(&mut s.q[t * q_dim..][..q_dim], cfg.head_dim, table);
-                apply_rope(&mut s.k[t * kv_dim..][..kv_dim], cfg.head_dim, table);
+                let table = &tables[t * rd..][..rd];
+                layer_rope.apply(&mut s.q[t * q_dim..][..q_dim], hd, table);
+                layer_rope.apply(&mut s.k[t * kv_dim..][..kv_dim], hd, table);
+            }
+            if scale_queries {
+                for v in &mut s.q[..n * q_dim] {
+                    *v *= attn_scale;
+                }
             }
             kv.store(cfg, l, pos, &s.k[..n * kv_dim], &s.v[..n * kv_dim]);
-            kv.attend(cfg, l, pos, &s.q[..n * q_dim], &mut s.att, &mut s.attention);
+            let window = if cfg.is_windowed(l) { cfg.sliding_window.map(|w| w.size) } else { None };
+            let score_scale = if scale_queries { None } else { Some(attn_scale) };
+            kv.attend(cfg, l, pos, window, score_scale, &s.q[..n * q_dim], &mut s.att, &mut s.attention);
             project(&mut s.input, &layer.wo, &s.att[..n * q_dim], n, &mut s.xb2);
+            if let Some(norm) = &layer.attn_post_norm {
+                rms_norm_in_place(&mut s.xb2[..n * dim], norm, cfg.rms_eps);
+            }
             add_in_place(&mut s.x[..n * dim], &s.xb2);
 
-            // Feed-forward block: down(silu(gate(x)) * up(x)).
+            // Feed-forward block: down(act(gate(x)) * up(x)), act SiLU or GELU.
             rms_norm(&s.x[..n * dim], &layer.ffn_norm, cfg.rms_eps, &mut s.xb);
             prepare(&mut s.input, &s.xb[..n * dim], n, &[&layer.gate, &layer.up]);
             layer.gate.matmul(&s.xb, &s.input, n, &mut s.hb);
             layer.up.matmul(&s.xb, &s.input, n, &mut s.hb2);
-            kernels::silu_mul(&mut s.hb[..n * ffn], &s.hb2[..n * ffn]);
+            if cfg.arch.has(ArchFlags::GELU) {
+                for (g, &u) in s.hb[..n * ffn].iter_mut().zip(&s.hb2) {
+                    *g = gelu(*g) * u;
+                }
+            } else {
+                kernels::silu_mul(&mut s.hb[..n * ffn], &s.hb2[..n * ffn]);
+            }
             project(&mut s.input, &layer.down, &s.hb[..n * ffn], n, &mut s.xb2);
+            if let Some(norm) = &layer.ffn_post_norm {
+                rms_norm_in_place(&mut s.xb2[..n * dim], norm, cfg.rms_eps);
+            }
             add_in_place(&mut s.x[..n * dim], &s.xb2);
         }
     }
 
-    /// Final RMSNorm of all n rows into `scratch.hidden`, then logits for rows logits_from..n.
+    /// Final RMSNorm of all n rows into `scratch.hidden`, then logits for rows logits_from..n
+    /// (soft-capped when the config says so).
     pub fn finish(&mut self, cfg: &Config, norm: &[f32], output: &Tensor, n: usize, logits_from: usize) {
         let s = &mut self.scratch;
         let dim = cfg.dim;
@@ -173,6 +255,12 @@ impl Stack {
         let rows = n - logits_from;
         if rows > 0 {
             project(&mut s.input, output, &s.hidden[logits_from * dim..n * dim], rows, &mut s.logits);
+            if let Some(cap) = cfg.final_logit_softcap {
+                let inverse = 1.0 / cap;
+                for l in &mut s.logits[..rows * cfg.n_vocab] {
+                    *l = (*l * inverse).tanh() * cap;
+                }
+            }
         }
         self.last = Some((n, logits_from));
     }
@@ -201,39 +289,38 @@ fn prepare(input: &mut PreparedInput, x: &[f32], n: usize, consumers: &[&Tensor]
     input.prepare(x, n, input_needs(consumers));
 }
 
-/// Per row: `(x · 1/sqrt(mean(x²) + eps)) · w`, with ggml's f64 sum of squares.
+/// Per row of weight.len() values: `(x · 1/sqrt(mean(x²) + eps)) · w`, with ggml's f64 sum of squares.
 fn rms_norm(x: &[f32], weight: &[f32], eps: f32, out: &mut [f32]) {
     let dim = weight.len();
     for (row, out_row) in x.chunks_exact(dim).zip(out.chunks_exact_mut(dim)) {
-        let sum: f64 = row.iter().map(|&v| (v * v) as f64).sum();
-        let mean = (sum / dim as f64) as f32;
-        let scale = 1.0 / (mean + eps).sqrt();
+        let scale = rms_scale(row, eps);
         for ((o, &v), &w) in out_row.iter_mut().zip(row).zip(weight) {
             *o = v * scale * w;
         }
     }
 }
 
-/// cos/sin pairs for one position, θ_i = pos · base^(-2i/rope_dim), built by
-/// repeated multiplication in f32 as ggml's rope cache does.
-fn rope_table(cfg: &Config, pos: usize, table: &mut [f32]) {
-    let theta_scale = cfg.rope_freq_base.powf(-2.0 / cfg.rope_dim as f32);
-    let mut theta = pos as f32;
-    for pair in table.chunks_exact_mut(2) {
-        pair[0] = theta.cos();
-        pair[1] = theta.sin();
-        theta *= theta_scale;
+/// `rms_norm` of each weight.len()-long piece of x, in place (per-head Q/K norms, post norms).
+fn rms_norm_in_place(x: &mut [f32], weight: &[f32], eps: f32) {
+    for row in x.chunks_exact_mut(weight.len()) {
+        let scale = rms_scale(row, eps);
+        for (v, &w) in row.iter_mut().zip(weight) {
+            *v = *v * scale * w;
+        }
     }
 }
 
-/// llama.cpp "normal" RoPE: rotates adjacent pairs (2i, 2i+1) of each head's
-/// first rope_dim values; the rest of the head is left as is.
-fn apply_rope(row: &mut [f32], head_dim: usize, table: &[f32]) {
-    for head in row.chunks_exact_mut(head_dim) {
-        for (pair, cs) in head.chunks_exact_mut(2).zip(table.chunks_exact(2)) {
-            let (x0, x1) = (pair[0], pair[1]);
-            pair[0] = x0 * cs[0] - x1 * cs[1];
-            pair[1] = x0 * cs[1] + x1 * cs[0];
+fn rms_scale(row: &[f32], eps: f32) -> f32 {
+    let sum: f64 = row.iter().map(|&v| (v * v) as f64).sum();
+    let mean = (sum / row.len() as f64) as f32;
+    1.0 / (mean + eps).sqrt()
+}
+
+/// Adds `bias` to each bias.len()-long row of x.
+fn add_bias(x: &mut [f32], bias: Option<&[f32]>) {
+    if let Some(bias) = bias {
+        for row in x.chunks_exact_mut(bias.len()) {
+            add_in_place(row, bias);
         }
     }
 }
@@ -241,6 +328,22 @@ fn apply_rope(row: &mut [f32], head_dim: usize, table: &[f32]) {
 fn add_in_place(x: &mut [f32], delta: &[f32]) {
     for (a, &b) in x.iter_mut().zip(delta) {
         *a += b;
+    }
+}
+
+/// ggml's CPU GELU (tanh approximation): looked up by the input rounded to f16 in a table of
+/// f16-rounded results, the identity from 10 up and 0 from -10 down.
+fn gelu(x: f32) -> f32 {
+    const GELU_COEF_A: f32 = 0.044715;
+    const SQRT_2_OVER_PI: f32 = 0.797_884_6;
+    if x <= -10.0 {
+        0.0
+    } else if x >= 10.0 {
+        x
+    } else {
+        let h = f16_to_f32(f32_to_f16(x));
+        let y = 0.5 * h * (1.0 + (SQRT_2_OVER_PI * h * (1.0 + GELU_COEF_A * h * h)).tanh());
+        f16_to_f32(f32_to_f16(y))
     }
 }
 
@@ -255,62 +358,81 @@ fn softmax(scores: &mut [f32]) {
     }
 }
 
-/// Keys and values for every layer and position: `[layer][pos][kv_dim]`.
-enum KvCache {
+/// One sequence's keys and values for every layer and position: `[layer][pos][kv_dim]`.
+enum KvStore {
     F32 { k: Vec<f32>, v: Vec<f32> },
     F16 { k: Vec<u16>, v: Vec<u16> },
     /// f16 values kept widened: the F16 cache's numbers without widening it on every pass.
     F16Wide { k: Vec<f32>, v: Vec<f32> },
 }
 
+/// `n_sequences` independent caches, one of them selected.
+struct KvCache {
+    stores: Vec<KvStore>,
+    selected: usize,
+}
+
 impl KvCache {
     fn new(cfg: &Config) -> Result<KvCache, Status> {
         let len = cfg.n_layers * cfg.ctx_len * cfg.kv_dim; // bounded by Config::from_words
-        Ok(match (cfg.kv_f16, cfg.kv_wide) {
-            (false, _) => KvCache::F32 { k: try_vec(len)?, v: try_vec(len)? },
-            (true, false) => KvCache::F16 { k: try_vec(len)?, v: try_vec(len)? },
-            (true, true) => KvCache::F16Wide { k: try_vec(len)?, v: try_vec(len)? },
-        })
+        let mut stores = Vec::new();
+        stores.try_reserve_exact(cfg.n_sequences).map_err(|_| ERR_OUT_OF_MEMORY)?;
+        for _ in 0..cfg.n_sequences {
+            stores.push(match (cfg.kv_f16, cfg.kv_wide) {
+                (false, _) => KvStore::F32 { k: try_vec(len)?, v: try_vec(len)? },
+                (true, false) => KvStore::F16 { k: try_vec(len)?, v: try_vec(len)? },
+                (true, true) => KvStore::F16Wide { k: try_vec(len)?, v: try_vec(len)? },
+            });
+        }
+        Ok(KvCache { stores, selected: 0 })
     }
 
-    fn rounds_to_f16(&self) -> bool {
-        !matches!(self, KvCache::F32 { .. })
+    fn select(&mut self, sequence: usize) -> Result<(), Status> {
+        if sequence >= self.stores.len() {
+            return Err(ERR_BAD_ARGUMENT);
+        }
+        self.selected = sequence;
+        Ok(())
     }
 
     /// Writes the batch's keys and values at positions pos..pos + n of `layer`.
     fn store(&mut self, cfg: &Config, layer: usize, pos: usize, keys: &[f32], values: &[f32]) {
         let at = (layer * cfg.ctx_len + pos) * cfg.kv_dim;
-        match self {
-            KvCache::F32 { k, v } => {
+        match &mut self.stores[self.selected] {
+            KvStore::F32 { k, v } => {
                 k[at..][..keys.len()].copy_from_slice(keys);
                 v[at..][..values.len()].copy_from_slice(values);
             }
-            KvCache::F16Wide { k, v } => {
+            KvStore::F16Wide { k, v } => {
                 // What the F16 cache stores, widened as it widens it.
                 for (stored, new) in [(&mut k[at..][..keys.len()], keys), (&mut v[at..][..values.len()], values)] {
                     stored.copy_from_slice(new);
                     kernels::scalar::round_to_f16(stored);
                 }
             }
-            KvCache::F16 { k, v } => {
+            KvStore::F16 { k, v } => {
                 crate::f16::f32_to_f16_row(keys, &mut k[at..][..keys.len()]);
                 crate::f16::f32_to_f16_row(values, &mut v[at..][..values.len()]);
             }
         }
     }
 
-    /// Causal attention for a batch whose first token sits at `pos`: token t's query
-    /// (all heads) attends to positions 0..=pos + t of `layer`. Scores use 1/sqrt(head_dim);
-    /// query head h reads kv head h / (n_heads / n_kv_heads). With an f16 cache the queries
-    /// and the probabilities are rounded to f16, as ggml does for an f16 × f32 matmul, and
-    /// each kv head's keys and values are widened to f32 once for all the batch's tokens and
-    /// the query heads sharing them (F16Wide holds them widened already): widening is exact,
-    /// so every dot and sum is the f16 one.
+    /// Causal attention for a batch whose first token sits at `pos`: token t's query (all heads)
+    /// attends to positions 0..=pos + t of `layer`, or with a `window` only to the last `window` of them
+    /// (llama.cpp masks the others: their probabilities are exactly 0). Scores are multiplied by
+    /// `score_scale` (None where the queries were scaled instead); query head h reads kv head
+    /// h / (n_heads / n_kv_heads). With an f16 cache the queries and the probabilities are rounded to f16,
+    /// as ggml does for an f16 × f32 matmul, and each kv head's keys and values are widened to f32 once
+    /// for all the batch's tokens and the query heads sharing them (F16Wide holds them widened already):
+    /// widening is exact, so every dot and sum is the f16 one.
+    #[allow(clippy::too_many_arguments)]
     fn attend(
         &self,
         cfg: &Config,
         layer: usize,
         pos: usize,
+        window: Option<usize>,
+        score_scale: Option<f32>,
         queries: &[f32],
         out: &mut [f32],
         work: &mut AttentionScratch,
@@ -318,37 +440,44 @@ impl KvCache {
         let (hd, q_dim, kv_dim) = (cfg.head_dim, cfg.q_dim, cfg.kv_dim);
         let n = queries.len() / q_dim;
         let group = cfg.n_heads / cfg.n_kv_heads;
-        let scale = 1.0 / (hd as f32).sqrt();
+        let store = &self.stores[self.selected];
+        let rounds_to_f16 = !matches!(store, KvStore::F32 { .. });
         let AttentionScratch { queries: rounded, keys, values, scores } = work;
-        let queries = if self.rounds_to_f16() {
+        let queries = if rounds_to_f16 {
             rounded[..queries.len()].copy_from_slice(queries);
             kernels::round_to_f16(&mut rounded[..queries.len()]);
             &rounded[..queries.len()]
         } else {
             queries
         };
+        // First position token t sees.
+        let first = |t: usize| window.map_or(0, |w| (pos + t + 1).saturating_sub(w));
         for kv_head in 0..cfg.n_kv_heads {
-            // Rows 0..pos + n of this kv head, `stride` apart.
-            let first = layer * cfg.ctx_len * kv_dim + kv_head * hd;
-            let (keys, values, stride) = match self {
-                KvCache::F32 { k, v } | KvCache::F16Wide { k, v } => (&k[first..], &v[first..], kv_dim),
-                KvCache::F16 { k, v } => {
-                    let rows = (pos + n) * hd;
-                    kernels::widen_f16_rows(&k[first..], kv_dim, &mut keys[..rows], hd);
-                    kernels::widen_f16_rows(&v[first..], kv_dim, &mut values[..rows], hd);
-                    (&keys[..], &values[..], hd)
+            // Rows 0..pos + n of this kv head, `stride` apart (from first(0) on when widened).
+            let start = layer * cfg.ctx_len * kv_dim + kv_head * hd;
+            let (keys, values, stride, base) = match store {
+                KvStore::F32 { k, v } | KvStore::F16Wide { k, v } => (&k[start..], &v[start..], kv_dim, 0),
+                KvStore::F16 { k, v } => {
+                    let (from, rows) = (first(0), (pos + n - first(0)) * hd);
+                    kernels::widen_f16_rows(&k[start + from * kv_dim..], kv_dim, &mut keys[..rows], hd);
+                    kernels::widen_f16_rows(&v[start + from * kv_dim..], kv_dim, &mut values[..rows], hd);
+                    (&keys[..], &values[..], hd, from)
                 }
             };
             for t in 0..n {
-                let scores = &mut scores[..pos + t + 1];
+                let visible = first(t)..pos + t + 1;
+                let scores = &mut scores[..visible.len()];
+                let (keys, values) = (&keys[(visible.start - base) * stride..], &values[(visible.start - base) * stride..]);
                 for h in kv_head * group..(kv_head + 1) * group {
                     let q = &queries[t * q_dim + h * hd..][..hd];
                     kernels::dot_f32_rows(keys, stride, q, scores);
-                    for s in scores.iter_mut() {
-                        *s *= scale;
+                    if let Some(scale) = score_scale {
+                        for s in scores.iter_mut() {
+                            *s *= scale;
+                        }
                     }
                     softmax(scores);
-                    if self.rounds_to_f16() {
+                    if rounds_to_f16 {
                         kernels::round_to_f16(scores); // ggml multiplies f16 V by f16 probabilities
                     }
                     let out = &mut out[t * q_dim + h * hd..][..hd];
@@ -373,7 +502,7 @@ pub struct Scratch {
     hb: Vec<f32>,
     hb2: Vec<f32>,
     attention: AttentionScratch,
-    /// cos, sin pairs per token's position, shared by all layers.
+    /// cos, sin pairs per token's position, shared by all layers: `[table][token][rope_dim]`.
     rope: Vec<f32>,
     pub input: PreparedInput,
     pub hidden: Vec<f32>,
@@ -410,10 +539,26 @@ impl Scratch {
                 values: try_vec(widened)?,
                 scores: try_vec(cfg.ctx_len)?,
             },
-            rope: try_vec(b * cfg.rope_dim)?,
+            rope: try_vec(cfg.rope_tables() * b * cfg.rope_dim)?,
             input: PreparedInput::new(input_cols, b)?,
             hidden: try_vec(b * cfg.dim)?,
             logits: try_vec(b * cfg.n_vocab)?,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn gelu_follows_ggml_f16_table() {
+        assert_eq!(gelu(-10.0), 0.0);
+        assert_eq!(gelu(10.5), 10.5);
+        assert_eq!(gelu(0.0), 0.0);
+        // 1.0 is exact in f16; gelu(1) = 0.841192 rounds to the f16 0.8413.
+        assert_eq!(gelu(1.0), f16_to_f32(f32_to_f16(0.841_192)));
+        // Inputs that round to the same half give the same output.
+        assert_eq!(gelu(1.0001), gelu(1.0));
     }
 }

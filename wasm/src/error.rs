@@ -13,23 +13,24 @@ pub const ERR_INVALID_CONFIG: Status = -1;
 pub const ERR_OUT_OF_MEMORY: Status = -2;
 /// The model handle is 0, unknown or already freed.
 pub const ERR_BAD_HANDLE: Status = -3;
-/// `rg_tensor_reserve` / `rg_recycle_reserve`: unknown tensor kind (kind 2 for a head), or layer ≥ n_layers.
+/// `rg_tensor_reserve` / `rg_recycle_reserve`: unknown tensor kind, a kind the config's architecture does not
+/// have (for a head: kind 2 and kinds ≥ 12), or layer ≥ n_layers.
 pub const ERR_UNKNOWN_KIND: Status = -4;
 /// `rg_tensor_reserve`: rows × cols differ from what the config implies for that kind,
 /// or a quantized type's cols are not a multiple of 32.
 pub const ERR_BAD_SHAPE: Status = -5;
-/// `rg_tensor_reserve` / `rg_kernel_dot`: ggml type other than F32, F16, Q4_0, Q8_0
-/// (norm weights must be F32).
+/// `rg_tensor_reserve` / `rg_kernel_dot` / `rg_type_info`: a ggml type the engine does not run
+/// (RoPE factors must be F32).
 pub const ERR_UNSUPPORTED_TYPE: Status = -6;
 /// `rg_tensor_reserve`: that tensor was already reserved.
 pub const ERR_DUPLICATE_TENSOR: Status = -7;
-/// `rg_model_ready`: a required tensor was never reserved.
+/// `rg_model_ready`: a tensor the architecture requires was never reserved.
 pub const ERR_MISSING_TENSOR: Status = -8;
 /// Call out of order: reserve after ready, ready twice, forward before ready; a recycle call
 /// without a head, a second head, or a head readied before its base.
 pub const ERR_WRONG_STATE: Status = -9;
 /// `rg_forward` / `rg_recycle_forward` / `rg_kernel_dot`: n, pos or logits_from out of range,
-/// or a null or misaligned pointer.
+/// a KV sequence ≥ n_sequences, or a null or misaligned pointer.
 pub const ERR_BAD_ARGUMENT: Status = -10;
 /// `rg_forward` / `rg_recycle_forward`: a token id ≥ n_vocab.
 pub const ERR_BAD_TOKEN: Status = -11;

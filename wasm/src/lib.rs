@@ -12,12 +12,14 @@ pub mod model;
 pub mod packed;
 pub mod quant;
 pub mod recycle;
+pub mod rope;
 pub mod tensor;
 
 use std::alloc::{alloc, dealloc, Layout};
 use std::cell::Cell;
 use std::sync::Mutex;
 
+use catalog::{Kind, Presence};
 use config::Config;
 use error::*;
 use model::Model;
@@ -246,6 +248,78 @@ pub extern "C" fn rg_model_free(model: u32) {
     if let Some(slot) = (model as usize).checked_sub(1).and_then(|i| models.get_mut(i)) {
         *slot = None;
     }
+}
+
+/// Makes KV cache `sequence` (< the config's n_sequences) the one forwards of the model and its
+/// recycle head read and write, now and after either gets ready. Nothing is copied.
+#[no_mangle]
+pub extern "C" fn rg_select_sequence(model: u32, sequence: u32) -> i32 {
+    status(with_model(model, |m| m.select_sequence(sequence as usize)))
+}
+
+/// Writes the bytes a model with this config allocates besides its weights, as two u64 (four u32,
+/// low word first): KV caches, then scratch. Reported even when too large for `rg_model_new`.
+///
+/// # Safety
+/// `cfg` must point at `words` readable u32 and `out` at 4 writable u32 (null is refused).
+#[no_mangle]
+pub unsafe extern "C" fn rg_runtime_bytes(cfg: *const u32, words: u32, out: *mut u32) -> i32 {
+    let result = (|| {
+        if words as usize != Config::WORDS {
+            return Err(ERR_INVALID_CONFIG);
+        }
+        let bytes = Config::parse(js_slice(cfg, Config::WORDS)?)?.runtime_bytes().ok_or(ERR_TOO_LARGE)?;
+        write_out(out, &[bytes.kv as u32, (bytes.kv >> 32) as u32, bytes.scratch as u32, (bytes.scratch >> 32) as u32])
+    })();
+    status(result)
+}
+
+/// Contract hook: the block layout of a ggml type the engine runs, `out` = [values per block, bytes
+/// per block]; ERR_UNSUPPORTED_TYPE for any other id.
+///
+/// # Safety
+/// `out` must point at 2 writable u32 (null is refused).
+#[no_mangle]
+pub unsafe extern "C" fn rg_type_info(ggml_type: u32, out: *mut u32) -> i32 {
+    let result = (|| {
+        let ty = GgmlType::from_id(ggml_type).ok_or(ERR_UNSUPPORTED_TYPE)?;
+        let (size, bytes) = (ty.block_size(), ty.block_bytes());
+        write_out(out, &[size as u32, bytes as u32])
+    })();
+    status(result)
+}
+
+/// Contract hook: what tensor `kind` is in a model with config `cfg`: `out` = [rows, cols, flags,
+/// presence] with flags bit 0 = once per model (not per layer), bit 1 = a vector widened to f32;
+/// presence 0 = absent (refused), 1 = optional, 2 = required.
+///
+/// # Safety
+/// `cfg` must point at `words` readable u32 and `out` at 4 writable u32 (null is refused).
+#[no_mangle]
+pub unsafe extern "C" fn rg_kind_info(kind: u32, cfg: *const u32, words: u32, out: *mut u32) -> i32 {
+    let result = (|| {
+        if words as usize != Config::WORDS {
+            return Err(ERR_INVALID_CONFIG);
+        }
+        let config = Config::parse(js_slice(cfg, Config::WORDS)?)?;
+        let kind = Kind::from_id(kind)?;
+        let (rows, cols) = kind.shape(&config);
+        let flags = kind.is_global() as u32 | (kind.is_vector() as u32) << 1;
+        let presence = match kind.presence(&config) {
+            Presence::Absent => 0,
+            Presence::Optional => 1,
+            Presence::Required => 2,
+        };
+        write_out(out, &[rows as u32, cols as u32, flags, presence])
+    })();
+    status(result)
+}
+
+/// Copies `values` to JS-provided memory at `out`, refused when null or misaligned.
+unsafe fn write_out(out: *mut u32, values: &[u32]) -> Result<(), Status> {
+    check_ptr(out as *const u32)?;
+    std::ptr::copy_nonoverlapping(values.as_ptr(), out, values.len());
+    Ok(())
 }
 
 #[no_mangle]

@@ -1,8 +1,8 @@
-//! The llama model: its global tensors around a decoder `Stack`, and the
-//! optional recycle head that shares its embedding and output matrix.
+//! A model of any supported architecture: its global tensors around a decoder `Stack`, and
+//! the optional recycle head that shares its embedding and output matrix.
 
 use crate::catalog::Kind;
-use crate::config::Config;
+use crate::config::{ArchFlags, Config};
 use crate::decoder::{check_batch, Slots, Stack};
 use crate::error::*;
 use crate::quant::GgmlType;
@@ -11,6 +11,8 @@ use crate::tensor::Tensor;
 
 pub struct Model {
     cfg: Config,
+    /// The KV cache (of the base and of its head) forwards use.
+    sequence: usize,
     slots: Slots,
     runtime: Option<Runtime>,
     recycle: Option<RecycleHead>,
@@ -38,7 +40,7 @@ struct Runtime {
 
 impl Model {
     pub fn new(cfg: Config) -> Result<Model, Status> {
-        Ok(Model { slots: Slots::new(&cfg)?, cfg, runtime: None, recycle: None })
+        Ok(Model { slots: Slots::new(&cfg)?, cfg, sequence: 0, runtime: None, recycle: None })
     }
 
     pub fn config(&self) -> &Config {
@@ -62,15 +64,16 @@ impl Model {
         if self.runtime.is_some() {
             return Err(ERR_WRONG_STATE);
         }
-        self.slots.check_complete()?;
+        self.slots.check_complete(&self.cfg)?;
         self.slots.pack_all()?;
         let (cfg, slots) = (&self.cfg, &mut self.slots);
-        let stack = Stack::new(cfg, slots, cfg.max_input_cols())?;
+        let mut stack = Stack::new(cfg, slots, cfg.max_input_cols())?;
+        stack.select_sequence(self.sequence)?;
         let shared = SharedTensors {
             token_embd: slots.take(Kind::TokenEmbd, 0, cfg)?,
             output: slots.take(Kind::Output, 0, cfg).ok(),
         };
-        let output_norm = slots.take_norm(Kind::OutputNorm, 0, cfg)?;
+        let output_norm = slots.take_vector(Kind::OutputNorm, 0, cfg)?;
         self.runtime = Some(Runtime { shared, output_norm, stack });
         Ok(())
     }
@@ -81,8 +84,16 @@ impl Model {
         let rt = self.runtime.as_mut().ok_or(ERR_WRONG_STATE)?;
         check_batch(cfg, tokens, pos, logits_from)?;
         let n = tokens.len();
+        // Gemma scales its embeddings by √dim (in f32, as llama.cpp's ggml_scale).
+        let scale = cfg.arch.has(ArchFlags::SCALE_EMBEDDING).then(|| (cfg.dim as f32).sqrt());
         for (t, &token) in tokens.iter().enumerate() {
-            rt.shared.token_embd.dequantize_row(token as usize, &mut rt.stack.scratch.x[t * cfg.dim..][..cfg.dim]);
+            let row = &mut rt.stack.scratch.x[t * cfg.dim..][..cfg.dim];
+            rt.shared.token_embd.dequantize_row(token as usize, row);
+            if let Some(scale) = scale {
+                for v in row.iter_mut() {
+                    *v *= scale;
+                }
+            }
         }
         rt.stack.run(cfg, n, pos);
         rt.stack.finish(cfg, &rt.output_norm, rt.shared.output(), n, logits_from);
@@ -97,6 +108,22 @@ impl Model {
     /// f32 `[n × dim]` of the last forward (after the final RMSNorm).
     pub fn hidden(&self) -> Option<&[f32]> {
         self.runtime.as_ref()?.stack.hidden(&self.cfg)
+    }
+
+    /// Makes KV cache `sequence` (< n_sequences) the one the base and its head read and write
+    /// from now on (also for a head readied later). Nothing is copied.
+    pub fn select_sequence(&mut self, sequence: usize) -> Result<(), Status> {
+        if sequence >= self.cfg.n_sequences {
+            return Err(ERR_BAD_ARGUMENT);
+        }
+        self.sequence = sequence;
+        if let Some(rt) = self.runtime.as_mut() {
+            rt.stack.select_sequence(sequence)?;
+        }
+        match self.recycle.as_mut() {
+            Some(head) => head.select_sequence(sequence),
+            None => Ok(()),
+        }
     }
 
     /// Attaches a recycle head configured by `words` (see `Config::recycle_head`); once only.
@@ -119,7 +146,8 @@ impl Model {
         if self.runtime.is_none() {
             return Err(ERR_WRONG_STATE);
         }
-        head.ready()
+        head.ready()?;
+        head.select_sequence(self.sequence)
     }
 
     /// Runs the head on n (hidden row, token) pairs at positions pos..pos + n.

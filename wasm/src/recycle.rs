@@ -1,7 +1,8 @@
 //! The RecycleGPT recycle head: from the base's last hidden state h_t and the
 //! embedding of token x_{t+1} it predicts x_{t+2}:
 //! `z = proj · [h_t ; embed(x_{t+1})]`, then the head's own llama layers (own KV
-//! cache), its own final RMSNorm, then the base's output matrix.
+//! caches), its own final RMSNorm, then the base's output matrix. It is a llama stack
+//! whatever the base's architecture: `embed` is the base's raw embedding row (unscaled).
 
 use crate::catalog::Kind;
 use crate::config::Config;
@@ -36,15 +37,15 @@ impl RecycleHead {
         &self.cfg
     }
 
-    /// Allocates one head tensor. Kinds are the base's ids (docs/ARCHITECTURE.md), except
-    /// that kind 0 is `recycle.proj.weight` (dim × 2·dim) and kind 2 (output) does not exist:
-    /// the head always uses the base's output matrix.
+    /// Allocates one head tensor. Kinds are the base's ids (docs/ARCHITECTURE.md) of a llama
+    /// stack, except that kind 0 is `recycle.proj.weight` (dim × 2·dim) and kind 2 (output) does
+    /// not exist: the head always uses the base's output matrix.
     pub fn reserve(&mut self, kind: u32, layer: u32, ty: u32, rows: u32, cols: u32) -> Result<*mut u8, Status> {
         if self.runtime.is_some() {
             return Err(ERR_WRONG_STATE);
         }
         let kind = Kind::from_id(kind)?;
-        if kind == Kind::Output {
+        if !(kind == Kind::TokenEmbd || kind == Kind::OutputNorm || kind.is_llama_layer()) {
             return Err(ERR_UNKNOWN_KIND);
         }
         let slot = kind.slot(layer as usize, &self.cfg)?;
@@ -68,7 +69,7 @@ impl RecycleHead {
         if self.runtime.is_some() {
             return Err(ERR_WRONG_STATE);
         }
-        self.slots.check_complete()?;
+        self.slots.check_complete(&self.cfg)?;
         self.slots.pack_all()?;
         let (cfg, slots) = (&self.cfg, &mut self.slots);
         // The projection's input is the widest: 2·dim per row.
@@ -76,9 +77,18 @@ impl RecycleHead {
         let input = try_vec(cfg.max_batch * 2 * cfg.dim)?; // < the bounded scratch sizes
         let stack = Stack::new(cfg, slots, input_cols)?;
         let proj = slots.take(Kind::TokenEmbd, 0, cfg)?;
-        let output_norm = slots.take_norm(Kind::OutputNorm, 0, cfg)?;
+        let output_norm = slots.take_vector(Kind::OutputNorm, 0, cfg)?;
         self.runtime = Some(Runtime { proj, output_norm, stack, input });
         Ok(())
+    }
+
+    /// Makes KV cache `sequence` the one the head reads and writes (the model selects it again
+    /// once the head is ready).
+    pub fn select_sequence(&mut self, sequence: usize) -> Result<(), Status> {
+        match self.runtime.as_mut() {
+            Some(rt) => rt.stack.select_sequence(sequence),
+            None => Ok(()),
+        }
     }
 
     /// Row i: hidden row `hidden[i·dim..]` and `tokens[i]` at position pos + i.

@@ -20,6 +20,8 @@ const SPEC: Spec = Spec {
     eps: 1e-5,
     kv: KV_F16,
     max_batch: 3,
+    // llama as the SDK passes it: RoPE factors allowed.
+    arch: Arch { flags: ROPE_FACTORS, ..LLAMA },
 };
 
 fn new_with(words: &[u32]) -> (u32, i32) {
@@ -43,7 +45,7 @@ fn model_new_validates_the_config() {
     huge[2] = 1 << 10;
     assert_eq!(new_with(&huge), (0, ERR_TOO_LARGE));
     // SAFETY: a null config is refused before it is read.
-    assert_eq!(unsafe { rg_model_new(std::ptr::null(), 13) }, 0);
+    assert_eq!(unsafe { rg_model_new(std::ptr::null(), 24) }, 0);
     assert_eq!(rg_last_error(), ERR_BAD_ARGUMENT);
 }
 
@@ -54,11 +56,18 @@ fn tensor_reserve_checks_kind_shape_type_and_duplicates() {
         let ptr = rg_tensor_reserve(handle, kind, layer, ty, rows, cols);
         (ptr.is_null(), rg_last_error())
     };
-    assert_eq!(reserve(12, 0, F32, 1, 64), (true, ERR_UNKNOWN_KIND));
+    assert_eq!(reserve(20, 0, F32, 1, 64), (true, ERR_UNKNOWN_KIND));
+    assert_eq!(reserve(16, 0, F32, 1, 16), (true, ERR_UNKNOWN_KIND)); // attn_q_norm: not llama's
     assert_eq!(reserve(4, 2, Q8_0, 64, 64), (true, ERR_UNKNOWN_KIND)); // layer 2 of 2
     assert_eq!(reserve(4, 0, 16, 64, 64), (true, ERR_UNSUPPORTED_TYPE)); // IQ2_XXS
+    assert_eq!(reserve(12, 0, F16, 1, 8), (true, ERR_UNSUPPORTED_TYPE)); // RoPE factors are F32
+    assert_eq!(reserve(12, 0, F32, 1, 16), (true, ERR_BAD_SHAPE)); // rope_dim / 2 = 8
+    let qwen2 = new_model(&Spec { arch: QWEN2, ..SPEC });
+    assert!(rg_tensor_reserve(qwen2, 12, 0, F32, 1, 8).is_null()); // qwen2 has no RoPE factors
+    assert_eq!(rg_last_error(), ERR_UNKNOWN_KIND);
+    rg_model_free(qwen2);
+    assert_eq!(reserve(3, 0, F16, 1, 64), (false, OK)); // a norm in F16 is widened
     assert_eq!(reserve(4, 0, 12, 64, 64), (true, ERR_BAD_SHAPE)); // Q4_K rows are whole 256-blocks
-    assert_eq!(reserve(3, 0, F16, 1, 64), (true, ERR_UNSUPPORTED_TYPE)); // norms are F32
     assert_eq!(reserve(5, 0, Q8_0, 64, 64), (true, ERR_BAD_SHAPE)); // k is 32 × 64
     assert_eq!(reserve(0, 0, F32, 40, u32::MAX), (true, ERR_BAD_SHAPE));
     assert_eq!(reserve(4, 0, Q8_0, 64, 64), (false, OK));

@@ -53,28 +53,31 @@ fn reference_head(
 }
 
 /// Base hidden rows of TOKENS, one per position, each paired with the token that follows.
-fn base_rows(base: &Built) -> Vec<(Vec<f32>, u32)> {
-    let (_, hidden) = forward(&BASE, base.handle, &TOKENS[..5], 0, 5);
-    let (_, more) = forward(&BASE, base.handle, &TOKENS[5..], 5, 5);
+fn base_rows(spec: &Spec, base: &Built) -> Vec<(Vec<f32>, u32)> {
+    let (_, hidden) = forward(spec, base.handle, &TOKENS[..5], 0, 5);
+    let (_, more) = forward(spec, base.handle, &TOKENS[5..], 5, 5);
     let all = [hidden, more].concat();
-    let dim = BASE.dim as usize;
+    let dim = spec.dim as usize;
     (0..TOKENS.len() - 1).map(|t| (all[t * dim..][..dim].to_vec(), TOKENS[t + 1])).collect()
 }
 
+/// The head is a llama stack over any base: it reads the base's raw embedding rows (Gemma's √dim
+/// scale is the base's own) and its output matrix (without the base's soft-capping).
 #[test]
 fn head_matches_f64_reference() {
-    for tied in [false, true] {
+    for (arch, tied) in [(LLAMA, false), (LLAMA, true), (QWEN2, false), (GEMMA3, true)] {
         for layers in [1, 2] {
+            let spec = Spec { arch, layers: 3, ..BASE };
             let head = Spec { layers, ..HEAD };
-            let base = build(&BASE, F32, 7, tied);
+            let base = build(&spec, F32, 7, tied);
             let w = attach_head(base.handle, &head, F32, 8);
             assert_eq!(rg_recycle_ready(base.handle), OK);
-            let rows = base_rows(&base);
+            let rows = base_rows(&spec, &base);
             let want = reference_head(&head, &base, &w, &rows, tied);
             for (pos, ((h, token), (want_logits, want_hidden))) in rows.iter().zip(&want).enumerate() {
                 let (logits, hidden) = recycle_forward(&head, base.handle, h.as_ptr(), &[*token], pos as u32, 0);
                 let err = relative_error(&logits, want_logits).max(relative_error(&hidden, want_hidden));
-                assert!(err < 1e-4, "tied {tied} layers {layers} pos {pos}: relative error {err:e}");
+                assert!(err < 1e-4, "{} tied {tied} layers {layers} pos {pos}: relative error {err:e}", arch_name(&arch));
             }
             rg_model_free(base.handle);
         }
@@ -123,6 +126,32 @@ fn batched_head_forward_is_bit_identical_to_single_rows() {
         }
     }
     assert_batched_head_equals_single(&BASE, &HEAD, F32);
+}
+
+/// The head follows the base's selected KV sequence, also when the sequence was selected before the
+/// head got ready: interleaved drafts on two sequences equal each sequence's drafts alone.
+#[test]
+fn head_follows_the_selected_sequence() {
+    let base_spec = Spec { arch: Arch { sequences: 2, ..LLAMA }, ..BASE };
+    let base = build(&base_spec, F32, 41, false);
+    assert_eq!(rg_select_sequence(base.handle, 1), OK);
+    attach_head(base.handle, &HEAD, F32, 42);
+    assert_eq!(rg_recycle_ready(base.handle), OK);
+    let rows = base_rows(&base_spec, &base);
+    let run = |seq: u32, p: usize| {
+        assert_eq!(rg_select_sequence(base.handle, seq), OK);
+        let (h, token) = &rows[if seq == 0 { p } else { rows.len() - 1 - p }];
+        recycle_forward(&HEAD, base.handle, h.as_ptr(), &[*token], p as u32, 0).0
+    };
+    let alone: Vec<Vec<f32>> = (0..6).map(|p| run(1, p)).collect();
+    let mut interleaved = Vec::new();
+    for p in 0..6 {
+        // Sequence 0 writes last at each position: a shared cache would hand its rows to sequence 1.
+        interleaved.push(run(1, p));
+        run(0, p);
+    }
+    assert_eq!(interleaved, alone);
+    rg_model_free(base.handle);
 }
 
 #[test]
@@ -207,15 +236,17 @@ fn recycle_abi_validates_its_arguments() {
     // Tensors: kinds, layers, shapes (the head's dim is the base's), types, duplicates.
     let q_dim = HEAD.heads * HEAD.head_dim;
     assert_eq!(reserve(2, 0, F32, BASE.vocab, dim), (true, ERR_UNKNOWN_KIND)); // no own output
-    assert_eq!(reserve(12, 0, F32, 1, dim), (true, ERR_UNKNOWN_KIND));
+    assert_eq!(reserve(12, 0, F32, 1, HEAD.rope_dim / 2), (true, ERR_UNKNOWN_KIND)); // a llama stack: no RoPE factors
+    assert_eq!(reserve(13, 0, F32, 1, q_dim), (true, ERR_UNKNOWN_KIND)); // nor biases
+    assert_eq!(reserve(20, 0, F32, 1, dim), (true, ERR_UNKNOWN_KIND));
     assert_eq!(reserve(4, 1, F32, q_dim, dim), (true, ERR_UNKNOWN_KIND)); // layer 1 of 1
     assert_eq!(reserve(0, 0, F32, dim, dim), (true, ERR_BAD_SHAPE)); // proj needs 2·dim cols
     assert_eq!(reserve(0, 0, F32, BASE.vocab, dim), (true, ERR_BAD_SHAPE)); // not an embedding
     assert_eq!(reserve(0, 0, Q8_0, dim, 2 * dim), (true, ERR_BAD_SHAPE)); // 40 cols: no whole blocks
     assert_eq!(reserve(4, 0, F32, q_dim, 2 * dim), (true, ERR_BAD_SHAPE)); // q reads the base's dim
     assert_eq!(reserve(1, 0, F32, 1, 2 * dim), (true, ERR_BAD_SHAPE));
-    assert_eq!(reserve(3, 0, F16, 1, dim), (true, ERR_UNSUPPORTED_TYPE)); // norms are F32
     assert_eq!(reserve(4, 0, 16, q_dim, dim), (true, ERR_UNSUPPORTED_TYPE)); // IQ2_XXS
+    assert_eq!(reserve(3, 0, F16, 1, dim), (false, OK)); // a norm in F16 is widened
     assert_eq!(reserve(0, 0, F16, dim, 2 * dim), (false, OK));
     assert_eq!(reserve(0, 0, F16, dim, 2 * dim), (true, ERR_DUPLICATE_TENSOR));
     assert_eq!(rg_recycle_ready(handle), ERR_MISSING_TENSOR);

@@ -48,6 +48,10 @@ async function generatedTestModel() {
   return makeTestModel(STANDARD_SPECS.q8_llama_tied);
 }
 
+/** What the playground says about the bundled models (a file of your own is described by its GGUF). */
+const DEMO_DESCRIPTION = 'the bundled demo: a 5M-parameter test model that does not write sensible text';
+const RANDOM_DESCRIPTION = 'a small random-weight test model: it writes nonsense';
+
 async function chooseModels() {
   if (args.model) return { model: resolve(args.model), recycle: args.recycle && resolve(args.recycle) };
   const demoDir = join(root, 'models', 'demo');
@@ -57,10 +61,10 @@ async function chooseModels() {
   const base = bases.find((f) => f.includes('q8_0')) ?? bases[0];
   if (base) {
     const head = demo.find((f) => f.includes('recycle'));
-    return { model: join(demoDir, base), recycle: head && join(demoDir, head) };
+    return { model: join(demoDir, base), recycle: head && join(demoDir, head), description: DEMO_DESCRIPTION };
   }
   console.log('start: no models/demo/*.gguf; generating a small random-weight test model.');
-  return { model: await generatedTestModel(), recycle: undefined };
+  return { model: await generatedTestModel(), recycle: undefined, description: RANDOM_DESCRIPTION };
 }
 
 /** Puts a file into the local R2 bucket under its file name and returns that key. */
@@ -71,9 +75,12 @@ function upload(file) {
 }
 
 if (!args['skip-build']) run('npm', ['run', 'build']);
-const { model, recycle } = await chooseModels();
-const vars = [`MODEL_KEY:${upload(model)}`, ...args.var];
+const { model, recycle, description } = await chooseModels();
+const vars = [`MODEL_KEY:${upload(model)}`];
 if (recycle) vars.push(`RECYCLE_KEY:${upload(recycle)}`);
+if (description) vars.push(`MODEL_DESCRIPTION:${description}`);
+// The caller's --var come last: wrangler takes the last value of a name.
+vars.push(...args.var);
 
 const dev = spawn(
   process.execPath,

@@ -10,6 +10,7 @@ import type { ModelProvider } from './provider.js';
 import { TurnQueue } from './queue.js';
 import { chatRoutes } from './routes/chat.js';
 import { completionRoutes } from './routes/completions.js';
+import { embeddingRoutes } from './routes/embeddings.js';
 import { healthRoutes } from './routes/health.js';
 import { modelRoutes } from './routes/models.js';
 import type { Limits } from './schema.js';
@@ -30,7 +31,7 @@ export interface AppOptions {
   budget?: CpuBudget;
 }
 
-export const DEFAULT_LIMITS: Limits = { maxTokens: 512, maxPromptTokens: 2048, maxQueue: 8 };
+export const DEFAULT_LIMITS: Limits = { maxTokens: 512, maxPromptTokens: 2048, maxQueue: 8, maxEmbeddingInputs: 32 };
 
 /** Largest accepted request body; far above any prompt that passes maxPromptTokens, far below memory trouble. */
 const MAX_BODY_BYTES = 1 << 20;
@@ -44,9 +45,8 @@ export function createApp(options: AppOptions): Hono {
 
   const app = new Hono();
   app.onError(onError);
-  app.notFound((c) => {
-    throw new OpenAIError(404, 'not_found_error', `No route ${c.req.method} ${c.req.path}.`, null, 'unknown_url');
-  });
+  // Answered, not thrown: Hono does not pass an error thrown here to onError, and it would go unhandled.
+  app.notFound((c) => onError(new OpenAIError(404, 'not_found_error', `No route ${c.req.method} ${c.req.path}.`, null, 'unknown_url'), c));
   // The openai client sends x-stainless-* headers: allow whatever a preflight asks for (allowHeaders left empty).
   if (options.cors) app.use('/v1/*', cors({ origin: options.cors.origin, exposeHeaders: ['Retry-After'], maxAge: 600 }));
   if (options.auth?.apiKey) app.use('/v1/*', bearerAuth({ token: options.auth.apiKey }));
@@ -65,6 +65,7 @@ export function createApp(options: AppOptions): Hono {
   app.route('/', modelRoutes(options.models));
   app.route('/', completionRoutes(deps));
   app.route('/', chatRoutes(deps));
+  app.route('/', embeddingRoutes(deps));
   return app;
 }
 

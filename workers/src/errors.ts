@@ -54,8 +54,11 @@ function isSdkError(err: unknown): err is SdkError {
   return err instanceof Error && typeof (err as { code?: unknown }).code === 'string';
 }
 
-/** Maps any thrown value to the error the client sees; unknown failures do not leak their message. */
-export function toOpenAIError(err: unknown): OpenAIError {
+/**
+ * Maps any thrown value to the error the client sees; unknown failures do not leak their message. `promptParam`
+ * names the request field a prompt that does not fit the context came in.
+ */
+export function toOpenAIError(err: unknown, promptParam: string | null = null): OpenAIError {
   if (err instanceof OpenAIError) return err;
   if (err instanceof HTTPException) {
     const challenge = err.res?.headers.get('WWW-Authenticate');
@@ -68,7 +71,7 @@ export function toOpenAIError(err: unknown): OpenAIError {
     case 'INVALID_ARGUMENT':
       return badRequest(err.message, null, 'invalid_value');
     case 'CONTEXT_FULL':
-      return badRequest(err.message, null, 'context_length_exceeded');
+      return badRequest(err.message, promptParam, 'context_length_exceeded');
     case 'GGUF_INVALID':
     case 'GGUF_UNSUPPORTED':
     case 'MODEL_INVALID':

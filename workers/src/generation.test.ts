@@ -79,7 +79,7 @@ describe('a client that goes away', () => {
 describe('a generation that fails', () => {
   it('ends a stream with an error event and a JSON response with an error body, and frees the turn', async () => {
     const { post, model } = setup({ maxQueue: 0 });
-    model.generate = () => Object.assign((async function* () { throw new Error('engine exploded'); })(), { stats: new Promise<never>(() => {}) });
+    model.generate = () => Object.assign((async function* () { throw new Error('engine exploded'); })(), { promptTokens: 1, stats: new Promise<never>(() => {}) });
     const events = await sseEvents(await post('/v1/completions', stream('x')));
     expect(JSON.parse(events.at(-1)!)).toMatchObject({ error: { type: 'server_error', code: 'internal_error' } });
     const whole = await json(await post('/v1/completions', { model: 'stub', prompt: 'x' }));

@@ -18,11 +18,16 @@ export interface ModelProvider {
   get(id: string): Promise<Model>;
   /** Optional: lets /healthz tell a loaded model from one that is loading or failed. */
   state?(id: string): ModelState;
+  /** Optional: the model if it is loaded already (its card then gives its details), without loading it. */
+  loaded?(id: string): Model | undefined;
+  /** Optional: a line for people about the model, e.g. "a 5M-parameter test model that does not write sensible text". */
+  description?(id: string): string | undefined;
 }
 
 export interface ModelEntry {
   id: string;
   load: () => Promise<Model>;
+  description?: string;
 }
 
 /**
@@ -33,6 +38,7 @@ export function lazyModels(entries: ModelEntry[], ownedBy = 'recyclegpt'): Model
   const created = Math.floor(Date.now() / 1000);
   const loads = new Map<string, Promise<Model>>();
   const states = new Map<string, ModelState>();
+  const ready = new Map<string, Model>();
   return {
     list: () => entries.map((e) => ({ id: e.id, object: 'model', created, owned_by: ownedBy })),
     get(id) {
@@ -44,7 +50,7 @@ export function lazyModels(entries: ModelEntry[], ownedBy = 'recyclegpt'): Model
         loads.set(id, load);
         states.set(id, { state: 'loading' });
         load.then(
-          () => states.set(id, { state: 'ready' }),
+          (model) => (ready.set(id, model), states.set(id, { state: 'ready' })),
           (error: unknown) => {
             loads.delete(id);
             states.set(id, { state: 'failed', error: error instanceof Error ? error.message : String(error) });
@@ -54,6 +60,8 @@ export function lazyModels(entries: ModelEntry[], ownedBy = 'recyclegpt'): Model
       return load;
     },
     state: (id) => states.get(id) ?? { state: 'not_loaded' },
+    loaded: (id) => ready.get(id),
+    description: (id) => entries.find((e) => e.id === id)?.description,
   };
 }
 

@@ -1,5 +1,6 @@
 import { vValidator } from '@hono/valibot-validator';
 import type { MiddlewareHandler } from 'hono';
+import type { ChatMessage } from 'recyclegpt';
 import * as v from 'valibot';
 import { HTTPException } from 'hono/http-exception';
 import { badRequest, OpenAIError } from './errors.js';
@@ -13,6 +14,8 @@ import { badRequest, OpenAIError } from './errors.js';
 
 /** The decode modes a request may ask for in the `recycle` extension field. */
 export const DECODE_MODES = ['off', 'fast', 'exact', 'chain'] as const;
+/** The SDK's range of drafts per pass in `chain` mode. */
+const MAX_DRAFTS = 8;
 export type RecycleMode = (typeof DECODE_MODES)[number];
 
 export interface Limits {
@@ -22,6 +25,8 @@ export interface Limits {
   maxPromptTokens: number;
   /** Requests that may wait for the model while one generates; past it new ones get 429. */
   maxQueue: number;
+  /** Most inputs one /v1/embeddings request may embed (each at most maxPromptTokens long). */
+  maxEmbeddingInputs: number;
 }
 
 /** Fields shared by /v1/completions and /v1/chat/completions. */
@@ -35,16 +40,16 @@ export interface SamplingRequest {
   stream: boolean;
   includeUsage: boolean;
   recycleMode: RecycleMode;
+  /** `recycle.adaptive` (exact/chain): draft only while drafting pays (the SDK's default) or, false, at every step. */
+  recycleAdaptive?: boolean;
+  /** `recycle.draft_length` (chain): drafts per full pass. */
+  draftLength?: number;
+  /** Log-probabilities asked for: how many alternatives per token (0–20), or undefined for none. */
+  logprobs?: number;
 }
 
 export interface CompletionRequest extends SamplingRequest {
   prompt: string | number[];
-}
-
-export type ChatRole = 'system' | 'user' | 'assistant';
-export interface ChatMessage {
-  role: ChatRole;
-  content: string;
 }
 
 export interface ChatRequest extends SamplingRequest {
@@ -81,8 +86,6 @@ const COMMON_UNSUPPORTED = {
 
 const CHAT_UNSUPPORTED = {
   ...COMMON_UNSUPPORTED,
-  logprobs: unsupportedUnless('logprobs', no),
-  top_logprobs: unsupportedUnless('top_logprobs', zero),
   response_format: unsupportedUnless('response_format', (f) => (f as { type?: unknown }).type === 'text', ' (only { "type": "text" })'),
   tools: unsupportedUnless('tools', empty),
   tool_choice: unsupportedUnless('tool_choice', (c) => c === 'none'),
@@ -95,7 +98,6 @@ const CHAT_UNSUPPORTED = {
 
 const COMPLETION_UNSUPPORTED = {
   ...COMMON_UNSUPPORTED,
-  logprobs: unsupportedUnless('logprobs', zero),
   echo: unsupportedUnless('echo', no),
   best_of: unsupportedUnless('best_of', (n) => n === 1),
   suffix: unsupportedUnless('suffix', (s) => s === ''),
@@ -124,13 +126,25 @@ function samplingFields(limits: Limits) {
     stop: v.nullish(v.union([stopString, v.pipe(v.array(stopString), v.maxLength(4))], STOP_MESSAGE)),
     stream: v.nullish(v.boolean("'stream' must be true or false.")),
     stream_options: v.nullish(v.object({ include_usage: v.nullish(v.boolean("'stream_options.include_usage' must be true or false.")) }, "'stream_options' must be an object.")),
-    recycle: v.nullish(v.object({ mode: v.picklist(DECODE_MODES, `'recycle.mode' must be one of ${DECODE_MODES.map((m) => `'${m}'`).join(', ')}.`) }, "'recycle' must be an object such as { \"mode\": \"exact\" }.")),
+    recycle: v.nullish(
+      v.pipe(
+        v.object(
+          {
+            mode: v.picklist(DECODE_MODES, `'recycle.mode' must be one of ${DECODE_MODES.map((m) => `'${m}'`).join(', ')}.`),
+            adaptive: v.nullish(v.boolean("'recycle.adaptive' must be true or false.")),
+            draft_length: integer('recycle.draft_length', 2, MAX_DRAFTS),
+          },
+          "'recycle' must be an object such as { \"mode\": \"exact\" }.",
+        ),
+        v.forward(v.check((r) => r.draft_length == null || r.mode === 'chain', "'recycle.draft_length' applies to mode 'chain' only."), ['draft_length']),
+      ),
+    ),
   };
 }
 
 type SamplingInput = v.InferOutput<v.ObjectSchema<ReturnType<typeof samplingFields>, undefined>>;
 
-function sampling(body: SamplingInput, defaultMaxTokens: number): SamplingRequest {
+function sampling(body: SamplingInput, defaultMaxTokens: number, logprobs: number | undefined): SamplingRequest {
   return {
     model: body.model,
     maxTokens: body.max_completion_tokens ?? body.max_tokens ?? defaultMaxTokens,
@@ -141,8 +155,22 @@ function sampling(body: SamplingInput, defaultMaxTokens: number): SamplingReques
     stream: body.stream ?? false,
     includeUsage: body.stream_options?.include_usage ?? false,
     recycleMode: body.recycle?.mode ?? 'off',
+    recycleAdaptive: body.recycle?.adaptive ?? undefined,
+    draftLength: body.recycle?.draft_length ?? undefined,
+    logprobs,
   };
 }
+
+/** The SDK's limit on alternatives per token (OpenAI's top_logprobs allows 20 too). */
+const MAX_LOGPROBS = 20;
+
+/**
+ * Recycled tokens in `fast` mode are the head's guesses, which the full model never scores: no log-probabilities.
+ * Checked here, not only by the SDK, so that the error names the field.
+ */
+const notFast = (body: { logprobs?: unknown; recycle?: { mode: RecycleMode } | null }) => body.logprobs == null || body.logprobs === false || body.recycle?.mode !== 'fast';
+const NOT_FAST_MESSAGE =
+  "'logprobs' is not available with recycle.mode 'fast': its recycled tokens are the head's guesses, which the full model never scores. Use 'exact' (the same tokens as 'off', with their log-probabilities) or 'off'.";
 
 const PROMPT_MESSAGE = "'prompt' is required: a string, an array with one string, or an array of token ids.";
 const prompt = v.union(
@@ -152,29 +180,58 @@ const prompt = v.union(
 
 export function completionSchema(limits: Limits) {
   return v.pipe(
-    v.object({ ...samplingFields(limits), ...COMPLETION_UNSUPPORTED, prompt }, 'The request body must be a JSON object.'),
+    v.object(
+      { ...samplingFields(limits), ...COMPLETION_UNSUPPORTED, prompt, logprobs: integer('logprobs', 0, MAX_LOGPROBS) },
+      'The request body must be a JSON object.',
+    ),
+    v.forward(v.check((body) => notFast(body), NOT_FAST_MESSAGE), ['logprobs']),
     // OpenAI's legacy completions default to 16 tokens.
-    v.transform((body): CompletionRequest => ({ ...sampling(body, Math.min(16, limits.maxTokens)), prompt: body.prompt })),
+    v.transform((body): CompletionRequest => ({ ...sampling(body, Math.min(16, limits.maxTokens), body.logprobs ?? undefined), prompt: body.prompt })),
   );
 }
 
-const ROLES: Record<string, ChatRole> = { system: 'system', developer: 'system', user: 'user', assistant: 'assistant' };
+const ROLES = ['system', 'developer', 'user', 'assistant', 'tool'] as const;
 const textPart = v.object({ type: v.literal('text'), text: v.string() });
 const CONTENT_MESSAGE = 'must be a string or an array of text parts';
+const toolCall = v.object(
+  {
+    id: v.optional(v.string()),
+    type: v.optional(v.literal('function')),
+    function: v.object({ name: v.string(), arguments: v.string() }),
+  },
+  "must be { id, type: 'function', function: { name, arguments } }",
+);
 
+/**
+ * OpenAI's message → the SDK's. The SDK's chat() renders it with the model's template (tool calls and tool
+ * results included) and checks the rest; here only the shape and OpenAI's field names.
+ */
 const message = v.pipe(
   v.object(
     {
-      role: v.picklist([...Object.keys(ROLES), 'tool', 'function'], "must be 'system', 'developer', 'user' or 'assistant'"),
+      role: v.picklist([...ROLES, 'function'], "must be 'system', 'developer', 'user', 'assistant' or 'tool'"),
       // null: an assistant turn that only called tools (OpenAI clients send it back as is).
       content: v.nullish(v.union([v.string(), v.array(textPart)], CONTENT_MESSAGE)),
-      tool_calls: unsupportedUnless('tool_calls', empty, ' (tool calling comes later)'),
+      tool_calls: v.nullish(v.array(toolCall)),
+      tool_call_id: v.nullish(v.string()),
+      name: v.nullish(v.string()),
     },
     'must be an object { role, content }',
   ),
-  v.forward(unsupportedCheck((m) => m.role !== 'tool' && m.role !== 'function', "role 'tool' is not supported by this server (tool calling comes later)"), ['role']),
+  v.forward(unsupportedCheck((m) => m.role !== 'function', "role 'function' (deprecated by OpenAI) is not supported; send tool calls and 'tool' messages"), ['role']),
   v.forward(v.check((m) => m.content != null || m.role === 'assistant', CONTENT_MESSAGE), ['content']),
-  v.transform((m): ChatMessage => ({ role: ROLES[m.role]!, content: typeof m.content === 'string' ? m.content : (m.content ?? []).map((p) => p.text).join('') })),
+  v.forward(v.check((m) => m.role !== 'tool' || typeof m.tool_call_id === 'string', "is required in a 'tool' message: the id of the call it answers"), ['tool_call_id']),
+  v.transform((m): ChatMessage => {
+    const toolCalls = m.tool_calls?.length ? m.tool_calls : undefined;
+    return {
+      role: m.role as ChatMessage['role'],
+      // The SDK takes null only beside tool calls; an empty assistant turn otherwise renders as ''.
+      content: m.content ?? (toolCalls ? null : ''),
+      ...(toolCalls && { toolCalls }),
+      ...(m.tool_call_id != null && { toolCallId: m.tool_call_id }),
+      ...(m.name != null && { name: m.name }),
+    };
+  }),
 );
 
 export function chatSchema(limits: Limits) {
@@ -183,11 +240,61 @@ export function chatSchema(limits: Limits) {
       {
         ...samplingFields(limits),
         ...CHAT_UNSUPPORTED,
+        logprobs: v.nullish(v.boolean("'logprobs' must be true or false.")),
+        top_logprobs: integer('top_logprobs', 0, MAX_LOGPROBS),
         messages: v.pipe(v.array(message, "'messages' is required: a non-empty array of { role, content }."), v.nonEmpty("'messages' must not be empty.")),
       },
       'The request body must be a JSON object.',
     ),
-    v.transform((body): ChatRequest => ({ ...sampling(body, limits.maxTokens), messages: body.messages })),
+    v.forward(
+      v.check((body) => body.logprobs === true || !body.top_logprobs, "'top_logprobs' needs 'logprobs': true."),
+      ['top_logprobs'],
+    ),
+    v.forward(v.check((body) => notFast(body), NOT_FAST_MESSAGE), ['logprobs']),
+    v.transform((body): ChatRequest => ({ ...sampling(body, limits.maxTokens, body.logprobs ? (body.top_logprobs ?? 0) : undefined), messages: body.messages })),
+  );
+}
+
+// --- /v1/embeddings --------------------------------------------------------------------------------
+
+export type EmbeddingInput = string | number[] | (string | number[])[];
+
+export interface EmbeddingRequest {
+  model: string;
+  input: EmbeddingInput;
+  encodingFormat: 'float' | 'base64';
+  /** Checked against the model's width once it is known: only that one is supported. */
+  dimensions?: number;
+}
+
+const INPUT_MESSAGE = "'input' is required: a non-empty string, an array of them, an array of token ids, or an array of token-id arrays.";
+const NOT_EMPTY = 'must not be empty';
+const TOKEN_ID = 'must be a token id: an integer from 0';
+const inputText = v.pipe(v.string(), v.nonEmpty(NOT_EMPTY));
+const tokenIds = v.pipe(v.array(v.pipe(v.number(), v.integer(TOKEN_ID), v.minValue(0, TOKEN_ID))), v.nonEmpty(NOT_EMPTY));
+const embeddingInput = v.union([inputText, v.pipe(v.array(inputText), v.nonEmpty(NOT_EMPTY)), tokenIds, v.pipe(v.array(tokenIds), v.nonEmpty(NOT_EMPTY))], INPUT_MESSAGE);
+
+/** Whether `input` is a list of inputs (texts or token-id arrays) rather than one text or one array of ids. */
+export const isInputList = (input: EmbeddingInput): input is (string | number[])[] => typeof input !== 'string' && input.some((item) => typeof item !== 'number');
+const inputCount = (input: EmbeddingInput) => (isInputList(input) ? input.length : 1);
+
+/** OpenAI's embeddings request; `user` (and other unknown fields) are ignored. */
+export function embeddingSchema(limits: Limits) {
+  return v.pipe(
+    v.object(
+      {
+        model: samplingFields(limits).model,
+        input: embeddingInput,
+        encoding_format: v.nullish(v.picklist(['float', 'base64'], "'encoding_format' must be 'float' or 'base64'.")),
+        dimensions: integer('dimensions', 1, Number.MAX_SAFE_INTEGER),
+      },
+      'The request body must be a JSON object.',
+    ),
+    v.forward(
+      v.check((body) => inputCount(body.input) <= limits.maxEmbeddingInputs, `'input' has more items than this server embeds in one request (${limits.maxEmbeddingInputs}); split it.`),
+      ['input'],
+    ),
+    v.transform((body): EmbeddingRequest => ({ model: body.model, input: body.input, encodingFormat: body.encoding_format ?? 'float', dimensions: body.dimensions ?? undefined })),
   );
 }
 

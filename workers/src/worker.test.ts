@@ -1,13 +1,15 @@
 /// <reference types="@cloudflare/vitest-pool-workers/types" />
 import { env, exports } from 'cloudflare:workers';
-import { describe, expect, it } from 'vitest';
+import { loadModel, type ChatMessage, type Model } from 'recyclegpt';
+import engine from 'recyclegpt/recyclegpt.wasm';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
-// The Worker entry, run by workerd with the bindings of workers/vitest.config.ts: a small random-weight
-// test model (TEST_MODEL, made by test/fixtures/models.ts) and a recycle head for it (TEST_HEAD) that
-// the tests put into the MODELS R2 bucket.
+// The Worker entry, run by workerd with the bindings of workers/vitest.projects.ts: a small random-weight
+// test model with SmolLM2's ChatML template (TEST_CHAT_MODEL, made from test/fixtures/models.ts) and a recycle
+// head for it (TEST_HEAD) that the tests put into the MODELS R2 bucket.
 const testEnv = env as unknown as {
   MODELS: R2Bucket;
-  TEST_MODEL: ArrayBuffer;
+  TEST_CHAT_MODEL: ArrayBuffer;
   TEST_HEAD: ArrayBuffer;
   MODEL_KEY: string;
   RECYCLE_KEY: string;
@@ -31,13 +33,26 @@ async function streamedText(response: Response, field: (choice: any) => string |
 
 const greedy = (prompt: string, extra: object = {}) => ({ model: 'test', prompt, max_tokens: 12, temperature: 0, ...extra });
 
+function commonPrefix(a: number[], b: number[]): number {
+  let n = 0;
+  while (n < a.length && n < b.length && a[n] === b[n]) n++;
+  return n;
+}
+
+/** The same model, loaded here: it renders the prompts the Worker runs, for the token counts the tests expect. */
+let local: Model;
+beforeAll(async () => {
+  local = await loadModel(new Uint8Array(testEnv.TEST_CHAT_MODEL), { wasm: engine });
+});
+afterAll(() => local?.dispose());
+
 describe('the Worker with a model in R2', () => {
   it('answers 503 while the object is missing, then loads it once it is uploaded (a failed load is not kept)', async () => {
     const missing = await post('/v1/completions', greedy('Hello'));
     expect(missing.status).toBe(503);
     expect((await json(missing)).error).toMatchObject({ type: 'server_error', code: 'model_unavailable' });
 
-    await testEnv.MODELS.put(testEnv.MODEL_KEY, testEnv.TEST_MODEL);
+    await testEnv.MODELS.put(testEnv.MODEL_KEY, testEnv.TEST_CHAT_MODEL);
     await testEnv.MODELS.put(testEnv.RECYCLE_KEY, testEnv.TEST_HEAD);
     // Concurrent first requests share one load from R2.
     const responses = await Promise.all([0, 1, 2].map(() => post('/v1/completions', greedy('Hello'))));
@@ -97,11 +112,12 @@ describe('the Worker with a model in R2', () => {
     expect((await sampled()).choices[0].text).toBe((await sampled()).choices[0].text);
   });
 
-  it('chats with the default template (the fixture has no chat_template)', async () => {
+  it("chats with the GGUF's own template, streamed and not", async () => {
     const res = await post('/v1/chat/completions', { model: 'test', max_tokens: 5, temperature: 0, messages: [{ role: 'user', content: 'Hi' }] });
     const body = await json(res);
     expect(body.choices[0].message.role).toBe('assistant');
-    expect(body.usage.prompt_tokens).toBeGreaterThan(3);
+    // SmolLM2's template adds its default system message when the conversation has none.
+    expect(body.usage.prompt_tokens).toBe(local.renderChat([{ role: 'user', content: 'Hi' }]).ids.length);
     const streamed = await streamedText(
       await post('/v1/chat/completions', { model: 'test', max_tokens: 5, temperature: 0, stream: true, messages: [{ role: 'user', content: 'Hi' }] }),
       (c) => c?.delta.content,
@@ -109,11 +125,55 @@ describe('the Worker with a model in R2', () => {
     expect(streamed).toBe(body.choices[0].message.content);
   });
 
+  it("gives the full model's log-probabilities: the same in exact mode as in off, the greedy pick first among the alternatives", async () => {
+    const request = (mode: string) => ({ model: 'test', max_tokens: 8, temperature: 0, logprobs: true, top_logprobs: 3, recycle: { mode }, messages: [{ role: 'user', content: 'Hi' }] });
+    const off = await json(await post('/v1/chat/completions', request('off')));
+    const exact = await json(await post('/v1/chat/completions', request('exact')));
+    const content = off.choices[0].logprobs.content as { token: string; logprob: number; bytes: number[]; top_logprobs: { token: string; logprob: number }[] }[];
+    expect(content.length).toBeGreaterThan(0);
+    expect(exact.choices[0].message.content).toBe(off.choices[0].message.content);
+    expect(exact.choices[0].logprobs.content.map((t: { logprob: number }) => t.logprob)).toEqual(content.map((t) => expect.closeTo(t.logprob, 4)));
+    for (const token of content) {
+      expect(token.top_logprobs).toHaveLength(3);
+      expect(token.top_logprobs[0]).toMatchObject({ token: token.token, logprob: token.logprob });
+      expect(token.logprob).toBeLessThanOrEqual(0);
+      expect(token.top_logprobs.reduce((p, t) => p + Math.exp(t.logprob), 0)).toBeLessThanOrEqual(1 + 1e-6);
+    }
+    // The tokens' bytes make up the answer's text.
+    expect(new TextDecoder().decode(new Uint8Array(content.flatMap((t) => t.bytes)))).toBe(off.choices[0].message.content);
+    const fast = await post('/v1/chat/completions', request('fast'));
+    expect(fast.status).toBe(400);
+    expect((await json(fast)).error).toMatchObject({ param: 'logprobs' });
+  });
+
+  it('reuses the cached prefix when a conversation goes on: turn 2 runs only the tokens after turn 1', async () => {
+    const ask = (messages: ChatMessage[]) => post('/v1/chat/completions', { model: 'test', max_tokens: 6, temperature: 0, messages }).then(json);
+    const first: ChatMessage[] = [{ role: 'system', content: 'Be brief.' }, { role: 'user', content: 'Hello there' }];
+    const turn1 = await ask(first);
+    const second: ChatMessage[] = [...first, { role: 'assistant', content: turn1.choices[0].message.content }, { role: 'user', content: 'Go on' }];
+    const turn2 = await ask(second);
+    const [ids1, ids2] = [local.renderChat(first).ids, local.renderChat(second).ids];
+    expect(turn2.usage.prompt_tokens).toBe(ids2.length);
+    // Everything both prompts share is reused (with a recycle head, all but the last of it: its head row is rebuilt).
+    const shared = commonPrefix(ids1, ids2);
+    expect(shared).toBeGreaterThan(ids2.length / 2);
+    expect(turn2.recyclegpt.reused_prompt_tokens).toBeGreaterThanOrEqual(shared - 1);
+    expect(turn2.recyclegpt.reused_prompt_tokens).toBeLessThan(ids2.length);
+
+    // Another conversation in between takes the one cached sequence (until the engine keeps several): turn 3
+    // then reuses only what it shares with that other conversation.
+    const other: ChatMessage[] = [{ role: 'system', content: 'Be brief.' }, { role: 'user', content: 'Something else entirely' }];
+    await ask(other);
+    const third: ChatMessage[] = [...second, { role: 'assistant', content: turn2.choices[0].message.content }, { role: 'user', content: 'And then?' }];
+    const turn3 = await ask(third);
+    expect(turn3.recyclegpt.reused_prompt_tokens).toBeLessThanOrEqual(commonPrefix(local.renderChat(other).ids, local.renderChat(third).ids));
+  });
+
   it('maps bad requests to OpenAI-style errors', async () => {
     const cases: [Response, number, string | null][] = [
       [await post('/v1/completions', greedy('x'), { headers: { 'content-type': 'application/json' } }), 401, 'invalid_api_key'],
       [await post('/v1/completions', { ...greedy('x'), model: 'gpt-4o' }), 404, 'model_not_found'],
-      [await post('/v1/completions', greedy('word '.repeat(200))), 400, 'context_length_exceeded'],
+      [await post('/v1/completions', greedy('word '.repeat(300))), 400, 'context_length_exceeded'],
       [await post('/v1/completions', greedy('x', { max_tokens: 100_000 })), 400, 'invalid_value'],
       [await worker.fetch('http://worker/v1/completions', { method: 'POST', headers, body: '{oops' }), 400, 'invalid_json'],
     ];
@@ -124,7 +184,7 @@ describe('the Worker with a model in R2', () => {
   });
 
   it('serves the playground and the health check without a key', async () => {
-    expect(await (await worker.fetch('http://worker/')).text()).toContain('<form id="form">');
+    expect(await (await worker.fetch('http://worker/')).text()).toContain('<form id="composer">');
     expect((await worker.fetch('http://worker/healthz')).status).toBe(200);
   });
 });

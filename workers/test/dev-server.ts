@@ -1,4 +1,4 @@
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { readdirSync, readFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
@@ -23,8 +23,12 @@ export interface DevServer {
   workerdCpuSeconds(): number;
   /** The output of wrangler so far. */
   log(): string;
-  /** Replaces an object in the server's local R2 bucket, as `wrangler r2 object put --local` does. */
-  putObject(key: string, file: string): void;
+  /**
+   * Replaces an object in the server's local R2 bucket, as `wrangler r2 object put --local` does. Asynchronous on
+   * purpose: a synchronous child process stops this process's event loop for seconds, the server closes the idle
+   * keep-alive sockets meanwhile, and the next fetch, not having seen the close, fails with "other side closed".
+   */
+  putObject(key: string, file: string): Promise<void>;
   stop(): Promise<void>;
 }
 
@@ -108,9 +112,13 @@ export async function startDevServer(options: { model?: string; persistTo: strin
     workerdRssMiB: () => workerd(child.pid!).reduce((sum, p) => sum + rssMiB(p), 0),
     workerdCpuSeconds: () => workerd(child.pid!).reduce((sum, p) => sum + cpuSeconds(p), 0),
     log: () => log,
-    putObject(key, file) {
-      const put = spawnSync(process.execPath, [wrangler, 'r2', 'object', 'put', `recyclegpt-models/${key}`, '--file', file, '--local', '--persist-to', options.persistTo], { cwd: root, env: offline, encoding: 'utf8' });
-      if (put.status !== 0) throw new Error(`wrangler r2 object put failed:\n${put.stdout}${put.stderr}`);
+    async putObject(key, file) {
+      const put = spawn(process.execPath, [wrangler, 'r2', 'object', 'put', `recyclegpt-models/${key}`, '--file', file, '--local', '--persist-to', options.persistTo], { cwd: root, env: offline });
+      let output = '';
+      put.stdout.on('data', (d) => (output += d));
+      put.stderr.on('data', (d) => (output += d));
+      const status = await new Promise<number | null>((resolve) => put.on('exit', resolve));
+      if (status !== 0) throw new Error(`wrangler r2 object put failed:\n${output}`);
     },
     async stop() {
       if (child.exitCode === null) process.kill(-child.pid!, 'SIGTERM');

@@ -3,7 +3,7 @@
  * and opens it in headless Debian chromium with SwiftShader's WebGPU. `skipReason` says why tests cannot run.
  */
 import { existsSync } from 'node:fs';
-import { createServer, type Server } from 'node:http';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { build } from 'esbuild';
 import { chromium, type Browser, type Page } from 'playwright-core';
 import { KERNELS_SOURCE } from './source-alias.js';
@@ -35,9 +35,13 @@ async function bundle(entry: string): Promise<string> {
   return result.outputFiles[0]!.text;
 }
 
+/** Answers a request itself (true), or leaves it to the page server (false). */
+export type RequestHandler = (req: IncomingMessage, res: ServerResponse) => boolean;
+
 /** Serves the bundle at /page.js and `files` at /files/<name>, over http://127.0.0.1 (a secure context, which navigator.gpu requires). */
-async function serve(script: string, files: Record<string, Uint8Array>): Promise<{ url: string; server: Server }> {
+async function serve(script: string, files: Record<string, Uint8Array>, handle?: RequestHandler): Promise<{ url: string; server: Server }> {
   const server = createServer((req, res) => {
+    if (handle?.(req, res)) return;
     const file = req.url?.startsWith('/files/') ? files[decodeURIComponent(req.url.slice(7))] : undefined;
     if (file) {
       res.setHeader('content-type', 'application/octet-stream');
@@ -53,11 +57,11 @@ async function serve(script: string, files: Record<string, Uint8Array>): Promise
   return { url: `http://127.0.0.1:${typeof address === 'object' && address ? address.port : 0}/`, server };
 }
 
-/** Opens the bundled `entry` once it has set globalThis.harness. */
-export async function openBrowserPage(entry: string, files: Record<string, Uint8Array> = {}): Promise<BrowserPage> {
+/** Opens the bundled `entry` once it has set globalThis.harness; `handle` may answer requests first. */
+export async function openBrowserPage(entry: string, files: Record<string, Uint8Array> = {}, handle?: RequestHandler): Promise<BrowserPage> {
   const errors: string[] = [];
   if (!existsSync(CHROMIUM)) return { skipReason: `chromium not found at ${CHROMIUM} (set CHROMIUM_PATH)`, errors, close: async () => {} };
-  const { url, server } = await serve(await bundle(entry), files);
+  const { url, server } = await serve(await bundle(entry), files, handle);
   let browser: Browser | undefined;
   const close = async () => {
     await browser?.close();
@@ -65,7 +69,8 @@ export async function openBrowserPage(entry: string, files: Record<string, Uint8
   };
   try {
     browser = await chromium.launch({ executablePath: CHROMIUM, args: ARGS });
-    const page = await browser.newPage();
+    // An explicit context outlives its pages: a test can close a tab and open another on the same storage.
+    const page = await (await browser.newContext()).newPage();
     page.on('console', (m) => m.type() === 'error' && errors.push(m.text()));
     page.on('pageerror', (e) => errors.push(e.message));
     await page.goto(url);

@@ -21,7 +21,7 @@ const baseConfig: ModelConfig = {
 
 async function load(device: GPUDevice, model: TinyModel, maxBindingBytes?: number): Promise<WebGPUModel> {
   const gpu = await WebGPUModel.create(model.config, { device, maxBindingBytes });
-  for (const t of model.tensors) gpu.reserve(t.kind, t.layer, t.type, t.rows, t.cols).set(t.bytes);
+  for (const t of model.tensors) gpu.reserve(t.kind, t.layer, t.type, t.rows, t.cols, t.bytes.length).set(t.bytes);
   await gpu.ready();
   return gpu;
 }
@@ -98,17 +98,17 @@ async function errorsCase(device: GPUDevice): Promise<Check[]> {
   const gpu = await WebGPUModel.create(config, { device });
   const checks: [string, string, string][] = [
     ['config with head_dim odd', await codeOf(() => WebGPUModel.create({ ...config, headDim: 15 }, { device })), 'MODEL_INVALID'],
-    ['reserve with a wrong shape', await codeOf(() => gpu.reserve(TensorKind.attnQ, 0, GGMLType.Q8_0, 64, 32)), 'MODEL_INVALID'],
-    ['reserve of an unknown kind', await codeOf(() => gpu.reserve(12, 0, GGMLType.Q8_0, 64, 64)), 'MODEL_INVALID'],
-    ['reserve of a Q4_1 tensor', await codeOf(() => gpu.reserve(TensorKind.attnQ, 0, 3, 64, 64)), 'GGUF_UNSUPPORTED'],
-    ['reserve past the last layer', await codeOf(() => gpu.reserve(TensorKind.attnQ, 1, GGMLType.Q8_0, 64, 64)), 'MODEL_INVALID'],
+    ['reserve with a wrong shape', await codeOf(() => gpu.reserve(TensorKind.attnQ, 0, GGMLType.Q8_0, 64, 32, 64 * 34)), 'MODEL_INVALID'],
+    ['reserve of an unknown kind', await codeOf(() => gpu.reserve(12, 0, GGMLType.Q8_0, 64, 64, 64 * 68)), 'MODEL_INVALID'],
+    ['reserve of a Q4_1 tensor', await codeOf(() => gpu.reserve(TensorKind.attnQ, 0, 3, 64, 64, 64 * 40)), 'GGUF_UNSUPPORTED'],
+    ['reserve past the last layer', await codeOf(() => gpu.reserve(TensorKind.attnQ, 1, GGMLType.Q8_0, 64, 64, 64 * 68)), 'MODEL_INVALID'],
     ['forward before ready', await codeOf(() => gpu.forward([1], 0, 0)), 'INVALID_ARGUMENT'],
     ['ready with tensors missing', await codeOf(() => gpu.ready()), 'MODEL_INVALID'],
   ];
-  gpu.reserve(TensorKind.outputNorm, 0, GGMLType.F32, 1, config.dim);
+  gpu.reserve(TensorKind.outputNorm, 0, GGMLType.F32, 1, config.dim, 4 * config.dim);
   checks.push(
-    ['reserve twice', await codeOf(() => gpu.reserve(TensorKind.outputNorm, 0, GGMLType.F32, 1, config.dim)), 'MODEL_INVALID'],
-    ['norm weights in Q8_0', await codeOf(() => gpu.reserve(TensorKind.attnNorm, 0, GGMLType.Q8_0, 1, config.dim)), 'GGUF_UNSUPPORTED'],
+    ['reserve twice', await codeOf(() => gpu.reserve(TensorKind.outputNorm, 0, GGMLType.F32, 1, config.dim, 4 * config.dim)), 'MODEL_INVALID'],
+    ['norm weights in Q8_0', await codeOf(() => gpu.reserve(TensorKind.attnNorm, 0, GGMLType.Q8_0, 1, config.dim, 34 * config.dim / 32)), 'GGUF_UNSUPPORTED'],
   );
   const fresh = await load(device, model);
   checks.push(

@@ -6,7 +6,7 @@ import type { WebGPULlama } from '../../../sdk/src/backend-webgpu.js';
 import { decode } from '../../../sdk/src/generate.js';
 import { Sampler } from '../../../sdk/src/sampler.js';
 import { openContext } from '../../../sdk/src/model.js';
-import { loadModel } from '../../../sdk/src/index.js';
+import { loadModel } from '../../../sdk/src/browser.js';
 import type { LoadOptions } from '../../../sdk/src/types.js';
 
 const bytesOf = async (name: string): Promise<Uint8Array> => new Uint8Array(await (await fetch(`/files/${name}`)).arrayBuffer());

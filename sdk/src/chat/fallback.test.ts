@@ -47,4 +47,12 @@ describe('fallback chat formats', () => {
   it('fall back to plain User:/Assistant: turns that stop at the next user turn', () => {
     expect(render('plain')).toEqual({ text: 'Be brief.\nUser: Hi\nAssistant: Hello.\nUser: Bye\nAssistant:', stop: ['\nUser:'] });
   });
+
+  it("keep the whitespace an answer starts with after plain's Assistant:, so that a reply sent back extends the prompt it answered", () => {
+    const asked = FALLBACK_RENDERERS.plain([{ role: 'user', content: 'Hi' }]).text;
+    for (const reply of ['\n\nHello.', ' Hello.']) {
+      const next = FALLBACK_RENDERERS.plain([{ role: 'user', content: 'Hi' }, { role: 'assistant', content: reply }, { role: 'user', content: 'Bye' }]).text;
+      expect(next.startsWith(asked + reply)).toBe(true);
+    }
+  });
 });

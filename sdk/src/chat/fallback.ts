@@ -67,10 +67,16 @@ function gemma(messages: TemplateMessage[]): FallbackPrompt {
   return turns((r) => `<start_of_turn>${role(r)}\n`, '<end_of_turn>\n', 'model')(folded);
 }
 
+/**
+ * After "Assistant:" an answer keeps the whitespace the model wrote first (a space or a newline), so that a conversation
+ * sent back renders to the tokens the generation left in the KV cache (and reuses them); other text gets a space.
+ */
+const answer = (content: string) => (/^\s/.test(content) ? content : ` ${content}`);
+
 /** The documented fallback for models without a recognised format: plain "User:/Assistant:" turns. */
 function plain(messages: TemplateMessage[]): FallbackPrompt {
-  const names: Record<string, string> = { user: 'User: ', assistant: 'Assistant: ', tool: 'Tool: ' };
-  const lines = messages.map((m) => `${names[m.role] ?? ''}${text(m)}\n`);
+  const names: Record<string, string> = { user: 'User: ', tool: 'Tool: ' };
+  const lines = messages.map((m) => (m.role === 'assistant' ? `Assistant:${answer(text(m))}\n` : `${names[m.role] ?? ''}${text(m)}\n`));
   return { text: `${lines.join('')}Assistant:`, stop: ['\nUser:'] };
 }
 

@@ -2,7 +2,7 @@
 import type { Backend, ForwardOutput } from '../backend.js';
 import type { Tokenizer } from '../tokenizer/types.js';
 import { checkPromptIds } from './options.js';
-import { fusesDrafting, type Readback } from './readback.js';
+import { fusesDrafting } from './readback.js';
 
 /**
  * The engine with what its KV caches hold, so a prompt that extends the last one reuses them.
@@ -81,16 +81,17 @@ export class Context<B extends Backend = Backend> {
     const n = drafts + 1;
     const pos = Math.min(this.capacity - n, CALIBRATION_POSITION);
     let cost: DraftCost | undefined;
-    if (pos > 0 && n <= this.llama.config.maxBatch && n <= this.llama.recycleMaxBatch) {
+    // Without a head, only what a pass of n tokens costs (the grammar's drafts need no head).
+    if (pos > 0 && n <= this.llama.config.maxBatch && (!this.hasHead || n <= this.llama.recycleMaxBatch)) {
       const { llama } = this;
       const one = await fastest(() => llama.forward([0], pos, 0, output));
-      if (fusesDrafting(llama, output)) {
+      if (this.hasHead && fusesDrafting(llama, output)) {
         // The 1-token pass above left the base hidden row the head starts from.
         const round = await fastest(() => llama.draftAndCheck!(0, [0], pos, drafts, 0, output));
         if (one > 0) cost = { head: 0, pass: round / one };
       } else {
         const pass = await fastest(() => llama.forward(new Array<number>(n).fill(0), pos, 0, output));
-        const head = await fastest(() => llama.recycleForward('base', 0, [0], pos, 0, 'argmax'));
+        const head = this.hasHead ? await fastest(() => llama.recycleForward('base', 0, [0], pos, 0, 'argmax')) : 0;
         if (one > 0) cost = { head: head / one, pass: pass / one };
       }
       // Those passes wrote cache entries from `pos` on, so nothing cached there may be reused.
@@ -101,36 +102,40 @@ export class Context<B extends Backend = Backend> {
     return cost;
   }
 
-  /** Verified drafting rounds run with `drafts` drafts on this context, and the tokens they yielded. */
+  /** Verified drafting rounds run with `drafts` head drafts on this context, and the tokens they yielded. */
   draftRecord(drafts: number): { rounds: number; tokens: number } {
     let record = this.draftRecords.get(drafts);
     if (!record) this.draftRecords.set(drafts, (record = { rounds: 0, tokens: 0 }));
     return record;
   }
 
-  /** Appends one token in a pass that reads back what `readback` says (the next token is then at row 0). */
-  async step(id: number, readback: Readback): Promise<void> {
-    await this.llama.forward([id], this.cached.length, 0, readback.output);
-    this.cached.push(id);
-  }
+  /** Verified rounds of grammar drafts (jump-forward) on this context: drafts checked, and kept. */
+  readonly grammarRecord: GrammarRecord = { rounds: 0, checked: 0, kept: 0 };
 
   /**
    * Head rows at positions pos… for `tokens`, from consecutive base hidden rows starting at `fromRow`
-   * of the last base pass, in batches the head takes. Leaves the last row's head logits unless `quiet`,
-   * and returns which row of the head's last pass is the last token's (its hidden state feeds a chain).
+   * of the last base pass, in batches the head takes. Leaves the last row's head logits (as `output` says) unless
+   * `quiet`, and returns which row of the head's last pass is the last token's (its hidden state feeds a chain).
    */
-  async recycleRows(fromRow: number, tokens: number[], pos: number, quiet = false): Promise<number> {
+  async recycleRows(fromRow: number, tokens: number[], pos: number, quiet = false, output: ForwardOutput = 'argmax'): Promise<number> {
     const batch = this.llama.recycleMaxBatch;
     let lastRow = 0;
     for (let i = 0; i < tokens.length; i += batch) {
       const part = tokens.slice(i, i + batch);
       const last = i + part.length === tokens.length;
-      await this.llama.recycleForward('base', fromRow + i, part, pos + i, last && !quiet ? part.length - 1 : part.length, 'argmax');
+      await this.llama.recycleForward('base', fromRow + i, part, pos + i, last && !quiet ? part.length - 1 : part.length, output);
       lastRow = part.length - 1;
     }
     if (tokens.length > 0) this.headCached = pos + tokens.length - 1;
     return lastRow;
   }
+}
+
+/** Grammar drafts checked by verified passes (each up to and including the first one rejected), and those kept. */
+export interface GrammarRecord {
+  rounds: number;
+  checked: number;
+  kept: number;
 }
 
 /** Relative costs of drafting, in 1-token passes. */

@@ -2,6 +2,7 @@
  * Option checks: everything a caller can get wrong about a generation is found here, when `generate()`/`chat()` is
  * called, before any token is produced.
  */
+import { DECODE_MODES, isDecodeMode } from '../contract/modes.js';
 import { ContextFullError, InvalidArgumentError } from '../errors.js';
 import { resolveSampling } from '../sampler.js';
 import { StopMatcher } from '../stop.js';
@@ -13,6 +14,8 @@ export interface GenerationPlan {
   mode: DecodeMode;
   /** Drafts per full pass (1 but for `chain`). */
   drafts: number;
+  /** Draft the text a `responseFormat` dictates (jump-forward). */
+  jumpForward: boolean;
   /** Alternatives reported per token, or undefined for no log-probabilities. */
   logprobs?: number;
 }
@@ -40,7 +43,9 @@ export function checkGenerateOptions(options: GenerateOptions): GenerationPlan {
   new StopMatcher(options.stop ?? []);
   const mode = options.decode?.mode ?? 'off';
   const drafts = checkDrafts(mode, options.decode?.draftLength);
-  return { maxTokens: checkMaxTokens(options.maxTokens), mode: mode as DecodeMode, drafts, logprobs: checkLogprobs(options.logprobs, mode) };
+  const jumpForward = options.decode?.jumpForward ?? true;
+  if (typeof jumpForward !== 'boolean') throw new InvalidArgumentError(`decode.jumpForward must be true or false, got ${String(jumpForward)}`);
+  return { maxTokens: checkMaxTokens(options.maxTokens), mode: mode as DecodeMode, drafts, jumpForward, logprobs: checkLogprobs(options.logprobs, mode) };
 }
 
 /** Token ids within the vocabulary, at least one, and no more than the context holds. */
@@ -64,8 +69,8 @@ export function checkMaxTokens(maxTokens: number | undefined): number {
 const MAX_DRAFTS = 8;
 
 function checkDrafts(mode: string, draftLength: number | undefined): number {
-  if (!['off', 'fast', 'exact', 'chain'].includes(mode)) {
-    throw new InvalidArgumentError(`decode mode must be 'off', 'fast', 'exact' or 'chain', got '${mode}'`);
+  if (!isDecodeMode(mode)) {
+    throw new InvalidArgumentError(`decode mode must be ${DECODE_MODES.map((m) => `'${m}'`).join(', ')}, got '${String(mode)}'`);
   }
   if (mode !== 'chain') {
     if (draftLength !== undefined && draftLength !== 1) throw new InvalidArgumentError(`draftLength applies to decode mode 'chain' only`);

@@ -7,7 +7,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import type { Backend, ForwardOutput, TopCandidates } from '../backend.js';
-import type { LlamaConfig } from '../binding.js';
+import type { ModelConfig } from '../contract/config.js';
 import { Context, decode } from '../generate.js';
 import type { Tokenizer } from '../tokenizer/types.js';
 import type { DecodeMode, GenerateOptions } from '../types.js';
@@ -36,8 +36,10 @@ function topOf(row: Float32Array, k: number): TopCandidates {
 
 /** A backend whose rows depend on the tokens before them; `lean` reads back like the WebGPU one. */
 class PrefixBackend implements Backend {
-  readonly config = { vocabSize: VOCAB, contextLength: 64, maxBatch: 8 } as LlamaConfig;
+  readonly config = { vocabSize: VOCAB, contextLength: 64, maxBatch: 8 } as ModelConfig;
   readonly recycleMaxBatch = 8;
+  readonly sequences = 1;
+  selectSequence(): void {}
   readonly maxTopK?: number;
   readonly candidates?: (row?: number) => TopCandidates;
   readonly draftAndCheck?: Backend['draftAndCheck'];

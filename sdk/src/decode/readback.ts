@@ -23,16 +23,22 @@ export class Readback {
   /** Top-k candidates a pass reads back, or 0 for whole rows. */
   private readonly topK: number;
 
-  /** `logprobs`: alternatives to report per token, or undefined for no log-probabilities (which need whole rows). */
+  /**
+   * `logprobs`: alternatives to report per token, or undefined for no log-probabilities (which need whole rows).
+   * `constrained`: picks are masked by a grammar, which the row's argmax or top k may all fall outside of, so passes
+   * read back whole rows.
+   */
   constructor(
     private readonly llama: Backend,
     readonly sampler: Sampler,
     private readonly logprobs?: number,
+    constrained = false,
   ) {
-    this.topK = logprobs === undefined && llama.candidates ? sampler.candidatesNeeded(llama.maxTopK ?? 0, llama.config.vocabSize) : 0;
+    const wholeRows = logprobs !== undefined || constrained;
+    this.topK = !wholeRows && llama.candidates ? sampler.candidatesNeeded(llama.maxTopK ?? 0, llama.config.vocabSize) : 0;
     // The argmax alone where that is all sampling needs, the top k where a backend reads them back for less than
     // the whole row, else logits.
-    this.output = logprobs !== undefined ? 'logits' : sampler.argmaxOnly ? 'argmax' : this.topK > 0 ? { topK: this.topK } : 'logits';
+    this.output = wholeRows ? 'logits' : sampler.argmaxOnly ? 'argmax' : this.topK > 0 ? { topK: this.topK } : 'logits';
   }
 
   /** Whether drafting runs as the backend's one-call draftAndCheck: where the check reads back picks or candidates. */
@@ -40,28 +46,30 @@ export class Readback {
     return fusesDrafting(this.llama, this.output);
   }
 
-  /** The token the last full pass picks at `row`. */
-  step(row: number, history: number[]): Step {
-    const id = this.pick(row, history);
+  /** The token the last full pass picks at `row`; `allowed`: the grammar's mask there (see Sampler.sample). */
+  step(row: number, history: number[], allowed?: Uint32Array): Step {
+    const id = this.pick(row, history, allowed);
     return { id, source: 'pass', logprobs: this.logprobsAt(row, id) };
   }
 
   /** The first token, from the prefill's copy of the prompt's last row. */
-  first(logits: Float32Array, history: number[]): Step {
-    const id = this.sampler.sample(logits, history);
+  first(logits: Float32Array, history: number[], allowed?: Uint32Array): Step {
+    const id = this.sampler.sample(logits, history, allowed);
     return { id, source: 'pass', logprobs: this.logprobs === undefined ? undefined : logprobsOf(logits, id, this.logprobs) };
   }
 
   /** Row `row`'s pick; `history` is the sequence so far, for the repetition penalty. */
-  pick(row: number, history: number[]): number {
+  pick(row: number, history: number[], allowed?: Uint32Array): number {
     const { llama, sampler } = this;
+    if (allowed) return sampler.sample(llama.logits(row), history, allowed);
     if (this.output === 'argmax') return llama.argmax(row);
     return this.topK > 0 ? sampler.sampleCandidates(llama.candidates!(row)) : sampler.sample(llama.logits(row), history);
   }
 
   /** Row `row`'s sampling distribution (see pick). */
-  distribution(row: number, history: number[]): Candidates {
+  distribution(row: number, history: number[], allowed?: Uint32Array): Candidates {
     const { llama, sampler } = this;
+    if (allowed) return sampler.distribution(llama.logits(row), history, allowed);
     return this.topK > 0 ? sampler.candidateDistribution(llama.candidates!(row)) : sampler.distribution(llama.logits(row), history);
   }
 

@@ -1,6 +1,6 @@
 export * from './types.js';
 export { parseGGUF, DEFAULT_ALIGNMENT, type ParseGGUFOptions } from './parse.js';
-export { ggmlTypeInfo, ggmlTypeName, type GGMLTypeInfo } from './ggml-types.js';
+export { ggmlTypeInfo, ggmlTypeName, type GGMLTypeInfo } from '../contract/ggml-types.js';
 export { openSource, type ModelSource, type OpenedSource, type R2ObjectBodyLike } from './source.js';
 export {
   loadGGUF,

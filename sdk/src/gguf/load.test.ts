@@ -123,6 +123,9 @@ beforeAll(async () => {
   modelPath = join(dir, 'model.gguf');
   await writeFile(modelPath, model);
   server = createServer((req, res) => {
+    // A fresh connection per request: a test that cancels a body mid-stream must not leave a half-read
+    // keep-alive socket for the next fetch to reuse (ECONNRESET on a loaded machine).
+    res.shouldKeepAlive = false;
     if (req.url === '/model.gguf') {
       res.writeHead(200, { 'content-type': 'application/octet-stream', 'content-length': model.length });
       res.end(model);

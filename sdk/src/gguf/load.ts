@@ -5,7 +5,8 @@
  */
 import { GGUFError, InvalidArgumentError, RecycleGPTError } from '../errors.js';
 import { parseGGUFPrefix } from './parse.js';
-import { openSource, throwIfAborted, type ModelSource } from './source.js';
+import type { CacheOption, CacheReport } from './cache.js';
+import { openSource, throwIfAborted, type ModelSource, type OpenedSource } from './source.js';
 import { StreamInput } from './stream-input.js';
 import type { GGUFHeader, GGUFTensorInfo } from './types.js';
 
@@ -23,6 +24,8 @@ export interface LoadProgress {
   loaded: number;
   /** Size of the source, when it is known. */
   total?: number;
+  /** With the `cache` option: where these bytes come from. */
+  from?: 'cache' | 'network';
 }
 
 export interface LoadGGUFOptions {
@@ -30,6 +33,9 @@ export interface LoadGGUFOptions {
   signal?: AbortSignal;
   /** Largest header accepted (metadata and tensor infos); guards the buffer against corrupt files. Default 256 MiB. */
   maxHeaderBytes?: number;
+  /** Keep an http(s) download in a browser store, or read it from there (cache.ts); `onCache` gets the outcome. */
+  cache?: CacheOption;
+  onCache?: (report: CacheReport) => void;
 }
 
 export const DEFAULT_MAX_HEADER_BYTES = 256 << 20;
@@ -39,14 +45,16 @@ const UNKNOWN_TOTAL_PROGRESS_STEP = 4 << 20;
 
 /** Streams a GGUF source into `sink` and returns its header. */
 export async function loadGGUF(source: ModelSource, sink: TensorSink, options: LoadGGUFOptions = {}): Promise<GGUFHeader> {
-  const opened = await openSource(source, { signal: options.signal });
-  const progress = progressReporter(opened.size, options.onProgress);
+  const opened = await openSource(source, { signal: options.signal, cache: options.cache });
+  const progress = progressReporter(opened, options.onProgress);
   const input = new StreamInput(opened, options.signal, progress.update);
   try {
     const header = await readHeader(input, opened.size, options.maxHeaderBytes);
     input.reuseReadBuffers();
     await sink.begin(header);
     await copyTensors(input, header, sink, options.signal);
+    // The file's last bytes (padding) still go into the store, which then marks its copy complete.
+    if (opened.cache) options.onCache?.(await opened.cache.finish());
     await sink.end();
     progress.finish(input.position);
     return header;
@@ -106,19 +114,20 @@ async function copyTensors(input: StreamInput, header: GGUFHeader, sink: TensorS
   throwIfAborted(signal);
 }
 
-function progressReporter(total: number | undefined, onProgress: LoadGGUFOptions['onProgress']) {
+function progressReporter({ size: total, cache }: OpenedSource, onProgress: LoadGGUFOptions['onProgress']) {
   const step = total ? Math.max(1, Math.ceil(total / 100)) : UNKNOWN_TOTAL_PROGRESS_STEP;
+  const report = (loaded: number) => onProgress?.({ loaded, total, ...(cache && { from: cache.from(loaded) }) });
   let reported = 0;
   return {
     update(loaded: number) {
       if (onProgress && loaded - reported >= step) {
         reported = loaded;
-        onProgress({ loaded, total });
+        report(loaded);
       }
     },
     /** Bytes after the last tensor are never read, so the final report counts the source as fully loaded. */
     finish(loaded: number) {
-      onProgress?.({ loaded: total ?? loaded, total });
+      report(total ?? loaded);
     },
   };
 }

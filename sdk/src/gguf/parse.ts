@@ -5,7 +5,7 @@
  */
 import { GGUFError, UnsupportedError } from '../errors.js';
 import { Cursor, NeedMoreBytes } from './cursor.js';
-import { ggmlTypeInfo, ggmlTypeName } from './ggml-types.js';
+import { ggmlTypeInfo, ggmlTypeName } from '../contract/ggml-types.js';
 import type { GGUFArray, GGUFHeader, GGUFMetadata, GGUFTensorInfo, GGUFValue } from './types.js';
 
 export const DEFAULT_ALIGNMENT = 32;

@@ -5,6 +5,10 @@
  */
 import { InvalidArgumentError, RecycleGPTError } from '../errors.js';
 import { runtime } from '../runtime.js';
+import { openCachedUrl, type CacheOption, type CachedSource } from './cache.js';
+import { describe, fetchModel, openResponse, throwIfAborted } from './http.js';
+
+export { describe, throwIfAborted };
 
 /** An R2 object body (`await env.BUCKET.get(key)`), duck-typed so the SDK does not depend on workers types. */
 export interface R2ObjectBodyLike {
@@ -29,14 +33,27 @@ export interface OpenedSource {
   size?: number;
   /** For messages: a file name, URL or kind of source. */
   name: string;
+  /** Set when the bytes pass through a browser store (the `cache` option). */
+  cache?: CachedSource;
 }
 
-export async function openSource(source: ModelSource, opts: { signal?: AbortSignal } = {}): Promise<OpenedSource> {
+export interface OpenSourceOptions {
+  signal?: AbortSignal;
+  /** Keep an http(s) download in a browser store, or read it from there (cache.ts). */
+  cache?: CacheOption;
+}
+
+export async function openSource(source: ModelSource, opts: OpenSourceOptions = {}): Promise<OpenedSource> {
   throwIfAborted(opts.signal);
-  if (typeof source === 'string') {
-    return /^(https?|file):/i.test(source) ? openUrl(parseUrl(source), opts.signal) : openFile(source);
+  const url = typeof source === 'string' && /^(https?|file):/i.test(source) ? parseUrl(source) : source instanceof URL ? source : undefined;
+  if (opts.cache !== undefined) {
+    if (!url || (url.protocol !== 'http:' && url.protocol !== 'https:')) {
+      throw new InvalidArgumentError('the cache option keeps a download: it needs an http(s) URL as the model source (this source is already local)');
+    }
+    return openCachedUrl(url, opts.cache, opts.signal);
   }
-  if (source instanceof URL) return openUrl(source, opts.signal);
+  if (url) return openUrl(url, opts.signal);
+  if (typeof source === 'string') return openFile(source);
   if (typeof Response !== 'undefined' && source instanceof Response) return openResponse(source, source.url || 'response');
   if (isReadableStream(source)) return { stream: source, name: 'stream' };
   if (source instanceof ArrayBuffer) return bytesSource(new Uint8Array(source), 'ArrayBuffer');
@@ -80,33 +97,7 @@ async function openUrl(url: URL, signal: AbortSignal | undefined): Promise<Opene
   if (url.protocol !== 'http:' && url.protocol !== 'https:') {
     throw new InvalidArgumentError(`unsupported URL scheme "${url.protocol}" for a model; use http(s): or file:`);
   }
-  let response: Response;
-  try {
-    response = await fetch(url, { signal });
-  } catch (error) {
-    throwIfAborted(signal);
-    throw new RecycleGPTError('SOURCE_UNREADABLE', `could not fetch the model from ${url.href}: ${describe(error)}; check the URL and the network`, { cause: error });
-  }
-  return openResponse(response, url.href);
-}
-
-function openResponse(response: Response, name: string): OpenedSource {
-  if (!response.ok) {
-    throw new RecycleGPTError('SOURCE_UNREADABLE', `fetching the model from ${name} failed with HTTP ${response.status} ${response.statusText}`.trimEnd());
-  }
-  if (response.bodyUsed) throw new RecycleGPTError('SOURCE_UNREADABLE', `the response body of ${name} was already read; pass a fresh Response`);
-  if (!response.body) throw new RecycleGPTError('SOURCE_UNREADABLE', `the response from ${name} has no body`);
-  return { stream: response.body, size: contentLength(response), name };
-}
-
-/** Content-Length is the body's size only when no content coding (gzip, br) sits in between. */
-function contentLength(response: Response): number | undefined {
-  const encoding = response.headers.get('content-encoding');
-  if (encoding && encoding !== 'identity') return undefined;
-  const header = response.headers.get('content-length');
-  if (header === null || !/^\d+$/.test(header)) return undefined;
-  const size = Number(header);
-  return Number.isSafeInteger(size) ? size : undefined;
+  return openResponse(await fetchModel(url, signal), url.href);
 }
 
 async function openFile(file: string | URL): Promise<OpenedSource> {
@@ -128,12 +119,4 @@ function isR2Body(value: unknown): value is R2ObjectBodyLike {
   if (typeof value !== 'object' || value === null) return false;
   const candidate = value as Partial<R2ObjectBodyLike>;
   return typeof candidate.size === 'number' && typeof (candidate.body as ReadableStream | undefined)?.getReader === 'function';
-}
-
-export function describe(error: unknown): string {
-  return error instanceof Error ? error.message : String(error);
-}
-
-export function throwIfAborted(signal: AbortSignal | undefined): void {
-  if (signal?.aborted) throw new RecycleGPTError('ABORTED', 'loading the model was aborted', { cause: signal.reason });
 }

@@ -1,4 +1,4 @@
-import { ggmlTypeName } from './ggml-types.js';
+import { ggmlTypeName } from '../contract/ggml-types.js';
 import type { GGUFHeader, GGUFMetadata } from './types.js';
 
 export interface GGUFTypeUsage {

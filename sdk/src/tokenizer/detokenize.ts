@@ -9,22 +9,44 @@ const EMPTY = new Uint8Array(0);
 const HIDDEN_UNLESS_UNPARSED = Attr.CONTROL | Attr.UNKNOWN;
 
 export class Detokenizer {
-  private readonly pieces: (Uint8Array | undefined)[];
+  /**
+   * Rendered pieces, kept in one growing buffer: a grammar's vocabulary walk renders every token, and 151k separate
+   * arrays would hold ~30 MB of a Worker's 128 MB; this holds ~10 bytes a token. `start[id]` is -1 until rendered.
+   */
+  private bytes = new Uint8Array(1 << 12);
+  private used = 0;
+  private readonly start: Int32Array;
+  private readonly end: Int32Array;
 
   constructor(
     private readonly vocab: Vocab,
     private readonly kind: 'llama' | 'gpt2',
   ) {
-    this.pieces = new Array(vocab.texts.length);
+    this.start = new Int32Array(vocab.texts.length).fill(-1);
+    this.end = new Int32Array(vocab.texts.length);
   }
 
-  /** The bytes of one token; control and unknown tokens only when `unparseSpecial`. */
+  /** The bytes of one token (a view: do not modify it); control and unknown tokens only when `unparseSpecial`. */
   piece(id: number, unparseSpecial: boolean): Uint8Array {
     if (!Number.isInteger(id) || id < 0 || id >= this.vocab.texts.length) {
       throw new InvalidArgumentError(`Token id ${id} is not in the vocabulary (valid ids are 0..${this.vocab.texts.length - 1}).`);
     }
     if (!unparseSpecial && this.vocab.attrs[id]! & HIDDEN_UNLESS_UNPARSED) return EMPTY;
-    return (this.pieces[id] ??= this.render(id));
+    if (this.start[id] === -1) this.keep(id, this.render(id));
+    return this.bytes.subarray(this.start[id]!, this.end[id]!);
+  }
+
+  private keep(id: number, piece: Uint8Array): void {
+    if (this.used + piece.length > this.bytes.length) {
+      // Views handed out earlier keep the old buffer, whose bytes stay as they were.
+      const grown = new Uint8Array(Math.max(this.bytes.length * 2, this.used + piece.length));
+      grown.set(this.bytes.subarray(0, this.used));
+      this.bytes = grown;
+    }
+    this.bytes.set(piece, this.used);
+    this.start[id] = this.used;
+    this.used += piece.length;
+    this.end[id] = this.used;
   }
 
   decode(ids: ArrayLike<number>, { removeSpecial = false, unparseSpecial = false }: DecodeOptions = {}): string {

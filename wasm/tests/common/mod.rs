@@ -1,5 +1,5 @@
 //! Shared helpers for the integration tests: a seeded RNG and a builder that
-//! creates random llama models through the C ABI, as the JS binding will.
+//! creates random models of every architecture through the C ABI, as the JS binding does.
 #![allow(dead_code)] // each test binary uses a different part
 
 pub mod reference;
@@ -49,7 +49,74 @@ pub struct Spec {
     /// Config word 11: KV_F32, KV_F16 or KV_F16_WIDE.
     pub kv: u32,
     pub max_batch: u32,
+    /// Config words 13..24: what sets the architecture apart from llama's.
+    pub arch: Arch,
 }
+
+/// Config words 13..24 (docs/ARCHITECTURE.md), plus which optional tensors the builder adds.
+#[derive(Clone, Copy)]
+pub struct Arch {
+    pub flags: u32,
+    pub sequences: u32,
+    /// 0 none, 1 linear, 2 yarn.
+    pub rope_scaling: u32,
+    pub rope_factor: f32,
+    pub rope_attn_factor: f32,
+    pub yarn_orig_ctx: u32,
+    /// Sliding window (0: none), its layer pattern and RoPE base.
+    pub window: u32,
+    pub pattern: u32,
+    pub swa_base: f32,
+    /// The attention scale is 1/√attn_scale_dim (0: head_dim).
+    pub attn_scale_dim: u32,
+    pub softcap: f32,
+    /// Q/K/V biases.
+    pub biases: bool,
+    /// RoPE frequency factors (rope_freqs.weight).
+    pub rope_freqs: bool,
+}
+
+/// Architecture flags (config word 13).
+pub const ROPE_NEOX: u32 = 1;
+pub const QK_NORM: u32 = 2;
+pub const POST_NORMS: u32 = 4;
+pub const GELU: u32 = 8;
+pub const SCALE_EMBEDDING: u32 = 16;
+pub const SCALE_QUERIES: u32 = 32;
+pub const ROPE_FACTORS: u32 = 64;
+
+pub const LLAMA: Arch = Arch {
+    flags: 0,
+    sequences: 1,
+    rope_scaling: 0,
+    rope_factor: 1.0,
+    rope_attn_factor: 1.0,
+    yarn_orig_ctx: 64,
+    window: 0,
+    pattern: 0,
+    swa_base: 0.0,
+    attn_scale_dim: 0,
+    softcap: 0.0,
+    biases: false,
+    rope_freqs: false,
+};
+
+/// Llama 3.1's options: frequency factors and YaRN scaling (a context longer than the original).
+pub const LLAMA3_YARN: Arch = Arch { flags: ROPE_FACTORS, rope_freqs: true, rope_scaling: 2, rope_factor: 4.0, yarn_orig_ctx: 6, ..LLAMA };
+/// Linear RoPE scaling with an attention factor.
+pub const LINEAR: Arch = Arch { rope_scaling: 1, rope_factor: 2.0, rope_attn_factor: 0.9, ..LLAMA };
+pub const QWEN2: Arch = Arch { flags: ROPE_NEOX, biases: true, ..LLAMA };
+pub const QWEN3: Arch = Arch { flags: ROPE_NEOX | QK_NORM, ..LLAMA };
+/// Gemma 3 with a window of 3 on two of every three layers and soft-capped logits.
+pub const GEMMA3: Arch = Arch {
+    flags: ROPE_NEOX | QK_NORM | POST_NORMS | GELU | SCALE_EMBEDDING | SCALE_QUERIES,
+    window: 3,
+    pattern: 3,
+    swa_base: 500.0,
+    attn_scale_dim: 12,
+    softcap: 7.0,
+    ..LLAMA
+};
 
 /// KV cache kinds (config word 11): f32, f16, and f16 values kept widened in f32.
 pub const KV_F32: u32 = 0;
@@ -72,10 +139,17 @@ pub const ODD: Spec = Spec {
     eps: 1e-5,
     kv: KV_F32,
     max_batch: 5,
+    arch: LLAMA,
 };
 
+/// The spec's architecture names, for messages.
+pub fn arch_name(arch: &Arch) -> String {
+    format!("flags {} scaling {} window {} biases {} freqs {}", arch.flags, arch.rope_scaling, arch.window, arch.biases, arch.rope_freqs)
+}
+
 impl Spec {
-    pub fn words(&self) -> [u32; 13] {
+    pub fn words(&self) -> [u32; 24] {
+        let a = &self.arch;
         [
             self.vocab,
             self.dim,
@@ -90,7 +164,37 @@ impl Spec {
             self.eps.to_bits(),
             self.kv,
             self.max_batch,
+            a.flags,
+            a.sequences,
+            a.rope_scaling,
+            a.rope_factor.to_bits(),
+            a.rope_attn_factor.to_bits(),
+            a.yarn_orig_ctx,
+            a.window,
+            a.pattern,
+            a.swa_base.to_bits(),
+            a.attn_scale_dim,
+            a.softcap.to_bits(),
         ]
+    }
+
+    /// (kind, rows, cols) of every vector the spec's architecture has, `blk.L` kinds included once.
+    pub fn vectors(&self) -> Vec<(u32, u32, u32)> {
+        let (q, kv) = (self.heads * self.head_dim, self.kv_heads * self.head_dim);
+        let mut vectors = vec![(1, 1, self.dim), (3, 1, self.dim), (8, 1, self.dim)];
+        if self.arch.rope_freqs {
+            vectors.push((12, 1, self.rope_dim / 2));
+        }
+        if self.arch.biases {
+            vectors.extend([(13, 1, q), (14, 1, kv), (15, 1, kv)]);
+        }
+        if self.arch.flags & QK_NORM != 0 {
+            vectors.extend([(16, 1, self.head_dim), (17, 1, self.head_dim)]);
+        }
+        if self.arch.flags & POST_NORMS != 0 {
+            vectors.extend([(18, 1, self.dim), (19, 1, self.dim)]);
+        }
+        vectors
     }
 
     /// (kind, rows, cols) of every matrix, `blk.L` kinds included once.
@@ -179,51 +283,79 @@ fn reserve_and_write(reserve: ReserveFn, handle: u32, at: (u32, u32), ty: u32, r
 
 pub fn new_model(spec: &Spec) -> u32 {
     let words = spec.words();
-    // SAFETY: words is a live array of 13 u32.
-    let handle = unsafe { rg_model_new(words.as_ptr(), 13) };
+    // SAFETY: words is a live array of 24 u32.
+    let handle = unsafe { rg_model_new(words.as_ptr(), words.len() as u32) };
     assert_ne!(handle, 0, "rg_model_new: error {}", rg_last_error());
     handle
 }
 
-/// Reserves and writes random weights of type `ty` (norms F32) for every (kind, rows, cols)
-/// of `matrices` and every norm kind, through `reserve`; returns their values by (kind, layer).
+/// Kinds that exist once per model (token_embd, output_norm, output, rope_freqs).
+pub fn is_global(kind: u32) -> bool {
+    kind < 3 || kind == 12
+}
+
+/// Reserves and writes random weights of type `ty` for every (kind, rows, cols) of `matrices`
+/// and every vector of the spec's architecture (of type `vector_ty`; RoPE factors F32), through
+/// `reserve`; returns their values by (kind, layer).
 fn fill_tensors(
     reserve: ReserveFn,
     handle: u32,
     spec: &Spec,
     matrices: &[(u32, u32, u32)],
-    ty: u32,
+    (ty, vector_ty): (u32, u32),
     rng: &mut Rng,
 ) -> Weights {
     let mut weights = Weights::new();
+    let layers = |kind: u32| if is_global(kind) { 1 } else { spec.layers };
     for &(kind, rows, cols) in matrices {
-        let layers = if kind < 3 { 1 } else { spec.layers };
-        for layer in 0..layers {
+        for layer in 0..layers(kind) {
             let (bytes, values) = random_tensor(rng, ty, rows, cols, 1.0 / (cols as f32).sqrt());
             reserve_and_write(reserve, handle, (kind, layer), ty, rows, cols, &bytes);
             weights.insert((kind, layer), values);
         }
     }
-    for (kind, layers) in [(1, 1), (3, spec.layers), (8, spec.layers)] {
-        for layer in 0..layers {
-            let values: Vec<f32> = (0..spec.dim).map(|_| 1.0 + rng.uniform(0.2)).collect();
-            let bytes: Vec<u8> = values.iter().flat_map(|v| v.to_le_bytes()).collect();
-            reserve_and_write(reserve, handle, (kind, layer), F32, 1, spec.dim, &bytes);
+    for (kind, rows, cols) in spec.vectors() {
+        // Norm weights near 1, biases near 0, RoPE factors from 1 to 8.
+        let (ty, (center, spread)) = match kind {
+            12 => (F32, (4.5, 3.5)),
+            13..=15 => (vector_ty, (0.0, 0.5)),
+            _ => (vector_ty, (1.0, 0.2)),
+        };
+        for layer in 0..layers(kind) {
+            let values: Vec<f32> = (0..cols).map(|_| center + rng.uniform(spread)).collect();
+            let (bytes, values) = encode(ty, &values);
+            reserve_and_write(reserve, handle, (kind, layer), ty, rows, cols, &bytes);
             weights.insert((kind, layer), values);
         }
     }
     weights
 }
 
-/// A model with random weights of type `ty` (norms F32), not yet ready. `tied`: no output.weight.
+/// F32 or F16 bytes of `values`, and the values they hold.
+pub fn encode(ty: u32, values: &[f32]) -> (Vec<u8>, Vec<f32>) {
+    match ty {
+        F32 => (values.iter().flat_map(|v| v.to_le_bytes()).collect(), values.to_vec()),
+        _ => {
+            let halves: Vec<u16> = values.iter().map(|&v| f32_to_f16(v)).collect();
+            (halves.iter().flat_map(|h| h.to_le_bytes()).collect(), halves.iter().map(|&h| f16_to_f32(h)).collect())
+        }
+    }
+}
+
+/// A model with random weights of type `ty` (vectors F32), not yet ready. `tied`: no output.weight.
 pub fn build_unready(spec: &Spec, ty: u32, seed: u64, tied: bool) -> Built {
+    build_with_vectors(spec, (ty, F32), seed, tied)
+}
+
+/// As `build_unready`, with vectors (norms, biases) of type `types.1`.
+pub fn build_with_vectors(spec: &Spec, types: (u32, u32), seed: u64, tied: bool) -> Built {
     let handle = new_model(spec);
     let matrices: Vec<_> = spec.matrices().into_iter().filter(|&(kind, _, _)| !(kind == 2 && tied)).collect();
-    let weights = fill_tensors(rg_tensor_reserve, handle, spec, &matrices, ty, &mut Rng::new(seed));
+    let weights = fill_tensors(rg_tensor_reserve, handle, spec, &matrices, types, &mut Rng::new(seed));
     Built { handle, weights }
 }
 
-/// A ready model with random weights of type `ty` (norms F32). `tied`: no output.weight.
+/// A ready model with random weights of type `ty` (vectors F32). `tied`: no output.weight.
 pub fn build(spec: &Spec, ty: u32, seed: u64, tied: bool) -> Built {
     let built = build_unready(spec, ty, seed, tied);
     assert_eq!(rg_model_ready(built.handle), 0, "rg_model_ready");
@@ -240,7 +372,8 @@ pub fn attach_head(base: u32, head: &Spec, ty: u32, seed: u64) -> Weights {
     let mut matrices = head.matrices();
     matrices.retain(|&(kind, _, _)| kind != 2);
     matrices[0] = (0, head.dim, 2 * head.dim);
-    fill_tensors(rg_recycle_reserve, base, head, &matrices, ty, &mut Rng::new(seed))
+    let head = Spec { arch: LLAMA, ..*head };
+    fill_tensors(rg_recycle_reserve, base, &head, &matrices, (ty, F32), &mut Rng::new(seed))
 }
 
 /// Runs rg_recycle_forward on hidden rows at `hidden` and copies out (logits rows

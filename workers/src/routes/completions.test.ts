@@ -19,10 +19,41 @@ describe('POST /v1/completions', () => {
     expect(body.id).toMatch(/^cmpl-/);
   });
 
+  it("passes recycle.adaptive and recycle.draft_length to the SDK's decode options, and reports drafting_stopped", async () => {
+    const { post, model } = setup();
+    const seen: unknown[] = [];
+    const generate = model.generate;
+    model.generate = (prompt, options) => (seen.push(options?.decode), generate(prompt, options));
+    const body = await json(await post('/v1/completions', { model: 'stub', prompt: 'x', max_tokens: 1, recycle: { mode: 'chain', adaptive: false, draft_length: 4 } }));
+    expect(seen).toEqual([{ mode: 'chain', adaptive: false, draftLength: 4 }]);
+    expect(body.recyclegpt).toMatchObject({ decode_mode: 'chain', drafting_stopped: false });
+  });
+
   it('defaults to 16 tokens as OpenAI does, and takes a prompt as one string in an array or as token ids', async () => {
     const { post } = setup();
     expect((await json(await post('/v1/completions', { model: 'stub', prompt: ['a b'] }))).usage).toMatchObject({ prompt_tokens: 3, completion_tokens: 16 });
     expect((await json(await post('/v1/completions', { model: 'stub', prompt: [104, 105], max_tokens: 1 }))).choices[0].text).toBe('hiw0 ');
+  });
+
+  it('gives tokens, token_logprobs, top_logprobs (with the chosen token) and text_offset, streamed and not', async () => {
+    const { post } = setup();
+    const request = { model: 'stub', prompt: 'a', max_tokens: 3, logprobs: 1, recycle: { mode: 'exact' } };
+    const whole = await json(await post('/v1/completions', request));
+    expect(whole.choices[0].text).toBe('aw0 aw1 aw2 ');
+    expect(whole.choices[0].logprobs).toEqual({
+      tokens: ['aw0 ', 'aw1 ', 'aw2 '],
+      token_logprobs: [-0.25, -0.5, -0.75],
+      top_logprobs: [{ 'aw0 ': -0.25 }, { 'aw1 ': -0.5 }, { 'aw2 ': -0.75 }],
+      text_offset: [0, 4, 8],
+    });
+    const streamed = (await sseEvents(await post('/v1/completions', { ...request, stream: true }))).slice(0, 3).map((e) => JSON.parse(e).choices[0].logprobs);
+    expect(streamed).toEqual([0, 1, 2].map((i) => ({ tokens: [whole.choices[0].logprobs.tokens[i]], token_logprobs: [whole.choices[0].logprobs.token_logprobs[i]], top_logprobs: [whole.choices[0].logprobs.top_logprobs[i]], text_offset: [4 * i] })));
+    // logprobs 0: each token's own log-probability, and top_logprobs holds just the chosen token.
+    const zero = await json(await post('/v1/completions', { ...request, logprobs: 0, max_tokens: 1 }));
+    expect(zero.choices[0].logprobs).toEqual({ tokens: ['aw0 '], token_logprobs: [-0.25], top_logprobs: [{ 'aw0 ': -0.25 }], text_offset: [0] });
+    // Two alternatives: the stub's most likely token is the chosen one, then "alt0".
+    const two = await json(await post('/v1/completions', { ...request, logprobs: 2, max_tokens: 1 }));
+    expect(two.choices[0].logprobs.top_logprobs).toEqual([{ 'aw0 ': -0.25, alt0: -1.25 }]);
   });
 
   it("ends with 'stop' at a stop string and leaves the stop string out", async () => {
@@ -57,6 +88,13 @@ describe('POST /v1/completions', () => {
     expect(await errorOf(tooLong)).toMatchObject({ code: 'context_length_exceeded', param: 'prompt' });
   });
 
+  it('reports times and rates, or null for each where the clock stood still (deployed Workers)', async () => {
+    const measured = await json(await setup().post('/v1/completions', { model: 'stub', prompt: 'x', max_tokens: 3 }));
+    expect(measured.recyclegpt).toMatchObject({ timing: 'measured', tokens_per_second: 1000, prompt_tokens_per_second: 1000, prefill_ms: 1, decode_ms: 3, reused_prompt_tokens: 0 });
+    const unmeasured = await json(await setup({ timing: 'unmeasured' }).post('/v1/completions', { model: 'stub', prompt: 'x', max_tokens: 3 }));
+    expect(unmeasured.recyclegpt).toMatchObject({ timing: 'unmeasured', tokens_per_second: null, prompt_tokens_per_second: null, prefill_ms: null, decode_ms: null });
+  });
+
   it('stops at the end of the context with recyclegpt.limit context_length', async () => {
     const { post } = setup({ contextLength: 12 });
     const body = await json(await post('/v1/completions', { model: 'stub', prompt: '0123456789', max_tokens: 50 }));
@@ -79,11 +117,15 @@ describe('POST /v1/completions refuses', () => {
     ['a fractional max_tokens', { model: 'stub', prompt: 'x', max_tokens: 1.5 }, { param: 'max_tokens' }],
     ['max_tokens past the limit', { model: 'stub', prompt: 'x', max_tokens: 65 }, { param: 'max_tokens', code: 'invalid_value' }],
     ['a prompt past the limit', { model: 'stub', prompt: 'x'.repeat(101) }, { param: 'prompt', code: 'context_length_exceeded' }],
-    ['a token id past the vocabulary', { model: 'stub', prompt: [1, 256] }, { param: 'prompt' }],
+    ['a token id past the vocabulary', { model: 'stub', prompt: [1, 256] }, { code: 'invalid_value' }],
+    ['logprobs past 20', { model: 'stub', prompt: 'x', logprobs: 21 }, { param: 'logprobs' }],
+    ['logprobs in fast mode (its recycled tokens have none)', { model: 'stub', prompt: 'x', logprobs: 1, recycle: { mode: 'fast' } }, { param: 'logprobs' }],
     ['five stop strings', { model: 'stub', prompt: 'x', stop: ['a', 'b', 'c', 'd', 'e'] }, { param: 'stop' }],
     ['a stop that is not a string', { model: 'stub', prompt: 'x', stop: [1] }, { param: 'stop' }],
     ['a non-boolean stream', { model: 'stub', prompt: 'x', stream: 'yes' }, { param: 'stream', code: 'invalid_type' }],
     ['a bad recycle mode', { model: 'stub', prompt: 'x', recycle: { mode: 'turbo' } }, { param: 'recycle.mode' }],
+    ['a draft length outside chain mode', { model: 'stub', prompt: 'x', recycle: { mode: 'exact', draft_length: 3 } }, { param: 'recycle.draft_length' }],
+    ['a draft length past 8', { model: 'stub', prompt: 'x', recycle: { mode: 'chain', draft_length: 9 } }, { param: 'recycle.draft_length' }],
   ];
   it.each(cases)('%s with a 400 naming the field', async (_name, body, error) => {
     const res = await setup().post('/v1/completions', body);
@@ -92,7 +134,6 @@ describe('POST /v1/completions refuses', () => {
   });
 
   const unsupported: [string, unknown][] = [
-    ['logprobs', 2],
     ['echo', true],
     ['best_of', 3],
     ['suffix', ' end'],

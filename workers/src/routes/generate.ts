@@ -1,8 +1,8 @@
 import { Hono } from 'hono';
-import type { Model } from 'recyclegpt';
+import type { GenerateOptions, Model, TokenStream } from 'recyclegpt';
 import type * as v from 'valibot';
 import { inOwnContext } from '../own-context.js';
-import { respond, type GenerationDeps, type GenerationJob, type ResponseShape } from '../generation.js';
+import { respond, type GenerationDeps, type ResponseShape } from '../generation.js';
 import { modelNotFound, type ModelProvider } from '../provider.js';
 import { jsonBody, type Limits, type SamplingRequest } from '../schema.js';
 
@@ -16,8 +16,10 @@ export interface GenerationRoute<R extends SamplingRequest> {
   path: string;
   schema(limits: Limits): v.GenericSchema<unknown, R>;
   shape: ResponseShape;
-  /** The prompt this request gives `model`. */
-  prompt(request: R, model: Model): Pick<GenerationJob, 'prompt' | 'parseSpecial' | 'templateStop' | 'promptParam'>;
+  /** The SDK call this request makes. */
+  start(request: R, model: Model, options: GenerateOptions): TokenStream;
+  /** The request field that holds the prompt. */
+  promptParam: string;
 }
 
 /** One POST route that validates the body, finds the model (404 before anything loads) and generates. */
@@ -27,6 +29,7 @@ export function generationRoute<R extends SamplingRequest>(deps: RouteDeps, rout
     const known = deps.models.list().map((m) => m.id);
     if (!known.includes(request.model)) throw modelNotFound(request.model, known);
     const model = await inOwnContext(deps.models.get(request.model));
-    return respond(c, route.shape, { model, modelId: request.model, request, ...route.prompt(request, model) }, deps);
+    const start = (options: GenerateOptions) => route.start(request, model, options);
+    return respond(c, route.shape, { model, modelId: request.model, request, start, promptParam: route.promptParam }, deps);
   });
 }

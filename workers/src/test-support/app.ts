@@ -5,13 +5,13 @@ import { stubModel, type StubOptions } from './stub-model.js';
 export const KEY = 'test-key';
 export const auth = { authorization: `Bearer ${KEY}`, 'content-type': 'application/json' };
 
-/** The app over a stub model, with an API key and CORS for https://example.com. */
+/** The app over a stub model (see stub-model.ts), with an API key and CORS for https://example.com. */
 export function setup(options: StubOptions & { maxQueue?: number; budget?: AppOptions['budget']; load?: () => Promise<never> } = {}) {
   // Each prompt's first word tags its tokens, so interleaved streams would show foreign tags.
   const model = stubModel({ tag: (prompt) => prompt.split(/\s/)[0] ?? '', ...options });
   let loads = 0;
   const app = createApp({
-    models: lazyModels([{ id: 'stub', load: options.load ?? (async () => (loads++, model)) }]),
+    models: lazyModels([{ id: 'stub', load: options.load ?? (async () => (loads++, model)), description: 'a stub that writes w0 w1 w2' }]),
     auth: { apiKey: KEY },
     limits: { maxTokens: 64, maxPromptTokens: 100, maxQueue: options.maxQueue },
     cors: { origin: 'https://example.com' },
