@@ -75,10 +75,14 @@ export function loadIntoEngine(rg, path, { ctx = 1024, maxBatch = 32, kv = 1 } =
     layers: m('block_count'), heads, kvHeads: m('attention.head_count_kv'), ffn: m('feed_forward_length'), ctx,
     headDim: m('attention.key_length') ?? m('embedding_length') / heads,
   };
-  const words = [cfg.vocab, cfg.dim, cfg.layers, cfg.heads, cfg.kvHeads, cfg.ffn, ctx, cfg.headDim, m('rope.dimension_count') ?? cfg.headDim, 0, 0, kv, maxBatch];
+  // docs/ARCHITECTURE.md's 24 config words: a plain llama (no arch flags), one sequence, no RoPE scaling
+  // (attention factor 1, original context = ctx), no sliding window, no soft-cap.
+  const words = [cfg.vocab, cfg.dim, cfg.layers, cfg.heads, cfg.kvHeads, cfg.ffn, ctx, cfg.headDim, m('rope.dimension_count') ?? cfg.headDim, 0, 0, kv, maxBatch,
+    0, 1, 0, 0, 0, ctx, 0, 0, 0, 0, 0];
   const ptr = rg.rg_alloc(words.length * 4) >>> 0;
   new Uint32Array(rg.memory.buffer, ptr, words.length).set(words);
-  new Float32Array(rg.memory.buffer, ptr + 36, 2).set([m('rope.freq_base') ?? 10000, m('attention.layer_norm_rms_epsilon')]);
+  const f32 = new Float32Array(rg.memory.buffer, ptr, words.length);
+  [f32[9], f32[10], f32[17]] = [m('rope.freq_base') ?? 10000, m('attention.layer_norm_rms_epsilon'), 1];
   const model = rg.rg_model_new(ptr, words.length);
   rg.rg_free(ptr, words.length * 4);
   check(rg, model, 'rg_model_new');

@@ -313,15 +313,6 @@ fn dot_row<B: Widen32, const N: usize>(w: &[u8], xs: [Q8Activation; N]) -> [f32;
     sums
 }
 
-/// Keeps the compiler from moving memory accesses across this point. LLVM hoists every load of
-/// a loop body to its top (latency hiding on a register machine); V8 keeps wasm's load order,
-/// so the loaded vectors stay live and spill (measured: 65 spill moves in a 205-instruction
-/// group step). Between rows, this keeps each row's loads next to their use.
-#[inline(always)]
-fn barrier() {
-    core::sync::atomic::compiler_fence(core::sync::atomic::Ordering::SeqCst);
-}
-
 /// What the group kernel needs of a packed 32-block type (offsets: `packed::GroupLayout`).
 trait Group {
     /// Bytes of one block of one row.
@@ -433,34 +424,26 @@ fn dot_group<G: Group, const N: usize>(group: &[u8], layout: GroupLayout, xs: [Q
         for t in 0..N {
             first[t] = sum(&unpacked, t);
         }
-        barrier();
         let unpacked = unsafe { G::weights::<1>(block) };
         for t in 0..N {
             low[t] = pair_sums(first[t], sum(&unpacked, t));
         }
-        barrier();
         let unpacked = unsafe { G::weights::<2>(block) };
         for t in 0..N {
             first[t] = sum(&unpacked, t);
         }
-        barrier();
         let unpacked = unsafe { G::weights::<3>(block) };
         for t in 0..N {
             let sums = sums_of_pairs(low[t], pair_sums(first[t], sum(&unpacked, t)));
             // SAFETY: as above, for the block's d (and m), the activations' scale, sum and s.
             acc[t] = f32x4_add(acc[t], unsafe { G::terms(block, sums, *x_scales[t], *x_sums[t], *x_s[t]) });
         }
-        // SAFETY: at most one past the last block of the group and of each activation. In-bounds
-        // steps (not wrapping ones) let LLVM fold the constant offsets inside a block into the
-        // loads' offset fields; V8 must otherwise compute each address with a 32-bit add.
-        unsafe {
-            block = block.add(ROWS * G::BLOCK_BYTES);
-            for t in 0..N {
-                x_values[t] = x_values[t].add(QK * 2);
-                x_scales[t] = x_scales[t].add(1);
-                x_sums[t] = x_sums[t].add(1);
-                x_s[t] = x_s[t].add(1);
-            }
+        block = block.wrapping_add(ROWS * G::BLOCK_BYTES);
+        for t in 0..N {
+            x_values[t] = x_values[t].wrapping_add(QK * 2);
+            x_scales[t] = x_scales[t].wrapping_add(1);
+            x_sums[t] = x_sums[t].wrapping_add(1);
+            x_s[t] = x_s[t].wrapping_add(1);
         }
     }
     acc.map(|v| {
