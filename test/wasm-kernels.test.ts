@@ -29,6 +29,7 @@ interface Exports {
   rg_alloc(bytes: number): number;
   rg_free(ptr: number, bytes: number): void;
   rg_kernel_dot(type: number, useSimd: number, w: number, x: number, n: number): number;
+  rg_kernel_map(op: number, useSimd: number, values: number, n: number, arg: number): number;
   rg_last_error(): number;
 }
 
@@ -202,6 +203,64 @@ describe('rg_kernel_dot SIMD128 vs scalar', () => {
       expect(rg.rg_last_error()).toBeLessThan(0);
     }
     rg.rg_free(ptr, 1024);
+  });
+});
+
+describe('rg_kernel_map: element-wise SIMD128 kernels (vector body + scalar tail) vs scalar', () => {
+  const OPS = { roundToF16: 0, expShifted: 1, f16RoundTrip: 2, siluTimes: 3 } as const;
+
+  /** Values from 2^-30 to 2^20 of both signs, halves' ties, zeros and specials (NaN excluded for exp). */
+  function values(n: number, withNaN: boolean): Float32Array {
+    const x = new Float32Array(n).map(() => (random() < 0.5 ? -1 : 1) * 2 ** (random() * 50 - 30));
+    for (let i = 0; i < n; i += 7) x[i] = (Math.floor(random() * 2048) + 0.5) * 2 ** -10; // ties of f16 rounding
+    if (n > 3) [x[1], x[2]] = [0, -Infinity];
+    if (withNaN && n > 4) x[3] = NaN;
+    x[n - 1] = 1 + 3 * 2 ** -12; // the last value (in the tail unless n is a multiple of 4) moves under every op
+    return x;
+  }
+
+  function both(op: number, x: Float32Array, arg: number): { scalar: Uint32Array; simd: Uint32Array } {
+    const ptr = rg.rg_alloc(x.byteLength) >>> 0;
+    const run = (useSimd: number) => {
+      new Float32Array(rg.memory.buffer, ptr, x.length).set(x);
+      expect(rg.rg_kernel_map(op, useSimd, ptr, x.length, arg)).toBe(0);
+      return new Uint32Array(rg.memory.buffer.slice(ptr, ptr + x.byteLength));
+    };
+    const result = { scalar: run(0), simd: run(1) };
+    rg.rg_free(ptr, x.byteLength);
+    return result;
+  }
+
+  // Every length up to 40 (off every vector width: 4, 8, 16 lanes) and a few long ones: the tail past the
+  // last whole vector must be computed too, so dropping it changes these bits.
+  const LENGTHS = [...Array.from({ length: 40 }, (_, i) => i + 1), 61, 127, 1027];
+
+  for (const [name, op] of Object.entries(OPS)) {
+    it(`${name}: bit-identical at every length`, () => {
+      for (const n of LENGTHS) {
+        // exp's arguments within its range (and a few beyond, for silu: exp(-g) overflows below -88.7).
+        const x = op === OPS.expShifted ? values(n, false).map((v) => Math.max(-80, Math.min(v, 80))) : values(n, true);
+        if (op === OPS.siluTimes && n > 6) [x[5], x[6]] = [-100, 95];
+        const { scalar, simd } = both(op, x, op === OPS.expShifted ? 1.5 : op === OPS.siluTimes ? -0.75 : 0);
+        expect([...simd], `${name} n ${n}`).toEqual([...scalar]);
+        expect(simd[n - 1], `${name} n ${n}: the last value`).not.toBe(new Uint32Array(x.buffer)[n - 1]);
+      }
+    });
+  }
+
+  it('rounds to f16 as the halves spell it, tail included', () => {
+    // 1 + 2^-11 is a tie between 1 and 1 + 2^-10: to even, 1; 1 + 3·2^-11 rounds up to 1 + 2^-9.
+    for (const n of [1, 3, 5, 9, 17, 33]) {
+      const x = new Float32Array(n).map((_, i) => (i % 2 ? 1 + 3 * 2 ** -11 : 1 + 2 ** -11));
+      const { simd } = both(OPS.roundToF16, x, 0);
+      expect([...new Float32Array(simd.buffer)], `n ${n}`).toEqual(Array.from({ length: n }, (_, i) => (i % 2 ? 1 + 2 ** -9 : 1)));
+    }
+  });
+
+  it('refuses an unknown op', () => {
+    const ptr = rg.rg_alloc(16) >>> 0;
+    expect(rg.rg_kernel_map(9, 1, ptr, 4, 0)).toBeLessThan(0);
+    rg.rg_free(ptr, 16);
   });
 });
 

@@ -24,6 +24,15 @@ pub fn blocks<B: Block>(bytes: &[u8]) -> &[B] {
     unsafe { std::slice::from_raw_parts(bytes.as_ptr() as *const B, bytes.len() / std::mem::size_of::<B>()) }
 }
 
+/// A copy of a K-quant block read from a row in kernel order (`packed`), in GGUF order.
+pub fn in_gguf_order<B: Block + Copy>(block: &B) -> B {
+    let mut copy = *block;
+    // SAFETY: B is plain bytes (the `Block` contract), so its bytes may be viewed and changed.
+    let bytes = unsafe { std::slice::from_raw_parts_mut(&mut copy as *mut B as *mut u8, std::mem::size_of::<B>()) };
+    crate::packed::from_kernel_order(B::TYPE, bytes);
+    copy
+}
+
 macro_rules! block {
     ($(#[$doc:meta])* $name:ident: $ty:ident { $($(#[$field_doc:meta])* $field:ident: $n:expr),* $(,)? }) => {
         $(#[$doc])*

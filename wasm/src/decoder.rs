@@ -237,9 +237,12 @@ impl Stack {
             prepare(&mut s.input, &s.xb[..n * dim], n, &[&layer.gate, &layer.up]);
             layer.gate.matmul(&s.xb, &s.input, n, &mut s.hb);
             layer.up.matmul(&s.xb, &s.input, n, &mut s.hb2);
-            let act = if cfg.arch.has(ArchFlags::GELU) { gelu } else { silu };
-            for (g, &u) in s.hb[..n * ffn].iter_mut().zip(&s.hb2) {
-                *g = act(*g) * u;
+            if cfg.arch.has(ArchFlags::GELU) {
+                for (g, &u) in s.hb[..n * ffn].iter_mut().zip(&s.hb2) {
+                    *g = gelu(*g) * u;
+                }
+            } else {
+                kernels::silu_mul(&mut s.hb[..n * ffn], &s.hb2[..n * ffn]);
             }
             project(&mut s.input, &layer.down, &s.hb[..n * ffn], n, &mut s.xb2);
             if let Some(norm) = &layer.ffn_post_norm {
@@ -332,10 +335,6 @@ fn add_in_place(x: &mut [f32], delta: &[f32]) {
     for (a, &b) in x.iter_mut().zip(delta) {
         *a += b;
     }
-}
-
-fn silu(x: f32) -> f32 {
-    x / (1.0 + (-x).exp())
 }
 
 /// ggml's CPU GELU (tanh approximation): looked up by the input rounded to f16 in a table of

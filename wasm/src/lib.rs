@@ -370,3 +370,16 @@ pub unsafe extern "C" fn rg_kernel_dot(ggml_type: u32, use_simd: u32, w: *const 
     })();
     report(result, f32::NAN)
 }
+
+/// Test hook: one of the element-wise kernels (`kernels::map`: 0 round to f16, 1 exp(x - arg),
+/// 2 f16 narrowing and widening, 3 silu(x) · arg) on n f32 in place, scalar (`use_simd` = 0) or
+/// SIMD128.
+///
+/// # Safety
+/// `values` must point at n writable f32.
+#[no_mangle]
+pub unsafe extern "C" fn rg_kernel_map(op: u32, use_simd: u32, values: *mut f32, n: u32, arg: f32) -> i32 {
+    let result = check_ptr(values)
+        .and_then(|()| kernels::map(op, use_simd != 0, std::slice::from_raw_parts_mut(values, n as usize), arg));
+    status(result)
+}

@@ -1,22 +1,25 @@
 //! Weight tensors: raw GGUF bytes in memory the model owns, and the matmul over them.
 
-use crate::blocks::{dequantize_row, Block, BlockQ4_0, BlockQ8_0};
+use crate::blocks::dequantize_row;
 use crate::error::{try_vec, Status, ERR_BAD_SHAPE, ERR_TOO_LARGE};
 use crate::f16::{bf16_to_f32, f16_to_f32};
 use crate::kernels;
-use crate::packed::{pack_in_place, GroupLayout, PackedMatrix, ROWS};
+use crate::packed::{pack_in_place, GroupLayout, PackedMatrix};
 use crate::quant::{Activation, GgmlType, Needs, PreparedInput};
 
 /// Weight rows per tile of a quantized matmul (a multiple of `packed::ROWS`): 64 rows of
 /// 4096 Q8_0 values are 272 KiB, which a cache holds while every group of tokens passes over them.
 const ROW_TILE: usize = 64;
 
+/// Bytes of the largest quantized block (Q6_K).
+const MAX_BLOCK_BYTES: usize = GgmlType::Q6_K.block_bytes();
+
 /// Largest single tensor: Vec cannot exceed isize::MAX bytes on wasm32.
 const MAX_TENSOR_BYTES: u64 = i32::MAX as u64;
 
 /// Storage typed by element so F32/F16/BF16 rows can be read in place (aligned);
 /// quantized blocks are read bytewise: raw GGUF rows as written, then, once `pack` has run,
-/// in the layout of `packed` (same bytes, other places; only Q8_0 / Q4_0 move).
+/// in the layout of `packed` (same bytes, other places).
 enum Data {
     F32(Vec<f32>),
     F16(Vec<u16>),
@@ -60,19 +63,19 @@ impl Tensor {
         GroupLayout::new(self.ty, self.cols / self.ty.block_size())
     }
 
-    /// Scratch bytes `pack` needs (0 for the types that do not pack).
+    /// Scratch bytes `pack` needs (0 for the types that do not form groups).
     pub fn pack_scratch_bytes(&self) -> usize {
         let layout = self.layout();
-        if layout.packs() {
+        if layout.groups() {
             layout.bytes()
         } else {
             0
         }
     }
 
-    /// Repacks a Q8_0 / Q4_0 matrix in place for the group kernels (see `packed`; a matrix with
-    /// an inf or NaN scale, and any other type, stays raw); once only, after its bytes are
-    /// written. `scratch` holds at least `pack_scratch_bytes()`.
+    /// Repacks a quantized matrix in place for its kernels (see `packed`: groups of the 32-block
+    /// types, unless a d or m is inf or NaN; the K-quants' kernel order); once only, after its
+    /// bytes are written. `scratch` holds at least `pack_scratch_bytes()`.
     pub fn pack(&mut self, scratch: &mut [u8]) {
         let layout = self.layout();
         if let Data::Blocks { bytes, packed: packed @ false } = &mut self.data {
@@ -82,8 +85,7 @@ impl Tensor {
 
     /// This tensor's quantized `bytes` as a matrix, packed or not yet.
     fn matrix<'a>(&self, bytes: &'a [u8], packed: bool) -> PackedMatrix<'a> {
-        let packed_rows = if packed { self.rows - self.rows % ROWS } else { 0 };
-        PackedMatrix { data: bytes, rows: self.rows, packed_rows, layout: self.layout() }
+        PackedMatrix::new(bytes, self.rows, self.layout(), packed)
     }
 
     /// The values of an F32 tensor (norm weights); None for other types.
@@ -104,20 +106,14 @@ impl Tensor {
             Data::BF16(v) => out.iter_mut().zip(&v[r * cols..][..cols]).for_each(|(o, &h)| *o = bf16_to_f32(h)),
             Data::Blocks { bytes, packed } => {
                 let matrix = self.matrix(bytes, *packed);
-                if r >= matrix.packed_rows {
+                if !*packed {
                     return dequantize_row(self.ty, matrix.raw_row(r), out);
                 }
-                // A packed Q8_0 / Q4_0 row: its blocks gathered back into GGUF order.
+                // Its blocks gathered back into GGUF order.
+                let mut block = [0u8; MAX_BLOCK_BYTES];
                 for (b, values) in out.chunks_exact_mut(self.ty.block_size()).enumerate() {
-                    if self.ty == GgmlType::Q8_0 {
-                        let mut block = BlockQ8_0 { d: [0; 2], qs: [0; 32] };
-                        block.d = matrix.block(r, b, &mut block.qs).to_le_bytes();
-                        block.dequantize(values);
-                    } else {
-                        let mut block = BlockQ4_0 { d: [0; 2], qs: [0; 16] };
-                        block.d = matrix.block(r, b, &mut block.qs).to_le_bytes();
-                        block.dequantize(values);
-                    }
+                    matrix.block(r, b, &mut block);
+                    dequantize_row(self.ty, &block[..self.ty.block_bytes()], values);
                 }
             }
         }

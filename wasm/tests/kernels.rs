@@ -105,7 +105,7 @@ fn multi_token_and_packed_kernels_give_each_row_and_token_its_single_row_result(
     let mut rng = Rng::new(5);
     let bits = |v: &[f32]| v.iter().map(|f| f.to_bits()).collect::<Vec<_>>();
     for ty in quantized_types() {
-        let (n, rows) = (512, 6); // one packed group of four rows (Q8_0 / Q4_0) and two raw rows
+        let (n, rows) = (512, 6); // one packed group of four rows (the 32-block types) and two raw rows
         let xs: Vec<Vec<f32>> = (0..MAX_TOKENS).map(|_| (0..n).map(|_| rng.uniform(3.0)).collect()).collect();
         let inputs: Vec<PreparedInput> = xs.iter().map(|x| prepared(ty, x)).collect();
         let raw = random_rows(&mut rng, ty, rows, n);
@@ -113,8 +113,8 @@ fn multi_token_and_packed_kernels_give_each_row_and_token_its_single_row_result(
         let layout = GroupLayout::new(ty, n / ty.block_size());
         let mut data = raw.clone();
         let packed = pack_in_place(&mut data, layout, &mut vec![0; layout.bytes()]);
-        assert_eq!(packed, matches!(ty, GgmlType::Q8_0 | GgmlType::Q4_0), "{ty:?}");
-        let matrix = PackedMatrix { data: &data, rows, packed_rows: if packed { ROWS } else { 0 }, layout };
+        assert!(packed, "{ty:?}");
+        let matrix = PackedMatrix::new(&data, rows, layout, packed);
         for count in 1..=MAX_TOKENS {
             for first_row in [0, ROWS] {
                 let (mut got, mut want) = (Vec::new(), Vec::new());

@@ -30,14 +30,14 @@ macro_rules! q8_kernels {
         match ($simd, $ty) {
             (true, GgmlType::Q8_0) => $each!($ctx; dot_q8_0_q8_0_tokens, dot_q8_0_q8_0_group),
             (true, GgmlType::Q4_0) => $each!($ctx; dot_q4_0_q8_0_tokens, dot_q4_0_q8_0_group),
-            (true, GgmlType::Q4_1) => $each!($ctx; dot_q4_1_q8_1_tokens),
-            (true, GgmlType::Q5_0) => $each!($ctx; dot_q5_0_q8_0_tokens),
-            (true, GgmlType::Q5_1) => $each!($ctx; dot_q5_1_q8_1_tokens),
+            (true, GgmlType::Q4_1) => $each!($ctx; dot_q4_1_q8_1_tokens, dot_q4_1_q8_1_group),
+            (true, GgmlType::Q5_0) => $each!($ctx; dot_q5_0_q8_0_tokens, dot_q5_0_q8_0_group),
+            (true, GgmlType::Q5_1) => $each!($ctx; dot_q5_1_q8_1_tokens, dot_q5_1_q8_1_group),
             (false, GgmlType::Q8_0) => $each!($ctx; scalar::dot_q8_0_q8_0_tokens, scalar::dot_q8_0_q8_0_group),
             (false, GgmlType::Q4_0) => $each!($ctx; scalar::dot_q4_0_q8_0_tokens, scalar::dot_q4_0_q8_0_group),
-            (false, GgmlType::Q4_1) => $each!($ctx; scalar::dot_q4_1_q8_1_tokens),
-            (false, GgmlType::Q5_0) => $each!($ctx; scalar::dot_q5_0_q8_0_tokens),
-            (false, GgmlType::Q5_1) => $each!($ctx; scalar::dot_q5_1_q8_1_tokens),
+            (false, GgmlType::Q4_1) => $each!($ctx; scalar::dot_q4_1_q8_1_tokens, scalar::dot_q4_1_q8_1_group),
+            (false, GgmlType::Q5_0) => $each!($ctx; scalar::dot_q5_0_q8_0_tokens, scalar::dot_q5_0_q8_0_group),
+            (false, GgmlType::Q5_1) => $each!($ctx; scalar::dot_q5_1_q8_1_tokens, scalar::dot_q5_1_q8_1_group),
             _ => {}
         }
     };
@@ -157,7 +157,7 @@ macro_rules! every_path {
             copy.copy_from_slice(row);
         }
         let packed = pack_in_place(&mut data, layout, &mut try_vec(layout.bytes())?);
-        let matrix = PackedMatrix { data: &data, rows: COPIES, packed_rows: if packed { ROWS } else { 0 }, layout };
+        let matrix = PackedMatrix::new(&data, COPIES, layout, packed);
         let mut results = Vec::new();
         for count in 1..=MAX_TOKENS {
             let xs = [$x; MAX_TOKENS];
@@ -221,6 +221,41 @@ pub fn dot_row(ty: GgmlType, use_simd: bool, row: &[u8], x: &[f32]) -> Result<f3
         }
         every_path!(ty, simd, row, reference.q8(0), dot_rows_q8_with)
     })
+}
+
+/// The element-wise helpers behind `rg_kernel_map`, whose SIMD128 twins run a vector body and a
+/// scalar tail: 0 rounds `values` to f16 (`round_to_f16`), 1 is `exp_shifted(values, arg)`, 2
+/// narrows `values` to halves and widens them back through `widen_f16_rows` (one row), 3 is
+/// `silu_mul(values, [arg; n])`.
+pub fn map(op: u32, use_simd: bool, values: &mut [f32], arg: f32) -> Result<(), Status> {
+    let simd = use_simd && HAS_SIMD;
+    match op {
+        0 if simd => round_to_f16(values),
+        0 => scalar::round_to_f16(values),
+        1 if simd => exp_shifted(values, arg),
+        1 => scalar::exp_shifted(values, arg),
+        2 => {
+            let mut halves = try_vec(values.len())?;
+            crate::f16::f32_to_f16_row(values, &mut halves);
+            let width = values.len();
+            if simd {
+                widen_f16_rows(&halves, width, values, width)
+            } else {
+                scalar::widen_f16_rows(&halves, width, values, width)
+            }
+        }
+        3 => {
+            let mut up = try_vec(values.len())?;
+            up.fill(arg);
+            if simd {
+                silu_mul(values, &up)
+            } else {
+                scalar::silu_mul(values, &up)
+            }
+        }
+        _ => return Err(ERR_BAD_ARGUMENT),
+    }
+    Ok(())
 }
 
 /// Copies little-endian words out of a byte row that may be unaligned.

@@ -128,7 +128,7 @@ impl Block32 for BlockQ8_0 {
 
 /// Blocks `block(0..count)` · N activations: per block the weights are unpacked once for every
 /// token, whose exact Σ w·q becomes the block's term, added to that token's sum in block order.
-fn dot_blocks<B: Block32, const N: usize>(count: usize, block: impl Fn(usize) -> B, xs: [Q8Activation; N]) -> [f32; N] {
+fn dot_blocks<B: Block32, const N: usize>(count: usize, mut block: impl FnMut(usize) -> B, xs: [Q8Activation; N]) -> [f32; N] {
     let count = xs.iter().fold(count, |m, x| m.min(x.scales.len()).min(x.q8_1_s.len()).min(x.qs.len() / QK));
     let mut sums = [0.0f32; N];
     let mut values = [0i32; QK];
@@ -171,42 +171,39 @@ pub fn dot_q8_0_q8_0_tokens<const N: usize>(w: &[u8], xs: [Q8Activation; N]) -> 
 
 /// The `packed::ROWS` rows of one packed group · N activations: `[token][row]`, each
 /// value bit-identical to the raw-row kernel on that row.
-pub fn dot_q8_0_q8_0_group<const N: usize>(
-    group: &[u8],
-    layout: GroupLayout,
-    xs: [Q8Activation; N],
-) -> [[f32; ROWS]; N] {
-    dot_group(layout, xs, |b, lane| {
-        let mut block = BlockQ8_0 { d: [0; 2], qs: [0; 32] };
-        block.d = layout.block(group, b, lane, &mut block.qs).to_le_bytes();
-        block
-    })
-}
-
-pub fn dot_q4_0_q8_0_group<const N: usize>(
-    group: &[u8],
-    layout: GroupLayout,
-    xs: [Q8Activation; N],
-) -> [[f32; ROWS]; N] {
-    dot_group(layout, xs, |b, lane| {
-        let mut block = BlockQ4_0 { d: [0; 2], qs: [0; 16] };
-        block.d = layout.block(group, b, lane, &mut block.qs).to_le_bytes();
-        block
-    })
-}
-
-fn dot_group<B: Block32, const N: usize>(
-    layout: GroupLayout,
-    xs: [Q8Activation; N],
-    block: impl Fn(usize, usize) -> B,
-) -> [[f32; ROWS]; N] {
+fn dot_group<B: Block32, const N: usize>(group: &[u8], layout: GroupLayout, xs: [Q8Activation; N]) -> [[f32; ROWS]; N] {
     let mut out = [[0.0; ROWS]; N];
+    let mut raw = [0u8; 64];
     for lane in 0..ROWS {
-        for (t, sum) in dot_blocks(layout.blocks, |b| block(b, lane), xs).into_iter().enumerate() {
+        let block = |b| {
+            layout.block(group, b, lane, &mut raw);
+            blocks::<B>(&raw)[0]
+        };
+        for (t, sum) in dot_blocks(layout.blocks, block, xs).into_iter().enumerate() {
             out[t][lane] = sum;
         }
     }
     out
+}
+
+pub fn dot_q8_0_q8_0_group<const N: usize>(g: &[u8], layout: GroupLayout, xs: [Q8Activation; N]) -> [[f32; ROWS]; N] {
+    dot_group::<BlockQ8_0, N>(g, layout, xs)
+}
+
+pub fn dot_q4_0_q8_0_group<const N: usize>(g: &[u8], layout: GroupLayout, xs: [Q8Activation; N]) -> [[f32; ROWS]; N] {
+    dot_group::<BlockQ4_0, N>(g, layout, xs)
+}
+
+pub fn dot_q4_1_q8_1_group<const N: usize>(g: &[u8], layout: GroupLayout, xs: [Q8Activation; N]) -> [[f32; ROWS]; N] {
+    dot_group::<BlockQ4_1, N>(g, layout, xs)
+}
+
+pub fn dot_q5_0_q8_0_group<const N: usize>(g: &[u8], layout: GroupLayout, xs: [Q8Activation; N]) -> [[f32; ROWS]; N] {
+    dot_group::<BlockQ5_0, N>(g, layout, xs)
+}
+
+pub fn dot_q5_1_q8_1_group<const N: usize>(g: &[u8], layout: GroupLayout, xs: [Q8Activation; N]) -> [[f32; ROWS]; N] {
+    dot_group::<BlockQ5_1, N>(g, layout, xs)
 }
 
 // ---- attention and cache helpers ----
@@ -241,6 +238,13 @@ pub fn widen_f16_rows(src: &[u16], stride: usize, dst: &mut [f32], width: usize)
 pub fn exp_shifted(values: &mut [f32], shift: f32) {
     for v in values {
         *v = (*v - shift).exp();
+    }
+}
+
+/// gate[i] = silu(gate[i]) · up[i], silu(g) = g / (1 + exp(-g)): SwiGLU's product.
+pub fn silu_mul(gate: &mut [f32], up: &[f32]) {
+    for (g, &u) in gate.iter_mut().zip(up) {
+        *g = *g / (1.0 + (-*g).exp()) * u;
     }
 }
 

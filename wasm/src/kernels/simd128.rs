@@ -11,7 +11,7 @@ use core::arch::wasm32::*;
 use super::scalar::Block32;
 use crate::blocks::{blocks, BlockQ4_0, BlockQ4_1, BlockQ5_0, BlockQ5_1, BlockQ8_0};
 use crate::f16::{bf16_to_f32, f16_to_f32, f32_to_f16, MAX_FINITE, PLACED_MASK, REBIAS};
-use crate::packed::{GroupLayout, ROWS};
+use crate::packed::{plane_bit, GroupLayout, ROWS};
 use crate::quant::{
     Q8Activation, Q8ActivationMut, Q8KActivationMut, Quantizers, Q4_0_BLOCK_BYTES, Q8_0_BLOCK_BYTES, QK, QK_K,
 };
@@ -249,15 +249,30 @@ impl Widen32 for BlockQ5_1 {
     }
 }
 
-/// A packed group's Q4_0 block (see `packed`): byte k holds nibbles lo = element k and
-/// hi = element 8 + k, byte 8 + k elements 16 + k and 24 + k. Each half widened to u16
-/// lanes gives the bytes b = lo + 16·hi and, by a shift, hi: dotted with the activation's
-/// `q4_mix` that is Σ lo·x + hi·x' with the nibbles as 0..=15; the kernel subtracts 8·Σx
-/// afterwards instead of 8 from each weight.
+/// A packed group's nibbles (see `packed`): byte k holds lo = element k and hi = element 8 + k,
+/// byte 8 + k elements 16 + k and 24 + k. Each half widened to u16 lanes gives the bytes
+/// b = lo + 16·hi and, by a shift, hi: dotted with the activation's `q4_mix` that is
+/// Σ lo·x + hi·x' with the nibbles as 0..=15 (Q4_0 subtracts 8·Σx afterwards).
 #[inline(always)]
-unsafe fn unpack_q4_0_packed(w: *const u8) -> [v128; 4] {
+unsafe fn unpack_nibbles_packed(w: *const u8) -> [v128; 4] {
     let (first, second) = (u16x8_load_extend_u8x8(w), u16x8_load_extend_u8x8(w.add(8)));
     [first, u16x8_shr(first, 4), second, u16x8_shr(second, 4)]
+}
+
+/// A packed group's Q5 block: `unpack_nibbles_packed` with the fifth bits of row LANE from the
+/// block's `plane` (see `packed`): per half v, a shift and mask give each u16 lane 16·bit(lo) +
+/// 256·bit(hi), so b + that is (lo + 16·bit) + 16·(hi + 16·bit), and the second vector
+/// hi + 16·bit(hi): the Q4 form of 5-bit values (Q5_0 subtracts 16·Σx afterwards).
+#[inline(always)]
+unsafe fn unpack_q5_packed<const LANE: usize>(w: *const u8, plane: v128) -> [v128; 4] {
+    let half = |b: v128, v: usize| {
+        let at = plane_bit(2 * LANE + v);
+        let placed = if at <= 4 { u16x8_shl(plane, (4 - at) as u32) } else { u16x8_shr(plane, (at - 4) as u32) };
+        let bits = v128_and(placed, u16x8_splat(0x0110));
+        [i16x8_add(b, bits), i16x8_add(u16x8_shr(b, 4), v128_and(u16x8_shr(bits, 4), u16x8_splat(0x10)))]
+    };
+    let ([a, b], [c, d]) = (half(u16x8_load_extend_u8x8(w), 0), half(u16x8_load_extend_u8x8(w.add(8)), 1));
+    [a, b, c, d]
 }
 
 /// i32x4 lanes summing to one block's Σ w·x: the unpacked i16 weights times the
@@ -298,70 +313,137 @@ fn dot_row<B: Widen32, const N: usize>(w: &[u8], xs: [Q8Activation; N]) -> [f32;
     sums
 }
 
-/// One packed group (`packed::ROWS` = 4 rows, `QUANT_BYTES` per block and row) · N activations,
-/// `[token][row]`. Per block, each row's weights are unpacked once for every token; a token's
-/// four rows' i32 sums reduce into one vector, scaled and added to that token's accumulator:
-/// per lane the steps of the scalar kernel, so the same bits. With `q4`, the weights come as
-/// `unpack_q4_0_packed` gives them, dotted with the activations' `q4_mix`, the exact integer
-/// sums lose 8·Σx, and the term is Q4_0's (sumi · dw) · dx instead of Q8_0's sumi · (dw · dx).
+/// What the group kernel needs of a packed 32-block type (offsets: `packed::GroupLayout`).
+trait Group {
+    /// Bytes of one block of one row.
+    const BLOCK_BYTES: usize;
+    /// Whether the weights are dotted with the activation's `q4_mix` (the nibble forms) or its `qs`.
+    const Q4_MIX: bool;
+    /// Row LANE's 32 weights of the group's block at `block`, as four i16x8 vectors.
+    unsafe fn weights<const LANE: usize>(block: *const u8) -> [v128; 4];
+    /// The four rows' f32 terms (the scalar `Block32::term`, lane by lane) from their exact sums
+    /// and the token's block: its scale `x_d`, Σq `x_sum` and Q8_1's s `x_s`.
+    unsafe fn terms(block: *const u8, sums: v128, x_d: f32, x_sum: i32, x_s: f32) -> v128;
+}
+
+/// Where the quants of row `lane` start in a block of `block_bytes` per row, after 4 d, `m`
+/// four m and `qh` a plane.
+const fn quants_at(block_bytes: usize, lane: usize, m: bool, qh: bool) -> usize {
+    let head = 2 + 2 * m as usize + 4 * qh as usize;
+    ROWS * head + lane * (block_bytes - head)
+}
+
+impl Group for BlockQ8_0 {
+    const BLOCK_BYTES: usize = Q8_0_BLOCK_BYTES;
+    const Q4_MIX: bool = false;
+    unsafe fn weights<const LANE: usize>(block: *const u8) -> [v128; 4] {
+        unpack_q8_0(block.add(quants_at(Self::BLOCK_BYTES, LANE, false, false)))
+    }
+    unsafe fn terms(block: *const u8, sums: v128, x_d: f32, _: i32, _: f32) -> v128 {
+        f32x4_mul(f32x4_convert_i32x4(sums), f32x4_mul(load_scales(block), f32x4_splat(x_d)))
+    }
+}
+
+impl Group for BlockQ4_0 {
+    const BLOCK_BYTES: usize = Q4_0_BLOCK_BYTES;
+    const Q4_MIX: bool = true;
+    unsafe fn weights<const LANE: usize>(block: *const u8) -> [v128; 4] {
+        unpack_nibbles_packed(block.add(quants_at(Self::BLOCK_BYTES, LANE, false, false)))
+    }
+    unsafe fn terms(block: *const u8, sums: v128, x_d: f32, x_sum: i32, _: f32) -> v128 {
+        let sums = f32x4_convert_i32x4(i32x4_sub(sums, i32x4_splat(8 * x_sum)));
+        f32x4_mul(f32x4_mul(sums, load_scales(block)), f32x4_splat(x_d))
+    }
+}
+
+impl Group for BlockQ4_1 {
+    const BLOCK_BYTES: usize = 20;
+    const Q4_MIX: bool = true;
+    unsafe fn weights<const LANE: usize>(block: *const u8) -> [v128; 4] {
+        unpack_nibbles_packed(block.add(quants_at(Self::BLOCK_BYTES, LANE, true, false)))
+    }
+    unsafe fn terms(block: *const u8, sums: v128, x_d: f32, _: i32, x_s: f32) -> v128 {
+        q8_1_terms(block, sums, x_d, x_s)
+    }
+}
+
+impl Group for BlockQ5_0 {
+    const BLOCK_BYTES: usize = 22;
+    const Q4_MIX: bool = true;
+    unsafe fn weights<const LANE: usize>(block: *const u8) -> [v128; 4] {
+        unpack_q5_packed::<LANE>(block.add(quants_at(Self::BLOCK_BYTES, LANE, false, true)), load(block.add(2 * ROWS)))
+    }
+    unsafe fn terms(block: *const u8, sums: v128, x_d: f32, x_sum: i32, _: f32) -> v128 {
+        let sums = f32x4_convert_i32x4(i32x4_sub(sums, i32x4_splat(16 * x_sum)));
+        f32x4_mul(f32x4_mul(load_scales(block), f32x4_splat(x_d)), sums)
+    }
+}
+
+impl Group for BlockQ5_1 {
+    const BLOCK_BYTES: usize = 24;
+    const Q4_MIX: bool = true;
+    unsafe fn weights<const LANE: usize>(block: *const u8) -> [v128; 4] {
+        unpack_q5_packed::<LANE>(block.add(quants_at(Self::BLOCK_BYTES, LANE, true, true)), load(block.add(4 * ROWS)))
+    }
+    unsafe fn terms(block: *const u8, sums: v128, x_d: f32, _: i32, x_s: f32) -> v128 {
+        q8_1_terms(block, sums, x_d, x_s)
+    }
+}
+
+/// Q4_1's and Q5_1's terms: (d·x_d)·sumi + m·x_s, d and m the block's four of each.
 #[inline(always)]
-fn dot_group<const N: usize, const QUANT_BYTES: usize>(
-    group: &[u8],
-    layout: GroupLayout,
-    xs: [Q8Activation; N],
-    unpack: unsafe fn(*const u8) -> [v128; 4],
-    q4: bool,
-) -> [[f32; ROWS]; N] {
-    assert!(group.len() >= layout.bytes() && layout.quant_bytes == QUANT_BYTES);
+unsafe fn q8_1_terms(block: *const u8, sums: v128, x_d: f32, x_s: f32) -> v128 {
+    let scaled = f32x4_mul(f32x4_mul(load_scales(block), f32x4_splat(x_d)), f32x4_convert_i32x4(sums));
+    f32x4_add(scaled, f32x4_mul(load_scales(block.add(2 * ROWS)), f32x4_splat(x_s)))
+}
+
+/// One packed group (`packed::ROWS` = 4 rows) · N activations, `[token][row]`. Per block, each
+/// row's weights are unpacked once for every token; a token's four rows' i32 sums reduce into
+/// one vector whose f32 terms are added to that token's accumulator: per lane the steps of the
+/// scalar kernel, so the same bits.
+#[inline(always)]
+fn dot_group<G: Group, const N: usize>(group: &[u8], layout: GroupLayout, xs: [Q8Activation; N]) -> [[f32; ROWS]; N] {
+    assert!(group.len() >= layout.bytes() && layout.ty.block_bytes() == G::BLOCK_BYTES);
     let blocks = xs.iter().fold(layout.blocks, |m, x| {
-        m.min(x.scales.len()).min(x.qs.len() / QK).min(x.sums.len()).min(x.q4_mix.len() / QK)
+        m.min(x.scales.len()).min(x.q8_1_s.len()).min(x.qs.len() / QK).min(x.sums.len()).min(x.q4_mix.len() / QK)
     });
     // Pointers that step one block at a time: offsets inside a block are then constants that
-    // fold into the loads, where indexing would cost an address computation per load. A block
-    // is its four scales, then four rows' quants (`GroupLayout::scales`, `GroupLayout::quants`).
+    // fold into the loads, where indexing would cost an address computation per load.
     let mut block = group.as_ptr();
-    let mut x_values = xs.map(|x| if q4 { x.q4_mix.as_ptr() } else { x.qs.as_ptr() } as *const u8);
-    let (mut x_scales, mut x_sums) = (xs.map(|x| x.scales.as_ptr()), xs.map(|x| x.sums.as_ptr()));
+    let mut x_values = xs.map(|x| if G::Q4_MIX { x.q4_mix.as_ptr() } else { x.qs.as_ptr() } as *const u8);
+    let (mut x_scales, mut x_sums, mut x_s) = (xs.map(|x| x.scales.as_ptr()), xs.map(|x| x.sums.as_ptr()), xs.map(|x| x.q8_1_s.as_ptr()));
     let mut acc = [f32x4_splat(0.0); N];
     for _ in 0..blocks {
-        // SAFETY (for the closures' callers): this block (< blocks) of row lane < ROWS is within
-        // the group, and of every activation.
-        let weights = |lane: usize| unsafe { unpack(block.add(ROWS * 2 + lane * QUANT_BYTES)) };
+        // SAFETY (for the closure's callers): this block (< blocks) of every row is within the
+        // group, and of every activation.
         let sum = |unpacked: &[v128; 4], t: usize| unsafe { block_sum(unpacked, x_values[t]) };
         // Row by row, so that few vectors are live at once: rows 0 and 1 are half-reduced
         // into `low`, then rows 2 and 3 finish the four sums.
         let (mut first, mut low) = ([i32x4_splat(0); N], [i32x4_splat(0); N]);
-        let unpacked = weights(0);
+        let unpacked = unsafe { G::weights::<0>(block) };
         for t in 0..N {
             first[t] = sum(&unpacked, t);
         }
-        let unpacked = weights(1);
+        let unpacked = unsafe { G::weights::<1>(block) };
         for t in 0..N {
             low[t] = pair_sums(first[t], sum(&unpacked, t));
         }
-        let unpacked = weights(2);
+        let unpacked = unsafe { G::weights::<2>(block) };
         for t in 0..N {
             first[t] = sum(&unpacked, t);
         }
-        // SAFETY: as above, for the block's four weight scales, the activations' scale and sum.
-        let w_scale = unsafe { load_scales(block) };
-        let unpacked = weights(3);
+        let unpacked = unsafe { G::weights::<3>(block) };
         for t in 0..N {
             let sums = sums_of_pairs(low[t], pair_sums(first[t], sum(&unpacked, t)));
-            let x_scale = f32x4_splat(unsafe { *x_scales[t] });
-            let term = if q4 {
-                let sums = i32x4_sub(sums, i32x4_splat(8 * unsafe { *x_sums[t] }));
-                f32x4_mul(f32x4_mul(f32x4_convert_i32x4(sums), w_scale), x_scale)
-            } else {
-                f32x4_mul(f32x4_convert_i32x4(sums), f32x4_mul(w_scale, x_scale))
-            };
-            acc[t] = f32x4_add(acc[t], term);
+            // SAFETY: as above, for the block's d (and m), the activations' scale, sum and s.
+            acc[t] = f32x4_add(acc[t], unsafe { G::terms(block, sums, *x_scales[t], *x_sums[t], *x_s[t]) });
         }
-        block = block.wrapping_add(ROWS * (2 + QUANT_BYTES));
+        block = block.wrapping_add(ROWS * G::BLOCK_BYTES);
         for t in 0..N {
             x_values[t] = x_values[t].wrapping_add(QK * 2);
             x_scales[t] = x_scales[t].wrapping_add(1);
             x_sums[t] = x_sums[t].wrapping_add(1);
+            x_s[t] = x_s[t].wrapping_add(1);
         }
     }
     acc.map(|v| {
@@ -389,20 +471,24 @@ pub fn dot_q8_0_q8_0_tokens<const N: usize>(w: &[u8], xs: [Q8Activation; N]) -> 
     dot_row::<BlockQ8_0, N>(w, xs)
 }
 
-pub fn dot_q8_0_q8_0_group<const N: usize>(
-    group: &[u8],
-    layout: GroupLayout,
-    xs: [Q8Activation; N],
-) -> [[f32; ROWS]; N] {
-    dot_group::<N, { Q8_0_BLOCK_BYTES - 2 }>(group, layout, xs, unpack_q8_0, false)
+pub fn dot_q8_0_q8_0_group<const N: usize>(g: &[u8], layout: GroupLayout, xs: [Q8Activation; N]) -> [[f32; ROWS]; N] {
+    dot_group::<BlockQ8_0, N>(g, layout, xs)
 }
 
-pub fn dot_q4_0_q8_0_group<const N: usize>(
-    group: &[u8],
-    layout: GroupLayout,
-    xs: [Q8Activation; N],
-) -> [[f32; ROWS]; N] {
-    dot_group::<N, { Q4_0_BLOCK_BYTES - 2 }>(group, layout, xs, unpack_q4_0_packed, true)
+pub fn dot_q4_0_q8_0_group<const N: usize>(g: &[u8], layout: GroupLayout, xs: [Q8Activation; N]) -> [[f32; ROWS]; N] {
+    dot_group::<BlockQ4_0, N>(g, layout, xs)
+}
+
+pub fn dot_q4_1_q8_1_group<const N: usize>(g: &[u8], layout: GroupLayout, xs: [Q8Activation; N]) -> [[f32; ROWS]; N] {
+    dot_group::<BlockQ4_1, N>(g, layout, xs)
+}
+
+pub fn dot_q5_0_q8_0_group<const N: usize>(g: &[u8], layout: GroupLayout, xs: [Q8Activation; N]) -> [[f32; ROWS]; N] {
+    dot_group::<BlockQ5_0, N>(g, layout, xs)
+}
+
+pub fn dot_q5_1_q8_1_group<const N: usize>(g: &[u8], layout: GroupLayout, xs: [Q8Activation; N]) -> [[f32; ROWS]; N] {
+    dot_group::<BlockQ5_1, N>(g, layout, xs)
 }
 
 /// `quant::quantize_row_q8_0` into i16 values, plus Q8_1's sums and the Q4_0 helpers
@@ -585,6 +671,30 @@ pub fn exp_shifted(values: &mut [f32], shift: f32) {
         }
     }
     super::scalar::exp_shifted(chunks.into_remainder(), shift);
+}
+
+/// `scalar::silu_mul` four lanes at a time, exp as `exp_shifted` takes it (libm's bits), the
+/// division, sum and product as the scalar steps: the same bits.
+pub fn silu_mul(gate: &mut [f32], up: &[f32]) {
+    let n = gate.len().min(up.len());
+    let body = n - n % 4;
+    let (gp, up_ptr) = (gate.as_mut_ptr() as *mut u8, up.as_ptr() as *const u8);
+    let mut i = 0;
+    while i < body {
+        // SAFETY: i + 4 ≤ n on both sides.
+        unsafe {
+            let g = load(gp.add(4 * i));
+            let minus = f32x4_neg(g);
+            if i32x4_all_true(i32x4_lt(v128_and(minus, u32x4_splat(0x7fff_ffff)), i32x4_splat(0x42ae_ac50))) {
+                let silu = f32x4_div(g, f32x4_add(f32x4_splat(1.0), expf_main_path(minus)));
+                core::ptr::write_unaligned(gp.add(4 * i) as *mut v128, f32x4_mul(silu, load(up_ptr.add(4 * i))));
+            } else {
+                super::scalar::silu_mul(&mut gate[i..i + 4], &up[i..i + 4]);
+            }
+        }
+        i += 4;
+    }
+    super::scalar::silu_mul(&mut gate[body..n], &up[body..n]);
 }
 
 /// libm's expf for |x| < 87.33: x = k·ln2 + r (ln2 split in a high part whose product

@@ -1,8 +1,9 @@
 //! The K-quants (Q2_K .. Q6_K) · Q8_K, super-blocks of 256, in the f32 steps of ggml's generic
 //! kernels (`ggml_vec_dot_q*_K_q8_K_generic`): part of `scalar.rs`, the reference for
-//! `simd128/kquants.rs`.
+//! `simd128/kquants.rs`. Rows come in kernel order (`packed`); each block is put back in GGUF
+//! order first.
 
-use crate::blocks::{blocks, half, q6, scales_and_mins, Block, BlockQ2K, BlockQ3K, BlockQ4K, BlockQ5K, BlockQ6K};
+use crate::blocks::{blocks, half, in_gguf_order, q6, scales_and_mins, Block, BlockQ2K, BlockQ3K, BlockQ4K, BlockQ5K, BlockQ6K};
 use crate::quant::{q8_k_position, Q8KActivation, QK_K};
 
 /// ggml's generic K-quant kernels keep eight i32 lane sums per super-block (element e into lane
@@ -19,7 +20,7 @@ fn lane_sums(values: &[i32; QK_K], scale: impl Fn(usize) -> i32, q: &[i16]) -> [
 /// Super-blocks of one raw row · N activations: `block_sums` gives a super-block's eight lane
 /// sums with one token and the f32 that token's running sum loses (Q4_K / Q5_K's mins; 0
 /// otherwise); the lanes are scaled by d·dx into eight f32 sums, added to that running sum last.
-fn dot_k_lanes<B: Block, const N: usize>(
+fn dot_k_lanes<B: Block + Copy, const N: usize>(
     w: &[u8],
     xs: [Q8KActivation; N],
     values: impl Fn(&B, &mut [i32; QK_K]),
@@ -31,6 +32,7 @@ fn dot_k_lanes<B: Block, const N: usize>(
     let (mut lanes, mut sums) = ([[0.0f32; 8]; N], [0.0f32; N]);
     let mut unpacked = [0i32; QK_K];
     for (b, block) in row[..count].iter().enumerate() {
+        let block = &in_gguf_order(block);
         values(block, &mut unpacked);
         for t in 0..N {
             let (aux, minus) = block_sums(block, &unpacked, &xs[t], b);
@@ -56,6 +58,7 @@ pub fn dot_q2_k_q8_k_tokens<const N: usize>(w: &[u8], xs: [Q8KActivation; N]) ->
     let mut sums = [0.0f32; N];
     let mut values = [0i32; QK_K];
     for (b, block) in row[..count].iter().enumerate() {
+        let block = &in_gguf_order(block);
         block.dequantize_ints(&mut values);
         for (sum, x) in sums.iter_mut().zip(&xs) {
             let q = &x.qs[b * QK_K..][..QK_K];

@@ -2,23 +2,21 @@
 //!
 //! The Q8_K activation keeps each 16 values in pairs (k, k + 8) (`quant::q8_k_position`), so one
 //! i32x4.dot_i16x8 lane adds two products of the same lane of ggml's eight lane sums. Weight bytes
-//! are put in that order by one shuffle (`load_pairs`), then a dot over 16 values yields lanes 0..4 of
+//! are kept in that order (`packed`'s kernel order), so a dot over 16 values yields lanes 0..4 of
 //! the sums from its first half and 4..8 from its second.
 
 use core::arch::wasm32::*;
 
 use super::{load, sum_i32x4};
-use crate::blocks::{blocks, half, scales_and_mins, Block, BlockQ2K, BlockQ3K, BlockQ4K, BlockQ5K, BlockQ6K};
-use crate::kernels::scalar::min_term;
+use crate::blocks::{blocks, half, Block, BlockQ2K, BlockQ3K, BlockQ4K, BlockQ5K, BlockQ6K};
 use crate::quant::{Q8KActivation, QK_K};
 
-/// Sixteen weight bytes at `p` (elements k..k + 16 of a super-block, k a multiple of 16) in the
-/// activation's pair order, widened to u16 lanes (where shifts by a run-time count are native).
+/// Sixteen weight bytes at `p` (elements k..k + 16 of a super-block, k a multiple of 16, in the
+/// kernel order of `packed`: the activation's pairs) widened to u16 lanes (where shifts by a
+/// run-time count are native).
 #[inline(always)]
 unsafe fn load_pairs(p: *const u8) -> [v128; 2] {
-    let bytes = load(p);
-    let paired = i8x16_shuffle::<0, 8, 1, 9, 2, 10, 3, 11, 4, 12, 5, 13, 6, 14, 7, 15>(bytes, bytes);
-    [u16x8_extend_low_u8x16(paired), u16x8_extend_high_u8x16(paired)]
+    [u16x8_load_extend_u8x8(p), u16x8_load_extend_u8x8(p.add(8))]
 }
 
 /// (v >> shift) & mask in both vectors' u16 lanes.
@@ -27,10 +25,10 @@ fn bits(v: [v128; 2], shift: u32, mask: u16) -> [v128; 2] {
     v.map(|v| v128_and(u16x8_shr(v, shift), u16x8_splat(mask)))
 }
 
-/// Sixteen i16 weights times their sub-block's scale (at most 31 · 63 in magnitude).
+/// Sixteen i16 weights times their sub-block's scale (`scale` in every i16 lane; the products
+/// are at most 31 · 63 or 63 · 128 in magnitude).
 #[inline(always)]
-fn scaled(weights: [v128; 2], scale: i32) -> [v128; 2] {
-    let scale = i16x8_splat(scale as i16);
+fn scaled(weights: [v128; 2], scale: v128) -> [v128; 2] {
     weights.map(|w| i16x8_mul(w, scale))
 }
 
@@ -42,30 +40,27 @@ unsafe fn add_16(w: &[v128; 2], x: *const u8, lanes: &mut [v128; 2]) {
     lanes[1] = i32x4_add(lanes[1], i32x4_dot_i16x8(w[1], load(x.add(16))));
 }
 
-/// `scalar::dot_k_lanes`: per super-block, `block_lanes` adds each token's eight i32 lane sums
-/// (given the pointers to that super-block's activation values), which are scaled by d·dx into
-/// eight f32 sums; `minus` is what the token's running sum loses; the eight f32 sums are added
-/// to the running sum last, lane by lane.
+/// `scalar::dot_k_lanes`: per super-block b, `block_lanes(block, b)` gives each token's eight i32
+/// lane sums and what the token's running sum loses (Q4_K's / Q5_K's mins); the lanes are scaled
+/// by d·dx into eight f32 sums, added to the running sum last, lane by lane.
 #[inline(always)]
 fn dot_k_lanes<B: Block, const N: usize>(
     w: &[u8],
     xs: [Q8KActivation; N],
-    block_lanes: impl Fn(&B, [*const u8; N]) -> [[v128; 2]; N],
-    minus: impl Fn(&B, &Q8KActivation, usize) -> f32,
+    block_lanes: impl Fn(&B, usize) -> ([[v128; 2]; N], [f32; N]),
     d: impl Fn(&B) -> f32,
 ) -> [f32; N] {
     let row = blocks::<B>(w);
     let count = xs.iter().fold(row.len(), |m, x| m.min(x.d.len()).min(x.qs.len() / QK_K).min(x.bsums.len() / 16));
     let (mut lanes, mut sums) = ([[f32x4_splat(0.0); 2]; N], [0.0f32; N]);
     for (b, block) in row[..count].iter().enumerate() {
-        let x_qs = xs.map(|x| x.qs[b * QK_K..].as_ptr() as *const u8);
-        let aux = block_lanes(block, x_qs);
+        let (aux, minus) = block_lanes(block, b);
         for t in 0..N {
             let scale = f32x4_splat(d(block) * xs[t].d[b]);
             for h in 0..2 {
                 lanes[t][h] = f32x4_add(lanes[t][h], f32x4_mul(scale, f32x4_convert_i32x4(aux[t][h])));
             }
-            sums[t] -= minus(block, &xs[t], b);
+            sums[t] -= minus[t];
         }
     }
     core::array::from_fn(|t| {
@@ -93,7 +88,7 @@ pub fn dot_q2_k_q8_k_tokens<const N: usize>(w: &[u8], xs: [Q8KActivation; N]) ->
                 for half in 0..2 {
                     // Sub-block i: bits 2j..2j + 2 of the half's first or second 16 bytes.
                     let i = 8 * h + 2 * j + half;
-                    let weights = scaled(bits(q[half], 2 * j as u32, 3), (block.scales[i] & 15) as i32);
+                    let weights = scaled(bits(q[half], 2 * j as u32, 3), i16x8_splat((block.scales[i] & 15) as i16));
                     for t in 0..N {
                         // SAFETY: sub-block i is within the super-block's 256 values.
                         unsafe { add_16(&weights, x[t].add(32 * i), &mut isum[t]) };
@@ -120,7 +115,8 @@ pub fn dot_q3_k_q8_k_tokens<const N: usize>(w: &[u8], xs: [Q8KActivation; N]) ->
     dot_k_lanes(
         w,
         xs,
-        |block: &BlockQ3K, x| {
+        |block: &BlockQ3K, b| {
+            let x = activation_values(&xs, b);
             let scales = block.scales();
             // SAFETY: the block holds 32 bytes of high bits.
             let hmask = unsafe { [load_pairs(block.hmask.as_ptr()), load_pairs(block.hmask.as_ptr().add(16))] };
@@ -137,7 +133,7 @@ pub fn dot_q3_k_q8_k_tokens<const N: usize>(w: &[u8], xs: [Q8KActivation; N]) ->
                         let i = 8 * h + 2 * j + half;
                         let (low, high) = (bits(q[half], 2 * j as u32, 3), bits(hmask[half], (4 * h + j) as u32, 1));
                         let values = [0, 1].map(|v| i16x8_sub(v128_or(low[v], i16x8_shl(high[v], 2)), i16x8_splat(4)));
-                        let weights = scaled(values, scales[i] as i32);
+                        let weights = scaled(values, i16x8_splat(scales[i] as i16));
                         for t in 0..N {
                             // SAFETY: sub-block i is within the super-block's 256 values.
                             unsafe { add_16(&weights, x[t].add(32 * i), &mut lanes[t]) };
@@ -145,53 +141,110 @@ pub fn dot_q3_k_q8_k_tokens<const N: usize>(w: &[u8], xs: [Q8KActivation; N]) ->
                     }
                 }
             }
-            lanes
+            (lanes, [0.0; N])
         },
-        |_, _, _| 0.0,
         |block| half(block.d),
     )
 }
 
+/// Where super-block b's activation values start, per token.
+#[inline(always)]
+fn activation_values<const N: usize>(xs: &[Q8KActivation; N], b: usize) -> [*const u8; N] {
+    xs.map(|x| x.qs[b * QK_K..].as_ptr() as *const u8)
+}
+
 /// Q4_K's and Q5_K's eight sub-blocks of 32: the nibbles of bytes 32·(s / 2).. (low for even s),
-/// with `high(s, k)` (0 or 16 per element of its 16 bytes k = 0, 1, as `load_pairs` gives them)
-/// or-ed in.
+/// with `high(s, k)` (0 or 16 per element of its 16 bytes k = 0, 1, in kernel order) or-ed in,
+/// times sub-block s's scale (i16 lane s of `scales`).
 #[inline(always)]
 fn k4_lanes<const N: usize>(
     qs: &[u8; 128],
-    scales: &[u8; 8],
+    scales: v128,
     high: impl Fn(usize, usize) -> [v128; 2],
     x: [*const u8; N],
 ) -> [[v128; 2]; N] {
     let mut lanes = [[i32x4_splat(0); 2]; N];
     // Sub-block s from its 32 values as two times 16 u16 lanes.
-    let mut add_sub_block = |s: usize, values: [[v128; 2]; 2]| {
+    let mut add_sub_block = |s: usize, values: [[v128; 2]; 2], scale: v128| {
         for (k, values) in values.iter().enumerate() {
             let high = high(s, k);
-            let weights = scaled([v128_or(values[0], high[0]), v128_or(values[1], high[1])], scales[s] as i32);
+            let weights = scaled([v128_or(values[0], high[0]), v128_or(values[1], high[1])], scale);
             for t in 0..N {
                 // SAFETY: the 16 values are within the super-block's 256.
                 unsafe { add_16(&weights, x[t].add(64 * s + 32 * k), &mut lanes[t]) };
             }
         }
     };
-    for chunk in 0..4 {
-        // SAFETY: chunk < 4: 32 bytes within qs.
-        let bytes = unsafe { [load_pairs(qs.as_ptr().add(32 * chunk)), load_pairs(qs.as_ptr().add(32 * chunk + 16))] };
-        add_sub_block(2 * chunk, bytes.map(|b| b.map(|v| v128_and(v, u16x8_splat(15)))));
-        add_sub_block(2 * chunk + 1, bytes.map(|b| b.map(|v| u16x8_shr(v, 4))));
+    macro_rules! chunk {
+        ($chunk:literal, $even:literal, $odd:literal) => {{
+            // SAFETY: chunk < 4: 32 bytes within qs.
+            let bytes =
+                unsafe { [load_pairs(qs.as_ptr().add(32 * $chunk)), load_pairs(qs.as_ptr().add(32 * $chunk + 16))] };
+            let (even, odd) = (broadcast_i16::<$even>(scales), broadcast_i16::<$odd>(scales));
+            add_sub_block(2 * $chunk, bytes.map(|b| b.map(|v| v128_and(v, u16x8_splat(15)))), even);
+            add_sub_block(2 * $chunk + 1, bytes.map(|b| b.map(|v| u16x8_shr(v, 4))), odd);
+        }};
     }
+    chunk!(0, 0, 1);
+    chunk!(1, 2, 3);
+    chunk!(2, 4, 5);
+    chunk!(3, 6, 7);
     lanes
+}
+
+/// i16 lane L of `v` in every lane.
+#[inline(always)]
+fn broadcast_i16<const L: usize>(v: v128) -> v128 {
+    // Lane indices past 7 only name lane L of the second operand, the same vector.
+    match L {
+        0 => i16x8_shuffle::<0, 0, 0, 0, 0, 0, 0, 0>(v, v),
+        1 => i16x8_shuffle::<1, 1, 1, 1, 1, 1, 1, 1>(v, v),
+        2 => i16x8_shuffle::<2, 2, 2, 2, 2, 2, 2, 2>(v, v),
+        3 => i16x8_shuffle::<3, 3, 3, 3, 3, 3, 3, 3>(v, v),
+        4 => i16x8_shuffle::<4, 4, 4, 4, 4, 4, 4, 4>(v, v),
+        5 => i16x8_shuffle::<5, 5, 5, 5, 5, 5, 5, 5>(v, v),
+        6 => i16x8_shuffle::<6, 6, 6, 6, 6, 6, 6, 6>(v, v),
+        _ => i16x8_shuffle::<7, 7, 7, 7, 7, 7, 7, 7>(v, v),
+    }
+}
+
+/// Q4_K's / Q5_K's twelve bytes of 6-bit scales and mins (`blocks::scales_and_mins`, as ggml
+/// unpacks them four at a time in u32 words): the eight scales and the eight mins as i16 lanes.
+#[inline(always)]
+fn k4_scales_and_mins(q: &[u8; 12]) -> (v128, v128) {
+    let word = |i: usize| u32::from_le_bytes([q[4 * i], q[4 * i + 1], q[4 * i + 2], q[4 * i + 3]]);
+    let (a, b, c) = (word(0), word(1), word(2));
+    let (low6, nibbles, top2) = (0x3f3f_3f3f, 0x0f0f_0f0f, 0x0303_0303);
+    let scales = [a & low6, (c & nibbles) | (((a >> 6) & top2) << 4)];
+    let mins = [b & low6, ((c >> 4) & nibbles) | (((b >> 6) & top2) << 4)];
+    let bytes = u32x4(scales[0], scales[1], mins[0], mins[1]);
+    (u16x8_extend_low_u8x16(bytes), u16x8_extend_high_u8x16(bytes))
+}
+
+/// Q4_K's / Q5_K's min term for super-block b (`scalar::min_term`): dmin·dx · Σ_j bsums[j] · min(j / 2),
+/// the integer sum by two i32x4.dot_i16x8 with each min twice.
+#[inline(always)]
+fn k4_min_term(dmin: [u8; 2], mins: v128, x: &Q8KActivation, b: usize) -> f32 {
+    let pairs = [
+        i16x8_shuffle::<0, 0, 1, 1, 2, 2, 3, 3>(mins, mins),
+        i16x8_shuffle::<4, 4, 5, 5, 6, 6, 7, 7>(mins, mins),
+    ];
+    let bsums = &x.bsums[b * 16..][..16];
+    // SAFETY: bsums holds 16 i16.
+    let sums = unsafe { [load(bsums.as_ptr() as *const u8), load(bsums.as_ptr().add(8) as *const u8)] };
+    let sumi = sum_i32x4(i32x4_add(i32x4_dot_i16x8(sums[0], pairs[0]), i32x4_dot_i16x8(sums[1], pairs[1])));
+    half(dmin) * x.d[b] * sumi as f32
 }
 
 pub fn dot_q4_k_q8_k_tokens<const N: usize>(w: &[u8], xs: [Q8KActivation; N]) -> [f32; N] {
     dot_k_lanes(
         w,
         xs,
-        |block: &BlockQ4K, x| {
-            let (scales, _) = scales_and_mins(&block.scales);
-            k4_lanes(&block.qs, &scales, |_, _| [i16x8_splat(0); 2], x)
+        |block: &BlockQ4K, b| {
+            let (scales, mins) = k4_scales_and_mins(&block.scales);
+            let lanes = k4_lanes(&block.qs, scales, |_, _| [i16x8_splat(0); 2], activation_values(&xs, b));
+            (lanes, xs.map(|x| k4_min_term(block.dmin, mins, &x, b)))
         },
-        |block, x, b| min_term(block.dmin, &scales_and_mins(&block.scales).1, x, b),
         |block| half(block.d),
     )
 }
@@ -200,15 +253,15 @@ pub fn dot_q5_k_q8_k_tokens<const N: usize>(w: &[u8], xs: [Q8KActivation; N]) ->
     dot_k_lanes(
         w,
         xs,
-        |block: &BlockQ5K, x| {
-            let (scales, _) = scales_and_mins(&block.scales);
+        |block: &BlockQ5K, b| {
+            let (scales, mins) = k4_scales_and_mins(&block.scales);
             // SAFETY: qh holds 32 bytes.
             let qh = unsafe { [load_pairs(block.qh.as_ptr()), load_pairs(block.qh.as_ptr().add(16))] };
             // Bit s of each qh byte, as 16.
             let high = |s: usize, k: usize| bits(qh[k], s as u32, 1).map(|b| i16x8_shl(b, 4));
-            k4_lanes(&block.qs, &scales, high, x)
+            let lanes = k4_lanes(&block.qs, scales, high, activation_values(&xs, b));
+            (lanes, xs.map(|x| k4_min_term(block.dmin, mins, &x, b)))
         },
-        |block, x, b| min_term(block.dmin, &scales_and_mins(&block.scales).1, x, b),
         |block| half(block.d),
     )
 }
@@ -217,33 +270,53 @@ pub fn dot_q6_k_q8_k_tokens<const N: usize>(w: &[u8], xs: [Q8KActivation; N]) ->
     dot_k_lanes(
         w,
         xs,
-        |block: &BlockQ6K, x| {
+        |block: &BlockQ6K, b| {
+            let x = activation_values(&xs, b);
+            // SAFETY: the block holds 16 scales.
+            let scales = unsafe { load(block.scales.as_ptr()) };
+            let scales = [i16x8_extend_low_i8x16(scales), i16x8_extend_high_i8x16(scales)];
             let mut lanes = [[i32x4_splat(0); 2]; N];
-            for h in 0..2 {
-                // SAFETY: half h's 64 bytes of ql and 32 of qh are within the block.
-                let (ql, qh) = unsafe {
-                    let (ql, qh) = (block.ql.as_ptr().add(64 * h), block.qh.as_ptr().add(32 * h));
-                    ([0, 16, 32, 48].map(|at| load_pairs(ql.add(at))), [load_pairs(qh), load_pairs(qh.add(16))])
-                };
-                for k in 0..4 {
+            macro_rules! sub_block_pair {
+                ($h:literal, $k:literal, $first:literal, $second:literal) => {{
+                    // Sub-blocks 8h + 2k and 8h + 2k + 1: ql's low (k < 2) or high nibbles of bytes 0..
+                    // (even k) or 32.., and bits 2k..2k + 2 of qh (moved to 16·(bits)), minus 32; the
+                    // first or second 16 of each.
+                    // SAFETY: half h's 64 bytes of ql and 32 of qh are within the block.
+                    let (ql, qh) = unsafe {
+                        let (ql, qh) = (block.ql.as_ptr().add(64 * $h + 32 * ($k % 2)), block.qh.as_ptr().add(32 * $h));
+                        ([load_pairs(ql), load_pairs(ql.add(16))], [load_pairs(qh), load_pairs(qh.add(16))])
+                    };
+                    let scale = [broadcast_i16::<$first>(scales[$h]), broadcast_i16::<$second>(scales[$h])];
                     for half in 0..2 {
-                        // Sub-block i: ql's low (k < 2) or high nibbles of bytes 0.. (even k) or 32..,
-                        // bits 2k..2k + 2 of qh; the first or second 16 of them.
-                        let i = 8 * h + 2 * k + half;
-                        let low = bits(ql[2 * (k % 2) + half], 4 * (k / 2) as u32, 15);
-                        let high = bits(qh[half], 2 * k as u32, 3);
-                        let values = [0, 1].map(|v| i16x8_sub(v128_or(low[v], i16x8_shl(high[v], 4)), i16x8_splat(32)));
-                        let weights = scaled(values, block.scales[i] as i8 as i32);
+                        let low = ql[half].map(|v| if $k < 2 { v128_and(v, u16x8_splat(15)) } else { u16x8_shr(v, 4) });
+                        let high = qh[half].map(|v| {
+                            let placed = match $k {
+                                0 => u16x8_shl(v, 4),
+                                1 => u16x8_shl(v, 2),
+                                2 => v,
+                                _ => u16x8_shr(v, 2),
+                            };
+                            v128_and(placed, u16x8_splat(0x30))
+                        });
+                        let values = [0, 1].map(|v| i16x8_sub(v128_or(low[v], high[v]), i16x8_splat(32)));
+                        let weights = scaled(values, scale[half]);
                         for t in 0..N {
-                            // SAFETY: sub-block i is within the super-block's 256 values.
-                            unsafe { add_16(&weights, x[t].add(32 * i), &mut lanes[t]) };
+                            // SAFETY: sub-block 8h + 2k + half is within the super-block's 256 values.
+                            unsafe { add_16(&weights, x[t].add(32 * (8 * $h + 2 * $k + half)), &mut lanes[t]) };
                         }
                     }
-                }
+                }};
             }
-            lanes
+            sub_block_pair!(0, 0, 0, 1);
+            sub_block_pair!(0, 1, 2, 3);
+            sub_block_pair!(0, 2, 4, 5);
+            sub_block_pair!(0, 3, 6, 7);
+            sub_block_pair!(1, 0, 0, 1);
+            sub_block_pair!(1, 1, 2, 3);
+            sub_block_pair!(1, 2, 4, 5);
+            sub_block_pair!(1, 3, 6, 7);
+            (lanes, [0.0; N])
         },
-        |_, _, _| 0.0,
         |block| half(block.d),
     )
 }
