@@ -139,16 +139,11 @@ impl Tensor {
             (Data::Blocks { bytes, packed }, Data::Blocks { bytes: o, .. }) => {
                 let matrix = self.matrix(bytes, *packed);
                 let row_bytes = matrix.row_bytes();
+                // Each row back in GGUF bytes (from a packed group or kernel order); `pack` below lays them out again.
                 for (i, &r) in rows.iter().enumerate() {
                     let dest = &mut o[i * row_bytes..][..row_bytes];
-                    if r >= matrix.packed_rows {
-                        dest.copy_from_slice(matrix.raw_row(r));
-                        continue;
-                    }
-                    // A packed Q8_0 / Q4_0 row: its blocks back in GGUF order (f16 scale, quants).
                     for (b, block) in dest.chunks_exact_mut(self.ty.block_bytes()).enumerate() {
-                        let (scale, quants) = block.split_at_mut(2);
-                        scale.copy_from_slice(&matrix.block(r, b, quants).to_le_bytes());
+                        matrix.block(r, b, block);
                     }
                 }
             }
