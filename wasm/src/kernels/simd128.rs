@@ -126,14 +126,16 @@ pub fn dot_f32(w: &[f32], x: &[f32]) -> f32 {
 pub fn dot_f16(w: &[u16], x: &[f32]) -> f32 {
     // Rows are nearly always finite and take the shorter widening; both give the same bits.
     if has_inf_or_nan(w) {
-        dot_f16_widening(w, x, widen_f16x8)
+        dot_widening(w, x, widen_f16x8, f16_to_f32)
     } else {
-        dot_f16_widening(w, x, widen_finite_f16x8)
+        dot_widening(w, x, widen_finite_f16x8, f16_to_f32)
     }
 }
 
+/// A row of 16-bit floats · x: two f32x4 sums of 8 values widened at a time, then the tail past the
+/// last 8 in order (`to_f32` widens those as `widen` does).
 #[inline(always)]
-fn dot_f16_widening(w: &[u16], x: &[f32], widen: fn(v128) -> [v128; 2]) -> f32 {
+fn dot_widening(w: &[u16], x: &[f32], widen: fn(v128) -> [v128; 2], to_f32: fn(u16) -> f32) -> f32 {
     let n = w.len().min(x.len());
     let body = n - n % 8;
     let (mut acc0, mut acc1) = (f32x4_splat(0.0), f32x4_splat(0.0));
@@ -148,7 +150,7 @@ fn dot_f16_widening(w: &[u16], x: &[f32], widen: fn(v128) -> [v128; 2]) -> f32 {
         }
         i += 8;
     }
-    let tail = super::scalar::dot_f16(&w[body..n], &x[body..n]);
+    let tail = w[body..n].iter().zip(&x[body..n]).fold(0.0, |s, (&a, b)| s + to_f32(a) * b);
     sum_f32x4(f32x4_add(acc0, acc1)) + tail
 }
 
@@ -160,22 +162,7 @@ fn widen_bf16x8(h: v128) -> [v128; 2] {
 
 /// Two f32x4 sums (elements 8k..8k+4 and 8k+4..8k+8), reduced as `scalar::dot_bf16` says.
 pub fn dot_bf16(w: &[u16], x: &[f32]) -> f32 {
-    let n = w.len().min(x.len());
-    let body = n - n % 8;
-    let (mut acc0, mut acc1) = (f32x4_splat(0.0), f32x4_splat(0.0));
-    let (wp, xp) = (w.as_ptr() as *const u8, x.as_ptr() as *const u8);
-    let mut i = 0;
-    while i < body {
-        // SAFETY: i + 8 ≤ n elements on both sides.
-        unsafe {
-            let [w0, w1] = widen_bf16x8(load(wp.add(i * 2)));
-            acc0 = f32x4_add(acc0, f32x4_mul(w0, load(xp.add(i * 4))));
-            acc1 = f32x4_add(acc1, f32x4_mul(w1, load(xp.add(i * 4 + 16))));
-        }
-        i += 8;
-    }
-    let tail = w[body..n].iter().zip(&x[body..n]).fold(0.0, |s, (&a, b)| s + bf16_to_f32(a) * b);
-    sum_f32x4(f32x4_add(acc0, acc1)) + tail
+    dot_widening(w, x, widen_bf16x8, bf16_to_f32)
 }
 
 // ---- Q4_0, Q4_1, Q5_0, Q5_1, Q8_0 · Q8_0 / Q8_1: blocks of 32 ----
