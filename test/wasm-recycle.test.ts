@@ -3,31 +3,20 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { beforeAll, describe, expect, it } from 'vitest';
+import type { EngineExports } from '../sdk/src/binding.js';
 
 const WASM = fileURLToPath(new URL('../sdk/wasm/recyclegpt.wasm', import.meta.url));
 const F32 = 0;
 const Q4_0 = 2;
 const Q8_0 = 8;
 
-interface Exports {
-  memory: WebAssembly.Memory;
-  rg_alloc(bytes: number): number;
-  rg_free(ptr: number, bytes: number): void;
-  rg_model_new(cfg: number, words: number): number;
-  rg_tensor_reserve(model: number, kind: number, layer: number, type: number, rows: number, cols: number): number;
-  rg_model_ready(model: number): number;
-  rg_forward(model: number, tokens: number, n: number, pos: number, logitsFrom: number): number;
-  rg_logits(model: number): number;
-  rg_hidden(model: number): number;
-  rg_model_free(model: number): void;
-  rg_last_error(): number;
-  rg_recycle_new(model: number, cfg: number, words: number): number;
-  rg_recycle_reserve(model: number, kind: number, layer: number, type: number, rows: number, cols: number): number;
-  rg_recycle_ready(model: number): number;
-  rg_recycle_forward(model: number, hidden: number, tokens: number, n: number, pos: number, logitsFrom: number): number;
-  rg_recycle_logits(model: number): number;
-  rg_recycle_hidden(model: number): number;
-}
+/** The ABI calls these tests make, as the SDK's binding types them. */
+type Exports = Pick<
+  EngineExports,
+  | 'memory' | 'rg_alloc' | 'rg_free' | 'rg_model_new' | 'rg_tensor_reserve' | 'rg_model_ready' | 'rg_forward' | 'rg_logits'
+  | 'rg_hidden' | 'rg_model_free' | 'rg_last_error' | 'rg_recycle_new' | 'rg_recycle_reserve' | 'rg_recycle_ready'
+  | 'rg_recycle_forward' | 'rg_recycle_logits' | 'rg_recycle_hidden'
+>;
 
 let rg: Exports;
 

@@ -1,18 +1,11 @@
+import type { EngineExports } from '../../sdk/src/binding.js';
 import type { Shape } from './shapes.mjs';
 
-/** The engine exports the probe uses (a subset of sdk/src/binding.ts's EngineExports). */
-export interface ProbeExports {
-  memory: WebAssembly.Memory;
-  rg_alloc(bytes: number): number;
-  rg_free(ptr: number, bytes: number): void;
-  rg_model_new(cfg: number, words: number): number;
-  rg_tensor_reserve(model: number, kind: number, layer: number, type: number, rows: number, cols: number): number;
-  rg_model_ready(model: number): number;
-  rg_forward(model: number, tokens: number, n: number, pos: number, logitsFrom: number): number;
-  rg_logits(model: number): number;
-  rg_model_free(model: number): void;
-  rg_last_error(): number;
-}
+/** The engine exports the probe uses. */
+export type ProbeExports = Pick<
+  EngineExports,
+  'memory' | 'rg_alloc' | 'rg_free' | 'rg_model_new' | 'rg_tensor_reserve' | 'rg_model_ready' | 'rg_forward' | 'rg_logits' | 'rg_model_free' | 'rg_last_error'
+>;
 
 export type ProbeType = 'f32' | 'f16' | 'q4_0' | 'q5_0' | 'q8_0' | 'q4_k' | 'q6_k';
 export declare const TYPES: Record<ProbeType, { id: number; blockBytes: number; blockValues: number }>;
