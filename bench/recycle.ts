@@ -15,7 +15,8 @@ const CONTEXT = 256;
 const DECODE_TOKENS = 96;
 /** Timed repetitions of each piece of a decode step on the demo model (its passes take well under a millisecond). */
 const DEMO_REPS = 200;
-const PROMPTS = [
+/** The prompts the demo model is benched on. */
+export const PROMPTS = [
   'The function returns',
   'To install the package, run',
   'A hacker is a person who',

@@ -22,19 +22,11 @@ import { readGGUFHeader } from '../sdk/src/gguf/load.js';
 import { openContext } from '../sdk/src/model.js';
 import { decoderShape } from '../sdk/src/model-file.js';
 import { recycleShortlist } from '../sdk/src/recycle.js';
+import { PROMPTS as RECYCLE_PROMPTS } from './recycle.js';
 
 const demo = (file: string) => fileURLToPath(new URL(`../models/demo/${file}`, import.meta.url));
 const ROUNDS = Number(process.env.ROUNDS ?? 15);
-const PROMPTS = [
-  'The function returns',
-  'To install the package, run',
-  'A hacker is a person who',
-  'In this tutorial we will',
-  'The following example shows how',
-  'Unlike other languages, Python',
-  'The module provides',
-  'An exception is raised if',
-];
+const PROMPTS = [...RECYCLE_PROMPTS, 'The module provides', 'An exception is raised if'];
 const DECODE_TOKENS = 96;
 const WINDOW = 256;
 

@@ -7,6 +7,7 @@
 import Ajv2020 from 'ajv/dist/2020.js';
 import { describe, expect, it } from 'vitest';
 import { byteVocab, utf8Bytes } from '../../../bench/grammar/walk.js';
+import { hashOf, rowAfter as prefixRow, topOf } from '../../../test/fixtures/prefix-rows.js';
 import type { Backend, ForwardOutput, TopCandidates } from '../backend.js';
 import type { ModelConfig } from '../contract/config.js';
 import { InvalidArgumentError, UnsupportedParameterError } from '../errors.js';
@@ -41,25 +42,8 @@ function fakeTokenizer(): Tokenizer {
   };
 }
 
-function hashOf(prefix: number[]): number {
-  let h = 2166136261;
-  for (const t of prefix) h = Math.imul(h ^ (t + 1), 16777619) >>> 0;
-  return h;
-}
-
-/** The logits after `prefix`: eighth steps in [0, 4), so ties happen and sampling keeps several candidates. */
-function rowAfter(prefix: number[]): Float32Array {
-  let s = hashOf(prefix);
-  return Float32Array.from({ length: VOCAB }, () => {
-    s = (Math.imul(s, 1103515245) + 12345) >>> 0;
-    return Math.floor(((s >>> 8) / 2 ** 24) * 32) / 8;
-  });
-}
-
-function topOf(row: Float32Array, k: number): TopCandidates {
-  const ids = Array.from(row.keys()).sort((a, b) => row[b]! - row[a]! || a - b).slice(0, k);
-  return { ids, logits: ids.map((id) => row[id]!) };
-}
+/** The logits after `prefix`: eighth steps in [0, 4), so ties happen. */
+const rowAfter = (prefix: number[]) => prefixRow(prefix, VOCAB, 32, 8);
 
 /** A model whose rows depend on the prefix; its head gives the base's own row two times in three. `lean`: reads back like WebGPU. */
 class PrefixModel implements Backend {

@@ -6,6 +6,7 @@
  * kept and rejected.
  */
 import { describe, expect, it } from 'vitest';
+import { hashOf, rowAfter as prefixRow, topOf } from '../../../test/fixtures/prefix-rows.js';
 import type { Backend, ForwardOutput, TopCandidates } from '../backend.js';
 import type { ModelConfig } from '../contract/config.js';
 import { Context, decode } from '../generate.js';
@@ -14,25 +15,8 @@ import type { DecodeMode, GenerateOptions } from '../types.js';
 
 const VOCAB = 12;
 
-function hashOf(prefix: number[]): number {
-  let h = 2166136261;
-  for (const t of prefix) h = Math.imul(h ^ (t + 1), 16777619) >>> 0;
-  return h;
-}
-
 /** The logits after `prefix`: quarter steps in [0, 3), so ties happen. */
-function rowAfter(prefix: number[]): Float32Array {
-  let s = hashOf(prefix);
-  return Float32Array.from({ length: VOCAB }, () => {
-    s = (Math.imul(s, 1103515245) + 12345) >>> 0;
-    return Math.floor(((s >>> 8) / 2 ** 24) * 12) / 4;
-  });
-}
-
-function topOf(row: Float32Array, k: number): TopCandidates {
-  const ids = Array.from(row.keys()).sort((a, b) => row[b]! - row[a]! || a - b).slice(0, k);
-  return { ids, logits: ids.map((id) => row[id]!) };
-}
+const rowAfter = (prefix: number[]) => prefixRow(prefix, VOCAB, 12, 4);
 
 /** A backend whose rows depend on the tokens before them; `lean` reads back like the WebGPU one. */
 class PrefixBackend implements Backend {
