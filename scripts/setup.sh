@@ -8,8 +8,8 @@ export DEBIAN_FRONTEND=noninteractive
 # chromium for the browser tests (WebGPU on SwiftShader, the playground);
 # torch + sentencepiece + openblas for the trainer; jinja2 renders chat templates for reference.
 # lld-14 provides rust-lld, the wasm32 linker (only a Recommends of libstd-rust-dev-wasm32, which
-# --no-install-recommends skips).
-packages=(rustc cargo libstd-rust-dev-wasm32 lld-14 chromium python3-torch python3-numpy python3-sentencepiece python3-jinja2 libopenblas0-pthread)
+# --no-install-recommends skips). wabt assembles the relaxed-SIMD engine module (wasm/build.mjs).
+packages=(rustc cargo libstd-rust-dev-wasm32 lld-14 wabt chromium python3-torch python3-numpy python3-sentencepiece python3-jinja2 libopenblas0-pthread)
 if ! dpkg -s "${packages[@]}" >/dev/null 2>&1; then
   if [ "$(id -u)" -ne 0 ]; then echo "setup: run as root, or: sudo apt-get install -y ${packages[*]}" >&2; exit 1; fi
   apt-get update -qq
@@ -25,7 +25,7 @@ npm install --prefix tools/peers --omit=optional --no-audit --no-fund
 # Check, before anything relies on it, that every tool the build and the tests start is there and works,
 # so a missing install step fails here with its name rather than deep inside a test.
 fail() { echo "setup: $1" >&2; exit 1; }
-node wasm/build.mjs >/dev/null 2>&1 || fail "the WebAssembly engine does not build (node wasm/build.mjs): is lld-14 (rust-lld, the wasm32 linker) installed? Output: $(node wasm/build.mjs 2>&1 | tail -5)"
+node wasm/build.mjs >/dev/null 2>&1 || fail "the WebAssembly engine does not build (node wasm/build.mjs): are lld-14 (rust-lld, the wasm32 linker) and wabt installed? Output: $(node wasm/build.mjs 2>&1 | tail -5)"
 /usr/bin/chromium --headless --no-sandbox --disable-gpu --version >/dev/null 2>&1 || fail "chromium does not run (/usr/bin/chromium): apt-get install chromium"
 # Debian's python3-* packages install for Debian's interpreter; a `python3` earlier on PATH (pyenv) cannot
 # import them, so the tests and the trainer name /usr/bin/python3.

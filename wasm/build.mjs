@@ -1,15 +1,15 @@
-// Builds wasm/ for wasm32-unknown-unknown with SIMD128 and copies the module to
-// sdk/wasm/recyclegpt.wasm. Run from the repository root: `node wasm/build.mjs`.
+// Builds wasm/ for wasm32-unknown-unknown twice and copies the modules into sdk/wasm/:
+// recyclegpt.wasm (SIMD128) and recyclegpt-relaxed.wasm (plus relaxed-SIMD quantized kernels, for
+// hosts that run them: workerd, Chrome, Deno). Run from the repository root: `node wasm/build.mjs`.
 import { execFileSync, spawnSync } from 'node:child_process';
-import { copyFileSync, existsSync, mkdirSync, readdirSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const TARGET = 'wasm32-unknown-unknown';
 const wasmDir = dirname(fileURLToPath(import.meta.url));
 const root = dirname(wasmDir);
-const targetDir = join(wasmDir, 'target');
-const output = join(root, 'sdk', 'wasm', 'recyclegpt.wasm');
+const sdkWasm = join(root, 'sdk', 'wasm');
 
 /** True when `rustc` has the wasm32 standard library installed. */
 function hasWasmTarget(rustc) {
@@ -37,14 +37,45 @@ if (!toolchain) {
   process.exit(1);
 }
 
-execFileSync(
-  toolchain.cargo,
-  ['build', '--release', '--target', TARGET, '--manifest-path', join(wasmDir, 'Cargo.toml'), '--target-dir', targetDir],
-  {
-    stdio: 'inherit',
-    env: { ...process.env, RUSTC: toolchain.rustc, RUSTFLAGS: '-C target-feature=+simd128' },
-  },
-);
-mkdirSync(dirname(output), { recursive: true });
-copyFileSync(join(targetDir, TARGET, 'release', 'recyclegpt_wasm.wasm'), output);
-console.log(`wrote ${output}`);
+/** Builds the crate with `features` into its own target directory; returns the module's path. */
+function build(features, env = {}) {
+  const targetDir = join(wasmDir, 'target', features.length > 0 ? features.join('+') : 'simd128');
+  execFileSync(
+    toolchain.cargo,
+    ['build', '--release', '--target', TARGET, '--manifest-path', join(wasmDir, 'Cargo.toml'), '--target-dir', targetDir, ...features.flatMap((f) => ['--features', f])],
+    { stdio: 'inherit', env: { ...process.env, RUSTC: toolchain.rustc, RUSTFLAGS: '-C target-feature=+simd128', ...env } },
+  );
+  return join(targetDir, TARGET, 'release', 'recyclegpt_wasm.wasm');
+}
+
+const RELAXED_IMPORT = '"relaxed-simd" "i32x4.relaxed_dot_i8x16_i7x16_add_s"';
+
+/**
+ * The relaxed-SIMD module: kernels/relaxed.rs declares the instruction as an import with its exact
+ * stack signature (rustc 1.63 has no intrinsic for it), so each call to that import becomes the
+ * instruction itself, in the text form (wabt 1.0.32 names it i32x4.dot_i8x16_i7x16_add_s), and the
+ * import goes. Names are generated first so that removing the import renumbers nothing by hand.
+ */
+function relax(input, output) {
+  for (const tool of ['wasm2wat', 'wat2wasm']) {
+    if (spawnSync(tool, ['--version']).status !== 0) throw new Error(`${tool} is missing: apt-get install wabt (it assembles the relaxed-SIMD module)`);
+  }
+  const wat = execFileSync('wasm2wat', ['--enable-all', '--generate-names', input], { encoding: 'utf8', maxBuffer: 1 << 28 });
+  const importLine = wat.split('\n').find((line) => line.includes(`(import ${RELAXED_IMPORT}`));
+  if (!importLine) throw new Error(`${input} has no ${RELAXED_IMPORT} import: no kernel uses relaxed SIMD`);
+  const name = /\(func (\$[^ ]+)/.exec(importLine)[1];
+  const call = new RegExp(`^(\\s*)call ${name.replace(/\$/g, '\\$')}$`, 'gm');
+  const calls = (wat.match(call) ?? []).length;
+  const patched = wat.replace(importLine + '\n', '').replace(call, '$1i32x4.dot_i8x16_i7x16_add_s');
+  if (patched.includes(name)) throw new Error(`${name} is still referenced after the rewrite (not only by calls)`);
+  const text = join(dirname(input), 'relaxed.wat');
+  writeFileSync(text, patched);
+  execFileSync('wat2wasm', ['--enable-all', text, '-o', output]);
+  console.log(`relaxed SIMD: ${calls} instructions in ${output}`);
+}
+
+mkdirSync(sdkWasm, { recursive: true });
+copyFileSync(build([]), join(sdkWasm, 'recyclegpt.wasm'));
+console.log(`wrote ${join(sdkWasm, 'recyclegpt.wasm')}`);
+// simd_ffi (a v128 in an extern signature) is a nightly feature of rustc 1.63; RUSTC_BOOTSTRAP admits it.
+relax(build(['relaxed-simd'], { RUSTC_BOOTSTRAP: '1' }), join(sdkWasm, 'recyclegpt-relaxed.wasm'));

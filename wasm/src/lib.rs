@@ -1,5 +1,7 @@
 //! C ABI of the engine (docs/ARCHITECTURE.md, "WASM C ABI"). Thin: checks raw
 //! pointers and handles, forwards to `Model`, records the status for `rg_last_error`.
+// The relaxed-SIMD module declares its instruction as an import taking v128 (kernels/relaxed.rs).
+#![cfg_attr(feature = "relaxed-simd", feature(simd_ffi))]
 
 pub mod blocks;
 pub mod catalog;
@@ -299,6 +301,17 @@ pub unsafe extern "C" fn rg_runtime_bytes(cfg: *const u32, words: u32, out: *mut
         write_out(out, &[bytes.kv as u32, (bytes.kv >> 32) as u32, bytes.scratch as u32, (bytes.scratch >> 32) as u32])
     })();
     status(result)
+}
+
+/// Which kernels this module runs: 0 scalar, 1 SIMD128, 2 relaxed SIMD (SIMD128 plus relaxed-SIMD
+/// quantized kernels). The SDK reports it in a model's stats.
+#[no_mangle]
+pub extern "C" fn rg_kernel_set() -> u32 {
+    if kernels::HAS_RELAXED {
+        2
+    } else {
+        kernels::HAS_SIMD as u32
+    }
 }
 
 /// Contract hook: the block layout of a ggml type the engine runs, `out` = [values per block, bytes

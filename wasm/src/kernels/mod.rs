@@ -1,13 +1,18 @@
-//! Kernel dispatch: `simd128` on wasm32 builds with `+simd128`, `scalar` elsewhere.
-//! Both modules export the same functions with the same signatures.
+//! Kernel dispatch: `relaxed` in the relaxed-SIMD module (`--features relaxed-simd`), `simd128`
+//! on other wasm32 builds with `+simd128`, `scalar` elsewhere. All export the same functions with
+//! the same signatures.
 
+#[cfg(all(target_arch = "wasm32", target_feature = "simd128", feature = "relaxed-simd"))]
+pub mod relaxed;
 pub mod scalar;
 #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
 pub mod simd128;
 
+#[cfg(all(target_arch = "wasm32", target_feature = "simd128", feature = "relaxed-simd"))]
+pub use relaxed::*;
 #[cfg(not(all(target_arch = "wasm32", target_feature = "simd128")))]
 pub use scalar::*;
-#[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+#[cfg(all(target_arch = "wasm32", target_feature = "simd128", not(feature = "relaxed-simd")))]
 pub use simd128::*;
 
 use std::ops::Range;
@@ -18,6 +23,8 @@ use crate::quant::{Activation, GgmlType, Needs, PreparedInput, Q8Activation, Q8K
 
 /// True when this build carries the SIMD128 kernels.
 pub const HAS_SIMD: bool = cfg!(all(target_arch = "wasm32", target_feature = "simd128"));
+/// True when this build's quantized kernels use relaxed-SIMD instructions (the second module).
+pub const HAS_RELAXED: bool = HAS_SIMD && cfg!(feature = "relaxed-simd");
 
 /// Most activations one multi-token kernel call takes. With four, the group kernel keeps more
 /// vectors live than x86-64 has registers (measured: a 4-token pass is faster as 3 + 1 tokens).

@@ -22,7 +22,7 @@ pub use kquants::*;
 pub const QUANTIZERS: Quantizers = Quantizers { q8: quantize_q8_0, q8_k: quantize_q8_k };
 
 #[inline(always)]
-unsafe fn load(p: *const u8) -> v128 {
+pub(super) unsafe fn load(p: *const u8) -> v128 {
     core::ptr::read_unaligned(p as *const v128)
 }
 
@@ -42,13 +42,13 @@ fn sum_i32x4(v: v128) -> i32 {
 
 /// Half of reducing two i32x4 vectors a, b: lanes [a0+a2, b0+b2, a1+a3, b1+b3].
 #[inline(always)]
-fn pair_sums(a: v128, b: v128) -> v128 {
+pub(super) fn pair_sums(a: v128, b: v128) -> v128 {
     i32x4_add(i32x4_shuffle::<0, 4, 1, 5>(a, b), i32x4_shuffle::<2, 6, 3, 7>(a, b))
 }
 
 /// [Σ a, Σ b, Σ c, Σ d] from `pair_sums(a, b)` and `pair_sums(c, d)`.
 #[inline(always)]
-fn sums_of_pairs(ab: v128, cd: v128) -> v128 {
+pub(super) fn sums_of_pairs(ab: v128, cd: v128) -> v128 {
     i32x4_add(i32x4_shuffle::<0, 1, 4, 5>(ab, cd), i32x4_shuffle::<2, 3, 6, 7>(ab, cd))
 }
 
@@ -301,7 +301,7 @@ fn dot_row<B: Widen32, const N: usize>(w: &[u8], xs: [Q8Activation; N]) -> [f32;
 }
 
 /// What the group kernel needs of a packed 32-block type (offsets: `packed::GroupLayout`).
-trait Group {
+pub(super) trait Group {
     /// Bytes of one block of one row.
     const BLOCK_BYTES: usize;
     /// Whether the weights are dotted with the activation's `q4_mix` (the nibble forms) or its `qs`.
@@ -315,7 +315,7 @@ trait Group {
 
 /// Where the quants of row `lane` start in a block of `block_bytes` per row, after 4 d, `m`
 /// four m and `qh` a plane.
-const fn quants_at(block_bytes: usize, lane: usize, m: bool, qh: bool) -> usize {
+pub(super) const fn quants_at(block_bytes: usize, lane: usize, m: bool, qh: bool) -> usize {
     let head = 2 + 2 * m as usize + 4 * qh as usize;
     ROWS * head + lane * (block_bytes - head)
 }
