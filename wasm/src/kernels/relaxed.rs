@@ -64,3 +64,18 @@ pub fn dot_q4_0_q8_0_group<const N: usize>(g: &[u8], layout: GroupLayout, xs: [Q
     }
     acc.map(|v| [f32x4_extract_lane::<0>(v), f32x4_extract_lane::<1>(v), f32x4_extract_lane::<2>(v), f32x4_extract_lane::<3>(v)])
 }
+
+/// Whether this host runs the relaxed dot as the engine relies on: i8 · i7 products, four per i32
+/// lane, plus the accumulator. A host that gets this wrong (Node 20 behind its experimental flag
+/// gets some inputs wrong) must be given the SIMD128 module; the SDK asks before it picks this one.
+pub fn relaxed_dot_is_exact() -> bool {
+    let mixed = ([-128, 127, -5, 3, 1, -1, 0, 64, -64, 100, -100, 7, -7, 127, -128, 2], [127, 127, 3, 0, 5, 9, 127, 1, 2, 64, 63, 8, 33, 0, 1, 126], [1, -2, 3, -4]);
+    let splats = ([-5; 16], [3; 16], [1; 4]);
+    [mixed, splats].iter().all(|(a, b, acc): &([i8; 16], [i8; 16], [i32; 4])| {
+        // SAFETY: 16-byte arrays read as one v128 each.
+        let (va, vb) = unsafe { (load(a.as_ptr() as *const u8), load(b.as_ptr() as *const u8)) };
+        let got = dot_i8x16_i7x16_add(va, vb, i32x4(acc[0], acc[1], acc[2], acc[3]));
+        let got = [i32x4_extract_lane::<0>(got), i32x4_extract_lane::<1>(got), i32x4_extract_lane::<2>(got), i32x4_extract_lane::<3>(got)];
+        (0..4).all(|i| got[i] == acc[i] + (0..4).map(|k| a[4 * i + k] as i32 * b[4 * i + k] as i32).sum::<i32>())
+    })
+}
