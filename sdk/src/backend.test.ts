@@ -3,7 +3,7 @@
  * (architecture, RoPE options, tensor kinds, types) and says why; 'webgpu' refuses it with a typed error.
  */
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { openBackend, type ModelNeeds } from './backend.js';
+import { openBackend, wasmMaxBatch, type ModelNeeds } from './backend.js';
 import type { ModelConfig } from './contract/config.js';
 import { GGMLType } from './contract/ggml-types.js';
 import { RecycleGPTError } from './errors.js';
@@ -54,6 +54,19 @@ describe("backend 'auto' with a WebGPU adapter", () => {
     const opened = await openBackend('auto', { ...LLAMA, sequences: 3 }, undefined, PLAIN);
     expect([opened.name, opened.reason]).toEqual(['wasm', expect.stringMatching(/WebGPU failed to start|adapter gave no device/)]);
     expect(opened.backend.sequences).toBe(3);
+    opened.backend.free();
+  });
+});
+
+describe('WASM batch size', () => {
+  it('keeps the logits of a full pass under 4 MiB, between 8 and 32 tokens', () => {
+    // The demo's 4096, SmolLM2's 49152, Llama 3's 128256, Qwen's 151936, Gemma 3's 262144.
+    expect([4096, 32000, 49152, 128256, 151936, 262144].map(wasmMaxBatch)).toEqual([32, 32, 16, 8, 8, 8]);
+  });
+
+  it('is the batch the opened WASM backend runs', async () => {
+    const opened = await openBackend('wasm', { ...LLAMA, vocabSize: 49152 }, undefined, PLAIN);
+    expect(opened.backend.config.maxBatch).toBe(16);
     opened.backend.free();
   });
 });

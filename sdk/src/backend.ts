@@ -92,8 +92,18 @@ export interface OpenedBackend {
   reason: string;
 }
 
-/** Tokens per WASM forward: bounds the logits/scratch memory (32 × vocab × 4 bytes). */
-const WASM_MAX_BATCH = 32;
+/**
+ * Tokens per WASM forward. The engine keeps logits for every row of a pass (maxBatch × vocab × 4 bytes), so the
+ * batch is the largest power of two in 8..32 whose logits fit LOGITS_BYTES: 32 at small vocabularies, 16 at
+ * SmolLM2's 49k, 8 at Qwen's 152k. Prefill speed does not depend on it (the kernels take 3 tokens per sweep of
+ * the weights; measured the same at 8, 16 and 32 on the 135M shape); drafts per pass are at most maxBatch − 1.
+ */
+export function wasmMaxBatch(vocabSize: number): number {
+  let batch = 32;
+  while (batch > 8 && batch * vocabSize * 4 > LOGITS_BYTES) batch /= 2;
+  return batch;
+}
+const LOGITS_BYTES = 4 << 20;
 
 /** What a model file needs of a backend: its weights' bytes, and each (tensor kind, ggml type) it holds. */
 export interface ModelNeeds {
@@ -111,7 +121,7 @@ export async function openBackend(choice: BackendChoice, config: Omit<ModelConfi
   }
   const openWasm = async (reason: string): Promise<OpenedBackend> => {
     const engine = await instantiateEngine(await compileEngine(wasm));
-    return { backend: new WasmLlama(engine, { ...config, maxBatch: WASM_MAX_BATCH }, needs?.weights), name: 'wasm', reason };
+    return { backend: new WasmLlama(engine, { ...config, maxBatch: wasmMaxBatch(config.vocabSize) }, needs?.weights), name: 'wasm', reason };
   };
   if (choice === 'wasm') return openWasm('asked for');
   const found = await findAdapter();
