@@ -11,7 +11,7 @@ import { copyFileSync, mkdirSync, readdirSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { basename, dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { engineFile, type EngineModules } from '../../sdk/src/binding.js';
+import { ENGINE_FILES, type EngineModules } from '../../sdk/src/binding.js';
 import { KERNEL_SETS, type KernelSet } from '../../sdk/src/contract/modes.js';
 import { bundleBenchWorker } from './miniflare.js';
 import { Cdp } from './cdp.js';
@@ -23,7 +23,7 @@ const WORKERD = join(ROOT, 'node_modules', 'workerd', 'bin', 'workerd');
 /** Files the probe Worker is made of, by module name (= path from the repository root). */
 const PROBE_MODULES = ['bench/workerd/probe-worker.mjs', 'bench/workerd/probe-handler.mjs', 'bench/forward/core.mjs', 'bench/forward/shapes.mjs'];
 /** An engine module by its kernels, from the repository root: the SDK names the files (sdk/wasm/). */
-const enginePath = (kernels: EngineModule) => `sdk/wasm/${engineFile(kernels)}`;
+const enginePath = (kernels: EngineModule) => `sdk/wasm/${ENGINE_FILES[kernels]}`;
 /** As wrangler.toml. */
 const COMPATIBILITY_DATE = '2025-09-01';
 

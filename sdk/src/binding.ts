@@ -77,16 +77,22 @@ export interface EngineModules {
 
 type ShippedKernels = keyof EngineModules;
 
-/** The modules shipped next to the SDK (`new URL` with a literal path, so bundlers find and copy them). */
+/** The modules' files in the package (sdk/wasm/; `recyclegpt/<file>` imports one). */
+export const ENGINE_FILES: Record<ShippedKernels, string> = { relaxed: 'recyclegpt-relaxed.wasm', simd128: 'recyclegpt.wasm' };
+
+/**
+ * Where those files are next to the SDK: each a literal `new URL`, which bundlers find and copy. Called only when
+ * needed: a bundled Worker has no import.meta.url.
+ */
 const SHIPPED: Record<ShippedKernels, () => URL> = {
   relaxed: () => new URL('../wasm/recyclegpt-relaxed.wasm', import.meta.url),
   simd128: () => new URL('../wasm/recyclegpt.wasm', import.meta.url),
 };
 
-/** `recyclegpt-relaxed.wasm`: the name a module has in the package (`recyclegpt/<name>` imports it). */
-export function engineFile(kernels: ShippedKernels): string {
-  return SHIPPED[kernels]().pathname.split('/').pop()!;
-}
+/** What a Worker does instead: it cannot compile WebAssembly at run time, nor read the files next to the SDK. */
+const WORKERS_HINT =
+  `In Cloudflare Workers import both modules at bundle time (import relaxed from 'recyclegpt/${ENGINE_FILES.relaxed}'; ` +
+  `import simd128 from 'recyclegpt/${ENGINE_FILES.simd128}') and pass wasm: { relaxed, simd128 }`;
 
 /** `auto` tries them in this order. */
 const PREFERENCE: readonly ShippedKernels[] = ['relaxed', 'simd128'];
@@ -124,12 +130,12 @@ export async function openEngine(wasm: EngineSource | EngineModules | undefined,
       // Relaxed SIMD is optional: a host that cannot compile it (or load the file) gets the SIMD128 module.
       if (kernels === 'simd128') throw error;
       const cause = (error as Error).cause instanceof Error ? ((error as Error).cause as Error) : (error as Error);
-      ruledOut = `${engineFile(kernels)} cannot be used here (${cause.message})`;
+      ruledOut = `${ENGINE_FILES[kernels]} cannot be used here (${cause.message})`;
       continue;
     }
     const found = kernelSet(engine);
     if (found !== kernels) {
-      throw new InvalidArgumentError(`the module given as wasm.${kernels} runs ${found} kernels; pass ${engineFile(kernels)} there`);
+      throw new InvalidArgumentError(`the module given as wasm.${kernels} runs ${found} kernels; pass ${ENGINE_FILES[kernels]} there`);
     }
     if (kernels === 'relaxed' && engine.rg_relaxed_ok() !== 1) {
       ruledOut = 'this host computes relaxed SIMD\'s dot product inexactly (rg_relaxed_ok)';
@@ -139,8 +145,8 @@ export async function openEngine(wasm: EngineSource | EngineModules | undefined,
   }
   const what = choice === 'auto' ? 'no engine module given can run here' : `kernels '${choice}' cannot run here`;
   const remedy = modules.simd128 === undefined
-    ? `pass ${engineFile('simd128')} too, as wasm: { relaxed, simd128 }`
-    : `use kernels 'auto', which runs ${engineFile('simd128')} where relaxed SIMD does not`;
+    ? `pass ${ENGINE_FILES.simd128} too, as wasm: { relaxed, simd128 }`
+    : `use kernels 'auto', which runs ${ENGINE_FILES.simd128} where relaxed SIMD does not`;
   throw new RecycleGPTError('ENGINE', `${what}: ${ruledOut}; ${remedy}`);
 }
 
@@ -150,10 +156,10 @@ async function openOne(source: EngineSource, choice: KernelChoice): Promise<Open
   const kernels = kernelSet(engine);
   const asked = choice === 'auto' ? undefined : choice;
   if (asked && asked !== kernels) {
-    throw new RecycleGPTError('ENGINE', `kernels '${asked}' was asked for, but the module given as wasm runs ${kernels} kernels; pass ${engineFile(asked)} (or both modules, as wasm: { relaxed, simd128 })`);
+    throw new RecycleGPTError('ENGINE', `kernels '${asked}' was asked for, but the module given as wasm runs ${kernels} kernels; pass ${ENGINE_FILES[asked]} (or both modules, as wasm: { relaxed, simd128 })`);
   }
   if (kernels === 'relaxed' && engine.rg_relaxed_ok() !== 1) {
-    throw new RecycleGPTError('ENGINE', `this host computes relaxed SIMD's dot product inexactly (rg_relaxed_ok), so the module given as wasm (${engineFile('relaxed')}) would give wrong results; pass ${engineFile('simd128')}, or both modules as wasm: { relaxed, simd128 }`);
+    throw new RecycleGPTError('ENGINE', `this host computes relaxed SIMD's dot product inexactly (rg_relaxed_ok), so the module given as wasm (${ENGINE_FILES.relaxed}) would give wrong results; pass ${ENGINE_FILES.simd128}, or both modules as wasm: { relaxed, simd128 }`);
   }
   return { exports: engine, kernels, reason: asked ? 'asked for' : 'the only module given' };
 }
@@ -167,7 +173,7 @@ function isEngineModules(wasm: EngineSource | EngineModules): wasm is EngineModu
 
 function kernelSet(engine: EngineExports): KernelSet {
   if (typeof engine.rg_kernel_set !== 'function') {
-    throw new RecycleGPTError('ENGINE', `the engine module is from another version of the SDK (it has no rg_kernel_set); use this package's ${engineFile('simd128')} and ${engineFile('relaxed')}`);
+    throw new RecycleGPTError('ENGINE', `the engine module is from another version of the SDK (it has no rg_kernel_set); use this package's ${ENGINE_FILES.simd128} and ${ENGINE_FILES.relaxed}`);
   }
   return KERNEL_SETS[engine.rg_kernel_set()] ?? 'scalar';
 }
@@ -190,7 +196,7 @@ function compileUrl(where: string | URL | (() => URL)): Promise<WebAssembly.Modu
   try {
     url = typeof where === 'function' ? where() : new URL(where, import.meta.url);
   } catch (cause) {
-    return Promise.reject(new RecycleGPTError('ENGINE', `cannot locate the WebAssembly engine (${(cause as Error).message}); pass the module as the \`wasm\` option`, { cause }));
+    return Promise.reject(new RecycleGPTError('ENGINE', `cannot locate the WebAssembly engine (${(cause as Error).message}). ${WORKERS_HINT}`, { cause }));
   }
   const cached = compiledUrls.get(url.href);
   if (cached) return cached;
@@ -228,8 +234,7 @@ async function compileBytes(bytes: BufferSource): Promise<WebAssembly.Module> {
     // Cloudflare Workers refuse to compile WebAssembly at run time: the modules must come from bundle-time imports.
     throw new RecycleGPTError(
       'ENGINE',
-      `cannot compile the WebAssembly engine (${(cause as Error).message}). In Cloudflare Workers import it at bundle time ` +
-        `(import simd128 from 'recyclegpt/${engineFile('simd128')}'; import relaxed from 'recyclegpt/${engineFile('relaxed')}') and pass wasm: { relaxed, simd128 }`,
+      `cannot compile the WebAssembly engine (${(cause as Error).message}). ${WORKERS_HINT}`,
       { cause },
     );
   }

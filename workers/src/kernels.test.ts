@@ -1,6 +1,6 @@
 /// <reference types="@cloudflare/vitest-pool-workers/types" />
 import { env } from 'cloudflare:workers';
-import { loadModel, type KernelChoice, type Model } from 'recyclegpt';
+import { loadModel, RecycleGPTError, type KernelChoice, type Model } from 'recyclegpt';
 import relaxed from 'recyclegpt/recyclegpt-relaxed.wasm';
 import simd128 from 'recyclegpt/recyclegpt.wasm';
 import { describe, expect, it } from 'vitest';
@@ -41,5 +41,17 @@ describe.each([
     expect(a.tokens).toEqual(b.tokens);
     expect(a.logits).toHaveLength(40);
     a.logits.forEach((row, i) => expect(row, `logits of position ${i}`).toEqual(b.logits[i]));
+  });
+});
+
+describe('the engine modules in workerd, refused', () => {
+  it("answers kernels 'relaxed' with only the SIMD128 module, or the modules swapped, with typed errors that name the file", async () => {
+    const file = new Uint8Array(models.TEST_Q4_0_MODEL);
+    const refusal = (loading: Promise<Model>) => loading.then(() => undefined, (e: unknown) => e as RecycleGPTError);
+    const forced = (await refusal(loadModel(file, { wasm: simd128, kernels: 'relaxed' })))!;
+    expect(forced).toBeInstanceOf(RecycleGPTError);
+    expect([forced.code, forced.message]).toEqual(['ENGINE', "kernels 'relaxed' was asked for, but the module given as wasm runs simd128 kernels; pass recyclegpt-relaxed.wasm (or both modules, as wasm: { relaxed, simd128 })"]);
+    const swapped = (await refusal(loadModel(file, { wasm: { relaxed: simd128, simd128: relaxed } })))!;
+    expect([swapped.code, swapped.message]).toEqual(['INVALID_ARGUMENT', 'the module given as wasm.relaxed runs simd128 kernels; pass recyclegpt-relaxed.wasm there']);
   });
 });
