@@ -310,13 +310,13 @@ export function renderRuntimes(r: RuntimeComparison): string {
       `measured from outside by the serving process's CPU time, best of interleaved rounds (load ${load(r.measured)}). ` +
       'The inside clock is the runtime\'s own (workerd\'s ticks in whole milliseconds).',
     '',
-    '| runtime | decode ms/step | speed ÷ first row | inside clock ms/step | prefill tok/s | ÷ first row | t(2)/t(1) | t(4)/t(1) | relaxed SIMD |',
-    '| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | :---: |',
+    '| runtime | kernels | decode ms/step | speed ÷ first row | inside clock ms/step | prefill tok/s | ÷ first row | t(2)/t(1) | t(4)/t(1) | relaxed SIMD |',
+    '| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | :---: |',
   ];
   for (const f of r.figures) {
     const ratio = (n: number) => (f.passMs[n] && f.passMs[1] ? (f.passMs[n]! / f.passMs[1]!).toFixed(2) : '–');
     lines.push(
-      `| \`${f.runtime}\` | ${f.decodeMs.toFixed(2)} | ${times(base.decodeMs / f.decodeMs)} | ${f.decodeInsideMs.toFixed(2)} | ${f.prefillTokensPerSecond ? f.prefillTokensPerSecond.toFixed(0) : '–'} | ` +
+      `| \`${f.runtime}\` | ${f.kernels ?? '–'} | ${f.decodeMs.toFixed(2)} | ${times(base.decodeMs / f.decodeMs)} | ${f.decodeInsideMs.toFixed(2)} | ${f.prefillTokensPerSecond ? f.prefillTokensPerSecond.toFixed(0) : '–'} | ` +
         `${f.prefillTokensPerSecond ? times(f.prefillTokensPerSecond / base.prefillTokensPerSecond) : '–'} | ${ratio(2)} | ${ratio(4)} | ` +
         `${f.relaxedSimd === undefined ? '–' : f.relaxedSimd ? 'yes' : 'no'} |`,
     );

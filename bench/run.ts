@@ -53,11 +53,15 @@ const PARTS = ['engines', 'costs', 'step', 'coldstart', 'recycle', 'runtimes'] a
 type Part = (typeof PARTS)[number];
 const ENGINE_NAMES = ['ours', 'llama.cpp', 'wllama', 'workerd'] as const;
 const CONTEXT = 1024;
-/** The bare-engine runtimes compared by default (see workerd/compare.ts for more). */
+/**
+ * The runtimes compared by default (see workerd/compare.ts for more). workerd runs both engine modules; the other
+ * workerd rows run the probe's SIMD128 module and the SDK's own choice (the table's kernels column says which).
+ */
 const RUNTIMES: Runtime[] = [
   { kind: 'node', flags: [] },
   { kind: 'node', flags: ['--liftoff-only'] },
-  { kind: 'workerd', flags: [] },
+  { kind: 'workerd', flags: [], engine: 'simd128' },
+  { kind: 'workerd', flags: [], engine: 'relaxed' },
   { kind: 'workerd', flags: ['--liftoff-only'] },
   { kind: 'workerd', flags: [], inspector: ['Runtime.enable', 'Network.enable'] },
   { kind: 'workerd', flags: [], inspector: ['Debugger.enable'] },

@@ -6,7 +6,7 @@
  *    the price recycled decoding pays per full pass.
  * The engine's exports are wrapped (not modified) to count calls and time rg_forward from the JS side.
  */
-import { WasmLlama, compileEngine, instantiateEngine, kvWord, type EngineExports } from '../sdk/src/binding.js';
+import { WasmLlama, kvWord, openEngine, type EngineExports, type EngineModules, type EngineSource } from '../sdk/src/binding.js';
 import { Context, decode } from '../sdk/src/generate.js';
 import { loadGGUF } from '../sdk/src/gguf/load.js';
 import type { ModelSource } from '../sdk/src/gguf/source.js';
@@ -70,10 +70,10 @@ export class InstrumentedExports {
 
 /**
  * Loads a GGUF the way loadModel does, but keeps the Context and the instrumented exports. `wasm`: the
- * compiled engine where it cannot be read from disk (a Worker imports it).
+ * engine modules where they cannot be read from disk (a Worker imports them), chosen as loadModel chooses.
  */
-export async function loadInstrumented(source: ModelSource, contextLength: number, wasm?: WebAssembly.Module): Promise<{ context: Context<WasmLlama>; engine: InstrumentedExports }> {
-  const engine = new InstrumentedExports(await instantiateEngine(await compileEngine(wasm)));
+export async function loadInstrumented(source: ModelSource, contextLength: number, wasm?: EngineSource | EngineModules): Promise<{ context: Context<WasmLlama>; engine: InstrumentedExports }> {
+  const engine = new InstrumentedExports((await openEngine(wasm)).exports);
   let context: Context<WasmLlama> | undefined;
   await loadGGUF(source, {
     begin(header) {
@@ -171,7 +171,7 @@ export interface EngineCosts {
 }
 
 /** Everything this file measures, on one freshly loaded instance; in Node and inside a Worker alike. */
-export async function measureEngineCosts(source: ModelSource, request: EngineCostsRequest, wasm?: WebAssembly.Module): Promise<EngineCosts> {
+export async function measureEngineCosts(source: ModelSource, request: EngineCostsRequest, wasm?: EngineSource | EngineModules): Promise<EngineCosts> {
   const { context, engine } = await loadInstrumented(source, request.contextLength, wasm);
   try {
     const crossing = await measureCrossingShare(context, engine, request.promptIds, request.decodeTokens);

@@ -27,10 +27,12 @@ function withChatTemplate(model: string): string {
  * Route tests inside workerd (the Workers runtime), fully offline. src/worker.test.ts drives the real
  * Worker entry with the bindings of wrangler.toml, overridden here: a small test model (TEST_CHAT_MODEL is the
  * same with SmolLM2's ChatML template) and a recycle head for it as data blobs that the test puts into the
- * local MODELS bucket, an API key and tight limits.
+ * local MODELS bucket, an API key and tight limits; Q4_0 and Q4_K_M models for the engine's two modules.
  */
 export async function workersProject(): Promise<TestProjectInlineConfiguration> {
   const model = await makeTestModel(STANDARD_SPECS.q8_llama_tied);
+  // Weights that the relaxed-SIMD kernels run (src/kernels.test.ts).
+  const quantized = { TEST_Q4_0_MODEL: await makeTestModel(STANDARD_SPECS.q4_gpt2), TEST_Q4_K_M_MODEL: await makeTestModel(STANDARD_SPECS.q4_k_m_llama) };
   return {
     plugins: [
       cloudflareTest({
@@ -46,7 +48,7 @@ export async function workersProject(): Promise<TestProjectInlineConfiguration> 
             MAX_PROMPT_TOKENS: '200',
             MAX_QUEUE: '16',
           },
-          dataBlobBindings: { TEST_MODEL: model, TEST_CHAT_MODEL: withChatTemplate(model), TEST_HEAD: makeTestHead(model, COPY_HEAD) },
+          dataBlobBindings: { TEST_MODEL: model, TEST_CHAT_MODEL: withChatTemplate(model), TEST_HEAD: makeTestHead(model, COPY_HEAD), ...quantized },
         },
       }),
     ],

@@ -4,13 +4,19 @@ import { Stopwatch, type DecodeResult, type Engine } from './types.js';
 
 export class OursEngine implements Engine {
   readonly name = 'ours';
-  readonly description = 'RecycleGPT SDK, WASM SIMD128, single thread, plain decoding';
   private model: Model | undefined;
+  /** The engine module's kernels the SDK chose (SIMD128 on Node 20), once loaded. */
+  private kernels: string | undefined;
 
   constructor(private readonly contextLength: number) {}
 
+  get description(): string {
+    return `RecycleGPT SDK, WASM ${this.kernels ?? '?'} kernels, single thread, plain decoding`;
+  }
+
   async load(path: string): Promise<void> {
     this.model = await loadModel(path, { contextLength: this.contextLength });
+    this.kernels = this.model.info.kernels;
   }
 
   async decode(promptIds: number[], nTokens: number): Promise<DecodeResult> {

@@ -3,7 +3,9 @@
  *  [--rounds N] [--steps N] [--prefill N] [--sizes 1,2] [--from N] [--runtime 'node --flag' …]`: the bare engine (probe) or the
  * SDK (sdk, on the bench GGUF of that shape and type) in Node and in workerd with chosen V8 flags, side by side
  * (see runtimes.ts). Default runtimes: both as they start, and each with the flags and settings that test the
- * explanations for workerd's slower WebAssembly. Prints a markdown table; asserts nothing.
+ * explanations for workerd's slower WebAssembly. `+engine=relaxed|simd128` picks the engine module: SIMD128 against
+ * relaxed SIMD in workerd is `--runtime workerd --runtime 'workerd +engine=relaxed'`. Prints a markdown table (with
+ * the kernels each row ran); asserts nothing.
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -22,6 +24,7 @@ export const DEFAULT_RUNTIMES = [
   'node --no-wasm-bounds-checks',
   'node --liftoff-only',
   'workerd',
+  'workerd +engine=relaxed',
   'workerd --no-wasm-bounds-checks',
   'workerd --liftoff-only',
   'workerd +inspector=Runtime.enable,Network.enable',
@@ -29,8 +32,9 @@ export const DEFAULT_RUNTIMES = [
 ];
 
 /**
- * 'node --v8-flag … [+inspector=…]' or 'workerd --v8-flag … [+inspector=Runtime.enable,Network.enable] [+serve=--debug-port=…]'
- * → a Runtime: V8 flags, an attached inspector client and the methods it sends, more `workerd serve` options.
+ * 'node --v8-flag … [+inspector=…] [+engine=relaxed]' or 'workerd --v8-flag … [+inspector=Runtime.enable,Network.enable]
+ * [+serve=--debug-port=…] [+engine=relaxed|simd128]' → a Runtime: V8 flags, an attached inspector client and the methods
+ * it sends, more `workerd serve` options, the engine module.
  */
 export function parseRuntime(spec: string): Runtime {
   const [kind, ...words] = spec.trim().split(/\s+/);
@@ -41,6 +45,10 @@ export function parseRuntime(spec: string): Runtime {
     if (option === 'serve' && kind !== 'workerd') throw new Error(`runtime '${spec}': +serve is for workerd`);
     if (option === 'inspector') runtime.inspector = value.split(',').filter(Boolean);
     else if (option === 'serve') (runtime.serveArgs ??= []).push(value);
+    else if (option === 'engine') {
+      if (value !== 'relaxed' && value !== 'simd128') throw new Error(`runtime '${spec}': +engine is relaxed or simd128`);
+      runtime.engine = value;
+    }
     else throw new Error(`runtime '${spec}': unknown option ${word}`);
   }
   return runtime;

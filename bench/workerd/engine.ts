@@ -19,7 +19,8 @@ interface RunAnswer {
 
 export class WorkerdEngine implements Engine {
   readonly name = 'ours in workerd';
-  readonly description = 'the same SDK and engine in a Worker (bench/workerd/sdk-worker.ts) run by workerd through Miniflare, model from local R2';
+  /** The engine module's kernels the Worker's SDK chose, once loaded (relaxed SIMD in workerd). */
+  private kernels: string | undefined;
   private worker: RunningWorker | undefined;
   /** Fewest CPU ms a 1-token request of each prompt took so far (keyed by the prompt): the baseline decode CPU is measured against. */
   private readonly oneTokenCpu = new Map<string, number>();
@@ -32,12 +33,16 @@ export class WorkerdEngine implements Engine {
     private readonly scratchDir: string,
   ) {}
 
+  get description(): string {
+    return `the same SDK and engine (${this.kernels ?? '?'} kernels) in a Worker (bench/workerd/sdk-worker.ts) run by workerd through Miniflare, model from local R2`;
+  }
+
   async load(path: string): Promise<void> {
     mkdirSync(this.scratchDir, { recursive: true });
     const script = await bundleBenchWorker(join(this.scratchDir, 'bundle'));
     this.worker = await startWorker({ scriptPath: script, persistDir: join(this.scratchDir, 'state') });
     await this.worker.upload(basename(path), path);
-    await this.post('/load', { key: basename(path), contextLength: this.contextLength });
+    this.kernels = ((await this.post('/load', { key: basename(path), contextLength: this.contextLength })) as { kernels: string }).kernels;
   }
 
   async decode(promptIds: number[], nTokens: number): Promise<DecodeResult> {

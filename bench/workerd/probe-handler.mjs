@@ -4,7 +4,8 @@
 //   /decode?steps=32&from=0                greedy decode steps from position `from`
 //   /prefill?n=512                         a prompt from position 0, in passes of 32 tokens
 //   /passes?n=2&count=10                   n-token passes at position 64, logits for every row
-//   /features                              what the runtime's WebAssembly supports (relaxed SIMD)
+//   /features                              what the runtime's WebAssembly supports (relaxed SIMD), and what the
+//                                          engine module runs: rg_kernel_set, and rg_relaxed_ok (exact here)
 // Every answer: { ms } measured inside (wall clock), the engine's memory size, the model's size.
 import { buildRandomModel, decodeSteps, freeModel, passes, prefillPrompt, wasmFeatures } from '../forward/core.mjs';
 import { SHAPES } from '../forward/shapes.mjs';
@@ -38,7 +39,7 @@ export function makeHandler(engineModule) {
         case '/health':
           break;
         case '/features':
-          return Response.json(wasmFeatures());
+          return Response.json({ ...wasmFeatures(), kernelSet: rg.rg_kernel_set(), relaxedOk: rg.rg_relaxed_ok() === 1 });
         default:
           return Response.json({ error: `no route ${url.pathname}` }, { status: 404 });
       }

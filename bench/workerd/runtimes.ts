@@ -11,6 +11,8 @@ import { copyFileSync, mkdirSync, readdirSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { basename, dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { ENGINE_FILES, type EngineModules } from '../../sdk/src/binding.js';
+import { KERNEL_SETS, type KernelSet } from '../../sdk/src/contract/modes.js';
 import { bundleBenchWorker } from './miniflare.js';
 import { Cdp } from './cdp.js';
 import { callJson } from './http.js';
@@ -20,11 +22,14 @@ const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const WORKERD = join(ROOT, 'node_modules', 'workerd', 'bin', 'workerd');
 /** Files the probe Worker is made of, by module name (= path from the repository root). */
 const PROBE_MODULES = ['bench/workerd/probe-worker.mjs', 'bench/workerd/probe-handler.mjs', 'bench/forward/core.mjs', 'bench/forward/shapes.mjs'];
-const ENGINE = 'sdk/wasm/recyclegpt.wasm';
+/** An engine module by its kernels, from the repository root: the SDK names the files (sdk/wasm/). */
+const enginePath = (kernels: EngineModule) => `sdk/wasm/${ENGINE_FILES[kernels]}`;
 /** As wrangler.toml. */
 const COMPATIBILITY_DATE = '2025-09-01';
 
 export type App = 'probe' | 'sdk';
+/** The engine's modules, by their kernels. */
+export type EngineModule = keyof EngineModules;
 
 export interface Runtime {
   kind: 'node' | 'workerd';
@@ -37,10 +42,15 @@ export interface Runtime {
   inspector?: string[];
   /** workerd only: more `workerd serve` options (as `wrangler dev` passes --debug-port). */
   serveArgs?: string[];
+  /**
+   * The engine module: the probe serves recyclegpt.wasm ('simd128') unless this says 'relaxed'; the SDK app runs this
+   * one as `LoadOptions.kernels` (default: the SDK's own choice, relaxed where the runtime computes it exactly).
+   */
+  engine?: EngineModule;
 }
 
 export const runtimeName = (r: Runtime) =>
-  [r.kind, ...r.flags, ...(r.serveArgs ?? []), ...(r.inspector ? [`+inspector[${r.inspector.join(',')}]`] : [])].join(' ');
+  [r.kind, ...r.flags, ...(r.serveArgs ?? []), ...(r.inspector ? [`+inspector[${r.inspector.join(',')}]`] : []), ...(r.engine ? [`+engine=${r.engine}`] : [])].join(' ');
 
 export interface Served {
   runtime: Runtime;
@@ -87,13 +97,14 @@ const app :Workerd.Worker = (
   return path;
 }
 
-/** The probe's files copied under `dir`, as workerd module declarations. */
-function probeModules(dir: string): string[] {
-  for (const file of [...PROBE_MODULES, ENGINE]) {
+/** The probe's files copied under `dir`, as workerd module declarations; `engine` is the module it imports. */
+function probeModules(dir: string, engine: EngineModule): string[] {
+  const wasm = enginePath(engine);
+  for (const file of [...PROBE_MODULES, wasm]) {
     mkdirSync(join(dir, dirname(file)), { recursive: true });
     copyFileSync(join(ROOT, file), join(dir, file));
   }
-  return [...PROBE_MODULES.map((m) => `(name = "${m}", esModule = embed "${m}")`), `(name = "bench/workerd/recyclegpt.wasm", wasm = embed "${ENGINE}")`];
+  return [...PROBE_MODULES.map((m) => `(name = "${m}", esModule = embed "${m}")`), `(name = "bench/workerd/recyclegpt.wasm", wasm = embed "${wasm}")`];
 }
 
 /** The SDK Worker bundled into `dir`, as workerd module declarations. */
@@ -108,13 +119,16 @@ export async function serve(runtime: Runtime, app: App, scratchDir: string, mode
   let child: ChildProcess;
   const inspectorAddress = runtime.inspector ? `127.0.0.1:${await freePort()}` : undefined;
   if (runtime.kind === 'node') {
-    const script = app === 'probe' ? [join(ROOT, 'bench/workerd/probe-node.mjs'), String(port)] : ['--import', 'tsx', join(ROOT, 'bench/workerd/sdk-node.ts'), String(port), modelDir!];
+    const script =
+      app === 'probe'
+        ? [join(ROOT, 'bench/workerd/probe-node.mjs'), String(port), join(ROOT, enginePath(runtime.engine ?? 'simd128'))]
+        : ['--import', 'tsx', join(ROOT, 'bench/workerd/sdk-node.ts'), String(port), modelDir!];
     const inspect = inspectorAddress ? [`--inspect=${inspectorAddress}`] : [];
     child = spawn(process.execPath, [...runtime.flags, ...inspect, ...script], { cwd: ROOT, stdio: ['ignore', 'ignore', 'pipe'] });
   } else {
     const dir = join(scratchDir, `${app}-${port}`);
     mkdirSync(dir, { recursive: true });
-    const modules = app === 'probe' ? probeModules(dir) : await sdkModules(dir);
+    const modules = app === 'probe' ? probeModules(dir, runtime.engine ?? 'simd128') : await sdkModules(dir);
     const config = workerdConfig(dir, port, runtime.flags, modules, app === 'sdk' ? modelDir : undefined);
     const inspect = inspectorAddress ? [`--inspector-addr=${inspectorAddress}`] : [];
     child = spawn(WORKERD, ['serve', '--verbose', config, ...inspect, ...(runtime.serveArgs ?? [])], { cwd: dir, stdio: ['ignore', 'pipe', 'pipe'] });
@@ -170,6 +184,8 @@ export interface RuntimeFigures {
   passMs: Record<number, number>;
   /** probe only: whether the runtime validates relaxed SIMD's 8-bit dot product. */
   relaxedSimd?: boolean;
+  /** The engine module's kernels that ran; 'relaxed (inexact here)' where the runtime computes them wrong (rg_relaxed_ok). */
+  kernels?: string;
 }
 
 export interface CompareOptions {
@@ -242,6 +258,9 @@ function sdkSubject(served: Served, o: Required<Pick<CompareOptions, 'steps' | '
   };
 }
 
+/** The kernels a probe ran, marked where the runtime computes relaxed SIMD wrong (its figures then time wrong sums). */
+const kernelsRan = (set: KernelSet, relaxedOk: boolean) => (set === 'relaxed' && !relaxedOk ? 'relaxed (inexact here)' : set);
+
 export async function compareRuntimes(options: CompareOptions): Promise<RuntimeFigures[]> {
   const { app, shape, type, rounds = 5, steps = 32, prefill = 256, sizes = [1, 2, 4], from = 0, log = () => {} } = options;
   const subjects: Subject[] = [];
@@ -252,11 +271,15 @@ export async function compareRuntimes(options: CompareOptions): Promise<RuntimeF
       let subject: Subject;
       if (app === 'probe') {
         subjects.push((subject = probeSubject(served, { steps, prefill, sizes, from })));
-        subject.best.relaxedSimd = (await served.request<{ relaxedSimd: boolean }>('/features')).answer.relaxedSimd;
+        const features = (await served.request<{ relaxedSimd: boolean; kernelSet: number; relaxedOk: boolean }>('/features')).answer;
+        subject.best.relaxedSimd = features.relaxedSimd;
+        subject.best.kernels = kernelsRan(KERNEL_SETS[features.kernelSet] ?? 'scalar', features.relaxedOk);
         await served.request(`/build?shape=${shape}&type=${type}&ctx=${Math.max(1024, prefill + 64, from + steps)}`);
       } else {
         subjects.push((subject = sdkSubject(served, { steps, prefill, promptIds: options.promptIds! })));
-        await served.request('/load', { key: basename(options.modelPath!), contextLength: Math.max(1024, prefill + steps + options.promptIds!.length) });
+        const contextLength = Math.max(1024, prefill + steps + options.promptIds!.length);
+        const loaded = await served.request<{ kernels: KernelSet }>('/load', { key: basename(options.modelPath!), contextLength, kernels: runtime.engine });
+        subject.best.kernels = loaded.answer.kernels;
       }
       // Warm-up: V8 compiles hot functions with Liftoff first and tiers them up to TurboFan as they run.
       await subject.round(false);

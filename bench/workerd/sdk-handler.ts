@@ -2,20 +2,22 @@
  * Our engine through the SDK's public API behind a fetch handler, so that the same code runs in workerd
  * (sdk-worker.ts) and in Node (sdk-node.ts) and is measured from outside the same way (runtimes.ts), and
  * the engine-internals measurements of wasm-costs.ts:
- *   POST /load  { key, contextLength }                 loads the GGUF named `key`
+ *   POST /load  { key, contextLength, kernels? }       loads the GGUF named `key` (LoadOptions.kernels: which engine
+ *                                                      module; default the SDK's choice) → ms and the kernels run
  *   POST /run   { promptIds, maxTokens }               greedy generation from an empty KV cache → tokens and
  *                                                      wall ms to the first token and from it to the last
  *   POST /costs { key, contextLength, promptIds, … }   wasm-costs.ts on its own instance → its figures and
  *                                                      the engine's memory size (which only grows: the peak)
  */
-import { loadModel, type Model } from '../../sdk/src/index.js';
+import { loadModel, type EngineModules, type KernelChoice, type Model } from '../../sdk/src/index.js';
 import type { ModelSource } from '../../sdk/src/gguf/source.js';
 import { measureEngineCosts, type EngineCostsRequest } from '../wasm-costs.js';
 
 /** Opens the GGUF named `key` (an R2 object, a file, …); undefined when there is none. */
 export type OpenModel = (key: string) => Promise<ModelSource | undefined>;
 
-export function makeSdkHandler(engine: WebAssembly.Module, open: OpenModel): (request: Request) => Promise<Response> {
+/** `wasm`: the engine modules, as LoadOptions.wasm takes them (a Worker imports both; Node reads the SDK's files). */
+export function makeSdkHandler(wasm: EngineModules | undefined, open: OpenModel): (request: Request) => Promise<Response> {
   let model: Model | undefined;
 
   const source = async (key: string) => {
@@ -50,12 +52,13 @@ export function makeSdkHandler(engine: WebAssembly.Module, open: OpenModel): (re
         model?.dispose();
         model = undefined;
         const t0 = performance.now();
-        model = await loadModel(await source(body.key as string), { wasm: engine, contextLength: body.contextLength as number });
-        return Response.json({ ms: performance.now() - t0 });
+        const kernels = body.kernels as KernelChoice | undefined;
+        model = await loadModel(await source(body.key as string), { wasm, kernels, contextLength: body.contextLength as number });
+        return Response.json({ ms: performance.now() - t0, kernels: model.info.kernels });
       }
       if (path === '/run') return await run(body.promptIds as number[], body.maxTokens as number);
       if (path === '/costs') {
-        const costs = await measureEngineCosts(await source(body.key as string), body as unknown as EngineCostsRequest, engine);
+        const costs = await measureEngineCosts(await source(body.key as string), body as unknown as EngineCostsRequest, wasm);
         return Response.json(costs);
       }
       return Response.json({ error: `no route ${path}` }, { status: 404 });

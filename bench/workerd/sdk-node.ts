@@ -1,13 +1,13 @@
 /** sdk-handler.ts served by Node: `node [V8 flags] --import tsx bench/workerd/sdk-node.ts PORT MODEL_DIR`. */
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { createServer } from 'node:http';
 import { join } from 'node:path';
 import '../../sdk/src/node.js'; // the SDK's Node entry, as users import it in Node: model files by path
 import { makeSdkHandler } from './sdk-handler.js';
 
 const [port, modelDir] = process.argv.slice(2) as [string, string];
-const engine = await WebAssembly.compile(readFileSync(new URL('../../sdk/wasm/recyclegpt.wasm', import.meta.url)));
-const handle = makeSdkHandler(engine, async (key) => (existsSync(join(modelDir, key)) ? join(modelDir, key) : undefined));
+// The engine files next to the SDK, chosen by the SDK as in any Node app.
+const handle = makeSdkHandler(undefined, async (key) => (existsSync(join(modelDir, key)) ? join(modelDir, key) : undefined));
 createServer(async (req, res) => {
   const chunks: Buffer[] = [];
   for await (const chunk of req) chunks.push(chunk as Buffer);

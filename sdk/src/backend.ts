@@ -2,9 +2,9 @@
  * What the decode loop and the loader need from an engine, and which engine to use. The WASM model answers
  * synchronously; the WebGPU one (sdk/src/backend-webgpu.ts, imported only when chosen) returns promises.
  */
-import { WasmLlama, compileEngine, instantiateEngine, type EngineSource, type WeightsNeed } from './binding.js';
+import { WasmLlama, openEngine, type EngineModules, type EngineSource, type WeightsNeed } from './binding.js';
 import type { ModelConfig, RecycleConfig } from './contract/config.js';
-import { BACKEND_CHOICES, isBackendChoice, type BackendChoice, type BackendName } from './contract/modes.js';
+import { BACKEND_CHOICES, isBackendChoice, type BackendChoice, type BackendName, type KernelChoice, type KernelSet } from './contract/modes.js';
 import { InvalidArgumentError, RecycleGPTError } from './errors.js';
 import { runtime } from './runtime.js';
 
@@ -90,6 +90,14 @@ export interface OpenedBackend {
   name: BackendName;
   /** Why this backend: asked for, or what ruled WebGPU out. */
   reason: string;
+  /** WASM: the engine module's kernels, and why those (see openEngine). */
+  kernels?: { set: KernelSet; reason: string };
+}
+
+/** Which WASM engine module to run (LoadOptions.wasm, LoadOptions.kernels). */
+export interface EngineChoice {
+  wasm?: EngineSource | EngineModules;
+  kernels?: KernelChoice;
 }
 
 /**
@@ -115,13 +123,14 @@ export interface ModelNeeds {
  * Creates the backend `choice` asks for; `auto` takes WebGPU when an adapter exists and the model fits its limits
  * and its kernels (architecture, tensor types), else WASM, saying why in `reason`.
  */
-export async function openBackend(choice: BackendChoice, config: Omit<ModelConfig, 'maxBatch'>, wasm: EngineSource | undefined, needs?: ModelNeeds): Promise<OpenedBackend> {
+export async function openBackend(choice: BackendChoice, config: Omit<ModelConfig, 'maxBatch'>, wasm: EngineChoice = {}, needs?: ModelNeeds): Promise<OpenedBackend> {
   if (!isBackendChoice(choice)) {
     throw new InvalidArgumentError(`backend must be ${BACKEND_CHOICES.map((c) => `'${c}'`).join(', ')}, got ${String(choice)}`);
   }
   const openWasm = async (reason: string): Promise<OpenedBackend> => {
-    const engine = await instantiateEngine(await compileEngine(wasm));
-    return { backend: new WasmLlama(engine, { ...config, maxBatch: wasmMaxBatch(config.vocabSize) }, needs?.weights), name: 'wasm', reason };
+    const engine = await openEngine(wasm.wasm, wasm.kernels);
+    const backend = new WasmLlama(engine.exports, { ...config, maxBatch: wasmMaxBatch(config.vocabSize) }, needs?.weights);
+    return { backend, name: 'wasm', reason, kernels: { set: engine.kernels, reason: engine.reason } };
   };
   if (choice === 'wasm') return openWasm('asked for');
   const found = await findAdapter();

@@ -1,10 +1,14 @@
+import { spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
-import { describe, expect, it } from 'vitest';
-import { buildModelGGUF } from '../../test/fixtures/models.js';
+import { fileURLToPath } from 'node:url';
+import { describe, expect, it, vi } from 'vitest';
+import { buildModelGGUF, makeTestModel, STANDARD_SPECS } from '../../test/fixtures/models.js';
 import { loadModel } from './model.js';
 import { WasmLlama, instantiateEngine, kvWord, type EngineExports } from './binding.js';
 import type { ModelConfig } from './contract/config.js';
+import { KERNEL_SETS } from './contract/modes.js';
 import { RecycleGPTError } from './errors.js';
+import type { LoadOptions } from './types.js';
 
 describe('kvWord (config word 11)', () => {
   // 2 (K and V) × 8 layers × 512 tokens × 8 kv heads × 64 × 4 bytes = exactly 16 MiB.
@@ -103,5 +107,108 @@ describe('WasmLlama memory check', () => {
     expect((error as RecycleGPTError).code).toBe('OUT_OF_MEMORY');
     expect((error as RecycleGPTError).message).toMatch(/KV cache 8192\.0 MiB for 16777216 tokens/);
     expect(tensors).toBe(0);
+  });
+});
+
+const file = (name: string) => readFileSync(new URL(`../wasm/${name}`, import.meta.url));
+/** Whether this Node compiles the relaxed module and computes its instruction exactly: Node 20 does not compile it. */
+const hostRunsRelaxed = await WebAssembly.compile(file('recyclegpt-relaxed.wasm')).then(
+  async (module) => ((await WebAssembly.instantiate(module, {})).exports as unknown as EngineExports).rg_relaxed_ok() === 1,
+  () => false,
+);
+
+describe('choosing the engine module (LoadOptions.wasm, kernels)', () => {
+  // Q4_0 weights: what the relaxed module's kernels run.
+  const q4 = () => makeTestModel(STANDARD_SPECS.q4_gpt2);
+  const options = { contextLength: 32 };
+  const caught = (promise: Promise<unknown>) => promise.then(() => undefined, (e: unknown) => e as RecycleGPTError);
+
+  it('ships two modules that say what they run (rg_kernel_set), one of them relaxed', async () => {
+    const sets = await Promise.all(['recyclegpt.wasm', 'recyclegpt-relaxed.wasm'].map(async (name) => {
+      const bytes = file(name);
+      // The relaxed module compiles only where relaxed SIMD is on: read its kernel set without running it, from the flag's child below.
+      return WebAssembly.validate(bytes) ? KERNEL_SETS[(await instantiateEngine(await WebAssembly.compile(bytes))).rg_kernel_set()] : 'not valid here';
+    }));
+    expect(sets[0]).toBe('simd128');
+    expect(sets[1]).toBe(hostRunsRelaxed ? 'relaxed' : 'not valid here');
+  });
+
+  it('by default runs the relaxed module where this host runs it exactly, else the SIMD128 one, and says why', async () => {
+    const model = await loadModel(await q4(), options);
+    if (hostRunsRelaxed) {
+      expect([model.info.kernels, model.info.kernelsReason]).toEqual(['relaxed', 'relaxed SIMD runs exactly here']);
+    } else {
+      // Node 20: relaxed SIMD does not compile without a flag.
+      expect(model.info.kernels).toBe('simd128');
+      expect(model.info.kernelsReason).toMatch(/^recyclegpt-relaxed\.wasm cannot be used here \(.*relaxed-simd/);
+    }
+    model.dispose();
+  });
+
+  it.skipIf(hostRunsRelaxed)("refuses kernels 'relaxed' on a host without relaxed SIMD with a typed error that says why", async () => {
+    const error = await caught(loadModel(await q4(), { ...options, kernels: 'relaxed' }));
+    expect(error).toBeInstanceOf(RecycleGPTError);
+    expect(error!.code).toBe('ENGINE');
+    expect(error!.message).toMatch(/^kernels 'relaxed' cannot run here: recyclegpt-relaxed\.wasm cannot be used here \(.*\); use kernels 'auto', which runs recyclegpt\.wasm where relaxed SIMD does not$/);
+  });
+
+  it('takes both modules (compiled or bytes), either alone, and checks each is what its name says', async () => {
+    const simd128 = await WebAssembly.compile(file('recyclegpt.wasm'));
+    const relaxed = file('recyclegpt-relaxed.wasm');
+    const run = async (load: LoadOptions) => {
+      const model = await loadModel(await q4(), { ...options, ...load });
+      const { tokens } = await model.complete([1, 2, 3], { maxTokens: 4, temperature: 0 });
+      model.dispose();
+      return { kernels: model.info.kernels, reason: model.info.kernelsReason, tokens };
+    };
+    const both = await run({ wasm: { relaxed, simd128 } });
+    const fallback = hostRunsRelaxed ? 'relaxed' : 'simd128';
+    expect(both.kernels).toBe(fallback);
+    expect(await run({ wasm: { simd128 } })).toEqual({ kernels: 'simd128', reason: 'no wasm.relaxed module was given', tokens: both.tokens });
+    expect(await run({ wasm: simd128 })).toEqual({ kernels: 'simd128', reason: 'the only module given', tokens: both.tokens });
+    expect(await run({ wasm: { relaxed, simd128 }, kernels: 'simd128' })).toEqual({ kernels: 'simd128', reason: 'asked for', tokens: both.tokens });
+
+    const swapped = await caught(loadModel(await q4(), { ...options, wasm: { relaxed: simd128 } }));
+    expect([swapped?.code, swapped?.message]).toEqual(['INVALID_ARGUMENT', 'the module given as wasm.relaxed runs simd128 kernels; pass recyclegpt-relaxed.wasm there']);
+    const one = await caught(loadModel(await q4(), { ...options, wasm: simd128, kernels: 'relaxed' }));
+    expect([one?.code, one?.message]).toEqual(['ENGINE', "kernels 'relaxed' was asked for, but the module given as wasm runs simd128 kernels; pass recyclegpt-relaxed.wasm (or both modules, as wasm: { relaxed, simd128 })"]);
+    const none = await caught(loadModel(await q4(), { ...options, wasm: {} }));
+    expect(none?.code).toBe('INVALID_ARGUMENT');
+    const bad = await caught(loadModel(await q4(), { ...options, kernels: 'fast' as 'auto' }));
+    expect([bad?.code, bad?.message]).toEqual(['INVALID_ARGUMENT', "kernels must be 'auto', 'relaxed', 'simd128', got fast"]);
+  });
+
+  it('compiles each shipped module at most once per process', async () => {
+    (await loadModel(await q4(), options)).dispose();
+    const compile = vi.spyOn(WebAssembly, 'compile');
+    try {
+      for (let i = 0; i < 3; i++) (await loadModel(await q4(), options)).dispose();
+      // Neither again: the relaxed module's compile error on Node 20 is kept as well as the compiled SIMD128 module.
+      expect(compile).not.toHaveBeenCalled();
+    } finally {
+      compile.mockRestore();
+    }
+  });
+
+  it('falls back under Node 20 --experimental-wasm-relaxed-simd, where the relaxed module compiles but computes some dots wrong', async () => {
+    const root = fileURLToPath(new URL('../../', import.meta.url));
+    const script = `
+      import { readFileSync } from 'node:fs';
+      import './sdk/src/node.ts';
+      import { loadModel } from './sdk/src/model.ts';
+      const module = await WebAssembly.compile(readFileSync('sdk/wasm/recyclegpt-relaxed.wasm'));
+      const { exports } = await WebAssembly.instantiate(module, {});
+      const model = await loadModel(process.argv[1], { contextLength: 32 });
+      const forced = await loadModel(process.argv[1], { contextLength: 32, kernels: 'relaxed' }).catch((e) => e);
+      console.log(JSON.stringify({ relaxedOk: exports.rg_relaxed_ok(), kernelSet: exports.rg_kernel_set(), kernels: model.info.kernels, reason: model.info.kernelsReason, forced: [forced.code, forced.message] }));`;
+    const child = spawnSync(process.execPath, ['--experimental-wasm-relaxed-simd', '--import', 'tsx', '--input-type=module', '-e', script, await q4()], { cwd: root, encoding: 'utf8' });
+    expect(child.stderr.replace(/.*ExperimentalWarning.*\n|.*--trace-warnings.*\n/g, '')).toBe('');
+    expect(JSON.parse(child.stdout)).toEqual({
+      relaxedOk: 0,
+      kernelSet: 2,
+      kernels: 'simd128',
+      reason: "this host computes relaxed SIMD's dot product inexactly (rg_relaxed_ok)",
+      forced: ['ENGINE', "kernels 'relaxed' cannot run here: this host computes relaxed SIMD's dot product inexactly (rg_relaxed_ok); use kernels 'auto', which runs recyclegpt.wasm where relaxed SIMD does not"],
+    });
   });
 });

@@ -5,7 +5,8 @@
 import { architecture } from './contract/architectures.js';
 import type { ModelConfig, RecycleConfig } from './contract/config.js';
 import { ENGINE_TYPE_NAMES } from './contract/ggml-types.js';
-import { RecycleGPTError } from './errors.js';
+import { KERNEL_SETS, type KernelChoice, type KernelSet } from './contract/modes.js';
+import { InvalidArgumentError, RecycleGPTError } from './errors.js';
 import { runtime } from './runtime.js';
 import { argmax } from './sampler.js';
 
@@ -33,6 +34,10 @@ export interface EngineExports {
   rg_runtime_bytes(cfgPtr: number, cfgWords: number, outPtr: number): number;
   rg_type_info(type: number, outPtr: number): number;
   rg_kind_info(kind: number, cfgPtr: number, cfgWords: number, outPtr: number): number;
+  /** KERNEL_SETS' number of what this module runs. */
+  rg_kernel_set(): number;
+  /** 1 when the host computes the relaxed-SIMD instruction exactly (the relaxed module; 0 in the others). */
+  rg_relaxed_ok(): number;
 }
 
 /** Status codes of wasm/src/error.rs, in words a user can act on. */
@@ -59,49 +64,177 @@ function engineErrorMessage(code: number): string {
 
 export type EngineSource = WebAssembly.Module | BufferSource | URL | string;
 
-let bundledEngine: Promise<WebAssembly.Module> | undefined;
-
-/** Compiles the engine once per source; the copy shipped next to the SDK is the default. */
-export function compileEngine(source?: EngineSource): Promise<WebAssembly.Module> {
-  if (source instanceof WebAssembly.Module) return Promise.resolve(source);
-  if (source === undefined) {
-    bundledEngine ??= compileFrom(new URL('../wasm/recyclegpt.wasm', import.meta.url));
-    return bundledEngine;
-  }
-  if (typeof source === 'string' || source instanceof URL) return compileFrom(new URL(source, import.meta.url));
-  return compileBytes(source);
+/**
+ * The engine's two modules, by their kernels (`LoadOptions.wasm`): Workers import both at bundle time and pass them,
+ * and the SDK runs the relaxed-SIMD one where the host runs it exactly.
+ */
+export interface EngineModules {
+  /** recyclegpt-relaxed.wasm: SIMD128 plus relaxed-SIMD quantized kernels, the same results faster. */
+  relaxed?: EngineSource;
+  /** recyclegpt.wasm: SIMD128 kernels, on every host. */
+  simd128?: EngineSource;
 }
 
-async function compileFrom(url: URL): Promise<WebAssembly.Module> {
-  let bytes: BufferSource;
+type ShippedKernels = keyof EngineModules;
+
+/** The modules' files in the package (sdk/wasm/; `recyclegpt/<file>` imports one). */
+export const ENGINE_FILES: Record<ShippedKernels, string> = { relaxed: 'recyclegpt-relaxed.wasm', simd128: 'recyclegpt.wasm' };
+
+/**
+ * Where those files are next to the SDK: each a literal `new URL`, which bundlers find and copy. Called only when
+ * needed: a bundled Worker has no import.meta.url.
+ */
+const SHIPPED: Record<ShippedKernels, () => URL> = {
+  relaxed: () => new URL('../wasm/recyclegpt-relaxed.wasm', import.meta.url),
+  simd128: () => new URL('../wasm/recyclegpt.wasm', import.meta.url),
+};
+
+/** What a Worker does instead: it cannot compile WebAssembly at run time, nor read the files next to the SDK. */
+const WORKERS_HINT =
+  `In Cloudflare Workers import both modules at bundle time (import relaxed from 'recyclegpt/${ENGINE_FILES.relaxed}'; ` +
+  `import simd128 from 'recyclegpt/${ENGINE_FILES.simd128}') and pass wasm: { relaxed, simd128 }`;
+
+/** `auto` tries them in this order. */
+const PREFERENCE: readonly ShippedKernels[] = ['relaxed', 'simd128'];
+
+/** An engine instance and what it runs. */
+export interface OpenedEngine {
+  exports: EngineExports;
+  kernels: KernelSet;
+  /** Why these kernels: asked for, the only module given, or what ruled relaxed SIMD out. */
+  reason: string;
+}
+
+/**
+ * The one place that picks the engine module: with `choice` 'auto', the relaxed-SIMD module where the host compiles
+ * it and computes its instruction exactly (rg_relaxed_ok after instantiation), else the SIMD128 one; 'relaxed' or
+ * 'simd128' takes that one or throws why not. `wasm`: both modules, one (run as it is), or none (the shipped files).
+ */
+export async function openEngine(wasm: EngineSource | EngineModules | undefined, choice: KernelChoice = 'auto'): Promise<OpenedEngine> {
+  if (wasm !== undefined && !isEngineModules(wasm)) return openOne(wasm, choice);
+  const modules: Record<ShippedKernels, EngineSource | (() => URL) | undefined> = wasm ? { relaxed: wasm.relaxed, simd128: wasm.simd128 } : SHIPPED;
+  if (!PREFERENCE.some((k) => modules[k] !== undefined)) {
+    throw new InvalidArgumentError('the wasm option names no module: pass { relaxed, simd128 } (either or both), one module, or nothing');
+  }
+  let ruledOut = '';
+  for (const kernels of choice === 'auto' ? PREFERENCE : [choice]) {
+    const source = modules[kernels];
+    if (source === undefined) {
+      ruledOut = `no wasm.${kernels} module was given`;
+      continue;
+    }
+    let engine: EngineExports;
+    try {
+      engine = await instantiateEngine(await compileEngine(source));
+    } catch (error) {
+      // Relaxed SIMD is optional: a host that cannot compile it (or load the file) gets the SIMD128 module.
+      if (kernels === 'simd128') throw error;
+      const cause = (error as Error).cause instanceof Error ? ((error as Error).cause as Error) : (error as Error);
+      ruledOut = `${ENGINE_FILES[kernels]} cannot be used here (${cause.message})`;
+      continue;
+    }
+    const found = kernelSet(engine);
+    if (found !== kernels) {
+      throw new InvalidArgumentError(`the module given as wasm.${kernels} runs ${found} kernels; pass ${ENGINE_FILES[kernels]} there`);
+    }
+    if (kernels === 'relaxed' && engine.rg_relaxed_ok() !== 1) {
+      ruledOut = 'this host computes relaxed SIMD\'s dot product inexactly (rg_relaxed_ok)';
+      continue;
+    }
+    return { exports: engine, kernels, reason: choice === 'auto' ? (kernels === 'relaxed' ? 'relaxed SIMD runs exactly here' : ruledOut) : 'asked for' };
+  }
+  const what = choice === 'auto' ? 'no engine module given can run here' : `kernels '${choice}' cannot run here`;
+  const remedy = modules.simd128 === undefined
+    ? `pass ${ENGINE_FILES.simd128} too, as wasm: { relaxed, simd128 }`
+    : `use kernels 'auto', which runs ${ENGINE_FILES.simd128} where relaxed SIMD does not`;
+  throw new RecycleGPTError('ENGINE', `${what}: ${ruledOut}; ${remedy}`);
+}
+
+/** A single module given as `wasm`: it runs what it was built with, unless that contradicts `choice`. */
+async function openOne(source: EngineSource, choice: KernelChoice): Promise<OpenedEngine> {
+  const engine = await instantiateEngine(await compileEngine(source));
+  const kernels = kernelSet(engine);
+  const asked = choice === 'auto' ? undefined : choice;
+  if (asked && asked !== kernels) {
+    throw new RecycleGPTError('ENGINE', `kernels '${asked}' was asked for, but the module given as wasm runs ${kernels} kernels; pass ${ENGINE_FILES[asked]} (or both modules, as wasm: { relaxed, simd128 })`);
+  }
+  if (kernels === 'relaxed' && engine.rg_relaxed_ok() !== 1) {
+    throw new RecycleGPTError('ENGINE', `this host computes relaxed SIMD's dot product inexactly (rg_relaxed_ok), so the module given as wasm (${ENGINE_FILES.relaxed}) would give wrong results; pass ${ENGINE_FILES.simd128}, or both modules as wasm: { relaxed, simd128 }`);
+  }
+  return { exports: engine, kernels, reason: asked ? 'asked for' : 'the only module given' };
+}
+
+function isEngineModules(wasm: EngineSource | EngineModules): wasm is EngineModules {
+  return (
+    typeof wasm === 'object' && !(wasm instanceof WebAssembly.Module) && !(wasm instanceof URL) &&
+    !(wasm instanceof ArrayBuffer) && !ArrayBuffer.isView(wasm) && !(typeof SharedArrayBuffer !== 'undefined' && wasm instanceof SharedArrayBuffer)
+  );
+}
+
+function kernelSet(engine: EngineExports): KernelSet {
+  if (typeof engine.rg_kernel_set !== 'function') {
+    throw new RecycleGPTError('ENGINE', `the engine module is from another version of the SDK (it has no rg_kernel_set); use this package's ${ENGINE_FILES.simd128} and ${ENGINE_FILES.relaxed}`);
+  }
+  return KERNEL_SETS[engine.rg_kernel_set()] ?? 'scalar';
+}
+
+/** Compiled modules by URL and by bytes: each is compiled at most once per process. */
+const compiledUrls = new Map<string, Promise<WebAssembly.Module>>();
+const compiledBytes = new WeakMap<object, Promise<WebAssembly.Module>>();
+
+/** Compiles the engine once per source; the SIMD128 copy shipped next to the SDK is the default. */
+export function compileEngine(source: EngineSource | (() => URL) = SHIPPED.simd128): Promise<WebAssembly.Module> {
+  if (source instanceof WebAssembly.Module) return Promise.resolve(source);
+  if (typeof source === 'function' || typeof source === 'string' || source instanceof URL) return compileUrl(source);
+  let module = compiledBytes.get(source);
+  if (!module) compiledBytes.set(source, (module = compileBytes(source)));
+  return module;
+}
+
+function compileUrl(where: string | URL | (() => URL)): Promise<WebAssembly.Module> {
+  let url: URL;
+  try {
+    url = typeof where === 'function' ? where() : new URL(where, import.meta.url);
+  } catch (cause) {
+    return Promise.reject(new RecycleGPTError('ENGINE', `cannot locate the WebAssembly engine (${(cause as Error).message}). ${WORKERS_HINT}`, { cause }));
+  }
+  const cached = compiledUrls.get(url.href);
+  if (cached) return cached;
+  const read = readEngine(url);
+  // A read that failed (a missing file, the network) is tried again next time; a compiled module, or a compile error, stays.
+  read.catch(() => compiledUrls.delete(url.href));
+  const module = read.then(compileBytes);
+  compiledUrls.set(url.href, module);
+  return module;
+}
+
+async function readEngine(url: URL): Promise<BufferSource> {
   try {
     if (url.protocol === 'file:') {
       // The Node entry reads files; elsewhere a file: URL (the default next to the SDK) cannot be read.
       if (!runtime.files) throw new Error('reading files needs Node.js (the package\'s Node entry)');
-      bytes = await runtime.files.read(url);
-    } else {
-      const response = await fetch(url);
-      if (!response.ok) throw new Error(`HTTP ${response.status}`);
-      bytes = await response.arrayBuffer();
+      return await runtime.files.read(url);
     }
+    const response = await fetch(url);
+    if (!response.ok) throw new Error(`HTTP ${response.status}`);
+    return await response.arrayBuffer();
   } catch (cause) {
     throw new RecycleGPTError(
       'ENGINE',
-      `cannot read the WebAssembly engine at ${url.href} (${(cause as Error).message}); run \`npm run build\` or pass the module as the \`wasm\` option`,
+      `cannot read the WebAssembly engine at ${url.href} (${(cause as Error).message}); run \`npm run build\` or pass the modules as the \`wasm\` option`,
       { cause },
     );
   }
-  return compileBytes(bytes);
 }
 
 async function compileBytes(bytes: BufferSource): Promise<WebAssembly.Module> {
   try {
     return await WebAssembly.compile(bytes);
   } catch (cause) {
-    // Cloudflare Workers refuse to compile WebAssembly at run time: the module must come from a bundle-time import.
+    // Cloudflare Workers refuse to compile WebAssembly at run time: the modules must come from bundle-time imports.
     throw new RecycleGPTError(
       'ENGINE',
-      `cannot compile the WebAssembly engine (${(cause as Error).message}). In Cloudflare Workers import it at bundle time (import wasm from 'recyclegpt/recyclegpt.wasm') and pass it as the \`wasm\` option`,
+      `cannot compile the WebAssembly engine (${(cause as Error).message}). ${WORKERS_HINT}`,
       { cause },
     );
   }

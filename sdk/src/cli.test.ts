@@ -51,6 +51,7 @@ describe('recyclegpt run', () => {
     expect(out.tokens).toHaveLength(9);
     expect(out.stats).toMatchObject({ generatedTokens: 9, finishReason: 'length' });
     const model = await loadModel(path);
+    expect(out.kernels).toBe(model.info.kernels);
     const expected = await model.complete('Hello world', { maxTokens: 9, temperature: 0 });
     model.dispose();
     expect(out.tokens).toEqual(expected.tokens);

@@ -151,7 +151,7 @@ async function generate(path: string, prompt: string, options: GenerateOptions, 
   try {
     if (json) {
       const { text, tokens, stats } = await model.complete(prompt, options);
-      console.log(JSON.stringify({ text, tokens, stats, backend: model.info.backend, backendReason }));
+      console.log(JSON.stringify({ text, tokens, stats, backend: model.info.backend, backendReason, kernels: model.info.kernels }));
       return;
     }
     const stream = model.generate(prompt, options);
@@ -160,7 +160,7 @@ async function generate(path: string, prompt: string, options: GenerateOptions, 
     process.stdout.write('\n');
     const recycled = stats.acceptanceRate === undefined ? '' : `, ${(100 * stats.acceptanceRate).toFixed(0)}% of recycled tokens kept`;
     console.error(
-      `[${model.info.backend}, ${stats.generatedTokens} tokens, prefill ${stats.prefillTokensPerSecond.toFixed(1)} tok/s, decode ${stats.decodeTokensPerSecond.toFixed(1)} tok/s (${stats.decodeMode}${recycled}), ${stats.finishReason}]`,
+      `[${model.info.backend}${model.info.kernels ? ` ${model.info.kernels}` : ''}, ${stats.generatedTokens} tokens, prefill ${stats.prefillTokensPerSecond.toFixed(1)} tok/s, decode ${stats.decodeTokensPerSecond.toFixed(1)} tok/s (${stats.decodeMode}${recycled}), ${stats.finishReason}]`,
     );
   } finally {
     model.dispose();

@@ -6,4 +6,4 @@ export { Sampler, Random } from './sampler.js';
 export * from './types.js';
 export { joinToolCalls } from './chat/completion.js';
 export { toolFamily, type ToolFamily } from './chat/tools.js';
-export { DECODE_MODES } from './contract/modes.js';
+export { DECODE_MODES, KERNEL_CHOICES } from './contract/modes.js';

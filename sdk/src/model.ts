@@ -1,6 +1,7 @@
 /** loadModel: a GGUF source → a ready Model (engine instance, weights, tokenizer, KV cache). */
 import { openBackend, type LoadingBackend } from './backend.js';
 import { TensorKind } from './contract/architectures.js';
+import { KERNEL_CHOICES, isKernelChoice } from './contract/modes.js';
 import { collectChat } from './chat/completion.js';
 import { buildChatPrompt } from './chat/prompt.js';
 import { ToolCallReader, withToolCalls } from './chat/tool-calls.js';
@@ -64,6 +65,9 @@ export async function openContext(source: ModelSource, options: LoadOptions = {}
     options.onProgress && ((p: { loaded: number; total?: number }) => options.onProgress!({ ...p, phase }));
 
   checkShortlistOption(options.recycleShortlist, options.recycle !== undefined);
+  if (options.kernels !== undefined && !isKernelChoice(options.kernels)) {
+    throw new InvalidArgumentError(`kernels must be ${KERNEL_CHOICES.map((c) => `'${c}'`).join(', ')}, got ${String(options.kernels)}`);
+  }
   if (options.memoryLimit !== undefined && !(Number.isFinite(options.memoryLimit) && options.memoryLimit > 0)) {
     throw new InvalidArgumentError(`memoryLimit must be a positive number of bytes, got ${String(options.memoryLimit)}`);
   }
@@ -82,7 +86,7 @@ export async function openContext(source: ModelSource, options: LoadOptions = {}
           let opened: Awaited<ReturnType<typeof openBackend>>;
           for (;;) {
             try {
-              opened = await openBackend(options.backend ?? 'wasm', { ...shape, contextLength, kvType, sequences }, options.wasm, needs);
+              opened = await openBackend(options.backend ?? 'wasm', { ...shape, contextLength, kvType, sequences }, options, needs);
               break;
             } catch (error) {
               // Sequences nobody asked for give way to the memory limit before the model is refused.
@@ -99,6 +103,8 @@ export async function openContext(source: ModelSource, options: LoadOptions = {}
             kvBytesPerSequence: llama.kvBytesPerSequence,
             backend: opened.name,
             backendReason: opened.reason,
+            kernels: opened.kernels?.set,
+            kernelsReason: opened.kernels?.reason,
           };
         },
         reserve(tensor) {
@@ -200,7 +206,7 @@ function describe(
   shape: Omit<ModelShape, 'trainedContextLength'>,
   contextLength: number,
   tokenizer: Tokenizer,
-): Omit<ModelInfo, 'backend' | 'backendReason' | 'sequences' | 'kvBytesPerSequence'> {
+): Omit<ModelInfo, 'backend' | 'backendReason' | 'kernels' | 'kernelsReason' | 'sequences' | 'kvBytesPerSequence'> {
   const meta = header.metadata;
   const template = meta['tokenizer.chat_template'];
   const summary = summarizeGGUF(header);

@@ -1,10 +1,11 @@
-import type { BackendChoice, BackendName, DecodeMode } from './contract/modes.js';
+import type { EngineModules, EngineSource } from './binding.js';
+import type { BackendChoice, BackendName, DecodeMode, KernelChoice, KernelSet } from './contract/modes.js';
 import type { CachedModel, CacheOption, CacheOptions, CacheReport, CacheStoreName } from './gguf/cache.js';
 import type { ModelSource } from './gguf/source.js';
 import type { JsonSchema, ResponseFormat } from './grammar/index.js';
 import type { Tokenizer } from './tokenizer/types.js';
 
-export type { BackendChoice, BackendName, CachedModel, CacheOption, CacheOptions, CacheReport, CacheStoreName, DecodeMode, JsonSchema, ModelSource, ResponseFormat, Tokenizer };
+export type { BackendChoice, BackendName, EngineModules, EngineSource, KernelChoice, KernelSet, CachedModel, CacheOption, CacheOptions, CacheReport, CacheStoreName, DecodeMode, JsonSchema, ModelSource, ResponseFormat, Tokenizer };
 
 export interface LoadProgress {
   loaded: number;
@@ -16,8 +17,19 @@ export interface LoadProgress {
 }
 
 export interface LoadOptions {
-  /** The engine: a compiled module (Workers import it at bundle time), its bytes, or where to fetch it. Default: the copy shipped with the SDK. */
-  wasm?: WebAssembly.Module | BufferSource | URL | string;
+  /**
+   * The WebAssembly engine. The SDK ships two modules computing the same bits: `recyclegpt-relaxed.wasm` (relaxed-SIMD
+   * kernels, faster; workerd, Chrome) and `recyclegpt.wasm` (SIMD128, every host). Pass both as `{ relaxed, simd128 }`
+   * (each a compiled module, its bytes, or where to fetch it) and the SDK runs the relaxed one where the host
+   * computes it exactly, else the other; a single module runs as it is. Cloudflare Workers cannot compile at run
+   * time: import both at bundle time and pass them. Default: both files shipped with the SDK, each compiled once.
+   */
+  wasm?: EngineSource | EngineModules;
+  /**
+   * Which of those modules runs (WASM backend): 'auto' (default) as above; 'relaxed' or 'simd128' that one, or an
+   * ENGINE error that says why it cannot run here. `ModelInfo.kernels` says which ran.
+   */
+  kernels?: KernelChoice;
   onProgress?: (progress: LoadProgress) => void;
   signal?: AbortSignal;
   /** KV cache capacity in tokens; default min(model's context length, 2048). */
@@ -92,6 +104,13 @@ export interface ModelInfo {
   backend: BackendName;
   /** Why that backend: 'asked for', 'WebGPU adapter found', or what ruled WebGPU out (e.g. 'no navigator.gpu'). */
   backendReason: string;
+  /** WASM backend: the engine module's kernels ('relaxed' runs relaxed-SIMD quantized kernels; both give the same bits). */
+  kernels?: KernelSet;
+  /**
+   * Why those kernels: 'asked for', 'the only module given', 'relaxed SIMD runs exactly here', or what ruled the
+   * relaxed module out (e.g. the host cannot compile it).
+   */
+  kernelsReason?: string;
   /** With the `cache` load option: whether the file came from the store, was kept there, or why not. */
   cache?: CacheReport;
   /**

@@ -3,8 +3,10 @@
 import { waitUntil } from 'cloudflare:workers';
 import type { Hono } from 'hono';
 import { loadModel, RecycleGPTError, type Model } from 'recyclegpt';
-// Workers cannot compile WebAssembly from bytes at run time: the engine is bundled as a compiled module.
-import engine from 'recyclegpt/recyclegpt.wasm';
+// Workers cannot compile WebAssembly from bytes at run time: the engine's two modules are bundled compiled, and the
+// SDK runs the relaxed-SIMD one where workerd computes it exactly (it does), else the SIMD128 one.
+import relaxed from 'recyclegpt/recyclegpt-relaxed.wasm';
+import simd128 from 'recyclegpt/recyclegpt.wasm';
 import { createApp, lazyModels } from './app.js';
 import { CpuBudget, costsFromSize, PREFILL_SHARE } from './budget.js';
 import { modelUnavailable, toOpenAIError } from './errors.js';
@@ -79,7 +81,7 @@ async function loadFromR2(env: Env, objects: ModelObjects, budget: CpuBudget): P
   const memoryLimit = limitBytes - JS_HEAP_BYTES - (recycle?.size ?? 0);
   try {
     // A truncated object or a stream that fails midway rejects here; the SDK frees what it had built.
-    return await loadModel(model.body, { wasm: engine, recycle: recycle?.body, contextLength: intVar(env, 'CONTEXT_LENGTH'), memoryLimit });
+    return await loadModel(model.body, { wasm: { relaxed, simd128 }, recycle: recycle?.body, contextLength: intVar(env, 'CONTEXT_LENGTH'), memoryLimit });
   } catch (error) {
     await cancel();
     if (error instanceof RecycleGPTError && error.code === 'OUT_OF_MEMORY') {

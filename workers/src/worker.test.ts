@@ -67,6 +67,11 @@ describe('the Worker with a model in R2', () => {
     expect((await json(res)).data.map((m: { id: string }) => m.id)).toEqual(['test']);
   });
 
+  it('runs the relaxed-SIMD engine module it bundles beside the SIMD128 one (workerd computes relaxed SIMD exactly)', async () => {
+    const card = await json(await worker.fetch('http://worker/v1/models/test', { headers }));
+    expect(card.recyclegpt).toMatchObject({ state: 'ready', backend: 'wasm', kernels: 'relaxed' });
+  });
+
   it('streams exactly the tokens a non-streamed request returns', async () => {
     const whole = await json(await post('/v1/completions', greedy('The edge')));
     const streamed = await streamedText(await post('/v1/completions', greedy('The edge', { stream: true })), (c) => c?.text);

@@ -42,7 +42,9 @@ function checkBundle({ log, files }: ReturnType<typeof dryRun>): number {
   expect(script).not.toMatch(/["']node:/);
   // The kernels package's code and its WGSL.
   expect(script).not.toMatch(/WebGPUModel|@workgroup_size|createComputePipeline/);
-  expect([...files.keys()].some((f) => f.endsWith('.wasm')), 'the engine is bundled as a module').toBe(true);
+  // Both engine modules, named by wrangler <content hash>-<file>.
+  const wasm = [...files.keys()].filter((f) => f.endsWith('.wasm')).map((f) => f.replace(/^[0-9a-f]+-/, ''));
+  expect(wasm.sort(), 'the engine\'s two modules are bundled').toEqual(['recyclegpt-relaxed.wasm', 'recyclegpt.wasm']);
   const gzipped = [...files.values()].reduce((sum, bytes) => sum + gzipSync(bytes, { level: 9 }).length, 0);
   expect(gzipped).toBeLessThan(MAX_GZIP_BYTES);
   return gzipped;

@@ -9,8 +9,8 @@ const MODEL_URL = new URL('/model.gguf', location.href).href;
 const STORE_DIR = 'recyclegpt-models';
 const PROMPT = [1, 15, 27, 42, 7];
 
-let engine: Promise<WebAssembly.Module> | undefined;
-const wasm = () => (engine ??= fetch('/files/recyclegpt.wasm').then(async (r) => WebAssembly.compile(await r.arrayBuffer())));
+/** The engine's two modules by URL: the SDK fetches and compiles each once, and runs the relaxed one where it can. */
+const wasm = { relaxed: new URL('/files/recyclegpt-relaxed.wasm', location.href), simd128: new URL('/files/recyclegpt.wasm', location.href) };
 
 /** Progress as runs of one `from`: [from, first loaded, last loaded]. */
 type Runs = [string, number, number][];
@@ -23,7 +23,7 @@ async function load(cache?: CacheOption, abortAt?: number, query = '') {
   const runs: Runs = [];
   const controller = new AbortController();
   const options: LoadOptions = {
-    wasm: await wasm(),
+    wasm,
     contextLength: 64,
     cache,
     signal: controller.signal,
@@ -39,7 +39,7 @@ async function load(cache?: CacheOption, abortAt?: number, query = '') {
     const model = await loadModel(MODEL_URL + query, options);
     const { tokens } = await model.complete(PROMPT, { maxTokens: 8, temperature: 0 });
     model.dispose();
-    return { tokens, cache: model.info.cache, runs };
+    return { tokens, cache: model.info.cache, runs, kernels: model.info.kernels };
   } catch (error) {
     const { code, message } = error as { code?: string; message: string };
     return { error: { code, message }, runs };

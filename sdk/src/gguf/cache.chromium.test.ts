@@ -25,6 +25,8 @@ interface Loaded {
   tokens?: number[];
   cache?: CacheReport;
   error?: { code?: string; message: string };
+  /** The engine module's kernels (model.info.kernels). */
+  kernels?: string;
   /** Progress as runs of one `from`: [from, first loaded, last loaded]. */
   runs: [string, number, number][];
 }
@@ -97,7 +99,8 @@ function cutStalled(): void {
 /** README's "Loading in the browser" example, bundled against the SDK's sources, with the files it asks for. */
 const readme = { script: '', demo: new Uint8Array(), demoRequests: 0 };
 /** The engine, as built by `npm run build` (read in beforeAll, so that listing the tests needs no build). */
-let wasmFile: Uint8Array;
+/** The engine's modules, by file name. */
+let wasmFiles: Record<string, Uint8Array>;
 
 async function bundleReadmeExample(): Promise<string> {
   const text = readFileSync(new URL('../../../README.md', import.meta.url), 'utf8');
@@ -114,7 +117,7 @@ async function bundleReadmeExample(): Promise<string> {
 /** The README example's files: the script, and the engine and model at the URLs it resolves them to. */
 function serveReadme(req: IncomingMessage, res: ServerResponse): boolean {
   const path = req.url?.split('?')[0];
-  const body = path === '/readme.js' ? readme.script : path === '/wasm/recyclegpt.wasm' ? wasmFile : path === '/models/demo/demo-q8_0.gguf' ? readme.demo : undefined;
+  const body = path === '/readme.js' ? readme.script : path?.startsWith('/wasm/') ? wasmFiles[path.slice('/wasm/'.length)] : path === '/models/demo/demo-q8_0.gguf' ? readme.demo : undefined;
   if (body === undefined) return false;
   if (path === '/models/demo/demo-q8_0.gguf') readme.demoRequests++;
   res.setHeader('content-type', path === '/readme.js' ? 'text/javascript' : 'application/octet-stream');
@@ -146,11 +149,10 @@ async function newTab(): Promise<void> {
 
 beforeAll(async () => {
   model = readFileSync(await makeTestModel(STANDARD_SPECS.f32_llama!));
-  wasmFile = readFileSync(new URL('../../wasm/recyclegpt.wasm', import.meta.url));
+  wasmFiles = Object.fromEntries(['recyclegpt.wasm', 'recyclegpt-relaxed.wasm'].map((name) => [name, readFileSync(new URL(`../../wasm/${name}`, import.meta.url))]));
   readme.script = await bundleReadmeExample();
   readme.demo = readFileSync(new URL('../../../models/demo/demo-q8_0.gguf', import.meta.url));
-  const files = { 'recyclegpt.wasm': wasmFile };
-  browser = await openBrowserPage(fileURLToPath(new URL('./cache-page.ts', import.meta.url)), files, (req, res) => serveModel(req, res) || serveReadme(req, res));
+  browser = await openBrowserPage(fileURLToPath(new URL('./cache-page.ts', import.meta.url)), wasmFiles, (req, res) => serveModel(req, res) || serveReadme(req, res));
   skipReason = browser.skipReason;
   if (skipReason) return;
   page = browser.page!;
@@ -159,6 +161,8 @@ beforeAll(async () => {
   expect(loaded.error).toBeUndefined();
   direct = loaded.tokens!;
   expect(direct).toHaveLength(8);
+  // Chromium runs relaxed SIMD exactly: the SDK picks the relaxed module.
+  expect(loaded.kernels).toBe('relaxed');
 });
 
 afterAll(async () => {
@@ -419,6 +423,8 @@ describe('README "Loading in the browser", word for word', () => {
     expect(readme.demoRequests, 'no request on the second run').toBe(1);
     const statuses = logs.filter((line) => /^(stored|hit)$/.test(line));
     expect(statuses).toEqual(['stored', 'hit']);
+    // The engine the SDK fetched from beside itself: the relaxed module, as in Chrome.
+    expect(logs.filter((line) => line === 'relaxed')).toEqual(['relaxed', 'relaxed']);
     const size = readme.demo.length;
     expect(logs).toContain(`${size} / ${size} bytes from the network`);
     expect(logs).toContain(`${size} / ${size} bytes from the cache`);

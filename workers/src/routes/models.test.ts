@@ -17,7 +17,7 @@ describe('GET /v1/models', () => {
     const after = await json(await app.request('/v1/models', { headers: auth }));
     expect(after.data[0].recyclegpt).toEqual({
       description: 'a stub that writes w0 w1 w2', state: 'ready', name: 'stub', architecture: 'llama', parameters: 0, quantization: null,
-      context_length: 4096, recycle_head: true, chat_template: 'plain', backend: 'wasm',
+      context_length: 4096, recycle_head: true, chat_template: 'plain', backend: 'wasm', kernels: 'simd128',
     });
   });
 

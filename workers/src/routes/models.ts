@@ -33,6 +33,8 @@ function card(models: ModelProvider, card: ModelCard) {
     recycle_head: model.info.hasRecycleHead,
     chat_template: chatTemplate(model),
     backend: model.info.backend,
+    // The engine module's kernels on the wasm backend ('relaxed' or 'simd128': the same results), else null.
+    kernels: model.info.kernels ?? null,
   };
   return { ...card, recyclegpt: { description: models.description?.(card.id) ?? null, state: models.state?.(card.id).state ?? null, ...details } };
 }

@@ -44,7 +44,7 @@ export function stubModel(options: StubOptions = {}): StubModel {
   const info: ModelInfo = {
     architecture: 'llama', name: 'stub', parameters: 0, tensorTypes: {}, vocabSize: PROMPT_VOCABULARY, dim: 8, layers: 1, heads: 1, kvHeads: 1, ffnDim: 8,
     contextLength: options.contextLength ?? 4096, sequences: 1, kvBytesPerSequence: 0, tokenizer: 'llama', hasRecycleHead: options.hasRecycleHead ?? true,
-    backend: 'wasm', backendReason: 'asked for',
+    backend: 'wasm', backendReason: 'asked for', kernels: 'simd128', kernelsReason: 'the only module given',
   };
   const finished: StubModel['finished'] = [];
   const embedded: string[] = [];
