@@ -206,6 +206,22 @@ pub const fn q8_k_position(e: usize) -> usize {
     e - e % 16 + 2 * (e % 8) + (e % 16) / 8
 }
 
+/// Where element e of a Q8_K block is stored in `Q8KActivation::relaxed` (and where the relaxed
+/// build keeps a Q4_K / Q5_K / Q6_K weight's byte of it, `packed`'s kernel order): each 32 values
+/// as two vectors of 16, vector v holding lanes 4v..4v + 4 of ggml's eight lane sums, four bytes
+/// a lane: elements l, l + 8, l + 16, l + 24 (l = e % 8). One i32x4 relaxed dot then adds four
+/// products of one lane and one 32-value sub-block; one i16x8 relaxed dot two of one lane and one
+/// 16-value sub-block (its lanes alternate the two 16s).
+#[inline(always)]
+pub const fn relaxed_position(e: usize) -> usize {
+    let (l, r) = (e % 8, e % 32);
+    e - r + 16 * (l / 4) + 4 * (l % 4) + 2 * (r / 16) + (r % 16) / 8
+}
+
+/// Whether `PreparedInput` keeps the Q8_K values as i8 in `relaxed_position` order too: only the
+/// relaxed-SIMD build reads them.
+pub const RELAXED_Q8_K: bool = cfg!(feature = "relaxed-simd");
+
 /// Activation quantization exactly as ggml's `quantize_row_q8_K_ref`: per super-block of 256,
 /// max = the first value of largest magnitude, iscale = -127 / max, q = nearest_int(iscale · x)
 /// capped at 127 (and, here, at -128 below, which only a non-finite input reaches), d = 1 / iscale
@@ -282,6 +298,7 @@ pub struct PreparedInput {
     q8k_d: Vec<f32>,
     q8k_qs: Vec<i16>,
     q8k_bsums: Vec<i16>,
+    q8k_relaxed: Vec<i8>,
 }
 
 impl PreparedInput {
@@ -300,14 +317,16 @@ impl PreparedInput {
             q8k_d: try_vec(values / QK_K + max_tokens)?,
             q8k_qs: try_vec(values)?,
             q8k_bsums: try_vec(values / 16 + max_tokens)?,
+            q8k_relaxed: try_vec(if RELAXED_Q8_K { values } else { 0 })?,
         })
     }
 
     /// Bytes `new(cols, tokens)` allocates per token of `cols` values (an upper bound).
     pub fn bytes_per_token(cols: u64) -> u64 {
         // f16- and bf16-rounded f32; i16 Q8_0 values, their Q4_0 mix, i16 Q8_K values;
-        // per 32 an f32 scale, an f32 Q8_1 sum and an i32 sum; per 16 an i16 sum; per 256 an f32.
-        let per_value = 4 + 4 + 2 + 2 + 2;
+        // per 32 an f32 scale, an f32 Q8_1 sum and an i32 sum; per 16 an i16 sum; per 256 an f32;
+        // in the relaxed build, i8 Q8_K values.
+        let per_value = 4 + 4 + 2 + 2 + 2 + RELAXED_Q8_K as u64;
         cols * per_value + (cols / 32 + 1) * 12 + (cols / 16 + 1) * 2 + (cols / 256 + 1) * 4
     }
 
@@ -348,10 +367,13 @@ impl PreparedInput {
             if needs.q8_k {
                 let out = Q8KActivationMut {
                     d: &mut self.q8k_d[t * cols / QK_K..(t + 1) * cols / QK_K],
-                    qs: &mut self.q8k_qs[values],
+                    qs: &mut self.q8k_qs[values.clone()],
                     bsums: &mut self.q8k_bsums[t * cols / 16..(t + 1) * cols / 16],
                 };
                 (quantizers.q8_k)(row, out);
+                if RELAXED_Q8_K {
+                    relaxed_order(&self.q8k_qs[values.clone()], &mut self.q8k_relaxed[values]);
+                }
             }
         }
     }
@@ -381,6 +403,7 @@ impl PreparedInput {
             d: &self.q8k_d[token * blocks..][..blocks],
             qs: &self.q8k_qs[token * self.cols..][..self.cols],
             bsums: &self.q8k_bsums[token * groups..][..groups],
+            relaxed: if RELAXED_Q8_K { &self.q8k_relaxed[token * self.cols..][..self.cols] } else { &[] },
         }
     }
 }
@@ -409,12 +432,14 @@ pub struct Q8ActivationMut<'a> {
 }
 
 /// One token's activation in Q8_K form: per super-block of 256 its f32 d, the values q in
-/// [-127, 127] (widened to i16, in `q8_k_position` order) and the sum of each 16 of them.
+/// [-127, 127] (widened to i16, in `q8_k_position` order) and the sum of each 16 of them; in the
+/// relaxed build (`RELAXED_Q8_K`, else empty) the same values as i8 in `relaxed_position` order.
 #[derive(Clone, Copy)]
 pub struct Q8KActivation<'a> {
     pub d: &'a [f32],
     pub qs: &'a [i16],
     pub bsums: &'a [i16],
+    pub relaxed: &'a [i8],
 }
 
 /// Where one row's `Q8KActivation` is written.
@@ -422,6 +447,15 @@ pub struct Q8KActivationMut<'a> {
     pub d: &'a mut [f32],
     pub qs: &'a mut [i16],
     pub bsums: &'a mut [i16],
+}
+
+/// Q8_K values (`q8_k_position` order, i16 within i8's range) as i8 in `relaxed_position` order.
+fn relaxed_order(qs: &[i16], relaxed: &mut [i8]) {
+    for (qs, relaxed) in qs.chunks_exact(QK_K).zip(relaxed.chunks_exact_mut(QK_K)) {
+        for e in 0..QK_K {
+            relaxed[relaxed_position(e)] = qs[q8_k_position(e)] as i8;
+        }
+    }
 }
 
 /// The Q4_0 helpers of a `Q8Activation`, from its values.
@@ -505,6 +539,24 @@ mod tests {
         assert_eq!(seen, (0..32).collect::<Vec<_>>());
         assert_eq!(&positions[..16], &[0, 2, 4, 6, 8, 10, 12, 14, 1, 3, 5, 7, 9, 11, 13, 15]);
         assert_eq!(positions[16], 16);
+    }
+
+    #[test]
+    fn relaxed_positions_put_four_values_of_one_lane_side_by_side() {
+        let positions: Vec<usize> = (0..64).map(relaxed_position).collect();
+        let mut seen = positions.clone();
+        seen.sort_unstable();
+        assert_eq!(seen, (0..64).collect::<Vec<_>>());
+        // Bytes 0..4: lane 0 (elements 0, 8, 16, 24); bytes 16..20: lane 4.
+        let at = |p: usize| positions.iter().position(|&q| q == p).unwrap();
+        assert_eq!([at(0), at(1), at(2), at(3), at(4)], [0, 8, 16, 24, 1]);
+        assert_eq!([at(16), at(17), at(18), at(19)], [4, 12, 20, 28]);
+        assert_eq!(at(32), 32);
+        let (qs, mut relaxed) = ((0..256).map(|p| (p % 251) as i16 - 125).collect::<Vec<_>>(), vec![0i8; 256]);
+        relaxed_order(&qs, &mut relaxed);
+        for e in 0..256 {
+            assert_eq!(relaxed[relaxed_position(e)] as i16, qs[q8_k_position(e)]);
+        }
     }
 
     #[test]

@@ -215,7 +215,7 @@ pub fn dot_row(ty: GgmlType, use_simd: bool, row: &[u8], x: &[f32]) -> Result<f3
     reference.prepare_with(scalar::QUANTIZERS, x, 1, needs);
     let bits = |v: &[f32]| v.iter().map(|f| f.to_bits()).collect::<Vec<_>>();
     Ok(if ty.activation() == Activation::Q8_K {
-        let fields = |a: Q8KActivation<'_>| (bits(a.d), a.qs.to_vec(), a.bsums.to_vec());
+        let fields = |a: Q8KActivation<'_>| (bits(a.d), a.qs.to_vec(), a.bsums.to_vec(), a.relaxed.to_vec());
         if fields(input.q8_k(0)) != fields(reference.q8_k(0)) {
             return Ok(f32::NAN);
         }

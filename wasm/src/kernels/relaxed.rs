@@ -12,7 +12,9 @@ pub use super::simd128::*;
 #[link(wasm_import_module = "relaxed-simd")]
 extern "C" {
     #[link_name = "i32x4.relaxed_dot_i8x16_i7x16_add_s"]
-    fn relaxed_dot_import(a: v128, b: v128, acc: v128) -> v128;
+    fn relaxed_dot_add_import(a: v128, b: v128, acc: v128) -> v128;
+    #[link_name = "i16x8.relaxed_dot_i8x16_i7x16_s"]
+    fn relaxed_dot_import(a: v128, b: v128) -> v128;
 }
 
 /// i32x4.relaxed_dot_i8x16_i7x16_add_s: lane i of `acc` plus Σ a[4i + k] · b[4i + k] over k < 4,
@@ -21,8 +23,20 @@ extern "C" {
 #[inline(always)]
 pub fn dot_i8x16_i7x16_add(a: v128, b: v128, acc: v128) -> v128 {
     // SAFETY: after the build's rewrite, the instruction itself; it has no side effects.
-    unsafe { relaxed_dot_import(a, b, acc) }
+    unsafe { relaxed_dot_add_import(a, b, acc) }
 }
+
+/// i16x8.relaxed_dot_i8x16_i7x16_s: lane i is a[2i]·b[2i] + a[2i + 1]·b[2i + 1], a as i8 and b
+/// as i7. Exact and the same on every host while every byte of b is in 0..=127 and the sum fits
+/// an i16 (hosts may saturate it or wrap it): callers pass only such b, with |a·b| ≤ 128·63.
+#[inline(always)]
+pub fn dot_i8x16_i7x16(a: v128, b: v128) -> v128 {
+    // SAFETY: after the build's rewrite, the instruction itself; it has no side effects.
+    unsafe { relaxed_dot_import(a, b) }
+}
+
+mod kquants;
+pub use kquants::{dot_q4_k_q8_k_tokens, dot_q5_k_q8_k_tokens, dot_q6_k_q8_k_tokens};
 
 use core::arch::wasm32::*;
 

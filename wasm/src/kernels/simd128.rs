@@ -16,7 +16,7 @@ use crate::quant::{
     Q8Activation, Q8ActivationMut, Q8KActivationMut, Quantizers, Q4_0_BLOCK_BYTES, Q8_0_BLOCK_BYTES, QK, QK_K,
 };
 
-mod kquants;
+pub(super) mod kquants;
 pub use kquants::*;
 
 pub const QUANTIZERS: Quantizers = Quantizers { q8: quantize_q8_0, q8_k: quantize_q8_k };

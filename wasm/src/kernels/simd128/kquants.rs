@@ -44,7 +44,7 @@ unsafe fn add_16(w: &[v128; 2], x: *const u8, lanes: &mut [v128; 2]) {
 /// lane sums and what the token's running sum loses (Q4_K's / Q5_K's mins); the lanes are scaled
 /// by d·dx into eight f32 sums, added to the running sum last, lane by lane.
 #[inline(always)]
-fn dot_k_lanes<B: Block, const N: usize>(
+pub(in crate::kernels) fn dot_k_lanes<B: Block, const N: usize>(
     w: &[u8],
     xs: [Q8KActivation; N],
     block_lanes: impl Fn(&B, usize) -> ([[v128; 2]; N], [f32; N]),
@@ -211,7 +211,7 @@ fn broadcast_i16<const L: usize>(v: v128) -> v128 {
 /// Q4_K's / Q5_K's twelve bytes of 6-bit scales and mins (`blocks::scales_and_mins`, as ggml
 /// unpacks them four at a time in u32 words): the eight scales and the eight mins as i16 lanes.
 #[inline(always)]
-fn k4_scales_and_mins(q: &[u8; 12]) -> (v128, v128) {
+pub(in crate::kernels) fn k4_scales_and_mins(q: &[u8; 12]) -> (v128, v128) {
     let word = |i: usize| u32::from_le_bytes([q[4 * i], q[4 * i + 1], q[4 * i + 2], q[4 * i + 3]]);
     let (a, b, c) = (word(0), word(1), word(2));
     let (low6, nibbles, top2) = (0x3f3f_3f3f, 0x0f0f_0f0f, 0x0303_0303);
@@ -224,7 +224,7 @@ fn k4_scales_and_mins(q: &[u8; 12]) -> (v128, v128) {
 /// Q4_K's / Q5_K's min term for super-block b (`scalar::min_term`): dmin·dx · Σ_j bsums[j] · min(j / 2),
 /// the integer sum by two i32x4.dot_i16x8 with each min twice.
 #[inline(always)]
-fn k4_min_term(dmin: [u8; 2], mins: v128, x: &Q8KActivation, b: usize) -> f32 {
+pub(in crate::kernels) fn k4_min_term(dmin: [u8; 2], mins: v128, x: &Q8KActivation, b: usize) -> f32 {
     let pairs = [
         i16x8_shuffle::<0, 0, 1, 1, 2, 2, 3, 3>(mins, mins),
         i16x8_shuffle::<4, 4, 5, 5, 6, 6, 7, 7>(mins, mins),

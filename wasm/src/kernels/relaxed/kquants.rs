@@ -1,0 +1,144 @@
+//! Relaxed-SIMD twins of `simd128/kquants.rs`'s Q4_K, Q5_K and Q6_K kernels · Q8_K.
+//!
+//! In this build their weight bytes are kept in `quant::relaxed_position` order (`packed`'s
+//! kernel order) and the activation comes as i8 in the same order (`Q8KActivation::relaxed`):
+//! each 16 bytes hold four values of each of four of ggml's eight lane sums. The unsigned
+//! weights (0..=31 or 0..=63, valid i7) go in as they are, with no widening: per 32 weights and
+//! token, Q4_K / Q5_K take two i32x4 relaxed dots (each lane four products of one lane of one
+//! sub-block) and one multiply by the sub-block's scale per four lanes; Q6_K two i16x8 relaxed
+//! dots (two products of one lane of one 16-value sub-block, the two sub-blocks alternating)
+//! minus the same dots with 32 (its values are q − 32), then one i32x4.dot_i16x8 with the two
+//! scales. Every lane sum is the exact integer ggml's generic kernel adds up, and the f32 steps
+//! are `simd128`'s (`dot_k_lanes`), so the bits are the scalar kernel's.
+
+use core::arch::wasm32::*;
+
+use super::{dot_i8x16_i7x16, dot_i8x16_i7x16_add};
+use crate::blocks::{half, BlockQ4K, BlockQ5K, BlockQ6K};
+use crate::kernels::simd128::kquants::{dot_k_lanes, k4_min_term, k4_scales_and_mins};
+use crate::kernels::simd128::load;
+use crate::quant::{Q8KActivation, QK_K};
+
+/// Where super-block b's i8 activation values start, per token; panics unless every token has
+/// them (`quant::RELAXED_Q8_K`) for all of its values.
+#[inline(always)]
+fn relaxed_values<const N: usize>(xs: &[Q8KActivation; N], b: usize) -> [*const u8; N] {
+    xs.map(|x| {
+        assert!(x.relaxed.len() == x.qs.len());
+        x.relaxed[b * QK_K..].as_ptr() as *const u8
+    })
+}
+
+/// Q4_K's / Q5_K's eight sub-blocks of 32: the nibbles of bytes 32·(s / 2).. (low for even s),
+/// with `high(s, v)` (0 or 16 per byte of vector v = 0, 1) or-ed in; per token, the exact lane
+/// sums of each sub-block times its scale (u16 lane s of `scales`).
+#[inline(always)]
+fn k4_lanes<const N: usize>(
+    qs: &[u8; 128],
+    scales: v128,
+    high: impl Fn(usize, usize) -> v128,
+    x: [*const u8; N],
+) -> [[v128; 2]; N] {
+    // SAFETY: a v128 is 16 bytes, any of which make 8 u16.
+    let scales: [u16; 8] = unsafe { core::mem::transmute(scales) };
+    let mut lanes = [[i32x4_splat(0); 2]; N];
+    for chunk in 0..4 {
+        // SAFETY: chunk < 4: 32 bytes within qs.
+        let bytes = unsafe { [load(qs.as_ptr().add(32 * chunk)), load(qs.as_ptr().add(32 * chunk + 16))] };
+        for s in [2 * chunk, 2 * chunk + 1] {
+            let scale = i32x4_splat(scales[s] as i32);
+            for v in 0..2 {
+                let nibbles = if s % 2 == 0 { v128_and(bytes[v], u8x16_splat(15)) } else { u8x16_shr(bytes[v], 4) };
+                let weights = v128_or(nibbles, high(s, v));
+                for t in 0..N {
+                    // SAFETY: sub-block s's 32 values are within the super-block's 256.
+                    let values = unsafe { load(x[t].add(32 * s + 16 * v)) };
+                    let sums = dot_i8x16_i7x16_add(values, weights, i32x4_splat(0));
+                    lanes[t][v] = i32x4_add(lanes[t][v], i32x4_mul(sums, scale));
+                }
+            }
+        }
+    }
+    lanes
+}
+
+pub fn dot_q4_k_q8_k_tokens<const N: usize>(w: &[u8], xs: [Q8KActivation; N]) -> [f32; N] {
+    dot_k_lanes(
+        w,
+        xs,
+        |block: &BlockQ4K, b| {
+            let (scales, mins) = k4_scales_and_mins(&block.scales);
+            let lanes = k4_lanes(&block.qs, scales, |_, _| i8x16_splat(0), relaxed_values(&xs, b));
+            (lanes, xs.map(|x| k4_min_term(block.dmin, mins, &x, b)))
+        },
+        |block| half(block.d),
+    )
+}
+
+pub fn dot_q5_k_q8_k_tokens<const N: usize>(w: &[u8], xs: [Q8KActivation; N]) -> [f32; N] {
+    dot_k_lanes(
+        w,
+        xs,
+        |block: &BlockQ5K, b| {
+            let (scales, mins) = k4_scales_and_mins(&block.scales);
+            // SAFETY: qh holds 32 bytes.
+            let qh = unsafe { [load(block.qh.as_ptr()), load(block.qh.as_ptr().add(16))] };
+            // Bit s of each qh byte, as 16.
+            let high = |s: usize, v: usize| v128_and(i8x16_shl(u8x16_shr(qh[v], s as u32), 4), u8x16_splat(16));
+            let lanes = k4_lanes(&block.qs, scales, high, relaxed_values(&xs, b));
+            (lanes, xs.map(|x| k4_min_term(block.dmin, mins, &x, b)))
+        },
+        |block| half(block.d),
+    )
+}
+
+pub fn dot_q6_k_q8_k_tokens<const N: usize>(w: &[u8], xs: [Q8KActivation; N]) -> [f32; N] {
+    dot_k_lanes(
+        w,
+        xs,
+        |block: &BlockQ6K, b| {
+            let x = relaxed_values(&xs, b);
+            // SAFETY: the block holds 16 scales.
+            let scales = unsafe { load(block.scales.as_ptr()) };
+            // Per half h, i32 lane k: sub-blocks 8h + 2k and 8h + 2k + 1's scales as two i16.
+            // SAFETY: a v128 is 16 bytes, any of which make 4 i32.
+            let pairs: [[i32; 4]; 2] =
+                unsafe { [i16x8_extend_low_i8x16(scales), i16x8_extend_high_i8x16(scales)].map(|v| core::mem::transmute(v)) };
+            let mut lanes = [[i32x4_splat(0); 2]; N];
+            for h in 0..2 {
+                // SAFETY: half h's 32 bytes of qh are within the block.
+                let qh = unsafe { [load(block.qh.as_ptr().add(32 * h)), load(block.qh.as_ptr().add(32 * h + 16))] };
+                for k in 0..4 {
+                    // Values 128h + 32k..+32: ql's low (k < 2) or high nibbles of bytes 64h + 32·(k % 2)..,
+                    // and bits 2k..2k + 2 of qh moved to 16·(bits).
+                    // SAFETY: half h's 64 bytes of ql are within the block.
+                    let ql = unsafe {
+                        let ql = block.ql.as_ptr().add(64 * h + 32 * (k % 2));
+                        [load(ql), load(ql.add(16))]
+                    };
+                    let scale = i32x4_splat(pairs[h][k]);
+                    for v in 0..2 {
+                        let low = if k < 2 { v128_and(ql[v], u8x16_splat(15)) } else { u8x16_shr(ql[v], 4) };
+                        let placed = match k {
+                            0 => i8x16_shl(qh[v], 4),
+                            1 => i8x16_shl(qh[v], 2),
+                            2 => qh[v],
+                            _ => u8x16_shr(qh[v], 2),
+                        };
+                        let q = v128_or(low, v128_and(placed, u8x16_splat(0x30)));
+                        for t in 0..N {
+                            // SAFETY: the 32 values are within the super-block's 256.
+                            let values = unsafe { load(x[t].add(32 * (4 * h + k) + 16 * v)) };
+                            // Σ x·(q − 32) over each pair (|·| ≤ 2·128·32, no i16 overflow).
+                            let pair_sums =
+                                i16x8_sub(dot_i8x16_i7x16(values, q), dot_i8x16_i7x16(values, i8x16_splat(32)));
+                            lanes[t][v] = i32x4_add(lanes[t][v], i32x4_dot_i16x8(pair_sums, scale));
+                        }
+                    }
+                }
+            }
+            (lanes, [0.0; N])
+        },
+        |block| half(block.d),
+    )
+}
