@@ -99,7 +99,7 @@ impl Nibbles for BlockQ5_1 {
 
 /// One packed group of a nibble type · N activations: per block, each row's 32 values dotted
 /// with the token's i8 values in nibble order by two relaxed dots (exact: 32 products of at most
-/// 31 · 128); the four rows' sums then take `simd128`'s steps (`Group::terms`: Q4_0's − 8·Σx,
+/// 31 · 128; measured faster here than two i16x8 relaxed dots and a widening); the four rows' sums then take `simd128`'s steps (`Group::terms`: Q4_0's − 8·Σx,
 /// Q5_0's − 16·Σx, Q4_1's and Q5_1's m·s; the f32 terms in block order), so the same bits.
 #[inline(always)]
 fn dot_group<G: Nibbles, const N: usize>(g: &[u8], layout: GroupLayout, xs: [Q8Activation; N]) -> [[f32; ROWS]; N] {
