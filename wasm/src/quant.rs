@@ -209,9 +209,9 @@ pub const fn q8_k_position(e: usize) -> usize {
 /// Where element e of a Q8_K block is stored in `Q8KActivation::relaxed` (and where the relaxed
 /// build keeps a Q4_K / Q5_K / Q6_K weight's byte of it, `packed`'s kernel order): each 32 values
 /// as two vectors of 16, vector v holding lanes 4v..4v + 4 of ggml's eight lane sums, four bytes
-/// a lane: elements l, l + 8, l + 16, l + 24 (l = e % 8). One i32x4 relaxed dot then adds four
-/// products of one lane and one 32-value sub-block; one i16x8 relaxed dot two of one lane and one
-/// 16-value sub-block (its lanes alternate the two 16s).
+/// a lane: elements l, l + 8, l + 16, l + 24 (l = e % 8). An i16x8 relaxed dot then adds two
+/// products of one lane and one 16-value sub-block per i16 lane (the two 16s alternating), and
+/// four of one lane per pair of i16 lanes, which i32x4.dot_i16x8 adds up.
 #[inline(always)]
 pub const fn relaxed_position(e: usize) -> usize {
     let (l, r) = (e % 8, e % 32);
