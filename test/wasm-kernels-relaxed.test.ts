@@ -8,6 +8,9 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { BLOCK_LENGTHS, BLOCKS, extremeActivation, filledBlockRow, randomActivation, randomBlockRow, TYPES, type TypeName } from './fixtures/kernel-rows.js';
 
 const WASM = fileURLToPath(new URL('../sdk/wasm/recyclegpt-relaxed.wasm', import.meta.url));
+const SIMD128_WASM = fileURLToPath(new URL('../sdk/wasm/recyclegpt.wasm', import.meta.url));
+/** The bench's bare-engine random model builder (self-contained): the same model in both modules. */
+const CORE = fileURLToPath(new URL('../bench/forward/core.mjs', import.meta.url));
 
 /**
  * POST: cases, each an i32 header [type, n, weight bytes] then the weight bytes (padded to 4) and
@@ -35,7 +38,37 @@ export default {
   },
 };`;
 
+/**
+ * GET /forward?type=…: one random model (a small llama of 256-wide rows) built in each module,
+ * then passes of 1, 2, 3 and 7 tokens with logits for every row. Answer: the relaxed module's
+ * logits, then the SIMD128 module's.
+ */
+const FORWARD_WORKER = `import relaxed from './engine.wasm';
+import simd128 from './simd128.wasm';
+import { buildRandomModel, freeModel } from './core.mjs';
+const SHAPE = { dim: 256, layers: 2, heads: 4, kvHeads: 2, headDim: 64, ffn: 512, vocab: 512, tied: true };
+export default {
+  async fetch(request) {
+    const type = new URL(request.url).searchParams.get('type');
+    const out = [];
+    for (const engine of [relaxed, simd128]) {
+      const rg = (await WebAssembly.instantiate(engine, {})).exports;
+      const probe = buildRandomModel(rg, SHAPE, type, { ctx: 64, maxBatch: 8 });
+      let pos = 0;
+      for (const n of [1, 2, 3, 7]) {
+        new Uint32Array(rg.memory.buffer, probe.tokens, n).set(Array.from({ length: n }, (_, i) => (pos * 37 + i * 101) % SHAPE.vocab));
+        if (rg.rg_forward(probe.model, probe.tokens, n, pos, 0) !== 0) throw new Error('rg_forward: ' + rg.rg_last_error());
+        out.push(...new Float32Array(rg.memory.buffer, rg.rg_logits(probe.model) >>> 0, n * SHAPE.vocab));
+        pos += n;
+      }
+      freeModel(rg, probe);
+    }
+    return new Response(new Float32Array(out));
+  },
+};`;
+
 let mf: Miniflare;
+let forward: Miniflare;
 
 beforeAll(async () => {
   if (!existsSync(WASM)) throw new Error(`${WASM} is missing: build it with \`node wasm/build.mjs\``);
@@ -46,10 +79,20 @@ beforeAll(async () => {
     ],
     compatibilityDate: '2025-09-01',
   });
+  forward = new Miniflare({
+    modules: [
+      { type: 'ESModule', path: 'worker.js', contents: FORWARD_WORKER },
+      { type: 'ESModule', path: 'core.mjs', contents: readFileSync(CORE, 'utf8') },
+      { type: 'CompiledWasm', path: 'engine.wasm', contents: readFileSync(WASM) },
+      { type: 'CompiledWasm', path: 'simd128.wasm', contents: readFileSync(SIMD128_WASM) },
+    ],
+    compatibilityDate: '2025-09-01',
+  });
 });
 
 afterAll(async () => {
   await mf?.dispose();
+  await forward?.dispose();
 });
 
 interface Case {
@@ -117,6 +160,24 @@ describe('rg_kernel_dot relaxed SIMD vs scalar, in workerd', () => {
         for (let kind = 0; kind < 4; kind++) cases.push({ type, w: filledBlockRow(type, n, fill), x: extremeActivation(n, kind) });
       }
       await expectBitIdentical(cases, (i) => `${type} fill ${[0x00, 0xff, 0x80, 0x7f][i >> 2]} kind ${i % 4}`);
+    });
+  }
+});
+
+describe('a whole forward pass in workerd: the relaxed module gives the SIMD128 module\'s logits', () => {
+  // Packing (the relaxed kernel order), the per-token activation copies, the matrix-matrix tiles and
+  // every kernel of the type together: the two modules differ only in kernels that give the same bits.
+  for (const type of ['q4_0', 'q5_0', 'q8_0', 'q4_k', 'q6_k']) {
+    it(`${type}: bit-identical logits for passes of 1, 2, 3 and 7 tokens`, async () => {
+      const response = await forward.dispatchFetch(`http://forward/?type=${type}`);
+      expect(response.status, await response.clone().text()).toBe(200);
+      const logits = new Uint32Array(await response.arrayBuffer());
+      const half = logits.length / 2;
+      expect(half).toBe(13 * 512);
+      const [relaxed, simd128] = [logits.subarray(0, half), logits.subarray(half)];
+      const differing = relaxed.reduce((count, bits, i) => count + (bits !== simd128[i] ? 1 : 0), 0);
+      expect(differing).toBe(0);
+      expect(new Set(relaxed).size, 'the logits vary').toBeGreaterThan(100);
     });
   }
 });
