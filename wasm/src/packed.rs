@@ -23,8 +23,8 @@
 //! The K-quants stay in rows, block by block, but their quant arrays are put in kernel order:
 //! each 16 bytes (elements k..k + 16 of a super-block, or the bits of those elements) in pairs
 //! (k, k + 8), as the Q8_K activation keeps its values (`quant::q8_k_position`), so that the
-//! SIMD128 kernels widen them with plain loads; in the relaxed build, Q4_K's, Q5_K's and Q6_K's
-//! each 32 bytes in `quant::relaxed_position` order instead (`kernel_order`). Their row kernels stream each block once for all
+//! SIMD128 kernels widen them with plain loads; in the relaxed build, each 32 bytes in
+//! `quant::relaxed_position` order instead (`kernel_order`). Their row kernels stream each block once for all
 //! the tokens of a batch.
 
 use crate::f16::MAX_FINITE;
@@ -274,22 +274,16 @@ fn kernel_order_arrays(ty: GgmlType) -> &'static [(usize, usize)] {
     }
 }
 
-/// Kernel order of a type's quant arrays: they move in chunks of `chunk` bytes, GGUF byte j of a
-/// chunk (element j of its values) going to `position(j)`. The SIMD128 kernels read pairs
-/// (k, k + 8) like `Q8KActivation::qs`; the relaxed build's Q4_K, Q5_K and Q6_K kernels read
-/// `quant::relaxed_position`'s four-byte lanes like `Q8KActivation::relaxed`.
-fn kernel_order(ty: GgmlType) -> (usize, fn(usize) -> usize) {
-    let relaxed = cfg!(feature = "relaxed-simd") && matches!(ty, GgmlType::Q4_K | GgmlType::Q5_K | GgmlType::Q6_K);
-    if relaxed {
-        (32, relaxed_position)
-    } else {
-        (16, q8_k_position)
-    }
-}
+/// Kernel order of the K-quants' quant arrays: they move in chunks of `.0` bytes, GGUF byte j of a
+/// chunk (element j of its values) going to `.1(j)`. The SIMD128 kernels read pairs (k, k + 8)
+/// like `Q8KActivation::qs`; the relaxed build's read `quant::relaxed_position`'s four-byte lanes
+/// like `Q8KActivation::relaxed`.
+const KERNEL_ORDER: (usize, fn(usize) -> usize) =
+    if cfg!(feature = "relaxed-simd") { (32, relaxed_position) } else { (16, q8_k_position) };
 
 /// A K-quant block's quant arrays from GGUF order to kernel order (every other type: unchanged).
 pub fn to_kernel_order(ty: GgmlType, block: &mut [u8]) {
-    let (chunk, position) = kernel_order(ty);
+    let (chunk, position) = KERNEL_ORDER;
     for &(at, len) in kernel_order_arrays(ty) {
         for bytes in block[at..at + len].chunks_exact_mut(chunk) {
             let mut raw = [0u8; 32];
@@ -303,7 +297,7 @@ pub fn to_kernel_order(ty: GgmlType, block: &mut [u8]) {
 
 /// The inverse of `to_kernel_order`.
 pub fn from_kernel_order(ty: GgmlType, block: &mut [u8]) {
-    let (chunk, position) = kernel_order(ty);
+    let (chunk, position) = KERNEL_ORDER;
     for &(at, len) in kernel_order_arrays(ty) {
         for bytes in block[at..at + len].chunks_exact_mut(chunk) {
             let mut ordered = [0u8; 32];
@@ -421,10 +415,16 @@ mod tests {
                 }
             }
         }
-        // Kernel order pairs byte k with byte k + 8 of each 16.
+        // Kernel order pairs byte k with byte k + 8 of each 16; the relaxed build's puts bytes
+        // k, k + 8, k + 16, k + 24 of each 32 side by side.
         let mut block = [0u8; 110];
         block.iter_mut().enumerate().for_each(|(i, b)| *b = i as u8);
         to_kernel_order(GgmlType::Q3_K, &mut block);
-        assert_eq!(&block[..20], &[0, 8, 1, 9, 2, 10, 3, 11, 4, 12, 5, 13, 6, 14, 7, 15, 16, 24, 17, 25]);
+        let want: [u8; 20] = if cfg!(feature = "relaxed-simd") {
+            [0, 8, 16, 24, 1, 9, 17, 25, 2, 10, 18, 26, 3, 11, 19, 27, 4, 12, 20, 28]
+        } else {
+            [0, 8, 1, 9, 2, 10, 3, 11, 4, 12, 5, 13, 6, 14, 7, 15, 16, 24, 17, 25]
+        };
+        assert_eq!(&block[..20], &want);
     }
 }

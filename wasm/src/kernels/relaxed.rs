@@ -2,7 +2,7 @@
 //! second engine module (`--features relaxed-simd`, see `wasm/build.mjs`). Everything this file
 //! does not define is `simd128`'s, re-exported: a definition here shadows the glob. Here: the
 //! packed-group kernels of the nibble types (Q4_0, Q4_1, Q5_0, Q5_1); `relaxed/kquants.rs`: the
-//! Q4_K, Q5_K and Q6_K row kernels. Each reads i8 activations in its own order, prepared once per
+//! K-quants' row kernels. Each reads i8 activations in its own order, prepared once per
 //! token (`quant::RELAXED_ORDERS`), and weights as they are (unsigned, valid i7) with no widening.
 
 use core::arch::wasm32::v128;
@@ -39,7 +39,9 @@ pub fn dot_i8x16_i7x16(a: v128, b: v128) -> v128 {
 }
 
 mod kquants;
-pub use kquants::{dot_q4_k_q8_k_tokens, dot_q5_k_q8_k_tokens, dot_q6_k_q8_k_tokens};
+pub use kquants::{
+    dot_q2_k_q8_k_tokens, dot_q3_k_q8_k_tokens, dot_q4_k_q8_k_tokens, dot_q5_k_q8_k_tokens, dot_q6_k_q8_k_tokens,
+};
 
 use core::arch::wasm32::*;
 

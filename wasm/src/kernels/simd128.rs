@@ -34,7 +34,7 @@ fn sum_f32x4(v: v128) -> f32 {
 }
 
 #[inline(always)]
-fn sum_i32x4(v: v128) -> i32 {
+pub(super) fn sum_i32x4(v: v128) -> i32 {
     let pairs = i32x4_add(v, i32x4_shuffle::<2, 3, 0, 1>(v, v));
     let total = i32x4_add(pairs, i32x4_shuffle::<1, 0, 3, 2>(pairs, pairs));
     i32x4_extract_lane::<0>(total)

@@ -96,19 +96,25 @@ pub fn dot_q2_k_q8_k_tokens<const N: usize>(w: &[u8], xs: [Q8KActivation; N]) ->
                 }
             }
         }
-        // SAFETY: the block holds 16 scales.
-        let mins = u8x16_shr(unsafe { load(block.scales.as_ptr()) }, 4);
-        let mins = [u16x8_extend_low_u8x16(mins), u16x8_extend_high_u8x16(mins)];
         for t in 0..N {
-            // SAFETY: super-block b's 16 sums are within the activation.
-            let bsums = unsafe { [0, 16].map(|at| load((xs[t].bsums.as_ptr().add(b * 16) as *const u8).add(at))) };
-            let summs = i32x4_add(i32x4_dot_i16x8(bsums[0], mins[0]), i32x4_dot_i16x8(bsums[1], mins[1]));
-            let (dall, dmin) = (xs[t].d[b] * half(block.d), xs[t].d[b] * half(block.dmin));
-            let isum = sum_i32x4(i32x4_add(isum[t][0], isum[t][1]));
-            sums[t] += dall * isum as f32 - dmin * sum_i32x4(summs) as f32;
+            sums[t] += q2_k_term(block, &xs[t], b, sum_i32x4(i32x4_add(isum[t][0], isum[t][1])));
         }
     }
     sums
+}
+
+/// Q2_K's f32 term for super-block b from its exact Σ scale·q·x (`isum`): d·dx·isum minus
+/// dmin·dx · Σ_j bsums[j] · min(j), as ggml's generic kernel.
+#[inline(always)]
+pub(in crate::kernels) fn q2_k_term(block: &BlockQ2K, x: &Q8KActivation, b: usize, isum: i32) -> f32 {
+    // SAFETY: the block holds 16 scales.
+    let mins = u8x16_shr(unsafe { load(block.scales.as_ptr()) }, 4);
+    let mins = [u16x8_extend_low_u8x16(mins), u16x8_extend_high_u8x16(mins)];
+    // SAFETY: super-block b's 16 sums are within the activation (callers' count).
+    let bsums = unsafe { [0, 16].map(|at| load((x.bsums.as_ptr().add(b * 16) as *const u8).add(at))) };
+    let summs = i32x4_add(i32x4_dot_i16x8(bsums[0], mins[0]), i32x4_dot_i16x8(bsums[1], mins[1]));
+    let (dall, dmin) = (x.d[b] * half(block.d), x.d[b] * half(block.dmin));
+    dall * isum as f32 - dmin * sum_i32x4(summs) as f32
 }
 
 pub fn dot_q3_k_q8_k_tokens<const N: usize>(w: &[u8], xs: [Q8KActivation; N]) -> [f32; N] {
