@@ -207,7 +207,7 @@ pub const fn q8_k_position(e: usize) -> usize {
 }
 
 /// Where element e of a Q8_K block is stored in `Q8KActivation::relaxed` (and where the relaxed
-/// build keeps a Q4_K / Q5_K / Q6_K weight's byte of it, `packed`'s kernel order): each 32 values
+/// build keeps a K-quant weight's byte of it, `packed`'s kernel order): each 32 values
 /// as two vectors of 16, vector v holding lanes 4v..4v + 4 of ggml's eight lane sums, four bytes
 /// a lane: elements l, l + 8, l + 16, l + 24 (l = e % 8). An i16x8 relaxed dot then adds two
 /// products of one lane and one 16-value sub-block per i16 lane (the two 16s alternating), and

@@ -100,9 +100,10 @@ impl Nibbles for BlockQ5_1 {
 }
 
 /// One packed group of a nibble type · N activations: per block, each row's 32 values dotted
-/// with the token's i8 values in nibble order by two relaxed dots (exact: 32 products of at most
-/// 31 · 128; measured faster here than two i16x8 relaxed dots and a widening); the four rows' sums then take `simd128`'s steps (`Group::terms`: Q4_0's − 8·Σx,
-/// Q5_0's − 16·Σx, Q4_1's and Q5_1's m·s; the f32 terms in block order), so the same bits.
+/// with the token's i8 values in nibble order by two i32x4 relaxed dots (exact: 32 products of
+/// at most 31 · 128; measured faster in workerd than i16x8 relaxed dots and a widening); the four
+/// rows' sums then take `simd128`'s steps (`Group::terms`: Q4_0's − 8·Σx, Q5_0's − 16·Σx, Q4_1's
+/// and Q5_1's m·s; the f32 terms in block order), so the same bits.
 #[inline(always)]
 fn dot_group<G: Nibbles, const N: usize>(g: &[u8], layout: GroupLayout, xs: [Q8Activation; N]) -> [[f32; ROWS]; N] {
     assert!(g.len() >= layout.bytes() && layout.ty.block_bytes() == G::BLOCK_BYTES);
@@ -118,13 +119,16 @@ fn dot_group<G: Nibbles, const N: usize>(g: &[u8], layout: GroupLayout, xs: [Q8A
             for t in 0..N {
                 let x = xs[t].nibble_order.as_ptr().add(b * QK) as *const u8;
                 let x = [load(x), load(x.add(16))];
-                let row = |v: [v128; 2]| dot_i8x16_i7x16_add(x[1], v[1], dot_i8x16_i7x16_add(x[0], v[0], i32x4_splat(0)));
+                let row =
+                    |v: [v128; 2]| dot_i8x16_i7x16_add(x[1], v[1], dot_i8x16_i7x16_add(x[0], v[0], i32x4_splat(0)));
                 let sums = sums_of_pairs(pair_sums(row(rows[0]), row(rows[1])), pair_sums(row(rows[2]), row(rows[3])));
                 acc[t] = f32x4_add(acc[t], G::terms(block, sums, xs[t].scales[b], xs[t].sums[b], xs[t].q8_1_s[b]));
             }
         }
     }
-    acc.map(|v| [f32x4_extract_lane::<0>(v), f32x4_extract_lane::<1>(v), f32x4_extract_lane::<2>(v), f32x4_extract_lane::<3>(v)])
+    acc.map(|v| {
+        [f32x4_extract_lane::<0>(v), f32x4_extract_lane::<1>(v), f32x4_extract_lane::<2>(v), f32x4_extract_lane::<3>(v)]
+    })
 }
 
 pub fn dot_q4_0_q8_0_group<const N: usize>(g: &[u8], layout: GroupLayout, xs: [Q8Activation; N]) -> [[f32; ROWS]; N] {

@@ -3,15 +3,17 @@
 //! In this build their weight bytes are kept in `quant::relaxed_position` order (`packed`'s
 //! kernel order) and the activation comes as i8 in the same order (`Q8KActivation::relaxed`):
 //! each 16 bytes hold four values of each of four of ggml's eight lane sums. The unsigned
-//! weights (0..=31 or 0..=63, valid i7) go in as they are, with no widening. Per 32 weights and
-//! token: Q4_K / Q5_K take two i16x8 relaxed dots (each i16 lane two products of one lane of the
-//! sub-block) and two i32x4.dot_i16x8 with the sub-block's scale in every lane (each i32 lane
-//! then the lane's four products, scaled); Q6_K two i16x8 relaxed dots (the two 16-value
-//! sub-blocks alternating in the lanes) minus the same dots with 32 (its values are q − 32),
-//! then two i32x4.dot_i16x8 with the two scales; Q3_K (q − 4, scales per 16) the same with 4,
-//! Q2_K (q, scales per 16, mins by the activation's sums as in `simd128`) without an offset. (For Q4_K, i16x8 dots + dot_i16x8 measured
-//! faster in workerd than i32x4 relaxed dots and a multiply by the scale.) Every lane sum is the exact integer ggml's generic kernel adds up, and the f32 steps
-//! are `simd128`'s (`dot_k_lanes`), so the bits are the scalar kernel's.
+//! weights (0..=63, valid i7) go in as they are, with no widening. Per 32 weights and token:
+//! - Q4_K / Q5_K: two i16x8 relaxed dots (each i16 lane two products of one lane of the
+//!   sub-block), two i32x4.dot_i16x8 with the sub-block's scale in every lane (each i32 lane the
+//!   lane's four products, scaled). Measured faster in workerd than i32x4 relaxed dots and a
+//!   multiply by the scale.
+//! - Q6_K / Q3_K / Q2_K (`add_sub_block_pair`; values q − 32 / q − 4 / q, scales per 16): two
+//!   i16x8 relaxed dots with the unsigned stored values (the two 16-value sub-blocks alternating
+//!   in the lanes) minus the same dots with the offset (32 / 4 / none), then two
+//!   i32x4.dot_i16x8 with the two scales (Q2_K's mins by the activation's sums, as `simd128`).
+//! Every lane sum is the exact integer ggml's generic kernel adds up, and the f32 steps are
+//! `simd128`'s (`dot_k_lanes`), so the bits are the scalar kernel's.
 
 use core::arch::wasm32::*;
 
