@@ -3,27 +3,21 @@
 import { readFileSync, existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { beforeAll, describe, expect, it } from 'vitest';
+import {
+  BLOCK_LENGTHS,
+  BLOCKS,
+  halfToFloat,
+  random,
+  randomActivation,
+  randomBlockRow,
+  randomFloatRow,
+  randomHalf,
+  TYPES,
+  type TypeName,
+} from './fixtures/kernel-rows.js';
 
 const WASM = fileURLToPath(new URL('../sdk/wasm/recyclegpt.wasm', import.meta.url));
 const GOLDEN = fileURLToPath(new URL('./fixtures/ggml-dot-golden.txt', import.meta.url));
-const TYPES = {
-  F32: 0, F16: 1, BF16: 30, Q4_0: 2, Q4_1: 3, Q5_0: 6, Q5_1: 7, Q8_0: 8, Q2_K: 10, Q3_K: 11, Q4_K: 12, Q5_K: 13, Q6_K: 14,
-} as const;
-type TypeName = keyof typeof TYPES;
-/** Block elements, block bytes and the byte offsets of the f16 fields (scales, mins) of each quantized type. */
-const BLOCKS: Partial<Record<TypeName, { size: number; bytes: number; halves: number[] }>> = {
-  Q4_0: { size: 32, bytes: 18, halves: [0] },
-  Q4_1: { size: 32, bytes: 20, halves: [0, 2] },
-  Q5_0: { size: 32, bytes: 22, halves: [0] },
-  Q5_1: { size: 32, bytes: 24, halves: [0, 2] },
-  Q8_0: { size: 32, bytes: 34, halves: [0] },
-  Q2_K: { size: 256, bytes: 84, halves: [80, 82] },
-  Q3_K: { size: 256, bytes: 110, halves: [108] },
-  Q4_K: { size: 256, bytes: 144, halves: [0, 2] },
-  Q5_K: { size: 256, bytes: 176, halves: [0, 2] },
-  Q6_K: { size: 256, bytes: 210, halves: [208] },
-};
-
 interface Exports {
   memory: WebAssembly.Memory;
   rg_alloc(bytes: number): number;
@@ -41,61 +35,6 @@ beforeAll(async () => {
   rg = instance.exports as unknown as Exports;
 });
 
-let seed = 0x2545f491;
-function random(): number {
-  seed ^= seed << 13;
-  seed ^= seed >>> 17;
-  seed ^= seed << 5;
-  return (seed >>> 0) / 2 ** 32;
-}
-
-function halfToFloat(h: number): number {
-  const exponent = (h >> 10) & 31;
-  const mantissa = h & 1023;
-  const magnitude = exponent === 0 ? mantissa * 2 ** -24 : (1 + mantissa / 1024) * 2 ** (exponent - 15);
-  return h & 0x8000 ? -magnitude : magnitude;
-}
-
-/** A random half with exponent in [lo, hi] (biased), random sign unless positive. */
-function randomHalf(lo: number, hi: number, positive = false): number {
-  const sign = !positive && random() < 0.5 ? 0x8000 : 0;
-  return sign | ((lo + Math.floor(random() * (hi - lo + 1))) << 10) | Math.floor(random() * 1024);
-}
-
-/** One random row of F32 or F16: its bytes and its values. */
-function randomFloatRow(type: 'F32' | 'F16', n: number): { bytes: Uint8Array; values: Float64Array } {
-  const values = new Float64Array(n);
-  if (type === 'F32') {
-    const f = new Float32Array(n).map(() => random() * 2 - 1);
-    values.set(f);
-    return { bytes: new Uint8Array(f.buffer), values };
-  }
-  const h = new Uint16Array(n).map(() => randomHalf(10, 16));
-  h.forEach((v, i) => (values[i] = halfToFloat(v)));
-  return { bytes: new Uint8Array(h.buffer), values };
-}
-
-/**
- * One random row of a quantized type or BF16: random bytes (every quant bit pattern occurs) with
- * finite f16 scales and mins of either sign; bfloat16 (the top half of an f32) from 2^-17 to 2^14.
- */
-function randomBlockRow(type: TypeName, n: number): Uint8Array {
-  if (type === 'BF16') {
-    const bf16 = () => (random() < 0.5 ? 0x8000 : 0) | ((110 + Math.floor(random() * 31)) << 7) | Math.floor(random() * 128);
-    return new Uint8Array(new Uint16Array(n).map(bf16).buffer);
-  }
-  const { size, bytes: blockBytes, halves } = BLOCKS[type]!;
-  const bytes = new Uint8Array((n / size) * blockBytes).map(() => Math.floor(random() * 256));
-  for (let b = 0; b < n / size; b++) {
-    for (const at of halves) {
-      const half = randomHalf(4, 12);
-      bytes[b * blockBytes + at] = half & 255;
-      bytes[b * blockBytes + at + 1] = half >> 8;
-    }
-  }
-  return bytes;
-}
-
 /** Calls rg_kernel_dot with both kernels on copies of w and x in wasm memory. */
 function dotBoth(type: TypeName, w: Uint8Array, x: Float32Array): { scalar: number; simd: number } {
   const wPtr = rg.rg_alloc(w.length) >>> 0;
@@ -110,15 +49,6 @@ function dotBoth(type: TypeName, w: Uint8Array, x: Float32Array): { scalar: numb
   return { scalar, simd };
 }
 
-/** Activations of several kinds: uniform, with all-zero and huge blocks, spanning 10 decades. */
-function randomActivation(n: number, kind: number): Float32Array {
-  const x = new Float32Array(n).map(() => random() * 6 - 3);
-  if (kind === 1) x.fill(0, 0, Math.min(n, 256));
-  if (kind === 2) x.forEach((_, i) => (x[i] = (random() * 2 - 1) * 10 ** (random() * 10 - 6)));
-  if (kind === 3) x.forEach((_, i) => (x[i] = Math.round((random() * 2 - 1) * 127) + 0.5)); // ties
-  return x;
-}
-
 /** `got` is the dot of bfloat16 weights `w` with x rounded to bfloat16, up to f32 rounding. */
 function expectNearBf16Dot(w: Uint8Array, x: Float32Array, got: number): void {
   const widen = (h: number) => new Float32Array(new Uint32Array([h << 16]).buffer)[0]!;
@@ -131,11 +61,6 @@ function expectNearBf16Dot(w: Uint8Array, x: Float32Array, got: number): void {
 }
 
 const FLOAT_LENGTHS = [1, 7, 32, 33, 100, 512, 1376, 4096];
-const BLOCK_LENGTHS: Record<number, number[]> = {
-  1: [1, 3, 7, 8, 9, 15, 16, 17, 33, 100, 512, 4096], // BF16: lengths off every vector width
-  32: [32, 64, 96, 160, 512, 1376, 4096],
-  256: [256, 512, 1536, 4096],
-};
 
 describe('rg_kernel_dot SIMD128 vs scalar', () => {
   for (const type of ['F32', 'F16'] as const) {

@@ -48,30 +48,39 @@ function build(features, env = {}) {
   return join(targetDir, TARGET, 'release', 'recyclegpt_wasm.wasm');
 }
 
-const RELAXED_IMPORT = '"relaxed-simd" "i32x4.relaxed_dot_i8x16_i7x16_add_s"';
+/** kernels/relaxed.rs's imports (module "relaxed-simd") → the instruction, as wabt 1.0.32 spells it. */
+const RELAXED_INSTRUCTIONS = {
+  'i32x4.relaxed_dot_i8x16_i7x16_add_s': 'i32x4.dot_i8x16_i7x16_add_s',
+  'i16x8.relaxed_dot_i8x16_i7x16_s': 'i16x8.dot_i8x16_i7x16_s',
+};
 
 /**
- * The relaxed-SIMD module: kernels/relaxed.rs declares the instruction as an import with its exact
- * stack signature (rustc 1.63 has no intrinsic for it), so each call to that import becomes the
- * instruction itself, in the text form (wabt 1.0.32 names it i32x4.dot_i8x16_i7x16_add_s), and the
- * import goes. Names are generated first so that removing the import renumbers nothing by hand.
+ * The relaxed-SIMD module: kernels/relaxed.rs declares each instruction as an import with its
+ * exact stack signature (rustc 1.63 has no intrinsics for them), so each call to such an import
+ * becomes the instruction itself, in the text form, and the import goes. Names are generated
+ * first so that removing imports renumbers nothing by hand.
  */
 function relax(input, output) {
   for (const tool of ['wasm2wat', 'wat2wasm']) {
     if (spawnSync(tool, ['--version']).status !== 0) throw new Error(`${tool} is missing: apt-get install wabt (it assembles the relaxed-SIMD module)`);
   }
-  const wat = execFileSync('wasm2wat', ['--enable-all', '--generate-names', input], { encoding: 'utf8', maxBuffer: 1 << 28 });
-  const importLine = wat.split('\n').find((line) => line.includes(`(import ${RELAXED_IMPORT}`));
-  if (!importLine) throw new Error(`${input} has no ${RELAXED_IMPORT} import: no kernel uses relaxed SIMD`);
-  const name = /\(func (\$[^ ]+)/.exec(importLine)[1];
-  const call = new RegExp(`^(\\s*)call ${name.replace(/\$/g, '\\$')}$`, 'gm');
-  const calls = (wat.match(call) ?? []).length;
-  const patched = wat.replace(importLine + '\n', '').replace(call, '$1i32x4.dot_i8x16_i7x16_add_s');
-  if (patched.includes(name)) throw new Error(`${name} is still referenced after the rewrite (not only by calls)`);
+  let wat = execFileSync('wasm2wat', ['--enable-all', '--generate-names', input], { encoding: 'utf8', maxBuffer: 1 << 28 });
+  const counts = [];
+  for (const [imported, instruction] of Object.entries(RELAXED_INSTRUCTIONS)) {
+    const importLine = wat.split('\n').find((line) => line.includes(`(import "relaxed-simd" "${imported}"`));
+    if (!importLine) continue; // no kernel uses it
+    const name = /\(func (\$[^ ]+)/.exec(importLine)[1];
+    const call = new RegExp(`^(\\s*)call ${name.replace(/\$/g, '\\$')}$`, 'gm');
+    counts.push(`${(wat.match(call) ?? []).length} ${instruction}`);
+    wat = wat.replace(importLine + '\n', '').replace(call, `$1${instruction}`);
+    if (wat.includes(name)) throw new Error(`${name} is still referenced after the rewrite (not only by calls)`);
+  }
+  if (counts.length === 0) throw new Error(`${input} imports no relaxed-SIMD instruction: no kernel uses relaxed SIMD`);
+  if (wat.includes('"relaxed-simd"')) throw new Error(`${input} imports a relaxed-SIMD instruction that RELAXED_INSTRUCTIONS does not name`);
   const text = join(dirname(input), 'relaxed.wat');
-  writeFileSync(text, patched);
+  writeFileSync(text, wat);
   execFileSync('wat2wasm', ['--enable-all', text, '-o', output]);
-  console.log(`relaxed SIMD: ${calls} instructions in ${output}`);
+  console.log(`relaxed SIMD: ${counts.join(', ')} in ${output}`);
 }
 
 mkdirSync(sdkWasm, { recursive: true });

@@ -23,11 +23,12 @@
 //! The K-quants stay in rows, block by block, but their quant arrays are put in kernel order:
 //! each 16 bytes (elements k..k + 16 of a super-block, or the bits of those elements) in pairs
 //! (k, k + 8), as the Q8_K activation keeps its values (`quant::q8_k_position`), so that the
-//! SIMD128 kernels widen them with plain loads. Their row kernels stream each block once for all
+//! SIMD128 kernels widen them with plain loads; in the relaxed build, each 32 bytes in
+//! `quant::relaxed_position` order instead (`kernel_order`). Their row kernels stream each block once for all
 //! the tokens of a batch.
 
 use crate::f16::MAX_FINITE;
-use crate::quant::GgmlType;
+use crate::quant::{q8_k_position, relaxed_position, GgmlType};
 
 /// Rows per packed group.
 pub const ROWS: usize = 4;
@@ -273,16 +274,22 @@ fn kernel_order_arrays(ty: GgmlType) -> &'static [(usize, usize)] {
     }
 }
 
-/// Kernel-order position j of each 16 bytes holds GGUF byte `PAIRS[j]`.
-const PAIRS: [usize; 16] = [0, 8, 1, 9, 2, 10, 3, 11, 4, 12, 5, 13, 6, 14, 7, 15];
+/// Kernel order of the K-quants' quant arrays: they move in chunks of `.0` bytes, GGUF byte j of a
+/// chunk (element j of its values) going to `.1(j)`. The SIMD128 kernels read pairs (k, k + 8)
+/// like `Q8KActivation::qs`; the relaxed build's read `quant::relaxed_position`'s four-byte lanes
+/// like `Q8KActivation::relaxed`.
+const KERNEL_ORDER: (usize, fn(usize) -> usize) =
+    if cfg!(feature = "relaxed-simd") { (32, relaxed_position) } else { (16, q8_k_position) };
 
 /// A K-quant block's quant arrays from GGUF order to kernel order (every other type: unchanged).
 pub fn to_kernel_order(ty: GgmlType, block: &mut [u8]) {
+    let (chunk, position) = KERNEL_ORDER;
     for &(at, len) in kernel_order_arrays(ty) {
-        for chunk in block[at..at + len].chunks_exact_mut(16) {
-            let raw: [u8; 16] = std::array::from_fn(|j| chunk[j]);
-            for (j, byte) in chunk.iter_mut().enumerate() {
-                *byte = raw[PAIRS[j]];
+        for bytes in block[at..at + len].chunks_exact_mut(chunk) {
+            let mut raw = [0u8; 32];
+            raw[..chunk].copy_from_slice(bytes);
+            for (j, &byte) in raw[..chunk].iter().enumerate() {
+                bytes[position(j)] = byte;
             }
         }
     }
@@ -290,11 +297,13 @@ pub fn to_kernel_order(ty: GgmlType, block: &mut [u8]) {
 
 /// The inverse of `to_kernel_order`.
 pub fn from_kernel_order(ty: GgmlType, block: &mut [u8]) {
+    let (chunk, position) = KERNEL_ORDER;
     for &(at, len) in kernel_order_arrays(ty) {
-        for chunk in block[at..at + len].chunks_exact_mut(16) {
-            let ordered: [u8; 16] = std::array::from_fn(|j| chunk[j]);
-            for (j, &byte) in ordered.iter().enumerate() {
-                chunk[PAIRS[j]] = byte;
+        for bytes in block[at..at + len].chunks_exact_mut(chunk) {
+            let mut ordered = [0u8; 32];
+            ordered[..chunk].copy_from_slice(bytes);
+            for (j, byte) in bytes.iter_mut().enumerate() {
+                *byte = ordered[position(j)];
             }
         }
     }
@@ -406,10 +415,16 @@ mod tests {
                 }
             }
         }
-        // Kernel order pairs byte k with byte k + 8 of each 16.
-        let mut block = [0u8; 144];
+        // Kernel order pairs byte k with byte k + 8 of each 16; the relaxed build's puts bytes
+        // k, k + 8, k + 16, k + 24 of each 32 side by side.
+        let mut block = [0u8; 110];
         block.iter_mut().enumerate().for_each(|(i, b)| *b = i as u8);
-        to_kernel_order(GgmlType::Q4_K, &mut block);
-        assert_eq!(&block[..20], &[0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 24, 17, 25]);
+        to_kernel_order(GgmlType::Q3_K, &mut block);
+        let want: [u8; 20] = if cfg!(feature = "relaxed-simd") {
+            [0, 8, 16, 24, 1, 9, 17, 25, 2, 10, 18, 26, 3, 11, 19, 27, 4, 12, 20, 28]
+        } else {
+            [0, 8, 1, 9, 2, 10, 3, 11, 4, 12, 5, 13, 6, 14, 7, 15, 16, 24, 17, 25]
+        };
+        assert_eq!(&block[..20], &want);
     }
 }

@@ -206,6 +206,23 @@ pub const fn q8_k_position(e: usize) -> usize {
     e - e % 16 + 2 * (e % 8) + (e % 16) / 8
 }
 
+/// Where element e of a Q8_K block is stored in `Q8KActivation::relaxed` (and where the relaxed
+/// build keeps a K-quant weight's byte of it, `packed`'s kernel order): each 32 values
+/// as two vectors of 16, vector v holding lanes 4v..4v + 4 of ggml's eight lane sums, four bytes
+/// a lane: elements l, l + 8, l + 16, l + 24 (l = e % 8). An i16x8 relaxed dot then adds two
+/// products of one lane and one 16-value sub-block per i16 lane (the two 16s alternating), and
+/// four of one lane per pair of i16 lanes, which i32x4.dot_i16x8 adds up.
+#[inline(always)]
+pub const fn relaxed_position(e: usize) -> usize {
+    let (l, r) = (e % 8, e % 32);
+    e - r + 16 * (l / 4) + 4 * (l % 4) + 2 * (r / 16) + (r % 16) / 8
+}
+
+/// Whether `PreparedInput` also keeps the Q8_0 and Q8_K values as i8 in the orders of the
+/// relaxed kernels (`Q8Activation::nibble_order`, `Q8KActivation::relaxed`): only the relaxed-SIMD
+/// build reads them.
+pub const RELAXED_ORDERS: bool = cfg!(feature = "relaxed-simd");
+
 /// Activation quantization exactly as ggml's `quantize_row_q8_K_ref`: per super-block of 256,
 /// max = the first value of largest magnitude, iscale = -127 / max, q = nearest_int(iscale · x)
 /// capped at 127 (and, here, at -128 below, which only a non-finite input reaches), d = 1 / iscale
@@ -279,9 +296,11 @@ pub struct PreparedInput {
     q8_qs: Vec<i16>,
     q8_sums: Vec<i32>,
     q8_q4_mix: Vec<i16>,
+    q8_nibble_order: Vec<i8>,
     q8k_d: Vec<f32>,
     q8k_qs: Vec<i16>,
     q8k_bsums: Vec<i16>,
+    q8k_relaxed: Vec<i8>,
 }
 
 impl PreparedInput {
@@ -297,17 +316,20 @@ impl PreparedInput {
             q8_qs: try_vec(values)?,
             q8_sums: try_vec(blocks)?,
             q8_q4_mix: try_vec(values)?,
+            q8_nibble_order: try_vec(if RELAXED_ORDERS { values } else { 0 })?,
             q8k_d: try_vec(values / QK_K + max_tokens)?,
             q8k_qs: try_vec(values)?,
             q8k_bsums: try_vec(values / 16 + max_tokens)?,
+            q8k_relaxed: try_vec(if RELAXED_ORDERS { values } else { 0 })?,
         })
     }
 
     /// Bytes `new(cols, tokens)` allocates per token of `cols` values (an upper bound).
     pub fn bytes_per_token(cols: u64) -> u64 {
         // f16- and bf16-rounded f32; i16 Q8_0 values, their Q4_0 mix, i16 Q8_K values;
-        // per 32 an f32 scale, an f32 Q8_1 sum and an i32 sum; per 16 an i16 sum; per 256 an f32.
-        let per_value = 4 + 4 + 2 + 2 + 2;
+        // per 32 an f32 scale, an f32 Q8_1 sum and an i32 sum; per 16 an i16 sum; per 256 an f32;
+        // in the relaxed build, i8 Q8_0 and Q8_K values.
+        let per_value = 4 + 4 + 2 + 2 + 2 + 2 * RELAXED_ORDERS as u64;
         cols * per_value + (cols / 32 + 1) * 12 + (cols / 16 + 1) * 2 + (cols / 256 + 1) * 4
     }
 
@@ -344,14 +366,20 @@ impl PreparedInput {
                     q4_mix: &mut self.q8_q4_mix[values.clone()],
                 };
                 (quantizers.q8)(row, out);
+                if RELAXED_ORDERS {
+                    nibble_order(&self.q8_qs[values.clone()], &mut self.q8_nibble_order[values.clone()]);
+                }
             }
             if needs.q8_k {
                 let out = Q8KActivationMut {
                     d: &mut self.q8k_d[t * cols / QK_K..(t + 1) * cols / QK_K],
-                    qs: &mut self.q8k_qs[values],
+                    qs: &mut self.q8k_qs[values.clone()],
                     bsums: &mut self.q8k_bsums[t * cols / 16..(t + 1) * cols / 16],
                 };
                 (quantizers.q8_k)(row, out);
+                if RELAXED_ORDERS {
+                    relaxed_order(&self.q8k_qs[values.clone()], &mut self.q8k_relaxed[values]);
+                }
             }
         }
     }
@@ -371,7 +399,8 @@ impl PreparedInput {
             q8_1_s: &self.q8_1_s[token * blocks..][..blocks],
             qs: &self.q8_qs[values.clone()],
             sums: &self.q8_sums[token * blocks..][..blocks],
-            q4_mix: &self.q8_q4_mix[values],
+            q4_mix: &self.q8_q4_mix[values.clone()],
+            nibble_order: if RELAXED_ORDERS { &self.q8_nibble_order[values] } else { &[] },
         }
     }
 
@@ -381,6 +410,7 @@ impl PreparedInput {
             d: &self.q8k_d[token * blocks..][..blocks],
             qs: &self.q8k_qs[token * self.cols..][..self.cols],
             bsums: &self.q8k_bsums[token * groups..][..groups],
+            relaxed: if RELAXED_ORDERS { &self.q8k_relaxed[token * self.cols..][..self.cols] } else { &[] },
         }
     }
 }
@@ -389,7 +419,9 @@ impl PreparedInput {
 /// f16-rounded scale (widened to f32), Q8_1's s, and the 32 values q in [-128, 127] (widened to
 /// i16); and for the packed Q4_0 kernel (see `packed`), per block Σ q (it takes Σ (w - 8)·q as
 /// Σ w·q - 8·Σ q) and `q4_mix`: q0..8, q8..16 - 16·q0..8, q16..24, q24..32 - 16·q16..24,
-/// so that a byte b = lo + 16·hi of nibbles gives lo·q_k + hi·q_8+k as b·q_k + hi·mix.
+/// so that a byte b = lo + 16·hi of nibbles gives lo·q_k + hi·q_8+k as b·q_k + hi·mix; in the
+/// relaxed build (`RELAXED_ORDERS`, else empty) `nibble_order`: per block the values as i8 beside
+/// a packed group's nibbles (`packed`): q0..8, q16..24 (the low ones), q8..16, q24..32 (the high).
 #[derive(Clone, Copy)]
 pub struct Q8Activation<'a> {
     pub scales: &'a [f32],
@@ -397,6 +429,7 @@ pub struct Q8Activation<'a> {
     pub qs: &'a [i16],
     pub sums: &'a [i32],
     pub q4_mix: &'a [i16],
+    pub nibble_order: &'a [i8],
 }
 
 /// Where one row's `Q8Activation` is written.
@@ -409,12 +442,14 @@ pub struct Q8ActivationMut<'a> {
 }
 
 /// One token's activation in Q8_K form: per super-block of 256 its f32 d, the values q in
-/// [-127, 127] (widened to i16, in `q8_k_position` order) and the sum of each 16 of them.
+/// [-127, 127] (widened to i16, in `q8_k_position` order) and the sum of each 16 of them; in the
+/// relaxed build (`RELAXED_ORDERS`, else empty) the same values as i8 in `relaxed_position` order.
 #[derive(Clone, Copy)]
 pub struct Q8KActivation<'a> {
     pub d: &'a [f32],
     pub qs: &'a [i16],
     pub bsums: &'a [i16],
+    pub relaxed: &'a [i8],
 }
 
 /// Where one row's `Q8KActivation` is written.
@@ -422,6 +457,26 @@ pub struct Q8KActivationMut<'a> {
     pub d: &'a mut [f32],
     pub qs: &'a mut [i16],
     pub bsums: &'a mut [i16],
+}
+
+/// Q8_0 values (i16 within i8's range) as i8 in `Q8Activation::nibble_order`.
+fn nibble_order(qs: &[i16], ordered: &mut [i8]) {
+    for (block, ordered) in qs.chunks_exact(QK).zip(ordered.chunks_exact_mut(QK)) {
+        for (at, from) in [0, 16, 8, 24].into_iter().enumerate() {
+            for k in 0..8 {
+                ordered[8 * at + k] = block[from + k] as i8;
+            }
+        }
+    }
+}
+
+/// Q8_K values (`q8_k_position` order, i16 within i8's range) as i8 in `relaxed_position` order.
+fn relaxed_order(qs: &[i16], relaxed: &mut [i8]) {
+    for (qs, relaxed) in qs.chunks_exact(QK_K).zip(relaxed.chunks_exact_mut(QK_K)) {
+        for e in 0..QK_K {
+            relaxed[relaxed_position(e)] = qs[q8_k_position(e)] as i8;
+        }
+    }
 }
 
 /// The Q4_0 helpers of a `Q8Activation`, from its values.
@@ -505,6 +560,24 @@ mod tests {
         assert_eq!(seen, (0..32).collect::<Vec<_>>());
         assert_eq!(&positions[..16], &[0, 2, 4, 6, 8, 10, 12, 14, 1, 3, 5, 7, 9, 11, 13, 15]);
         assert_eq!(positions[16], 16);
+    }
+
+    #[test]
+    fn relaxed_positions_put_four_values_of_one_lane_side_by_side() {
+        let positions: Vec<usize> = (0..64).map(relaxed_position).collect();
+        let mut seen = positions.clone();
+        seen.sort_unstable();
+        assert_eq!(seen, (0..64).collect::<Vec<_>>());
+        // Bytes 0..4: lane 0 (elements 0, 8, 16, 24); bytes 16..20: lane 4.
+        let at = |p: usize| positions.iter().position(|&q| q == p).unwrap();
+        assert_eq!([at(0), at(1), at(2), at(3), at(4)], [0, 8, 16, 24, 1]);
+        assert_eq!([at(16), at(17), at(18), at(19)], [4, 12, 20, 28]);
+        assert_eq!(at(32), 32);
+        let (qs, mut relaxed) = ((0..256).map(|p| (p % 251) as i16 - 125).collect::<Vec<_>>(), vec![0i8; 256]);
+        relaxed_order(&qs, &mut relaxed);
+        for e in 0..256 {
+            assert_eq!(relaxed[relaxed_position(e)] as i16, qs[q8_k_position(e)]);
+        }
     }
 
     #[test]

@@ -215,14 +215,16 @@ pub fn dot_row(ty: GgmlType, use_simd: bool, row: &[u8], x: &[f32]) -> Result<f3
     reference.prepare_with(scalar::QUANTIZERS, x, 1, needs);
     let bits = |v: &[f32]| v.iter().map(|f| f.to_bits()).collect::<Vec<_>>();
     Ok(if ty.activation() == Activation::Q8_K {
-        let fields = |a: Q8KActivation<'_>| (bits(a.d), a.qs.to_vec(), a.bsums.to_vec());
+        let fields = |a: Q8KActivation<'_>| (bits(a.d), a.qs.to_vec(), a.bsums.to_vec(), a.relaxed.to_vec());
         if fields(input.q8_k(0)) != fields(reference.q8_k(0)) {
             return Ok(f32::NAN);
         }
         every_path!(ty, simd, row, reference.q8_k(0), dot_rows_q8_k_with)
     } else {
-        let fields =
-            |a: Q8Activation<'_>| (bits(a.scales), bits(a.q8_1_s), a.qs.to_vec(), a.sums.to_vec(), a.q4_mix.to_vec());
+        let fields = |a: Q8Activation<'_>| {
+            let values = (a.qs.to_vec(), a.sums.to_vec(), a.q4_mix.to_vec(), a.nibble_order.to_vec());
+            (bits(a.scales), bits(a.q8_1_s), values)
+        };
         if fields(input.q8(0)) != fields(reference.q8(0)) {
             return Ok(f32::NAN);
         }

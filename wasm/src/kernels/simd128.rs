@@ -16,7 +16,7 @@ use crate::quant::{
     Q8Activation, Q8ActivationMut, Q8KActivationMut, Quantizers, Q4_0_BLOCK_BYTES, Q8_0_BLOCK_BYTES, QK, QK_K,
 };
 
-mod kquants;
+pub(super) mod kquants;
 pub use kquants::*;
 
 pub const QUANTIZERS: Quantizers = Quantizers { q8: quantize_q8_0, q8_k: quantize_q8_k };
@@ -34,7 +34,7 @@ fn sum_f32x4(v: v128) -> f32 {
 }
 
 #[inline(always)]
-fn sum_i32x4(v: v128) -> i32 {
+pub(super) fn sum_i32x4(v: v128) -> i32 {
     let pairs = i32x4_add(v, i32x4_shuffle::<2, 3, 0, 1>(v, v));
     let total = i32x4_add(pairs, i32x4_shuffle::<1, 0, 3, 2>(pairs, pairs));
     i32x4_extract_lane::<0>(total)

@@ -44,7 +44,7 @@ unsafe fn add_16(w: &[v128; 2], x: *const u8, lanes: &mut [v128; 2]) {
 /// lane sums and what the token's running sum loses (Q4_K's / Q5_K's mins); the lanes are scaled
 /// by d·dx into eight f32 sums, added to the running sum last, lane by lane.
 #[inline(always)]
-fn dot_k_lanes<B: Block, const N: usize>(
+pub(in crate::kernels) fn dot_k_lanes<B: Block, const N: usize>(
     w: &[u8],
     xs: [Q8KActivation; N],
     block_lanes: impl Fn(&B, usize) -> ([[v128; 2]; N], [f32; N]),
@@ -96,19 +96,25 @@ pub fn dot_q2_k_q8_k_tokens<const N: usize>(w: &[u8], xs: [Q8KActivation; N]) ->
                 }
             }
         }
-        // SAFETY: the block holds 16 scales.
-        let mins = u8x16_shr(unsafe { load(block.scales.as_ptr()) }, 4);
-        let mins = [u16x8_extend_low_u8x16(mins), u16x8_extend_high_u8x16(mins)];
         for t in 0..N {
-            // SAFETY: super-block b's 16 sums are within the activation.
-            let bsums = unsafe { [0, 16].map(|at| load((xs[t].bsums.as_ptr().add(b * 16) as *const u8).add(at))) };
-            let summs = i32x4_add(i32x4_dot_i16x8(bsums[0], mins[0]), i32x4_dot_i16x8(bsums[1], mins[1]));
-            let (dall, dmin) = (xs[t].d[b] * half(block.d), xs[t].d[b] * half(block.dmin));
-            let isum = sum_i32x4(i32x4_add(isum[t][0], isum[t][1]));
-            sums[t] += dall * isum as f32 - dmin * sum_i32x4(summs) as f32;
+            sums[t] += q2_k_term(block, &xs[t], b, sum_i32x4(i32x4_add(isum[t][0], isum[t][1])));
         }
     }
     sums
+}
+
+/// Q2_K's f32 term for super-block b from its exact Σ scale·q·x (`isum`): d·dx·isum minus
+/// dmin·dx · Σ_j bsums[j] · min(j), as ggml's generic kernel.
+#[inline(always)]
+pub(in crate::kernels) fn q2_k_term(block: &BlockQ2K, x: &Q8KActivation, b: usize, isum: i32) -> f32 {
+    // SAFETY: the block holds 16 scales.
+    let mins = u8x16_shr(unsafe { load(block.scales.as_ptr()) }, 4);
+    let mins = [u16x8_extend_low_u8x16(mins), u16x8_extend_high_u8x16(mins)];
+    // SAFETY: super-block b's 16 sums are within the activation (callers' count).
+    let bsums = unsafe { [0, 16].map(|at| load((x.bsums.as_ptr().add(b * 16) as *const u8).add(at))) };
+    let summs = i32x4_add(i32x4_dot_i16x8(bsums[0], mins[0]), i32x4_dot_i16x8(bsums[1], mins[1]));
+    let (dall, dmin) = (x.d[b] * half(block.d), x.d[b] * half(block.dmin));
+    dall * isum as f32 - dmin * sum_i32x4(summs) as f32
 }
 
 pub fn dot_q3_k_q8_k_tokens<const N: usize>(w: &[u8], xs: [Q8KActivation; N]) -> [f32; N] {
@@ -211,7 +217,7 @@ fn broadcast_i16<const L: usize>(v: v128) -> v128 {
 /// Q4_K's / Q5_K's twelve bytes of 6-bit scales and mins (`blocks::scales_and_mins`, as ggml
 /// unpacks them four at a time in u32 words): the eight scales and the eight mins as i16 lanes.
 #[inline(always)]
-fn k4_scales_and_mins(q: &[u8; 12]) -> (v128, v128) {
+pub(in crate::kernels) fn k4_scales_and_mins(q: &[u8; 12]) -> (v128, v128) {
     let word = |i: usize| u32::from_le_bytes([q[4 * i], q[4 * i + 1], q[4 * i + 2], q[4 * i + 3]]);
     let (a, b, c) = (word(0), word(1), word(2));
     let (low6, nibbles, top2) = (0x3f3f_3f3f, 0x0f0f_0f0f, 0x0303_0303);
@@ -224,7 +230,7 @@ fn k4_scales_and_mins(q: &[u8; 12]) -> (v128, v128) {
 /// Q4_K's / Q5_K's min term for super-block b (`scalar::min_term`): dmin·dx · Σ_j bsums[j] · min(j / 2),
 /// the integer sum by two i32x4.dot_i16x8 with each min twice.
 #[inline(always)]
-fn k4_min_term(dmin: [u8; 2], mins: v128, x: &Q8KActivation, b: usize) -> f32 {
+pub(in crate::kernels) fn k4_min_term(dmin: [u8; 2], mins: v128, x: &Q8KActivation, b: usize) -> f32 {
     let pairs = [
         i16x8_shuffle::<0, 0, 1, 1, 2, 2, 3, 3>(mins, mins),
         i16x8_shuffle::<4, 4, 5, 5, 6, 6, 7, 7>(mins, mins),
