@@ -314,12 +314,12 @@ pub extern "C" fn rg_kernel_set() -> u32 {
     }
 }
 
-/// 1 when the host computes this module's relaxed-SIMD instruction exactly (kernels/relaxed.rs),
-/// 0 when it does not (then use the SIMD128 module) or this module has none.
+/// 1 when the host runs this module's relaxed-SIMD kernels exactly (kernels/relaxed.rs), 0 when
+/// it does not (then use the SIMD128 module) or this module has none.
 #[no_mangle]
 pub extern "C" fn rg_relaxed_ok() -> u32 {
     #[cfg(all(target_arch = "wasm32", target_feature = "simd128", feature = "relaxed-simd"))]
-    return kernels::relaxed::relaxed_dot_is_exact() as u32;
+    return kernels::relaxed::kernels_are_exact() as u32;
     #[cfg(not(all(target_arch = "wasm32", target_feature = "simd128", feature = "relaxed-simd")))]
     0
 }

@@ -48,7 +48,7 @@ use core::arch::wasm32::*;
 use super::simd128::{load, pair_sums, quants_at, sums_of_pairs, Group};
 use crate::blocks::{BlockQ4_0, BlockQ4_1, BlockQ5_0, BlockQ5_1};
 use crate::packed::{plane_bit, GroupLayout, ROWS};
-use crate::quant::{Q8Activation, QK};
+use crate::quant::{GgmlType, Q8Activation, QK};
 
 /// What the relaxed group kernel reads of a packed nibble type beyond `simd128`'s `Group`.
 trait Nibbles: Group {
@@ -147,17 +147,30 @@ pub fn dot_q5_1_q8_1_group<const N: usize>(g: &[u8], layout: GroupLayout, xs: [Q
     dot_group::<BlockQ5_1, N>(g, layout, xs)
 }
 
-/// Whether this host runs the relaxed dot as the engine relies on: i8 · i7 products, four per i32
-/// lane, plus the accumulator. A host that gets this wrong (Node 20 behind its experimental flag
-/// gets some inputs wrong) must be given the SIMD128 module; the SDK asks before it picks this one.
-pub fn relaxed_dot_is_exact() -> bool {
-    let mixed = ([-128, 127, -5, 3, 1, -1, 0, 64, -64, 100, -100, 7, -7, 127, -128, 2], [127, 127, 3, 0, 5, 9, 127, 1, 2, 64, 63, 8, 33, 0, 1, 126], [1, -2, 3, -4]);
-    let splats = ([-5; 16], [3; 16], [1; 4]);
-    [mixed, splats].iter().all(|(a, b, acc): &([i8; 16], [i8; 16], [i32; 4])| {
-        // SAFETY: 16-byte arrays read as one v128 each.
-        let (va, vb) = unsafe { (load(a.as_ptr() as *const u8), load(b.as_ptr() as *const u8)) };
-        let got = dot_i8x16_i7x16_add(va, vb, i32x4(acc[0], acc[1], acc[2], acc[3]));
-        let got = [i32x4_extract_lane::<0>(got), i32x4_extract_lane::<1>(got), i32x4_extract_lane::<2>(got), i32x4_extract_lane::<3>(got)];
-        (0..4).all(|i| got[i] == acc[i] + (0..4).map(|k| a[4 * i + k] as i32 * b[4 * i + k] as i32).sum::<i32>())
+/// Whether this host runs the relaxed kernels exactly: a pseudo-random row of each type that
+/// exercises an instruction (Q4_0's group kernel: the i32x4 dot with its accumulator; Q4_K and
+/// Q6_K: the i16x8 dot) through `kernels::dot_row`, which must agree with the scalar kernels bit
+/// for bit. Kernels rather than bare instructions: Node 20's experimental relaxed SIMD gets the
+/// accumulator wrong only where its register allocation reuses it, as in the kernels' loops and
+/// not in a one-off probe. The SDK asks before it picks this module.
+pub fn kernels_are_exact() -> bool {
+    let mut state = 0x2545_f491u32;
+    let mut next = move || {
+        state ^= state << 13;
+        state ^= state >> 17;
+        state ^= state << 5;
+        state
+    };
+    let x: Vec<f32> = (0..256).map(|_| (next() % 2001) as f32 / 1000.0 - 1.0).collect();
+    // (type, offsets of its f16 scales within a block): set to 1/16, the rest random bytes.
+    [(GgmlType::Q4_0, &[0usize][..]), (GgmlType::Q4_K, &[0, 2]), (GgmlType::Q6_K, &[208])].iter().all(|&(ty, halves)| {
+        let mut row: Vec<u8> = (0..ty.block_bytes() * (256 / ty.block_size())).map(|_| next() as u8).collect();
+        for block in row.chunks_exact_mut(ty.block_bytes()) {
+            halves.iter().for_each(|&at| block[at..at + 2].copy_from_slice(&0x2c00u16.to_le_bytes()));
+        }
+        match (super::dot_row(ty, true, &row, &x), super::dot_row(ty, false, &row, &x)) {
+            (Ok(relaxed), Ok(scalar)) => relaxed.to_bits() == scalar.to_bits() && !relaxed.is_nan(),
+            _ => false,
+        }
     })
 }
