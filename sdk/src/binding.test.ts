@@ -207,8 +207,8 @@ describe('choosing the engine module (LoadOptions.wasm, kernels)', () => {
       relaxedOk: 0,
       kernelSet: 2,
       kernels: 'simd128',
-      reason: "this host computes relaxed SIMD's dot product inexactly (rg_relaxed_ok)",
-      forced: ['ENGINE', "kernels 'relaxed' cannot run here: this host computes relaxed SIMD's dot product inexactly (rg_relaxed_ok); use kernels 'auto', which runs recyclegpt.wasm where relaxed SIMD does not"],
+      reason: "this host runs the relaxed-SIMD kernels inexactly (rg_relaxed_ok)",
+      forced: ['ENGINE', "kernels 'relaxed' cannot run here: this host runs the relaxed-SIMD kernels inexactly (rg_relaxed_ok); use kernels 'auto', which runs recyclegpt.wasm where relaxed SIMD does not"],
     });
   });
 });

@@ -36,7 +36,7 @@ export interface EngineExports {
   rg_kind_info(kind: number, cfgPtr: number, cfgWords: number, outPtr: number): number;
   /** KERNEL_SETS' number of what this module runs. */
   rg_kernel_set(): number;
-  /** 1 when the host computes the relaxed-SIMD instruction exactly (the relaxed module; 0 in the others). */
+  /** 1 when the host runs the relaxed-SIMD kernels exactly (the relaxed module checks itself against scalar; 0 in the others). */
   rg_relaxed_ok(): number;
 }
 
@@ -138,7 +138,7 @@ export async function openEngine(wasm: EngineSource | EngineModules | undefined,
       throw new InvalidArgumentError(`the module given as wasm.${kernels} runs ${found} kernels; pass ${ENGINE_FILES[kernels]} there`);
     }
     if (kernels === 'relaxed' && engine.rg_relaxed_ok() !== 1) {
-      ruledOut = 'this host computes relaxed SIMD\'s dot product inexactly (rg_relaxed_ok)';
+      ruledOut = 'this host runs the relaxed-SIMD kernels inexactly (rg_relaxed_ok)';
       continue;
     }
     return { exports: engine, kernels, reason: choice === 'auto' ? (kernels === 'relaxed' ? 'relaxed SIMD runs exactly here' : ruledOut) : 'asked for' };
@@ -159,7 +159,7 @@ async function openOne(source: EngineSource, choice: KernelChoice): Promise<Open
     throw new RecycleGPTError('ENGINE', `kernels '${asked}' was asked for, but the module given as wasm runs ${kernels} kernels; pass ${ENGINE_FILES[asked]} (or both modules, as wasm: { relaxed, simd128 })`);
   }
   if (kernels === 'relaxed' && engine.rg_relaxed_ok() !== 1) {
-    throw new RecycleGPTError('ENGINE', `this host computes relaxed SIMD's dot product inexactly (rg_relaxed_ok), so the module given as wasm (${ENGINE_FILES.relaxed}) would give wrong results; pass ${ENGINE_FILES.simd128}, or both modules as wasm: { relaxed, simd128 }`);
+    throw new RecycleGPTError('ENGINE', `this host runs the relaxed-SIMD kernels inexactly (rg_relaxed_ok), so the module given as wasm (${ENGINE_FILES.relaxed}) would give wrong results; pass ${ENGINE_FILES.simd128}, or both modules as wasm: { relaxed, simd128 }`);
   }
   return { exports: engine, kernels, reason: asked ? 'asked for' : 'the only module given' };
 }
