@@ -47,6 +47,12 @@ describe('bench report', () => {
     expect(text).not.toContain('Provisional');
   });
 
+  it('gives ours in workerd ÷ llama.cpp and wllama by CPU time, with the kernels workerd ran', () => {
+    const workerd = { ...row('ours in workerd', 27, 90), description: 'the same SDK and engine (relaxed kernels) in a Worker' };
+    const text = renderMarkdown(report([model('m-q4_0', [row('ours', 30, 100), row('llama.cpp', 60, 400, 54, 300), row('wllama', 5, 10), workerd])]));
+    expect(text).toContain('| m-q4_0 | relaxed | 0.50× | 0.30× | 5.40× | 9.00× |');
+  });
+
   it('marks figures taken while other jobs loaded the CPU as provisional', () => {
     expect(isProvisional([quiet], 2)).toBe(false);
     expect(isProvisional([quiet, busy], 2)).toBe(true);

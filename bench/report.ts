@@ -165,8 +165,8 @@ function engine(model: ModelReport, name: string): EngineReport | undefined {
 }
 
 /** ours ÷ `other` by one clock; > 1: ours is faster. */
-export function oursOver(model: ModelReport, other: string, pick: (e: EngineReport) => Rate, cpu = false): number | undefined {
-  const ours = engine(model, OURS);
+export function oursOver(model: ModelReport, other: string, pick: (e: EngineReport) => Rate, cpu = false, oursName = OURS): number | undefined {
+  const ours = engine(model, oursName);
   const peer = engine(model, other);
   if (!ours || !peer) return undefined;
   const rate = (e: EngineReport) => (cpu ? pick(e).cpuTokensPerSecond : pick(e).tokensPerSecond);
@@ -219,6 +219,24 @@ export function renderMarkdown(report: BenchReport): string {
       const agree = e.tokensAgreeingWithLlamaCpp === undefined ? '–' : `${e.tokensAgreeingWithLlamaCpp}/${model.decodeTokens}`;
       lines.push(
         `| ${model.name} | ${e.engine} | ${fixed(e.decode.tokensPerSecond)} | ${fixed(e.prefill.tokensPerSecond)} | ${decodeWall} | ${prefillWall} | ${decodeCpu} | ${prefillCpu} | ${agree} | ${load(e.measured)} |`,
+      );
+    }
+  }
+  const deployed = report.models.filter((m) => engine(m, OURS_WORKERD) && engine(m, NATIVE));
+  if (deployed.length) {
+    lines.push(
+      '',
+      'Where users deploy: *ours in workerd* (Cloudflare Workers\' runtime, with the kernels the SDK picks there) against the same llama.cpp ' +
+        'and wllama runs, by CPU time (above 1×: ours is faster).',
+      '',
+      '| model | kernels | decode ÷ llama.cpp | prefill ÷ llama.cpp | decode ÷ wllama | prefill ÷ wllama |',
+      '| --- | --- | ---: | ---: | ---: | ---: |',
+    );
+    for (const model of deployed) {
+      const over = (peer: string, pick: (x: EngineReport) => Rate) => times(oursOver(model, peer, pick, true, OURS_WORKERD));
+      const kernels = /\((\S+) kernels\)/.exec(engine(model, OURS_WORKERD)!.description)?.[1] ?? '–';
+      lines.push(
+        `| ${model.name} | ${kernels} | ${over(NATIVE, (x) => x.decode)} | ${over(NATIVE, (x) => x.prefill)} | ${over(WLLAMA, (x) => x.decode)} | ${over(WLLAMA, (x) => x.prefill)} |`,
       );
     }
   }
