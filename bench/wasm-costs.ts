@@ -6,6 +6,7 @@
  *    the price recycled decoding pays per full pass.
  * The engine's exports are wrapped (not modified) to count calls and time rg_forward from the JS side.
  */
+import { wasmMaxBatch } from '../sdk/src/backend.js';
 import { WasmLlama, kvWord, openEngine, type EngineExports, type EngineModules, type EngineSource } from '../sdk/src/binding.js';
 import { Context, decode } from '../sdk/src/generate.js';
 import { loadGGUF } from '../sdk/src/gguf/load.js';
@@ -14,8 +15,6 @@ import { modelShape, tensorSlot } from '../sdk/src/model-file.js';
 import { createTokenizer } from '../sdk/src/tokenizer/index.js';
 import type { GenerationStats } from '../sdk/src/types.js';
 
-/** As loadModel: tokens per forward pass. */
-const MAX_BATCH = 32;
 const BARE_CALLS = 1_000_000;
 
 export interface CrossingShare {
@@ -77,7 +76,8 @@ export async function loadInstrumented(source: ModelSource, contextLength: numbe
   let context: Context<WasmLlama> | undefined;
   await loadGGUF(source, {
     begin(header) {
-      const llama = new WasmLlama(engine.exports, { ...modelShape(header), contextLength, kvType: 'f16', maxBatch: MAX_BATCH, sequences: 1 });
+      const shape = modelShape(header);
+      const llama = new WasmLlama(engine.exports, { ...shape, contextLength, kvType: 'f16', maxBatch: wasmMaxBatch(shape.vocabSize), sequences: 1 });
       context = new Context(llama, createTokenizer(header.metadata));
     },
     reserve(tensor) {
