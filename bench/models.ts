@@ -22,6 +22,7 @@ import type { GGUFKV } from '../test/fixtures/gguf-writer.js';
 import { Prng } from '../test/fixtures/prng.js';
 import { FILE_TYPE, tensorTypeFor, type MixModel } from '../test/fixtures/llama-quant.js';
 import { GGML_TYPE, type GGMLTypeName } from '../test/fixtures/quantize.js';
+import { recycleHeadMetadata } from '../test/fixtures/recycle-head.js';
 import { buildVocab, TOKEN_TYPE } from '../test/fixtures/vocab.js';
 import { SHAPES, type Shape, type ShapeName } from './forward/shapes.mjs';
 import { writeGGUFStream, type StreamedTensor } from './gguf-stream.js';
@@ -219,24 +220,21 @@ export function headTensors(model: BenchModel): StreamedTensor[] {
 
 function headMetadata(model: BenchModel, baseHash: string): GGUFKV[] {
   const shape = SHAPES[model.shape];
-  return [
-    { key: 'general.architecture', type: 'string', value: 'recycle' },
-    { key: 'general.name', type: 'string', value: `random head for ${modelName(model)}` },
-    u32('recycle.context_length', shape.trainedContext),
-    u32('recycle.embedding_length', shape.dim),
-    u32('recycle.block_count', 1),
-    u32('recycle.feed_forward_length', shape.ffn),
-    u32('recycle.attention.head_count', shape.heads),
-    u32('recycle.attention.head_count_kv', shape.kvHeads),
-    u32('recycle.attention.key_length', shape.headDim),
-    u32('recycle.rope.dimension_count', shape.headDim),
-    f32('recycle.rope.freq_base', shape.ropeFreqBase),
-    f32('recycle.attention.layer_norm_rms_epsilon', shape.rmsEps),
-    { key: 'recycle.base.name', type: 'string', value: String(baseMetadata(model).find((kv) => kv.key === 'general.name')!.value) },
-    u32('recycle.base.vocab_size', shape.vocab),
-    u32('recycle.base.embedding_length', shape.dim),
-    { key: 'recycle.base.token_embd_hashes', type: 'array', itemType: 'string', value: [baseHash] },
-  ];
+  return recycleHeadMetadata({
+    name: `random head for ${modelName(model)}`,
+    contextLength: shape.trainedContext,
+    dim: shape.dim,
+    layers: 1,
+    ffn: shape.ffn,
+    heads: shape.heads,
+    kvHeads: shape.kvHeads,
+    headDim: shape.headDim,
+    ropeFreqBase: shape.ropeFreqBase,
+    rmsEps: shape.rmsEps,
+    baseName: String(baseMetadata(model).find((kv) => kv.key === 'general.name')!.value),
+    baseVocab: shape.vocab,
+    baseHashes: [baseHash],
+  });
 }
 
 /** The SDK's hash of the base's token_embd bytes, read back from the file (a head names the base it fits). */
