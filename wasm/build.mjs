@@ -2,7 +2,7 @@
 // recyclegpt.wasm (SIMD128) and recyclegpt-relaxed.wasm (plus relaxed-SIMD quantized kernels, for
 // hosts that run them: workerd, Chrome, Deno). Run from the repository root: `node wasm/build.mjs`.
 import { execFileSync, spawnSync } from 'node:child_process';
-import { copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, readdirSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 

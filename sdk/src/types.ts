@@ -21,7 +21,7 @@ export interface LoadOptions {
    * The WebAssembly engine. The SDK ships two modules computing the same bits: `recyclegpt-relaxed.wasm` (relaxed-SIMD
    * kernels, faster; workerd, Chrome) and `recyclegpt.wasm` (SIMD128, every host). Pass both as `{ relaxed, simd128 }`
    * (each a compiled module, its bytes, or where to fetch it) and the SDK runs the relaxed one where the host
-   * computes it exactly, else the other; a single module runs as it is. Cloudflare Workers cannot compile at run
+   * runs its kernels exactly, else the other; a single module runs as it is. Cloudflare Workers cannot compile at run
    * time: import both at bundle time and pass them. Default: both files shipped with the SDK, each compiled once.
    */
   wasm?: EngineSource | EngineModules;
